@@ -1,0 +1,10 @@
+# ATHOMIC_SANITIZE: "" | "address,undefined" | "thread"
+set(ATHOMIC_SANITIZE "" CACHE STRING "Sanitizers to build with")
+if(ATHOMIC_SANITIZE)
+  set(_san_flags -fsanitize=${ATHOMIC_SANITIZE} -fno-omit-frame-pointer -g)
+  if(ATHOMIC_SANITIZE MATCHES "undefined")
+    list(APPEND _san_flags -fno-sanitize-recover=undefined)
+  endif()
+  add_compile_options(${_san_flags})
+  add_link_options(-fsanitize=${ATHOMIC_SANITIZE})
+endif()

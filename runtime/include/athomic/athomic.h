@@ -1,0 +1,9 @@
+// The athomic event bus: everything an application needs.
+#pragma once
+
+#include <athomic/bus.h>
+#include <athomic/context.h>
+#include <athomic/errors.h>
+#include <athomic/event.h>
+#include <athomic/log.h>
+#include <athomic/settings.h>

@@ -1,0 +1,158 @@
+// The execution context that travels with every event: who, for which tenant, in which trace.
+//
+// A context is immutable and shared by pointer. The current context is thread-local and is set
+// with a ContextScope; publish captures it and every handler runs inside the captured context.
+#pragma once
+
+#include <athomic/export.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace athomic {
+
+/// The fields of the Python framework's ExecutionContext, in its order.
+enum class ContextField : uint8_t {
+  tenant_id,
+  request_id,
+  trace_id,
+  span_id,
+  user_id,
+  role,
+  locale,
+  source_ip,
+  session_id,
+  correlation_id,
+  feature_flags,
+};
+inline constexpr std::size_t kContextFieldCount = 11;
+/// The ten text fields (all but feature_flags).
+inline constexpr std::size_t kContextStringFieldCount = 10;
+
+/// Bit mask over ContextField.
+using ContextFieldMask = uint32_t;
+constexpr ContextFieldMask field_bit(ContextField f) { return 1u << static_cast<unsigned>(f); }
+inline constexpr ContextFieldMask kAllContextFields = (1u << kContextFieldCount) - 1;
+/// Propagated by default: everything but source_ip and session_id.
+inline constexpr ContextFieldMask kDefaultPropagatedFields =
+    kAllContextFields & ~field_bit(ContextField::source_ip) & ~field_bit(ContextField::session_id);
+
+/// Wire and settings name of a field ("trace_id", ...).
+ATHOMIC_API std::string_view context_field_name(ContextField f);
+/// Field by its name; nullopt for an unknown name.
+ATHOMIC_API std::optional<ContextField> context_field_from_name(std::string_view name);
+
+class ExecutionContext;
+using ContextPtr = std::shared_ptr<const ExecutionContext>;
+
+/// An immutable set of context fields; unset fields are absent, never empty strings.
+class ATHOMIC_API ExecutionContext {
+ public:
+  using FeatureFlags = std::map<std::string, bool, std::less<>>;
+
+  /// Builds a context field by field.
+  class ATHOMIC_API Builder {
+   public:
+    Builder() = default;
+    /// Start from the fields of @p base.
+    explicit Builder(const ExecutionContext& base);
+    Builder& set(ContextField f, std::string value);
+    Builder& clear(ContextField f);
+    Builder& tenant_id(std::string v) { return set(ContextField::tenant_id, std::move(v)); }
+    Builder& request_id(std::string v) { return set(ContextField::request_id, std::move(v)); }
+    Builder& trace_id(std::string v) { return set(ContextField::trace_id, std::move(v)); }
+    Builder& span_id(std::string v) { return set(ContextField::span_id, std::move(v)); }
+    Builder& user_id(std::string v) { return set(ContextField::user_id, std::move(v)); }
+    Builder& role(std::string v) { return set(ContextField::role, std::move(v)); }
+    Builder& locale(std::string v) { return set(ContextField::locale, std::move(v)); }
+    Builder& source_ip(std::string v) { return set(ContextField::source_ip, std::move(v)); }
+    Builder& session_id(std::string v) { return set(ContextField::session_id, std::move(v)); }
+    Builder& correlation_id(std::string v) {
+      return set(ContextField::correlation_id, std::move(v));
+    }
+    Builder& feature_flags(FeatureFlags flags);
+    Builder& feature_flag(std::string name, bool on);
+    ContextPtr build() &&;
+    ContextPtr build() const&;
+
+   private:
+    std::array<std::string, kContextStringFieldCount> strings_;
+    FeatureFlags flags_;
+    ContextFieldMask set_ = 0;
+  };
+
+  ExecutionContext() = default;
+  ~ExecutionContext();
+  ExecutionContext(const ExecutionContext&) = delete;
+  ExecutionContext& operator=(const ExecutionContext&) = delete;
+
+  /// The context of the calling thread (an empty one when none is set). The reference stays
+  /// valid while the scope that installed it is alive.
+  static const ExecutionContext& current() noexcept;
+  /// Shared pointer to the current context; nullptr when none is set.
+  static ContextPtr current_ptr() noexcept;
+  /// The shared empty context.
+  static const ExecutionContext& empty() noexcept;
+
+  bool has(ContextField f) const noexcept { return (set_ & field_bit(f)) != 0; }
+  ContextFieldMask fields() const noexcept { return set_; }
+  bool is_empty() const noexcept { return set_ == 0; }
+  /// Value of a text field; nullopt when unset (or for feature_flags).
+  std::optional<std::string_view> get(ContextField f) const noexcept;
+
+  std::optional<std::string_view> tenant_id() const noexcept { return get(ContextField::tenant_id); }
+  std::optional<std::string_view> request_id() const noexcept { return get(ContextField::request_id); }
+  std::optional<std::string_view> trace_id() const noexcept { return get(ContextField::trace_id); }
+  std::optional<std::string_view> span_id() const noexcept { return get(ContextField::span_id); }
+  std::optional<std::string_view> user_id() const noexcept { return get(ContextField::user_id); }
+  std::optional<std::string_view> role() const noexcept { return get(ContextField::role); }
+  std::optional<std::string_view> locale() const noexcept { return get(ContextField::locale); }
+  std::optional<std::string_view> source_ip() const noexcept { return get(ContextField::source_ip); }
+  std::optional<std::string_view> session_id() const noexcept { return get(ContextField::session_id); }
+  std::optional<std::string_view> correlation_id() const noexcept {
+    return get(ContextField::correlation_id);
+  }
+  /// Empty when unset.
+  const FeatureFlags& feature_flags() const noexcept { return flags_; }
+
+  /// This context restricted to @p mask. Shares this object when nothing is removed; otherwise
+  /// the restricted copy is built once and cached for the lifetime of this context.
+  /// @p self must own this object.
+  static ContextPtr restrict(const ContextPtr& self, ContextFieldMask mask);
+  /// Same, returning a borrowed pointer valid as long as this context (no reference count), or
+  /// nullptr when the one cache slot already serves another mask.
+  const ExecutionContext* restrict_view(ContextFieldMask mask) const;
+
+  bool operator==(const ExecutionContext& other) const noexcept;
+
+ private:
+  friend class Builder;
+  std::array<std::string, kContextStringFieldCount> strings_;
+  FeatureFlags flags_;
+  ContextFieldMask set_ = 0;
+  // One cached restriction: publish on a bus always asks for the same mask. nullptr from
+  // restrict_view means another mask holds the slot; restrict() then builds an owned copy.
+  mutable std::atomic<const ExecutionContext*> restricted_{nullptr};
+};
+
+/// Makes @p ctx the current context of this thread until destroyed; the previous one is
+/// restored afterwards. Scopes nest; they are not movable between threads.
+class ATHOMIC_API ContextScope {
+ public:
+  explicit ContextScope(ContextPtr ctx) noexcept;
+  ~ContextScope();
+  ContextScope(const ContextScope&) = delete;
+  ContextScope& operator=(const ContextScope&) = delete;
+
+ private:
+  ContextPtr ctx_;
+  const ContextPtr* previous_;
+};
+
+}  // namespace athomic

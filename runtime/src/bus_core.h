@@ -1,0 +1,86 @@
+// The host's engine behind EventBus: registry, dispatch, lifecycle. Identical for every
+// provider; the provider only moves bytes (or, in process, event handles).
+#pragma once
+
+#include "event_record.h"
+#include "executor.h"
+#include "provider_host.h"
+#include "rate_limited_log.h"
+#include "topic_table.h"
+
+#include <athomic/bus.h>
+#include <athomic/settings.h>
+
+#include <spdlog/logger.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace athomic::detail {
+
+class BusCore {
+ public:
+  explicit BusCore(const EventsSettings& settings);
+  ~BusCore();
+
+  void start();
+  void close(std::chrono::milliseconds timeout);
+  Subscription subscribe(std::string_view name, Handler handler);
+  bool unsubscribe(const Subscription& s);
+  Completion publish(std::string_view name, Payload payload);
+  std::size_t handler_count(std::string_view name) const;
+  BusStats stats() const;
+  ProviderDescription provider() const;
+  const EventsSettings& settings() const noexcept { return settings_; }
+
+  // Host services, called by the provider.
+  athomic_status deliver_event(EventRecord* record) noexcept;
+  athomic_status deliver_message(std::string_view name, std::string_view body) noexcept;
+  spdlog::logger& provider_logger() noexcept { return *provider_log_; }
+
+ private:
+  enum State : int { kCreated, kStarted, kClosing, kClosed };
+
+  void dispatch_inline(EventRecord& r, const HandlerList& list) noexcept;
+  void dispatch_pool(EventRecord& r, const HandlerList& list) noexcept;
+  void invoke(const Subscriber& s, const Event& ev, EventRecord& r) noexcept;
+  static void run_task(void* self, Task& t) noexcept;
+  static void drop_task(void* self, Task& t) noexcept;
+  Completion publish_remote(std::string_view name, const Payload& payload);
+  [[noreturn]] void throw_not_running(std::string_view name) const;
+
+  // Registry helpers; callers hold registry_mutex_.
+  void replace_list(Topic& t, std::shared_ptr<const HandlerList> next);
+  void reclaim_retired();
+
+  const EventsSettings settings_;
+  const bool inline_mode_;
+  std::shared_ptr<spdlog::logger> log_;
+  std::shared_ptr<spdlog::logger> provider_log_;
+  std::optional<ProviderInstance> provider_;
+  bool remote_ = false;
+  std::unique_ptr<Executor> executor_;
+
+  std::atomic<int> state_{kCreated};
+  std::mutex lifecycle_mutex_;
+
+  mutable std::mutex registry_mutex_;
+  TopicTable topics_;
+  std::unordered_map<uint64_t, std::shared_ptr<Subscriber>> subscribers_;
+  std::vector<std::shared_ptr<const HandlerList>> retired_;
+  uint64_t next_id_ = 0;
+
+  std::atomic<uint64_t> handler_failures_{0};
+  std::atomic<uint64_t> malformed_{0};
+  std::atomic<uint64_t> dropped_{0};
+  std::atomic<uint64_t> undeliverable_{0};
+  RateLimitedLog malformed_log_;
+};
+
+}  // namespace athomic::detail

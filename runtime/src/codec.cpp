@@ -1,0 +1,126 @@
+#include "codec.h"
+
+#include <athomic/errors.h>
+
+#include <fmt/format.h>
+
+namespace athomic::detail {
+
+nlohmann::json context_to_json(const ExecutionContext& ctx) {
+  nlohmann::json j = nlohmann::json::object();
+  for (std::size_t i = 0; i < kContextStringFieldCount; ++i) {
+    const auto f = static_cast<ContextField>(i);
+    if (auto v = ctx.get(f)) j[std::string(context_field_name(f))] = *v;
+  }
+  if (ctx.has(ContextField::feature_flags)) {
+    nlohmann::json flags = nlohmann::json::object();
+    for (const auto& [k, v] : ctx.feature_flags()) flags[k] = v;
+    j["feature_flags"] = std::move(flags);
+  }
+  return j;
+}
+
+void encode_envelope(const nlohmann::json& payload, const ExecutionContext* ctx,
+                     std::string& out) {
+  if (payload.contains(kContextKey)) {
+    throw EventBusError(fmt::format(
+        "payload holds the reserved key '{}': the bus sets it from the execution context",
+        kContextKey));
+  }
+  const std::size_t start = out.size();
+  out += payload.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  if (!ctx || ctx->is_empty()) return;
+  // Splice the context in before the closing brace instead of copying the payload.
+  out.pop_back();
+  if (out.size() - start > 1) out += ',';
+  out += '"';
+  out += kContextKey;
+  out += "\":";
+  out += context_to_json(*ctx).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  out += '}';
+}
+
+bool context_from_json(const nlohmann::json& j, ContextPtr& out, std::string& error) {
+  if (j.is_null()) return true;
+  if (!j.is_object()) {
+    error = fmt::format("'{}' must be an object, got {}", kContextKey, j.type_name());
+    return false;
+  }
+  ExecutionContext::Builder b;
+  for (const auto& [key, value] : j.items()) {
+    auto field = context_field_from_name(key);
+    if (!field || value.is_null()) continue;  // fields this version does not know are ignored
+    if (*field == ContextField::feature_flags) {
+      if (!value.is_object()) {
+        error = fmt::format("'{}.feature_flags' must be an object of booleans, got {}",
+                            kContextKey, value.type_name());
+        return false;
+      }
+      if (value.size() > kMaxFeatureFlags) {
+        error = fmt::format("'{}.feature_flags' has {} entries; the limit is {}", kContextKey,
+                            value.size(), kMaxFeatureFlags);
+        return false;
+      }
+      ExecutionContext::FeatureFlags flags;
+      for (const auto& [name, on] : value.items()) {
+        if (!on.is_boolean() || name.size() > kMaxContextValueBytes) {
+          error = fmt::format("'{}.feature_flags.{}' must be a boolean with a name of at most {} "
+                              "bytes",
+                              kContextKey, name.substr(0, 64), kMaxContextValueBytes);
+          return false;
+        }
+        flags.emplace(name, on.get<bool>());
+      }
+      b.feature_flags(std::move(flags));
+      continue;
+    }
+    if (!value.is_string()) {
+      error = fmt::format("'{}.{}' must be a string, got {}", kContextKey, key, value.type_name());
+      return false;
+    }
+    const auto& s = value.get_ref<const std::string&>();
+    if (s.size() > kMaxContextValueBytes) {
+      error = fmt::format("'{}.{}' is {} bytes; the limit is {}", kContextKey, key, s.size(),
+                          kMaxContextValueBytes);
+      return false;
+    }
+    b.set(*field, s);
+  }
+  out = std::move(b).build();
+  return true;
+}
+
+bool decode_envelope(std::string_view body, DecodedEvent& out, std::string& error) noexcept {
+  try {
+    bool too_deep = false;
+    auto limit_depth = [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+      if (depth > kMaxJsonDepth) too_deep = true;
+      return !too_deep;
+    };
+    nlohmann::json j = nlohmann::json::parse(body.begin(), body.end(), limit_depth, false);
+    if (too_deep) {
+      error = fmt::format("JSON nested deeper than {} levels", kMaxJsonDepth);
+      return false;
+    }
+    if (j.is_discarded()) {
+      error = "not valid JSON";
+      return false;
+    }
+    if (!j.is_object()) {
+      error = fmt::format("the message must be a JSON object, got {}", j.type_name());
+      return false;
+    }
+    out.context = nullptr;
+    if (auto it = j.find(kContextKey); it != j.end()) {
+      if (!context_from_json(*it, out.context, error)) return false;
+      j.erase(it);
+    }
+    out.payload = std::make_shared<const nlohmann::json>(std::move(j));
+    return true;
+  } catch (const std::exception& e) {
+    error = e.what();
+    return false;
+  }
+}
+
+}  // namespace athomic::detail

@@ -1,0 +1,133 @@
+#include "context_slot.h"
+
+#include <athomic/context.h>
+
+namespace athomic {
+namespace detail {
+thread_local const ContextPtr* tls_current_context = nullptr;
+}  // namespace detail
+
+namespace {
+constexpr std::string_view kFieldNames[kContextFieldCount] = {
+    "tenant_id", "request_id", "trace_id",   "span_id",        "user_id",      "role",
+    "locale",    "source_ip",  "session_id", "correlation_id", "feature_flags"};
+constexpr ContextFieldMask kFlagsBit = field_bit(ContextField::feature_flags);
+}  // namespace
+
+std::string_view context_field_name(ContextField f) {
+  return kFieldNames[static_cast<unsigned>(f)];
+}
+
+std::optional<ContextField> context_field_from_name(std::string_view name) {
+  for (std::size_t i = 0; i < kContextFieldCount; ++i) {
+    if (kFieldNames[i] == name) return static_cast<ContextField>(i);
+  }
+  return std::nullopt;
+}
+
+ExecutionContext::Builder::Builder(const ExecutionContext& base)
+    : strings_(base.strings_), flags_(base.flags_), set_(base.set_) {}
+
+ExecutionContext::Builder& ExecutionContext::Builder::set(ContextField f, std::string value) {
+  if (f == ContextField::feature_flags) return *this;  // use feature_flags()
+  strings_[static_cast<unsigned>(f)] = std::move(value);
+  set_ |= field_bit(f);
+  return *this;
+}
+
+ExecutionContext::Builder& ExecutionContext::Builder::clear(ContextField f) {
+  if (f == ContextField::feature_flags) {
+    flags_.clear();
+  } else {
+    strings_[static_cast<unsigned>(f)].clear();
+  }
+  set_ &= ~field_bit(f);
+  return *this;
+}
+
+ExecutionContext::Builder& ExecutionContext::Builder::feature_flags(FeatureFlags flags) {
+  flags_ = std::move(flags);
+  set_ |= kFlagsBit;
+  return *this;
+}
+
+ExecutionContext::Builder& ExecutionContext::Builder::feature_flag(std::string name, bool on) {
+  flags_[std::move(name)] = on;
+  set_ |= kFlagsBit;
+  return *this;
+}
+
+ContextPtr ExecutionContext::Builder::build() && {
+  auto ctx = std::make_shared<ExecutionContext>();
+  ctx->strings_ = std::move(strings_);
+  ctx->flags_ = std::move(flags_);
+  ctx->set_ = set_;
+  return ctx;
+}
+
+ContextPtr ExecutionContext::Builder::build() const& { return Builder(*this).build(); }
+
+ExecutionContext::~ExecutionContext() { delete restricted_.load(std::memory_order_acquire); }
+
+const ExecutionContext& ExecutionContext::empty() noexcept {
+  static const ExecutionContext kEmpty;
+  return kEmpty;
+}
+
+const ExecutionContext& ExecutionContext::current() noexcept {
+  const ContextPtr* p = detail::tls_current_context;
+  return (p && *p) ? **p : empty();
+}
+
+ContextPtr ExecutionContext::current_ptr() noexcept {
+  const ContextPtr* p = detail::tls_current_context;
+  return p ? *p : nullptr;
+}
+
+std::optional<std::string_view> ExecutionContext::get(ContextField f) const noexcept {
+  if (f == ContextField::feature_flags || !has(f)) return std::nullopt;
+  return std::string_view(strings_[static_cast<unsigned>(f)]);
+}
+
+const ExecutionContext* ExecutionContext::restrict_view(ContextFieldMask mask) const {
+  if ((set_ & ~mask) == 0) return this;
+  const ContextFieldMask wanted = set_ & mask;
+  // The cached restriction is right for this mask exactly when it holds the same fields.
+  const ExecutionContext* cached = restricted_.load(std::memory_order_acquire);
+  if (cached) return cached->set_ == wanted ? cached : nullptr;
+  auto* fresh = new ExecutionContext();
+  fresh->set_ = wanted;
+  for (std::size_t i = 0; i < kContextStringFieldCount; ++i) {
+    if (wanted & (1u << i)) fresh->strings_[i] = strings_[i];
+  }
+  if (wanted & kFlagsBit) fresh->flags_ = flags_;
+  if (restricted_.compare_exchange_strong(cached, fresh, std::memory_order_acq_rel)) return fresh;
+  delete fresh;
+  return cached->set_ == wanted ? cached : nullptr;
+}
+
+ContextPtr ExecutionContext::restrict(const ContextPtr& self, ContextFieldMask mask) {
+  if (!self) return nullptr;
+  if (const ExecutionContext* view = self->restrict_view(mask)) {
+    // Aliasing constructor: the restricted view lives exactly as long as its parent.
+    return ContextPtr(self, view);
+  }
+  Builder b(*self);
+  for (std::size_t i = 0; i < kContextFieldCount; ++i) {
+    if (!(mask & (1u << i))) b.clear(static_cast<ContextField>(i));
+  }
+  return std::move(b).build();
+}
+
+bool ExecutionContext::operator==(const ExecutionContext& o) const noexcept {
+  return set_ == o.set_ && strings_ == o.strings_ && flags_ == o.flags_;
+}
+
+ContextScope::ContextScope(ContextPtr ctx) noexcept
+    : ctx_(std::move(ctx)), previous_(detail::tls_current_context) {
+  detail::tls_current_context = &ctx_;
+}
+
+ContextScope::~ContextScope() { detail::tls_current_context = previous_; }
+
+}  // namespace athomic

@@ -1,0 +1,124 @@
+// The public EventBus: a thin face over BusCore, or a no-op when events are disabled.
+#include "bus_core.h"
+
+#include <athomic/bus.h>
+#include <athomic/log.h>
+#include <athomic/settings.h>
+
+#include <fmt/format.h>
+
+#include <mutex>
+
+namespace athomic {
+
+void validate_event_name(std::string_view name) {
+  constexpr std::size_t kMaxLength = 255;
+  if (name.empty()) throw EventBusError("invalid event name \"\": it must not be empty");
+  if (name.size() > kMaxLength) {
+    throw EventBusError(fmt::format("invalid event name \"{}...\": {} bytes, the limit is {}",
+                                    name.substr(0, 32), name.size(), kMaxLength));
+  }
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const auto c = static_cast<unsigned char>(name[i]);
+    if (c <= 0x20 || c == 0x7f) {
+      throw EventBusError(fmt::format(
+          "invalid event name \"{}\": byte {} is {} (no spaces or control characters)",
+          fmt::format("{}", name), i, c == 0x20 ? "a space" : fmt::format("0x{:02x}", c)));
+    }
+    if (c == '*' || c == '>') {
+      throw EventBusError(fmt::format(
+          "invalid event name \"{}\": '{}' is reserved for pattern subscriptions", name,
+          static_cast<char>(c)));
+    }
+  }
+  if (name.front() == '.' || name.back() == '.' || name.find("..") != std::string_view::npos) {
+    throw EventBusError(fmt::format(
+        "invalid event name \"{}\": dot-separated parts must not be empty (e.g. user.created)",
+        name));
+  }
+}
+
+EventBus::EventBus(std::unique_ptr<detail::BusCore> core) : core_(std::move(core)) {}
+
+EventBus::~EventBus() = default;
+
+std::shared_ptr<EventBus> EventBus::create(const Settings& settings) {
+  return create(settings.events());
+}
+
+std::shared_ptr<EventBus> EventBus::create(const EventsSettings& settings) {
+  if (!settings.enabled) {
+    get_logger("athomic.events")
+        ->info("event bus disabled (events.enabled = false in {}): subscribe and publish are "
+               "accepted and do nothing",
+               settings.origin);
+    return std::shared_ptr<EventBus>(new EventBus(nullptr));
+  }
+  return std::shared_ptr<EventBus>(new EventBus(std::make_unique<detail::BusCore>(settings)));
+}
+
+void EventBus::start() {
+  if (core_) core_->start();
+}
+
+void EventBus::close() {
+  if (core_) core_->close(core_->settings().close_timeout);
+}
+
+void EventBus::close(std::chrono::milliseconds timeout) {
+  if (core_) core_->close(timeout);
+}
+
+Subscription EventBus::subscribe(std::string_view event_name, Handler handler) {
+  if (!core_) {
+    validate_event_name(event_name);
+    return Subscription();
+  }
+  return core_->subscribe(event_name, std::move(handler));
+}
+
+bool EventBus::unsubscribe(const Subscription& subscription) {
+  return core_ ? core_->unsubscribe(subscription) : false;
+}
+
+Completion EventBus::publish(std::string_view event_name, nlohmann::json payload) {
+  if (!core_) {
+    validate_event_name(event_name);
+    return Completion();
+  }
+  return core_->publish(event_name, std::make_shared<const nlohmann::json>(std::move(payload)));
+}
+
+Completion EventBus::publish(std::string_view event_name, Payload payload) {
+  if (!core_) {
+    validate_event_name(event_name);
+    return Completion();
+  }
+  return core_->publish(event_name, std::move(payload));
+}
+
+std::size_t EventBus::handler_count(std::string_view event_name) const {
+  return core_ ? core_->handler_count(event_name) : 0;
+}
+
+BusStats EventBus::stats() const { return core_ ? core_->stats() : BusStats{}; }
+
+bool EventBus::enabled() const noexcept { return core_ != nullptr; }
+
+ProviderDescription EventBus::provider() const {
+  return core_ ? core_->provider() : ProviderDescription{};
+}
+
+EventBus& get_event_bus() {
+  static std::mutex mutex;
+  static std::shared_ptr<EventBus> bus;
+  std::lock_guard lock(mutex);
+  if (!bus) {
+    auto fresh = EventBus::create(Settings::load());
+    fresh->start();
+    bus = std::move(fresh);
+  }
+  return *bus;
+}
+
+}  // namespace athomic

@@ -1,0 +1,105 @@
+// Per-thread hazard slots: "this thread is using object X right now".
+//
+// Dispatch publishes the handler list (or, for a pool task, the subscriber) it is about to use
+// in one slot with a sequentially consistent store, then re-checks that the object is still
+// current. Writers that retire an object scan every thread's slots: an object no slot names
+// can be freed, and an unsubscribe waits until no other thread names the subscriber or a list
+// containing it. One store per publish buys both memory safety and the unsubscribe guarantee,
+// without a per-handler reference count.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+
+namespace athomic::detail {
+
+struct alignas(64) HazardRecord {
+  static constexpr int kSlots = 16;  // nesting depth of dispatch on one thread
+  std::atomic<const void*> slots[kSlots] = {};
+  std::atomic<bool> owned{false};
+  HazardRecord* next = nullptr;  // immutable once the record is linked
+  int depth = 0;                 // touched by the owning thread only
+};
+
+class Hazards {
+ public:
+  // The calling thread's record (claimed on first use, released at thread exit).
+  static HazardRecord& mine() noexcept {
+    HazardRecord* r = tls_record;
+    return r ? *r : claim();
+  }
+
+  // Publishes @p p in the next free slot; false when the nesting depth is exhausted.
+  static bool push(HazardRecord& r, const void* p) noexcept {
+    if (r.depth == HazardRecord::kSlots) return false;
+    r.slots[r.depth++].store(p, std::memory_order_seq_cst);
+    return true;
+  }
+  static void pop(HazardRecord& r) noexcept {
+    r.slots[--r.depth].store(nullptr, std::memory_order_release);
+  }
+
+  // Calls f(value) for every non-null slot of every thread but the caller.
+  template <class F>
+  static void for_each_other(F&& f) {
+    const HazardRecord* self = tls_record;
+    for (HazardRecord* r = head.load(std::memory_order_acquire); r; r = r->next) {
+      if (r == self) continue;
+      for (const auto& slot : r->slots) {
+        if (const void* v = slot.load(std::memory_order_seq_cst)) f(v);
+      }
+    }
+  }
+
+  // True when any other thread's slot holds a value for which pred is true.
+  template <class Pred>
+  static bool any_other(Pred&& pred) {
+    bool found = false;
+    for_each_other([&](const void* v) { found = found || pred(v); });
+    return found;
+  }
+
+ private:
+  static HazardRecord& claim() noexcept;
+  static thread_local HazardRecord* tls_record;
+  static std::atomic<HazardRecord*> head;
+};
+
+// RAII slot.
+class HazardSlot {
+ public:
+  HazardSlot() noexcept : rec_(Hazards::mine()) {}
+  // Protects the pointer loaded from @p src: returns it once it is published and still current,
+  // nullptr if @p src is null. Sets overflow() when the nesting depth is exhausted.
+  template <class T>
+  const T* protect(const std::atomic<const T*>& src) noexcept {
+    for (;;) {
+      const T* p = src.load(std::memory_order_acquire);
+      if (!p) return nullptr;
+      if (!set(p)) return nullptr;
+      if (src.load(std::memory_order_seq_cst) == p) return p;
+      clear();
+    }
+  }
+  bool set(const void* p) noexcept {
+    if (held_) clear();
+    held_ = Hazards::push(rec_, p);
+    overflow_ = !held_;
+    return held_;
+  }
+  void clear() noexcept {
+    if (held_) Hazards::pop(rec_);
+    held_ = false;
+  }
+  bool overflow() const noexcept { return overflow_; }
+  ~HazardSlot() { clear(); }
+  HazardSlot(const HazardSlot&) = delete;
+  HazardSlot& operator=(const HazardSlot&) = delete;
+
+ private:
+  HazardRecord& rec_;
+  bool held_ = false;
+  bool overflow_ = false;
+};
+
+}  // namespace athomic::detail

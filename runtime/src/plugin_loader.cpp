@@ -1,0 +1,240 @@
+#include "plugin_loader.h"
+
+#include "provider_host.h"
+#include "text_util.h"
+
+#include <athomic/errors.h>
+#include <athomic/log.h>
+#include <athomic/settings.h>
+
+#include <boost/dll/runtime_symbol_info.hpp>
+#include <boost/dll/shared_library.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <dlfcn.h>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+
+namespace athomic::detail {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::string_view kPrefix = "athomic_provider_";
+constexpr std::string_view kSuffix = ".so";
+
+bool valid_backend_name(const std::string& b) {
+  return !b.empty() && b.size() <= 64 && std::all_of(b.begin(), b.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+}
+
+// Libraries stay loaded until process exit: unloading while a callback, deleter or exception
+// from a plugin is alive is undefined behaviour. Keyed by canonical path so a plugin used by
+// several buses is loaded once.
+struct LoadedRegistry {
+  std::mutex mutex;
+  std::map<std::string, LoadedPlugin> by_path;
+  std::vector<boost::dll::shared_library> libraries;
+};
+
+LoadedRegistry& registry() {
+  static auto* r = new LoadedRegistry();  // never destroyed, on purpose
+  return *r;
+}
+
+std::string describe(const std::vector<SearchDir>& dirs) {
+  std::string out;
+  for (const auto& d : dirs) {
+    std::error_code ec;
+    const bool exists = fs::is_directory(d.path, ec);
+    out += fmt::format("\n  {} ({}){}", d.path, d.why, exists ? "" : " [does not exist]");
+  }
+  return out;
+}
+
+std::string caps_text(uint64_t caps) {
+  static constexpr std::pair<uint64_t, const char*> kNames[] = {
+      {ATHOMIC_CAP_IN_PROCESS, "in-process"}, {ATHOMIC_CAP_REMOTE, "remote"},
+      {ATHOMIC_CAP_PATTERN, "pattern"},       {ATHOMIC_CAP_HEADERS, "headers"},
+      {ATHOMIC_CAP_PERSISTENT, "persistent"}, {ATHOMIC_CAP_ORDERED, "ordered"}};
+  std::string out;
+  for (const auto& [bit, name] : kNames) {
+    if (caps & bit) out += out.empty() ? name : fmt::format(",{}", name);
+  }
+  return out.empty() ? "none" : out;
+}
+
+}  // namespace
+
+std::string plugin_file_name(const std::string& backend) {
+  return fmt::format("{}{}{}", kPrefix, backend, kSuffix);
+}
+
+std::vector<SearchDir> plugin_search_path(const EventsSettings& settings) {
+  std::vector<SearchDir> dirs;
+  if (!settings.plugins_dir.empty()) dirs.push_back({settings.plugins_dir, "events.plugins_dir"});
+  if (const char* env = std::getenv("ATHOMIC_PLUGIN_PATH"); env && *env) {
+    for (auto part : split(env, ':')) {
+      if (!part.empty()) dirs.push_back({std::string(part), "ATHOMIC_PLUGIN_PATH"});
+    }
+  }
+  boost::dll::fs::error_code ec;
+  const auto lib = boost::dll::this_line_location(ec);
+  if (!ec) {
+    dirs.push_back({(fs::path(lib.parent_path().string()) / "athomic" / "plugins").lexically_normal().string(),
+                    "next to " + lib.filename().string()});
+  }
+  const auto exe = boost::dll::program_location(ec);
+  if (!ec) {
+    dirs.push_back(
+        {(fs::path(exe.parent_path().string()) / ".." / "lib" / "athomic" / "plugins")
+             .lexically_normal()
+             .string(),
+         "relative to the executable"});
+  }
+  // Remove repeats, keeping the first (highest-priority) reason.
+  std::set<std::string> seen;
+  std::erase_if(dirs, [&](const SearchDir& d) {
+    std::error_code e;
+    auto key = fs::weakly_canonical(d.path, e).string();
+    return !seen.insert(e ? d.path : key).second;
+  });
+  return dirs;
+}
+
+std::vector<std::string> available_backends(const std::vector<SearchDir>& dirs) {
+  std::set<std::string> names;
+  for (const auto& d : dirs) {
+    std::error_code ec;
+    for (fs::directory_iterator it(d.path, ec), end; !ec && it != end; it.increment(ec)) {
+      const std::string f = it->path().filename().string();
+      if (f.size() > kPrefix.size() + kSuffix.size() && f.starts_with(kPrefix) &&
+          f.ends_with(kSuffix)) {
+        names.insert(f.substr(kPrefix.size(), f.size() - kPrefix.size() - kSuffix.size()));
+      }
+    }
+  }
+  return {names.begin(), names.end()};
+}
+
+LoadedPlugin load_provider_plugin(const std::string& backend, const EventsSettings& settings) {
+  if (!valid_backend_name(backend)) {
+    throw PluginError(fmt::format(
+        "events.provider.backend = \"{}\" is not a valid backend name: use lowercase letters, "
+        "digits, '_' or '-' (at most 64)",
+        backend));
+  }
+  const auto dirs = plugin_search_path(settings);
+  const std::string file = plugin_file_name(backend);
+  for (const auto& d : dirs) {
+    std::error_code ec;
+    const fs::path candidate = fs::path(d.path) / file;
+    if (fs::exists(candidate, ec)) return load_plugin_file(candidate.string());
+  }
+  const auto available = available_backends(dirs);
+  std::string hint;
+  if (auto best = closest_match(backend, available)) {
+    hint = fmt::format(" Did you mean \"{}\"?", *best);
+  }
+  throw PluginError(fmt::format(
+      "no provider plugin for backend \"{}\" (file {}).{}\nSearched:{}\nAvailable backends: {}",
+      backend, file, hint, describe(dirs),
+      available.empty() ? std::string("none found") : fmt::format("{}", fmt::join(available, ", "))));
+}
+
+LoadedPlugin load_plugin_file(const std::string& path) {
+  std::error_code fec;
+  const std::string key = fs::weakly_canonical(path, fec).string();
+  auto& reg = registry();
+  std::lock_guard lock(reg.mutex);
+  if (auto it = reg.by_path.find(key); it != reg.by_path.end()) return it->second;
+
+  if (!fs::is_regular_file(path, fec)) {
+    throw PluginError(fmt::format("provider plugin {}: not a regular file", path));
+  }
+  {
+    std::ifstream in(path, std::ios::binary);
+    char magic[4] = {};
+    if (!in.read(magic, 4) || std::string_view(magic, 4) != "\x7f" "ELF") {
+      throw PluginError(fmt::format(
+          "provider plugin {}: not a shared object (no ELF header); rebuild the plugin or remove "
+          "the file",
+          path));
+    }
+  }
+  boost::dll::shared_library lib;
+  boost::dll::fs::error_code ec;
+  dlerror();  // clear any stale message
+  lib.load(path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
+  if (ec || !lib.is_loaded()) {
+    const char* why = dlerror();
+    throw PluginError(fmt::format("provider plugin {}: cannot be loaded: {}", path,
+                                  why ? why : ec.message()));
+  }
+  if (!lib.has(ATHOMIC_PROVIDER_ENTRY_SYMBOL)) {
+    throw PluginError(fmt::format(
+        "provider plugin {}: no symbol '{}': it is not an athomic provider (export it with "
+        "ATHOMIC_PROVIDER(...) from <athomic/sdk/provider.hpp>)",
+        path, ATHOMIC_PROVIDER_ENTRY_SYMBOL));
+  }
+  auto entry = lib.get<const athomic_provider_info*(const athomic_host_api*)>(
+      ATHOMIC_PROVIDER_ENTRY_SYMBOL);
+  const athomic_provider_info* info = entry(&host_api());
+  if (!info) {
+    throw PluginError(fmt::format("provider plugin {}: its entry point declined to initialise "
+                                  "with host ABI {}.{}",
+                                  path, ATHOMIC_ABI_VERSION_MAJOR, ATHOMIC_ABI_VERSION_MINOR));
+  }
+  if (info->struct_size < sizeof(athomic_provider_info)) {
+    throw PluginError(fmt::format("provider plugin {}: its description is {} bytes, shorter than "
+                                  "ABI {}.0 requires ({} bytes)",
+                                  path, info->struct_size, ATHOMIC_ABI_VERSION_MAJOR,
+                                  sizeof(athomic_provider_info)));
+  }
+  if (info->abi_major != ATHOMIC_ABI_VERSION_MAJOR) {
+    throw PluginError(fmt::format(
+        "provider plugin {}: built for ABI {}.{}, but this host speaks ABI {}.{} (the major "
+        "versions must match); rebuild the plugin against this host's SDK",
+        path, info->abi_major, info->abi_minor, ATHOMIC_ABI_VERSION_MAJOR,
+        ATHOMIC_ABI_VERSION_MINOR));
+  }
+  if (info->abi_minor > ATHOMIC_ABI_VERSION_MINOR) {
+    throw PluginError(fmt::format(
+        "provider plugin {}: built for ABI {}.{}, newer than this host's ABI {}.{}; upgrade the "
+        "host or rebuild the plugin against this host's SDK",
+        path, info->abi_major, info->abi_minor, ATHOMIC_ABI_VERSION_MAJOR,
+        ATHOMIC_ABI_VERSION_MINOR));
+  }
+  const athomic_provider_vtable* vt = info->vtable;
+  if (!info->name || !info->version || !vt || vt->struct_size < sizeof(athomic_provider_vtable) ||
+      !vt->create || !vt->destroy || !vt->start || !vt->stop || !vt->publish ||
+      !vt->interest_add || !vt->interest_remove) {
+    throw PluginError(fmt::format(
+        "provider plugin {}: its provider table is incomplete (a name, a version and every "
+        "function of ABI {}.0 are required)",
+        path, ATHOMIC_ABI_VERSION_MAJOR));
+  }
+  if (!(info->capabilities & (ATHOMIC_CAP_IN_PROCESS | ATHOMIC_CAP_REMOTE))) {
+    throw PluginError(fmt::format("provider plugin {}: declares neither the in-process nor the "
+                                  "remote capability, so the host cannot feed it events",
+                                  path));
+  }
+  LoadedPlugin loaded{info, path};
+  reg.libraries.push_back(std::move(lib));
+  reg.by_path.emplace(key, loaded);
+  get_logger("athomic.plugins")
+      ->info("loaded provider '{}' {} (ABI {}.{}, capabilities: {}) from {}", info->name,
+             info->version, info->abi_major, info->abi_minor, caps_text(info->capabilities),
+             path);
+  return loaded;
+}
+
+}  // namespace athomic::detail

@@ -1,0 +1,43 @@
+// Finding and loading provider plugins (Boost.DLL). Libraries are never unloaded.
+#pragma once
+
+#include <athomic/sdk/provider.h>
+
+#include <string>
+#include <vector>
+
+namespace athomic {
+struct EventsSettings;
+}
+
+namespace athomic::detail {
+
+struct LoadedPlugin {
+  const athomic_provider_info* info = nullptr;  // plugin-owned, static storage
+  std::string file;                             // the path it was loaded from
+};
+
+struct SearchDir {
+  std::string path;
+  std::string why;  // "events.plugins_dir", "ATHOMIC_PLUGIN_PATH", ...
+};
+
+// "athomic_provider_<backend>.so"
+std::string plugin_file_name(const std::string& backend);
+
+// The folders searched for plugins, in order (DESIGN §9): events.plugins_dir,
+// ATHOMIC_PLUGIN_PATH (colon-separated), <dir of libathomic>/athomic/plugins,
+// <dir of the executable>/../lib/athomic/plugins. Missing folders are kept (and reported).
+std::vector<SearchDir> plugin_search_path(const EventsSettings& settings);
+
+// Backends whose plugin file exists in any of @p dirs, sorted.
+std::vector<std::string> available_backends(const std::vector<SearchDir>& dirs);
+
+// Resolves @p backend along the search path and loads it.
+// @throws PluginError listing what was searched and which backends exist.
+LoadedPlugin load_provider_plugin(const std::string& backend, const EventsSettings& settings);
+
+// Loads one file. @throws PluginError naming the file and what is wrong with it.
+LoadedPlugin load_plugin_file(const std::string& path);
+
+}  // namespace athomic::detail

@@ -1,0 +1,244 @@
+#include "settings_tree.h"
+#include "text_util.h"
+
+#include <athomic/errors.h>
+#include <athomic/settings.h>
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <regex>
+
+extern char** environ;
+
+namespace athomic {
+
+class SettingsLoader {
+ public:
+  static Settings build(detail::SettingsTree tree, const std::string& env,
+                        const std::string& files);
+};
+
+namespace {
+
+using detail::SettingsTree;
+
+std::string shown(const nlohmann::json& v) {
+  std::string s = mask_secrets(v).dump();
+  return s.size() > 80 ? s.substr(0, 77) + "..." : s;
+}
+
+[[noreturn]] void fail(const SettingsTree& t, const std::string& path, const nlohmann::json& v,
+                       const std::string& allowed) {
+  throw ConfigError(fmt::format("{}: {} = {} is invalid: {}", t.origin_of(path), path, shown(v),
+                                allowed));
+}
+
+void reject_unknown(const SettingsTree& t, const std::string& path, const nlohmann::json& obj,
+                    const std::vector<std::string>& known) {
+  for (const auto& [k, v] : obj.items()) {
+    if (std::find(known.begin(), known.end(), k) != known.end()) continue;
+    std::string hint;
+    if (auto best = detail::closest_match(k, known)) hint = fmt::format(" Did you mean '{}'?", *best);
+    throw ConfigError(fmt::format("{}: unknown setting {}.{}.{} Known keys of {}: {}",
+                                  t.origin_of(path + "." + k), path, k, hint, path,
+                                  fmt::join(known, ", ")));
+  }
+}
+
+const nlohmann::json* member(const nlohmann::json& obj, const char* key) {
+  auto it = obj.find(key);
+  return it == obj.end() ? nullptr : &*it;
+}
+
+bool read_bool(const SettingsTree& t, const std::string& path, const nlohmann::json& v) {
+  if (!v.is_boolean()) fail(t, path, v, "expected true or false");
+  return v.get<bool>();
+}
+
+int64_t read_int(const SettingsTree& t, const std::string& path, const nlohmann::json& v,
+                 int64_t lo, int64_t hi, const std::string& note = "") {
+  if (!v.is_number_integer() || v.get<int64_t>() < lo || v.get<int64_t>() > hi) {
+    fail(t, path, v, fmt::format("expected an integer from {} to {}{}", lo, hi, note));
+  }
+  return v.get<int64_t>();
+}
+
+std::string read_string(const SettingsTree& t, const std::string& path, const nlohmann::json& v) {
+  if (!v.is_string()) fail(t, path, v, "expected a string");
+  return v.get<std::string>();
+}
+
+EventsSettings validate_events(const SettingsTree& t, const std::string& files) {
+  EventsSettings s;
+  s.origin = files;
+  const nlohmann::json* events = member(t.root, "events");
+  if (!events || events->is_null()) return s;
+  if (!events->is_object()) fail(t, "events", *events, "expected a table");
+  reject_unknown(t, "events", *events,
+                 {"enabled", "plugins_dir", "provider", "executor", "propagated_context",
+                  "max_payload_bytes"});
+  if (auto* v = member(*events, "enabled")) s.enabled = read_bool(t, "events.enabled", *v);
+  if (auto* v = member(*events, "plugins_dir")) {
+    s.plugins_dir = read_string(t, "events.plugins_dir", *v);
+  }
+  if (auto* v = member(*events, "max_payload_bytes")) {
+    s.max_payload_bytes = static_cast<std::size_t>(
+        read_int(t, "events.max_payload_bytes", *v, 1024, int64_t{64} << 20));
+  }
+  if (auto* v = member(*events, "propagated_context")) {
+    if (!v->is_array()) {
+      fail(t, "events.propagated_context", *v, "expected a list of context field names");
+    }
+    s.propagated_fields = 0;
+    for (std::size_t i = 0; i < v->size(); ++i) {
+      const auto& item = (*v)[i];
+      const std::string path = fmt::format("events.propagated_context[{}]", i);
+      const auto name = read_string(t, path, item);
+      auto f = context_field_from_name(name);
+      if (!f) {
+        std::vector<std::string> names;
+        for (std::size_t k = 0; k < kContextFieldCount; ++k) {
+          names.emplace_back(context_field_name(static_cast<ContextField>(k)));
+        }
+        std::string hint;
+        if (auto best = detail::closest_match(name, names)) hint = fmt::format(" (did you mean '{}'?)", *best);
+        fail(t, path, item, fmt::format("not a context field{}; fields: {}", hint,
+                                        fmt::join(names, ", ")));
+      }
+      s.propagated_fields |= field_bit(*f);
+    }
+  }
+  if (auto* ex = member(*events, "executor")) {
+    if (!ex->is_object()) fail(t, "events.executor", *ex, "expected a table");
+    reject_unknown(t, "events.executor", *ex, {"mode", "workers", "close_timeout"});
+    if (auto* v = member(*ex, "mode")) {
+      const auto mode = read_string(t, "events.executor.mode", *v);
+      if (mode == "pool") {
+        s.dispatch_mode = DispatchMode::pool;
+      } else if (mode == "inline") {
+        s.dispatch_mode = DispatchMode::inline_call;
+      } else {
+        fail(t, "events.executor.mode", *v, "expected \"pool\" or \"inline\"");
+      }
+    }
+    if (auto* v = member(*ex, "workers")) {
+      s.workers = static_cast<unsigned>(read_int(t, "events.executor.workers", *v, 0, 1024,
+                                                 " (0: one per hardware thread)"));
+    }
+    if (auto* v = member(*ex, "close_timeout")) {
+      if (!v->is_number() || v->get<double>() < 0 || v->get<double>() > 3600) {
+        fail(t, "events.executor.close_timeout", *v, "expected seconds from 0 to 3600");
+      }
+      s.close_timeout = std::chrono::milliseconds(static_cast<int64_t>(v->get<double>() * 1000));
+    }
+  }
+  if (auto* p = member(*events, "provider")) {
+    if (!p->is_object()) fail(t, "events.provider", *p, "expected a table");
+    s.provider_config = *p;
+    if (auto* v = member(*p, "backend")) s.backend = read_string(t, "events.provider.backend", *v);
+  }
+  s.provider_config["backend"] = s.backend;
+  return s;
+}
+
+std::map<std::string, std::string> process_environment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view kv(*e);
+    const auto eq = kv.find('=');
+    if (eq != std::string_view::npos) env.emplace(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  return env;
+}
+
+}  // namespace
+
+Settings SettingsLoader::build(SettingsTree tree, const std::string& env,
+                               const std::string& files) {
+  Settings s;
+  s.env_ = env;
+  s.events_ = validate_events(tree, files);
+  s.tree_ = std::move(tree.root);
+  return s;
+}
+
+Settings::Settings() = default;
+
+Settings Settings::load() { return load(LoadOptions{}); }
+
+Settings Settings::load(const LoadOptions& options) {
+  const auto environment = options.environment ? *options.environment : process_environment();
+  auto get = [&](const char* k) -> std::string {
+    auto it = environment.find(k);
+    return it == environment.end() ? std::string() : it->second;
+  };
+  std::string env = options.env.empty() ? get("NALA_ENV") : options.env;
+  if (env.empty()) env = "development";
+  std::transform(env.begin(), env.end(), env.begin(), [](unsigned char c) {
+    return static_cast<char>(std::tolower(c));
+  });
+
+  std::vector<std::string> files = options.files;
+  if (files.empty()) {
+    const std::string listed = get("NALA_SETTINGS_FILES");
+    for (auto f : detail::split(listed, ',')) {
+      while (!f.empty() && f.front() == ' ') f.remove_prefix(1);
+      while (!f.empty() && f.back() == ' ') f.remove_suffix(1);
+      if (!f.empty()) files.emplace_back(f);
+    }
+  }
+  if (files.empty()) {
+    std::error_code ec;
+    if (std::filesystem::exists("config/settings.toml", ec)) files.emplace_back("config/settings.toml");
+  }
+
+  SettingsTree tree;
+  for (const auto& f : files) tree.merge(detail::read_settings_file(f, env));
+  detail::apply_environment(tree, environment);
+  const std::string origin = files.empty() ? "built-in defaults" : fmt::format("{}", fmt::join(files, ", "));
+  return SettingsLoader::build(std::move(tree), env, origin);
+}
+
+Settings Settings::from_toml(std::string_view text, std::string_view source_name,
+                             const std::string& env,
+                             const std::map<std::string, std::string>& environment) {
+  auto tree = detail::read_settings_toml(text, std::string(source_name), env);
+  detail::apply_environment(tree, environment);
+  return SettingsLoader::build(std::move(tree), env, std::string(source_name));
+}
+
+std::string Settings::describe() const { return mask_secrets(tree_).dump(2); }
+
+std::string mask_secrets(std::string_view text) {
+  static const std::regex kUserInfo(R"(([A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)[^@\s]*@)");
+  return std::regex_replace(std::string(text), kUserInfo, "$1***@");
+}
+
+nlohmann::json mask_secrets(const nlohmann::json& tree) {
+  if (tree.is_object()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& [k, v] : tree.items()) {
+      std::string lower = k;
+      std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) {
+        return static_cast<char>(std::tolower(c));
+      });
+      const bool secret = lower.find("password") != std::string::npos ||
+                          lower.find("passwd") != std::string::npos ||
+                          lower.find("token") != std::string::npos ||
+                          lower.find("secret") != std::string::npos;
+      out[k] = (secret && !v.is_null() && !v.is_object()) ? nlohmann::json("***") : mask_secrets(v);
+    }
+    return out;
+  }
+  if (tree.is_array()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& v : tree) out.push_back(mask_secrets(v));
+    return out;
+  }
+  if (tree.is_string()) return mask_secrets(std::string_view(tree.get_ref<const std::string&>()));
+  return tree;
+}
+
+}  // namespace athomic

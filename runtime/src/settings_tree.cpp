@@ -1,0 +1,271 @@
+#include "settings_tree.h"
+
+#include "text_util.h"
+
+#include <athomic/errors.h>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <sstream>
+
+namespace athomic::detail {
+
+namespace {
+
+std::string join(const std::string& path, std::string_view key) {
+  return path.empty() ? std::string(key) : path + "." + std::string(key);
+}
+
+// ---- TOML ------------------------------------------------------------------------------------
+
+nlohmann::json toml_value(const toml::node& n, const std::string& path, const std::string& file,
+                          std::map<std::string, std::string>& origin) {
+  origin[path] = fmt::format("{}:{}", file, n.source().begin.line);
+  if (const auto* t = n.as_table()) {
+    nlohmann::json obj = nlohmann::json::object();
+    for (const auto& [k, v] : *t) {
+      obj[std::string(k.str())] = toml_value(v, join(path, k.str()), file, origin);
+    }
+    return obj;
+  }
+  if (const auto* a = n.as_array()) {
+    nlohmann::json arr = nlohmann::json::array();
+    std::size_t i = 0;
+    for (const auto& v : *a) arr.push_back(toml_value(v, fmt::format("{}[{}]", path, i++), file, origin));
+    return arr;
+  }
+  if (auto s = n.value_exact<std::string>()) return *s;
+  if (auto b = n.value_exact<bool>()) return *b;
+  if (auto i = n.value_exact<int64_t>()) return *i;
+  if (auto d = n.value_exact<double>()) return *d;
+  // Dates and times: kept as their TOML text.
+  std::ostringstream os;
+  n.visit([&](const auto& leaf) { os << leaf; });
+  return os.str();
+}
+
+// ---- YAML ------------------------------------------------------------------------------------
+
+nlohmann::json yaml_scalar(const YAML::Node& n) {
+  const std::string& s = n.Scalar();
+  if (n.Tag() == "!") return s;  // quoted: always text
+  if (s == "~" || s == "null" || s.empty()) return nullptr;
+  if (s == "true" || s == "True") return true;
+  if (s == "false" || s == "False") return false;
+  try {
+    std::size_t used = 0;
+    const long long i = std::stoll(s, &used);
+    if (used == s.size()) return i;
+  } catch (...) {
+  }
+  try {
+    std::size_t used = 0;
+    const double d = std::stod(s, &used);
+    if (used == s.size()) return d;
+  } catch (...) {
+  }
+  return s;
+}
+
+nlohmann::json yaml_value(const YAML::Node& n, const std::string& path, const std::string& file,
+                          std::map<std::string, std::string>& origin) {
+  origin[path] = fmt::format("{}:{}", file, n.Mark().line + 1);
+  switch (n.Type()) {
+    case YAML::NodeType::Map: {
+      nlohmann::json obj = nlohmann::json::object();
+      for (const auto& kv : n) {
+        const std::string key = kv.first.as<std::string>();
+        obj[key] = yaml_value(kv.second, join(path, key), file, origin);
+      }
+      return obj;
+    }
+    case YAML::NodeType::Sequence: {
+      nlohmann::json arr = nlohmann::json::array();
+      std::size_t i = 0;
+      for (const auto& v : n) arr.push_back(yaml_value(v, fmt::format("{}[{}]", path, i++), file, origin));
+      return arr;
+    }
+    case YAML::NodeType::Scalar:
+      return yaml_scalar(n);
+    default:
+      return nullptr;
+  }
+}
+
+// ---- environments ----------------------------------------------------------------------------
+
+// Re-roots origins recorded under "<env>." to the environment-free path.
+SettingsTree select(const nlohmann::json& whole, const std::map<std::string, std::string>& origin,
+                    const std::string& section) {
+  SettingsTree t;
+  auto it = whole.find(section);
+  if (it == whole.end() || !it->is_object()) return t;
+  t.root = *it;
+  const std::string prefix = section + ".";
+  for (const auto& [path, where] : origin) {
+    if (path.starts_with(prefix)) t.origin[path.substr(prefix.size())] = where;
+  }
+  return t;
+}
+
+SettingsTree environment_view(nlohmann::json whole, std::map<std::string, std::string> origin,
+                              const std::string& env) {
+  const bool has_sections = whole.contains("default") || whole.contains(env);
+  if (!has_sections) {
+    SettingsTree t;
+    t.root = std::move(whole);
+    t.origin = std::move(origin);
+    return t;
+  }
+  SettingsTree t = select(whole, origin, "default");
+  t.merge(select(whole, origin, env));
+  return t;
+}
+
+void merge_json(nlohmann::json& into, nlohmann::json&& from) {
+  if (into.is_object() && from.is_object()) {
+    for (auto& [k, v] : from.items()) {
+      auto it = into.find(k);
+      if (it == into.end()) {
+        into[k] = std::move(v);
+      } else {
+        merge_json(*it, std::move(v));
+      }
+    }
+    return;
+  }
+  into = std::move(from);
+}
+
+}  // namespace
+
+std::string SettingsTree::origin_of(const std::string& path) const {
+  for (std::string p = path;;) {
+    if (auto it = origin.find(p); it != origin.end()) return it->second;
+    const auto dot = p.find_last_of('.');
+    if (dot == std::string::npos) return "built-in defaults";
+    p.resize(dot);
+  }
+}
+
+void SettingsTree::merge(SettingsTree&& other) {
+  merge_json(root, std::move(other.root));
+  for (auto& [k, v] : other.origin) origin[k] = std::move(v);
+}
+
+void SettingsTree::set(const std::string& path, nlohmann::json value, const std::string& where) {
+  nlohmann::json* node = &root;
+  std::string walked;
+  const auto parts = split(path, '.');
+  for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+    walked = join(walked, parts[i]);
+    nlohmann::json& next = (*node)[std::string(parts[i])];
+    if (next.is_null()) next = nlohmann::json::object();
+    if (!next.is_object()) {
+      throw ConfigError(fmt::format("{}: cannot set {}: {} is a {}, not a table (set at {})",
+                                    where, path, walked, next.type_name(), origin_of(walked)));
+    }
+    node = &next;
+  }
+  (*node)[std::string(parts.back())] = std::move(value);
+  origin[path] = where;
+}
+
+SettingsTree read_settings_toml(std::string_view text, const std::string& source_name,
+                                const std::string& env) {
+  toml::table table;
+  try {
+    table = toml::parse(text, source_name);
+  } catch (const toml::parse_error& e) {
+    throw ConfigError(fmt::format("{}:{}:{}: malformed TOML: {}", source_name,
+                                  e.source().begin.line, e.source().begin.column,
+                                  e.description()));
+  }
+  std::map<std::string, std::string> origin;
+  nlohmann::json whole = nlohmann::json::object();
+  for (const auto& [k, v] : table) {
+    whole[std::string(k.str())] = toml_value(v, std::string(k.str()), source_name, origin);
+  }
+  return environment_view(std::move(whole), std::move(origin), env);
+}
+
+SettingsTree read_settings_file(const std::string& path, const std::string& env) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw ConfigError(fmt::format("settings file {}: cannot be read (does it exist? set "
+                                  "NALA_SETTINGS_FILES to the right path)",
+                                  path));
+  }
+  std::stringstream buf;
+  buf << in.rdbuf();
+  const std::string text = buf.str();
+  std::string lower = path;
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) {
+    return static_cast<char>(std::tolower(c));
+  });
+  if (lower.ends_with(".yaml") || lower.ends_with(".yml")) {
+    YAML::Node doc;
+    try {
+      doc = YAML::Load(text);
+    } catch (const YAML::Exception& e) {
+      throw ConfigError(fmt::format("{}:{}:{}: malformed YAML: {}", path, e.mark.line + 1,
+                                    e.mark.column + 1, e.msg));
+    }
+    if (!doc.IsMap() && !doc.IsNull()) {
+      throw ConfigError(fmt::format("{}: the top level must be a mapping of environments", path));
+    }
+    std::map<std::string, std::string> origin;
+    nlohmann::json whole = nlohmann::json::object();
+    if (doc.IsMap()) {
+      for (const auto& kv : doc) {
+        const std::string key = kv.first.as<std::string>();
+        whole[key] = yaml_value(kv.second, key, path, origin);
+      }
+    }
+    return environment_view(std::move(whole), std::move(origin), env);
+  }
+  return read_settings_toml(text, path, env);
+}
+
+void apply_environment(SettingsTree& tree, const std::map<std::string, std::string>& environment) {
+  constexpr std::string_view kPrefix = "NALA_";
+  for (const auto& [name, value] : environment) {
+    if (!name.starts_with(kPrefix) || name == "NALA_ENV" || name == "NALA_SETTINGS_FILES") continue;
+    std::string path;
+    bool valid = true;
+    // "__" separates levels; single underscores belong to key names.
+    std::string rest = name.substr(kPrefix.size());
+    std::size_t start = 0;
+    for (;;) {
+      const std::size_t pos = rest.find("__", start);
+      std::string key = rest.substr(start, pos == std::string::npos ? pos : pos - start);
+      if (key.empty()) valid = false;
+      std::transform(key.begin(), key.end(), key.begin(), [](unsigned char c) {
+        return static_cast<char>(std::tolower(c));
+      });
+      path = join(path, key);
+      if (pos == std::string::npos) break;
+      start = pos + 2;
+    }
+    if (!valid) {
+      throw ConfigError(fmt::format("environment variable {}: empty key between '__' separators",
+                                    name));
+    }
+    nlohmann::json parsed = value;
+    try {
+      toml::table t = toml::parse("v = " + value);
+      std::map<std::string, std::string> ignored;
+      if (const toml::node* v = t.get("v")) parsed = toml_value(*v, "v", "", ignored);
+    } catch (const toml::parse_error&) {
+      // Not a TOML scalar: the text itself.
+    }
+    tree.set(path, std::move(parsed), "environment variable " + name);
+  }
+}
+
+}  // namespace athomic::detail

@@ -1,0 +1,37 @@
+// Reading configuration files into one JSON tree that remembers where every value came from,
+// so that validation errors can name the file and line (or the environment variable).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <string>
+#include <string_view>
+
+namespace athomic::detail {
+
+struct SettingsTree {
+  nlohmann::json root = nlohmann::json::object();
+  // "events.provider.backend" -> "config/settings.toml:7" or "environment variable NALA_..."
+  std::map<std::string, std::string> origin;
+
+  // Where @p path (or its nearest ancestor) was set; "built-in defaults" when nowhere.
+  std::string origin_of(const std::string& path) const;
+  // Deep-merges @p other over this tree.
+  void merge(SettingsTree&& other);
+  // Sets @p path (dot-separated) to @p value, creating tables; @throws ConfigError when a
+  // prefix of the path is not a table.
+  void set(const std::string& path, nlohmann::json value, const std::string& where);
+};
+
+// Parses one TOML or YAML file (by extension) and returns the tree of environment @p env:
+// [default] merged under [env]. A file with neither uses its top level as is.
+// @throws ConfigError naming the file and line of a syntax error.
+SettingsTree read_settings_file(const std::string& path, const std::string& env);
+SettingsTree read_settings_toml(std::string_view text, const std::string& source_name,
+                                const std::string& env);
+
+// Applies NALA_<A>__<B>=value variables: values are parsed as TOML scalars, else taken as text.
+void apply_environment(SettingsTree& tree, const std::map<std::string, std::string>& environment);
+
+}  // namespace athomic::detail

@@ -1,0 +1,189 @@
+// C++ helper over the provider ABI: write one class deriving from athomic::sdk::Provider and
+// one ATHOMIC_PROVIDER(...) line; this header turns it into the C tables of provider.h and
+// catches every exception at the boundary. Header-only, depends on the standard library alone.
+#ifndef ATHOMIC_SDK_PROVIDER_HPP
+#define ATHOMIC_SDK_PROVIDER_HPP
+
+#include <athomic/sdk/provider.h>
+
+#include <exception>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace athomic::sdk {
+
+inline std::string_view view(athomic_str s) noexcept {
+  return s.size == 0 ? std::string_view{} : std::string_view{s.data, s.size};
+}
+inline athomic_str str(std::string_view s) noexcept { return athomic_str{s.data(), s.size()}; }
+
+/// Throw from a provider method to return @p status with a message to the host.
+class Error : public std::runtime_error {
+ public:
+  Error(athomic_status status, const std::string& message)
+      : std::runtime_error(message), status_(status) {}
+  athomic_status status() const noexcept { return status_; }
+
+ private:
+  athomic_status status_;
+};
+
+/// The host services, bound to one bus. Cheap to copy; valid while the provider instance lives.
+class Host {
+ public:
+  Host(const athomic_host_api* api, athomic_host_ctx* ctx) noexcept : api_(api), ctx_(ctx) {}
+
+  void log(athomic_log_level level, std::string_view message) const noexcept {
+    api_->log(ctx_, level, str(message));
+  }
+  void info(std::string_view m) const noexcept { log(ATHOMIC_LOG_INFO, m); }
+  void warn(std::string_view m) const noexcept { log(ATHOMIC_LOG_WARN, m); }
+  void error(std::string_view m) const noexcept { log(ATHOMIC_LOG_ERROR, m); }
+  void debug(std::string_view m) const noexcept { log(ATHOMIC_LOG_DEBUG, m); }
+
+  /// Remote providers: hand received bytes for @p event_name to the host.
+  athomic_status deliver_message(std::string_view event_name, std::string_view body) const noexcept {
+    return api_->deliver_message(ctx_, str(event_name), str(body));
+  }
+  /// In-process providers: hand the event of the current publish call back to the host.
+  athomic_status deliver_event(athomic_host_event* event) const noexcept {
+    return api_->deliver_event(ctx_, event);
+  }
+  uint64_t now_ns() const noexcept { return api_->clock_now_ns(); }
+  uint16_t abi_major() const noexcept { return api_->abi_major; }
+  uint16_t abi_minor() const noexcept { return api_->abi_minor; }
+
+ private:
+  const athomic_host_api* api_;
+  athomic_host_ctx* ctx_;
+};
+
+/// One message to publish; views are valid only during Provider::publish.
+struct Message {
+  std::string_view event_name;
+  std::string_view body;       // REMOTE providers
+  athomic_host_event* event;   // IN_PROCESS providers
+};
+
+/// Base class of a provider. Methods may throw sdk::Error (or anything else: reported as
+/// ATHOMIC_ERR_INTERNAL). Threading rules are those of athomic_provider_vtable.
+class Provider {
+ public:
+  virtual ~Provider() = default;
+  virtual void start() = 0;
+  virtual void stop() noexcept = 0;
+  virtual void publish(const Message& message) = 0;
+  virtual void interest_add(std::string_view topic, athomic_interest_kind kind) = 0;
+  virtual void interest_remove(std::string_view topic, athomic_interest_kind kind) noexcept = 0;
+};
+
+namespace detail {
+
+inline athomic_status report(const athomic_host_api* api, athomic_error_sink* err) noexcept {
+  try {
+    throw;
+  } catch (const Error& e) {
+    if (err) api->error_set(err, str(e.what()));
+    return e.status();
+  } catch (const std::bad_alloc&) {
+    if (err) api->error_set(err, str("out of memory"));
+  } catch (const std::exception& e) {
+    if (err) api->error_set(err, str(e.what()));
+  } catch (...) {
+    if (err) api->error_set(err, str("unknown exception"));
+  }
+  return ATHOMIC_ERR_INTERNAL;
+}
+
+// The C instance: the user's object plus what the boundary needs to report errors.
+template <class P>
+struct Instance {
+  const athomic_host_api* api;
+  P impl;
+  Instance(const athomic_host_api* a, athomic_host_ctx* c, std::string_view cfg)
+      : api(a), impl(Host{a, c}, cfg) {}
+};
+
+template <class P>
+Instance<P>* self(athomic_provider* p) noexcept {
+  return reinterpret_cast<Instance<P>*>(p);
+}
+
+template <class P>
+struct Adapter {
+  static athomic_status create(const athomic_host_api* api, athomic_host_ctx* ctx,
+                               athomic_str cfg, athomic_provider** out,
+                               athomic_error_sink* err) noexcept {
+    try {
+      *out = reinterpret_cast<athomic_provider*>(new Instance<P>(api, ctx, view(cfg)));
+      return ATHOMIC_OK;
+    } catch (...) {
+      return report(api, err);
+    }
+  }
+  static void destroy(athomic_provider* p) noexcept {
+    auto* s = self<P>(p);
+    s->impl.stop();
+    delete s;
+  }
+  static athomic_status start(athomic_provider* p, athomic_error_sink* err) noexcept {
+    try {
+      self<P>(p)->impl.start();
+      return ATHOMIC_OK;
+    } catch (...) {
+      return report(self<P>(p)->api, err);
+    }
+  }
+  static void stop(athomic_provider* p) noexcept { self<P>(p)->impl.stop(); }
+  static athomic_status publish(athomic_provider* p, const athomic_message* m,
+                                athomic_error_sink* err) noexcept {
+    try {
+      self<P>(p)->impl.publish(Message{view(m->event_name), view(m->body), m->event});
+      return ATHOMIC_OK;
+    } catch (...) {
+      return report(self<P>(p)->api, err);
+    }
+  }
+  static athomic_status interest_add(athomic_provider* p, athomic_str topic,
+                                     athomic_interest_kind kind,
+                                     athomic_error_sink* err) noexcept {
+    try {
+      self<P>(p)->impl.interest_add(view(topic), kind);
+      return ATHOMIC_OK;
+    } catch (...) {
+      return report(self<P>(p)->api, err);
+    }
+  }
+  static void interest_remove(athomic_provider* p, athomic_str topic,
+                              athomic_interest_kind kind) noexcept {
+    self<P>(p)->impl.interest_remove(view(topic), kind);
+  }
+
+  static constexpr athomic_provider_vtable vtable{
+      sizeof(athomic_provider_vtable), &create, &destroy, &start, &stop,
+      &publish, &interest_add, &interest_remove};
+};
+
+}  // namespace detail
+}  // namespace athomic::sdk
+
+/// Export @p ProviderClass as this plugin's provider. Use once, at namespace scope, in one
+/// source file. ProviderClass needs a constructor (athomic::sdk::Host, std::string_view json).
+#define ATHOMIC_PROVIDER(ProviderClass, name_literal, version_literal, capability_flags)     \
+  extern "C" ATHOMIC_PLUGIN_EXPORT const athomic_provider_info* athomic_provider_entry(     \
+      const athomic_host_api* /*host*/) {                                                  \
+    static const athomic_provider_info info{                                               \
+        sizeof(athomic_provider_info),                                                     \
+        ATHOMIC_ABI_VERSION_MAJOR,                                                         \
+        ATHOMIC_ABI_VERSION_MINOR,                                                         \
+        name_literal,                                                                      \
+        version_literal,                                                                   \
+        (capability_flags),                                                                \
+        &::athomic::sdk::detail::Adapter<ProviderClass>::vtable};                          \
+    return &info;                                                                          \
+  }                                                                                        \
+  static_assert(true, "")
+
+#endif  // ATHOMIC_SDK_PROVIDER_HPP
