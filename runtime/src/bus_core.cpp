@@ -46,7 +46,10 @@ BusCore::BusCore(const EventsSettings& settings)
       log_(get_logger("athomic.events")) {
   LoadedPlugin plugin = load_provider_plugin(settings_.backend, settings_);
   provider_log_ = get_logger("athomic.provider." + std::string(plugin.info->name));
-  provider_.emplace(plugin, this, settings_.provider_config.dump());
+  nlohmann::json config = settings_.provider_config.is_object() ? settings_.provider_config
+                                                                 : nlohmann::json::object();
+  config["backend"] = settings_.backend;  // the provider always sees the backend it serves
+  provider_.emplace(plugin, this, config.dump());
   remote_ = provider_->has(ATHOMIC_CAP_REMOTE);
   if (!inline_mode_) {
     executor_ = std::make_unique<Executor>(resolve_workers(settings_.workers), &run_task,
@@ -119,7 +122,7 @@ void BusCore::close(std::chrono::milliseconds timeout) {
   if (executor_) {
     const std::size_t dropped = executor_->shutdown(deadline);
     if (dropped) {
-      log_->warn("close: {} handler calls were still queued after {} ms and were dropped",
+      log_->warn("close: {} handler calls had not started after {} ms and were dropped",
                  dropped, timeout.count());
     }
   }

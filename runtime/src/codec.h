@@ -12,8 +12,7 @@
 namespace athomic::detail {
 
 inline constexpr std::string_view kContextKey = "_nala_context";
-// Limits on untrusted context values from the wire (and on contexts we build).
-inline constexpr std::size_t kMaxContextValueBytes = 1024;
+// Limits on untrusted input from the wire (values: athomic::kMaxContextValueBytes).
 inline constexpr std::size_t kMaxFeatureFlags = 256;
 inline constexpr int kMaxJsonDepth = 64;
 

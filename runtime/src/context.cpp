@@ -1,6 +1,9 @@
 #include "context_slot.h"
 
 #include <athomic/context.h>
+#include <athomic/errors.h>
+
+#include <fmt/format.h>
 
 namespace athomic {
 namespace detail {
@@ -30,6 +33,10 @@ ExecutionContext::Builder::Builder(const ExecutionContext& base)
 
 ExecutionContext::Builder& ExecutionContext::Builder::set(ContextField f, std::string value) {
   if (f == ContextField::feature_flags) return *this;  // use feature_flags()
+  if (value.size() > kMaxContextValueBytes) {
+    throw EventBusError(fmt::format("context field '{}' is {} bytes; the limit is {}",
+                                    context_field_name(f), value.size(), kMaxContextValueBytes));
+  }
   strings_[static_cast<unsigned>(f)] = std::move(value);
   set_ |= field_bit(f);
   return *this;

@@ -11,30 +11,47 @@
 
 namespace athomic {
 
+namespace {
+// The name as it can be shown in a message: control bytes escaped, long names cut.
+std::string printable(std::string_view name) {
+  std::string out;
+  for (const char ch : name.substr(0, 64)) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7f) {
+      out += fmt::format("\\x{:02x}", c);
+    } else {
+      out += ch;
+    }
+  }
+  if (name.size() > 64) out += "...";
+  return out;
+}
+}  // namespace
+
 void validate_event_name(std::string_view name) {
   constexpr std::size_t kMaxLength = 255;
   if (name.empty()) throw EventBusError("invalid event name \"\": it must not be empty");
   if (name.size() > kMaxLength) {
-    throw EventBusError(fmt::format("invalid event name \"{}...\": {} bytes, the limit is {}",
-                                    name.substr(0, 32), name.size(), kMaxLength));
+    throw EventBusError(fmt::format("invalid event name \"{}\": {} bytes, the limit is {}",
+                                    printable(name), name.size(), kMaxLength));
   }
   for (std::size_t i = 0; i < name.size(); ++i) {
     const auto c = static_cast<unsigned char>(name[i]);
     if (c <= 0x20 || c == 0x7f) {
       throw EventBusError(fmt::format(
           "invalid event name \"{}\": byte {} is {} (no spaces or control characters)",
-          fmt::format("{}", name), i, c == 0x20 ? "a space" : fmt::format("0x{:02x}", c)));
+          printable(name), i, c == 0x20 ? "a space" : fmt::format("0x{:02x}", c)));
     }
     if (c == '*' || c == '>') {
       throw EventBusError(fmt::format(
-          "invalid event name \"{}\": '{}' is reserved for pattern subscriptions", name,
+          "invalid event name \"{}\": '{}' is reserved for pattern subscriptions", printable(name),
           static_cast<char>(c)));
     }
   }
   if (name.front() == '.' || name.back() == '.' || name.find("..") != std::string_view::npos) {
     throw EventBusError(fmt::format(
         "invalid event name \"{}\": dot-separated parts must not be empty (e.g. user.created)",
-        name));
+        printable(name)));
   }
 }
 
@@ -89,7 +106,7 @@ Completion EventBus::publish(std::string_view event_name, nlohmann::json payload
   return core_->publish(event_name, std::make_shared<const nlohmann::json>(std::move(payload)));
 }
 
-Completion EventBus::publish(std::string_view event_name, Payload payload) {
+Completion EventBus::publish_shared(std::string_view event_name, Payload payload) {
   if (!core_) {
     validate_event_name(event_name);
     return Completion();

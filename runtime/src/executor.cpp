@@ -59,7 +59,14 @@ void Executor::work() {
     ++running_;
     lock.unlock();
     if (more) work_cv_.notify_one();
-    for (Task& t : batch) run_(owner_, t);
+    for (Task& t : batch) {
+      if (abandon_.load(std::memory_order_relaxed)) {
+        dropped_.fetch_add(1, std::memory_order_relaxed);
+        drop_(owner_, t);
+      } else {
+        run_(owner_, t);
+      }
+    }
     batch.clear();
     lock.lock();
     --running_;
@@ -72,15 +79,18 @@ std::size_t Executor::shutdown(std::chrono::steady_clock::time_point deadline) {
   {
     std::unique_lock lock(mutex_);
     if (threads_.empty()) return 0;
-    idle_cv_.wait_until(lock, deadline, [&] { return queue_.empty() && running_ == 0; });
+    const bool idle =
+        idle_cv_.wait_until(lock, deadline, [&] { return queue_.empty() && running_ == 0; });
+    if (!idle) abandon_.store(true, std::memory_order_relaxed);
     dropped.swap(queue_);
     stopping_ = true;
   }
   work_cv_.notify_all();
+  dropped_.fetch_add(dropped.size(), std::memory_order_relaxed);
   for (Task& t : dropped) drop_(owner_, t);
   for (auto& th : threads_) th.join();
   threads_.clear();
-  return dropped.size();
+  return dropped_.load(std::memory_order_relaxed);
 }
 
 }  // namespace athomic::detail

@@ -5,6 +5,7 @@
 // workers are awake) per lock, so the lock is paid per batch rather than per task.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -36,8 +37,9 @@ class Executor {
   // Enqueues one task per subscriber. False (nothing enqueued) once shutdown has begun.
   bool submit(EventRecord* record, Subscriber* const* subscribers, std::size_t count);
 
-  // Waits until the queue is empty and no task runs, or @p deadline; then discards what is
-  // still queued (returning how many) and joins the workers (which finish their current task).
+  // Waits until the queue is empty and no task runs, or @p deadline; then discards every task
+  // not yet started, queued or taken by a worker (returning how many), and joins the workers
+  // (which finish the task they are running).
   std::size_t shutdown(std::chrono::steady_clock::time_point deadline);
 
   // True on one of this executor's worker threads.
@@ -58,6 +60,8 @@ class Executor {
   unsigned sleeping_ = 0;
   unsigned running_ = 0;
   bool stopping_ = false;
+  std::atomic<bool> abandon_{false};  // past the deadline: workers drop their remaining batch
+  std::atomic<std::size_t> dropped_{0};
   std::vector<std::thread> threads_;
 };
 

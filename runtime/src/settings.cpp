@@ -25,7 +25,7 @@ namespace {
 using detail::SettingsTree;
 
 std::string shown(const nlohmann::json& v) {
-  std::string s = mask_secrets(v).dump();
+  std::string s = mask_secret_values(v).dump();
   return s.size() > 80 ? s.substr(0, 77) + "..." : s;
 }
 
@@ -209,14 +209,14 @@ Settings Settings::from_toml(std::string_view text, std::string_view source_name
   return SettingsLoader::build(std::move(tree), env, std::string(source_name));
 }
 
-std::string Settings::describe() const { return mask_secrets(tree_).dump(2); }
+std::string Settings::describe() const { return mask_secret_values(tree_).dump(2); }
 
 std::string mask_secrets(std::string_view text) {
   static const std::regex kUserInfo(R"(([A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)[^@\s]*@)");
   return std::regex_replace(std::string(text), kUserInfo, "$1***@");
 }
 
-nlohmann::json mask_secrets(const nlohmann::json& tree) {
+nlohmann::json mask_secret_values(const nlohmann::json& tree) {
   if (tree.is_object()) {
     nlohmann::json out = nlohmann::json::object();
     for (const auto& [k, v] : tree.items()) {
@@ -228,13 +228,13 @@ nlohmann::json mask_secrets(const nlohmann::json& tree) {
                           lower.find("passwd") != std::string::npos ||
                           lower.find("token") != std::string::npos ||
                           lower.find("secret") != std::string::npos;
-      out[k] = (secret && !v.is_null() && !v.is_object()) ? nlohmann::json("***") : mask_secrets(v);
+      out[k] = (secret && !v.is_null() && !v.is_object()) ? nlohmann::json("***") : mask_secret_values(v);
     }
     return out;
   }
   if (tree.is_array()) {
     nlohmann::json out = nlohmann::json::array();
-    for (const auto& v : tree) out.push_back(mask_secrets(v));
+    for (const auto& v : tree) out.push_back(mask_secret_values(v));
     return out;
   }
   if (tree.is_string()) return mask_secrets(std::string_view(tree.get_ref<const std::string&>()));

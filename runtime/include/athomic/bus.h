@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <concepts>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -140,8 +141,13 @@ class ATHOMIC_API EventBus {
   ///         than the limit, a bus that is not started or closed, or a transport that refused
   ///         the message (nothing is kept in that case).
   Completion publish(std::string_view event_name, nlohmann::json payload);
-  /// Same, sharing an already built payload (no copy).
-  Completion publish(std::string_view event_name, Payload payload);
+  /// Same, sharing an already built payload (no copy). A template only so that
+  /// `publish(name, {})` means the JSON overload.
+  template <class P>
+    requires std::same_as<std::remove_cvref_t<P>, Payload>
+  Completion publish(std::string_view event_name, P&& payload) {
+    return publish_shared(event_name, Payload(std::forward<P>(payload)));
+  }
 
   /// Number of handlers currently subscribed to @p event_name.
   std::size_t handler_count(std::string_view event_name) const;
@@ -153,6 +159,7 @@ class ATHOMIC_API EventBus {
 
  private:
   explicit EventBus(std::unique_ptr<detail::BusCore> core);
+  Completion publish_shared(std::string_view event_name, Payload payload);
   std::unique_ptr<detail::BusCore> core_;
 };
 

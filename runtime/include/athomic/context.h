@@ -35,6 +35,10 @@ inline constexpr std::size_t kContextFieldCount = 11;
 /// The ten text fields (all but feature_flags).
 inline constexpr std::size_t kContextStringFieldCount = 10;
 
+/// The longest value a context field (or feature-flag name) may have, in bytes. Longer values
+/// are refused when a context is built and when one arrives from the wire.
+inline constexpr std::size_t kMaxContextValueBytes = 1024;
+
 /// Bit mask over ContextField.
 using ContextFieldMask = uint32_t;
 constexpr ContextFieldMask field_bit(ContextField f) { return 1u << static_cast<unsigned>(f); }
@@ -62,6 +66,7 @@ class ATHOMIC_API ExecutionContext {
     Builder() = default;
     /// Start from the fields of @p base.
     explicit Builder(const ExecutionContext& base);
+    /// @throws EventBusError when @p value is longer than kMaxContextValueBytes.
     Builder& set(ContextField f, std::string value);
     Builder& clear(ContextField f);
     Builder& tenant_id(std::string v) { return set(ContextField::tenant_id, std::move(v)); }

@@ -84,9 +84,10 @@ class ATHOMIC_API Settings {
   friend class SettingsLoader;
 };
 
-/// Replaces the password of every URI ("scheme://user:secret@host") and every value of a key
-/// named like a secret (password, token, secret) in @p text or @p tree with "***".
+/// Replaces the password of every URI ("scheme://user:secret@host") in @p text with "***".
 ATHOMIC_API std::string mask_secrets(std::string_view text);
-ATHOMIC_API nlohmann::json mask_secrets(const nlohmann::json& tree);
+/// A copy of @p tree with URI passwords masked and every value of a key named like a secret
+/// (password, passwd, token, secret) replaced by "***".
+ATHOMIC_API nlohmann::json mask_secret_values(const nlohmann::json& tree);
 
 }  // namespace athomic

@@ -1,0 +1,154 @@
+// Finding and loading provider plugins, with deliberately broken plugins built by the suite.
+#include "test_support.h"
+
+#include <athomic/sdk/provider.h>
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+
+namespace athomic::test {
+namespace {
+
+using testing::HasSubstr;
+
+EventsSettings with_backend(const std::string& backend) {
+  auto s = local_settings();
+  s.backend = backend;
+  s.plugins_dir = ATHOMIC_TEST_PLUGIN_DIR;
+  return s;
+}
+
+std::string create_error(const std::string& backend) {
+  try {
+    EventBus::create(with_backend(backend));
+  } catch (const PluginError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "backend " << backend << " loaded without error";
+  return "";
+}
+
+std::string plugin_path(const std::string& backend) {
+  return std::string(ATHOMIC_TEST_PLUGIN_DIR) + "/athomic_provider_" + backend + ".so";
+}
+
+TEST(PluginLoader, TheLocalProviderIsFoundWithNoSetting) {
+  auto bus = EventBus::create(local_settings());
+  const auto p = bus->provider();
+  EXPECT_EQ(p.name, "local");
+  EXPECT_EQ(p.abi_major, ATHOMIC_ABI_VERSION_MAJOR);
+  EXPECT_THAT(p.file, HasSubstr("athomic/plugins/athomic_provider_local.so"));
+  EXPECT_TRUE(p.capabilities & ATHOMIC_CAP_IN_PROCESS);
+}
+
+TEST(PluginLoader, UnknownBackendListsWhatWasSearchedAndWhatExists) {
+  const auto msg = create_error("reddis");
+  EXPECT_THAT(msg, HasSubstr("no provider plugin for backend \"reddis\""));
+  EXPECT_THAT(msg, HasSubstr("athomic_provider_reddis.so"));
+  EXPECT_THAT(msg, HasSubstr(std::string(ATHOMIC_TEST_PLUGIN_DIR) + " (events.plugins_dir)"));
+  EXPECT_THAT(msg, HasSubstr("next to libathomic"));
+  EXPECT_THAT(msg, HasSubstr("Available backends:"));
+  EXPECT_THAT(msg, HasSubstr("local"));
+  EXPECT_THAT(msg, HasSubstr("init_fails"));
+}
+
+TEST(PluginLoader, AMisspeltBackendGetsADidYouMean) {
+  EXPECT_THAT(create_error("locl"), HasSubstr("Did you mean \"local\"?"));
+}
+
+TEST(PluginLoader, MissingSearchFoldersAreMarked) {
+  auto s = local_settings();
+  s.backend = "nothing";
+  s.plugins_dir = "/nonexistent/plugins";
+  try {
+    EventBus::create(s);
+    FAIL();
+  } catch (const PluginError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("/nonexistent/plugins (events.plugins_dir) [does not exist]"));
+  }
+}
+
+TEST(PluginLoader, ABackendNameCannotBeAPath) {
+  EXPECT_THAT(create_error("../../etc/passwd"), HasSubstr("is not a valid backend name"));
+}
+
+TEST(PluginLoader, AFileThatIsNotASharedObject) {
+  const auto msg = create_error("not_elf");
+  EXPECT_THAT(msg, HasSubstr(plugin_path("not_elf")));
+  EXPECT_THAT(msg, HasSubstr("not a shared object"));
+}
+
+TEST(PluginLoader, AnElfFileThatCannotBeLoaded) {
+  const auto msg = create_error("wrong_elf");
+  EXPECT_THAT(msg, HasSubstr(plugin_path("wrong_elf")));
+  EXPECT_THAT(msg, HasSubstr("cannot be loaded"));
+}
+
+TEST(PluginLoader, ASharedObjectWithoutTheEntrySymbol) {
+  const auto msg = create_error("no_entry");
+  EXPECT_THAT(msg, HasSubstr(plugin_path("no_entry")));
+  EXPECT_THAT(msg, HasSubstr("no symbol 'athomic_provider_entry'"));
+}
+
+TEST(PluginLoader, ADifferentAbiMajorIsRefusedNamingBothVersions) {
+  const auto msg = create_error("abi_major");
+  EXPECT_THAT(msg, HasSubstr(plugin_path("abi_major")));
+  EXPECT_THAT(msg, HasSubstr(fmt::format("built for ABI {}.0, but this host speaks ABI {}.{}",
+                                         ATHOMIC_ABI_VERSION_MAJOR + 1, ATHOMIC_ABI_VERSION_MAJOR,
+                                         ATHOMIC_ABI_VERSION_MINOR)));
+}
+
+TEST(PluginLoader, ANewerAbiMinorIsRefused) {
+  const auto msg = create_error("abi_minor_newer");
+  EXPECT_THAT(msg, HasSubstr(fmt::format("built for ABI {}.{}, newer than this host's ABI {}.{}",
+                                         ATHOMIC_ABI_VERSION_MAJOR, ATHOMIC_ABI_VERSION_MINOR + 1,
+                                         ATHOMIC_ABI_VERSION_MAJOR, ATHOMIC_ABI_VERSION_MINOR)));
+}
+
+TEST(PluginLoader, AnEntryPointThatDeclines) {
+  EXPECT_THAT(create_error("declines"), HasSubstr("declined to initialise"));
+}
+
+TEST(PluginLoader, AnIncompleteFunctionTable) {
+  EXPECT_THAT(create_error("incomplete"), HasSubstr("provider table is incomplete"));
+}
+
+TEST(PluginLoader, InitFailureCarriesThePluginsMessage) {
+  const auto msg = create_error("init_fails");
+  EXPECT_THAT(msg, HasSubstr("provider 'init_fails'"));
+  EXPECT_THAT(msg, HasSubstr("failed to initialise: setting 'shards' is required"));
+  EXPECT_THAT(msg, HasSubstr("(config was {\"backend\":\"init_fails\"})"));
+}
+
+TEST(PluginLoader, StartFailureCarriesThePluginsMessage) {
+  auto bus = EventBus::create(with_backend("start_fails"));
+  try {
+    bus->start();
+    FAIL() << "expected EventBusError";
+  } catch (const EventBusError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("provider 'init_fails' failed to start: cannot reach broker "
+                                    "at 127.0.0.1:1: connection refused"));
+  }
+}
+
+TEST(PluginLoader, ThePluginPathVariableIsSearched) {
+  ScopedEnv env("ATHOMIC_PLUGIN_PATH", std::string("/nonexistent:") + ATHOMIC_TEST_PLUGIN_DIR);
+  auto s = local_settings();
+  s.backend = "start_fails";
+  auto bus = EventBus::create(s);
+  EXPECT_EQ(bus->provider().file, plugin_path("start_fails"));
+}
+
+TEST(PluginLoader, TheHostKeepsWorkingAfterBadPlugins) {
+  for (const char* b : {"not_elf", "wrong_elf", "no_entry", "abi_major", "declines", "incomplete",
+                        "init_fails"}) {
+    EXPECT_THROW(EventBus::create(with_backend(b)), PluginError) << b;
+  }
+  auto bus = started(local_settings());
+  Counter got;
+  bus->subscribe("still.alive", [&](const Event&) { got.add(); });
+  bus->publish("still.alive", {}).wait();
+  EXPECT_EQ(got.value(), 1);
+}
+
+}  // namespace
+}  // namespace athomic::test

@@ -1,0 +1,30 @@
+/* A provider compiled for another ABI version (BROKEN_ABI_MAJOR.BROKEN_ABI_MINOR). */
+#include <athomic/sdk/provider.h>
+
+static athomic_status create(const athomic_host_api* h, athomic_host_ctx* c, athomic_str cfg,
+                             athomic_provider** out, athomic_error_sink* err) {
+  (void)h; (void)c; (void)cfg; (void)err;
+  *out = (athomic_provider*)1;
+  return ATHOMIC_OK;
+}
+static void destroy(athomic_provider* p) { (void)p; }
+static athomic_status start(athomic_provider* p, athomic_error_sink* e) { (void)p; (void)e; return ATHOMIC_OK; }
+static void stop(athomic_provider* p) { (void)p; }
+static athomic_status publish(athomic_provider* p, const athomic_message* m, athomic_error_sink* e) {
+  (void)p; (void)m; (void)e; return ATHOMIC_OK;
+}
+static athomic_status add(athomic_provider* p, athomic_str t, athomic_interest_kind k, athomic_error_sink* e) {
+  (void)p; (void)t; (void)k; (void)e; return ATHOMIC_OK;
+}
+static void rem(athomic_provider* p, athomic_str t, athomic_interest_kind k) { (void)p; (void)t; (void)k; }
+
+static const athomic_provider_vtable vtable = {sizeof(athomic_provider_vtable), create, destroy,
+                                               start, stop, publish, add, rem};
+static const athomic_provider_info info = {sizeof(athomic_provider_info), BROKEN_ABI_MAJOR,
+                                           BROKEN_ABI_MINOR, "broken_abi", "0.0.1",
+                                           ATHOMIC_CAP_IN_PROCESS, &vtable};
+
+ATHOMIC_PLUGIN_EXPORT const athomic_provider_info* athomic_provider_entry(const athomic_host_api* h) {
+  (void)h;
+  return &info;
+}

@@ -1,0 +1,204 @@
+#include <athomic/errors.h>
+#include <athomic/settings.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace athomic {
+namespace {
+
+using testing::HasSubstr;
+
+std::string temp_file(const std::string& name, const std::string& text) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("athomic-settings-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto path = dir / name;
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected a ConfigError";
+  return "";
+}
+
+constexpr const char* kLayered = R"(
+[default.events]
+enabled = true
+max_payload_bytes = 4096
+[default.events.provider]
+backend = "local"
+[default.events.executor]
+workers = 2
+
+[development.events.executor]
+workers = 3
+
+[production.events.provider]
+backend = "redis"
+[production.events.provider.provider]
+key_prefix = "app_events"
+[production.events.provider.provider.provider]
+backend = "redis"
+uri = "redis://svc:hunter2@localhost:6379/2"
+)";
+
+TEST(Settings, DefaultsWithoutAnyFile) {
+  Settings s = Settings::load({.files = {}, .env = "", .environment = std::map<std::string, std::string>{}});
+  // No config/settings.toml in the test's working directory unless run from the source root.
+  EXPECT_TRUE(s.events().enabled);
+  EXPECT_EQ(s.events().backend, "local");
+  EXPECT_EQ(s.events().propagated_fields, kDefaultPropagatedFields);
+}
+
+TEST(Settings, DefaultIsMergedUnderTheActiveEnvironment) {
+  auto dev = Settings::from_toml(kLayered, "settings.toml", "development");
+  EXPECT_EQ(dev.events().workers, 3u);
+  EXPECT_EQ(dev.events().backend, "local");
+  EXPECT_EQ(dev.events().max_payload_bytes, 4096u);
+
+  auto prod = Settings::from_toml(kLayered, "settings.toml", "production");
+  EXPECT_EQ(prod.events().workers, 2u);
+  EXPECT_EQ(prod.events().backend, "redis");
+  EXPECT_EQ(prod.events().provider_config["provider"]["key_prefix"], "app_events");
+  EXPECT_EQ(prod.events().provider_config["provider"]["provider"]["uri"],
+            "redis://svc:hunter2@localhost:6379/2");
+}
+
+TEST(Settings, NalaEnvChoosesTheEnvironment) {
+  const auto file = temp_file("env.toml", kLayered);
+  auto s = Settings::load({.files = {file}, .env = "", .environment = std::map<std::string, std::string>{{"NALA_ENV", "Production"}}});
+  EXPECT_EQ(s.env(), "production");
+  EXPECT_EQ(s.events().backend, "redis");
+}
+
+TEST(Settings, EnvironmentVariablesOverrideWithTypedValues) {
+  auto s = Settings::from_toml(kLayered, "settings.toml", "development",
+                               {{"NALA_EVENTS__ENABLED", "false"},
+                                {"NALA_EVENTS__EXECUTOR__WORKERS", "7"},
+                                {"NALA_EVENTS__EXECUTOR__CLOSE_TIMEOUT", "0.25"},
+                                {"NALA_EVENTS__PROVIDER__BACKEND", "nats"},
+                                {"NALA_EVENTS__PROVIDER__URL", "nats://127.0.0.1:4222"},
+                                {"NALA_EVENTS__PROPAGATED_CONTEXT", "[\"trace_id\"]"},
+                                {"HOME", "/root"}});
+  EXPECT_FALSE(s.events().enabled);
+  EXPECT_EQ(s.events().workers, 7u);
+  EXPECT_EQ(s.events().close_timeout, std::chrono::milliseconds(250));
+  EXPECT_EQ(s.events().backend, "nats");
+  EXPECT_EQ(s.events().provider_config["url"], "nats://127.0.0.1:4222");
+  EXPECT_EQ(s.events().propagated_fields, field_bit(ContextField::trace_id));
+}
+
+TEST(Settings, WrongTypeFromTheEnvironmentNamesTheVariable) {
+  const auto msg = error_of([] {
+    Settings::from_toml(kLayered, "settings.toml", "development",
+                        {{"NALA_EVENTS__EXECUTOR__WORKERS", "many"}});
+  });
+  EXPECT_THAT(msg, HasSubstr("environment variable NALA_EVENTS__EXECUTOR__WORKERS"));
+  EXPECT_THAT(msg, HasSubstr("events.executor.workers = \"many\" is invalid"));
+  EXPECT_THAT(msg, HasSubstr("expected an integer from 0 to 1024"));
+}
+
+TEST(Settings, MalformedTomlIsReportedWithFileAndLine) {
+  const auto file = temp_file("broken.toml", "[default.events]\nenabled = true\nworkers = = 3\n");
+  const auto msg = error_of([&] { Settings::load({.files = {file}, .env = "development", .environment = std::map<std::string, std::string>{}}); });
+  EXPECT_THAT(msg, HasSubstr(file + ":3:"));
+  EXPECT_THAT(msg, HasSubstr("malformed TOML"));
+}
+
+TEST(Settings, BadValueNamesFileLineKeyValueAndWhatIsAllowed) {
+  const auto file = temp_file("bad.toml", "[default.events.executor]\nmode = \"pool\"\nworkers = -3\n");
+  const auto msg = error_of([&] { Settings::load({.files = {file}, .env = "development", .environment = std::map<std::string, std::string>{}}); });
+  EXPECT_THAT(msg, HasSubstr(file + ":3: events.executor.workers = -3 is invalid: expected an "
+                                    "integer from 0 to 1024"));
+}
+
+TEST(Settings, BadModeSaysWhatIsAllowed) {
+  const auto msg = error_of([] {
+    Settings::from_toml("[default.events.executor]\nmode = \"threads\"\n", "s.toml");
+  });
+  EXPECT_THAT(msg, HasSubstr("s.toml:2: events.executor.mode = \"threads\" is invalid: expected "
+                             "\"pool\" or \"inline\""));
+}
+
+TEST(Settings, UnknownKeyGetsADidYouMean) {
+  const auto msg = error_of([] {
+    Settings::from_toml("[default.events.executer]\nworkers = 2\n", "s.toml");
+  });
+  EXPECT_THAT(msg, HasSubstr("unknown setting events.executer"));
+  EXPECT_THAT(msg, HasSubstr("Did you mean 'executor'?"));
+  EXPECT_THAT(msg, HasSubstr("s.toml:1"));
+}
+
+TEST(Settings, UnknownContextFieldIsNamed) {
+  const auto msg = error_of([] {
+    Settings::from_toml("[default.events]\npropagated_context = [\"trace_id\", \"tenantid\"]\n",
+                        "s.toml");
+  });
+  EXPECT_THAT(msg, HasSubstr("events.propagated_context[1] = \"tenantid\""));
+  EXPECT_THAT(msg, HasSubstr("did you mean 'tenant_id'"));
+}
+
+TEST(Settings, LaterFilesOverrideEarlierOnes) {
+  const auto a = temp_file("a.toml", "[default.events.executor]\nworkers = 2\nmode = \"inline\"\n");
+  const auto b = temp_file("b.toml", "[default.events.executor]\nworkers = 9\n");
+  auto s = Settings::load({.files = {}, .env = "development", .environment = std::map<std::string, std::string>{{"NALA_SETTINGS_FILES", a + ", " + b}}});
+  EXPECT_EQ(s.events().workers, 9u);
+  EXPECT_EQ(s.events().dispatch_mode, DispatchMode::inline_call);
+}
+
+TEST(Settings, ANamedFileThatIsMissingIsAnError) {
+  const auto msg = error_of([] { Settings::load({.files = {"/nonexistent/settings.toml"}, .env = "", .environment = std::map<std::string, std::string>{}}); });
+  EXPECT_THAT(msg, HasSubstr("/nonexistent/settings.toml"));
+}
+
+TEST(Settings, YamlHasTheSameStructure) {
+  const auto file = temp_file("settings.yaml", R"(default:
+  events:
+    provider:
+      backend: local
+    executor:
+      workers: 5
+production:
+  events:
+    executor:
+      workers: "five"
+)");
+  auto s = Settings::load({.files = {file}, .env = "development", .environment = std::map<std::string, std::string>{}});
+  EXPECT_EQ(s.events().workers, 5u);
+  const auto msg = error_of([&] { Settings::load({.files = {file}, .env = "production", .environment = std::map<std::string, std::string>{}}); });
+  EXPECT_THAT(msg, HasSubstr(file + ":10: events.executor.workers = \"five\" is invalid"));
+}
+
+TEST(Settings, SecretsAreMasked) {
+  EXPECT_EQ(mask_secrets("connecting to redis://svc:hunter2@localhost:6379/2"),
+            "connecting to redis://svc:***@localhost:6379/2");
+  EXPECT_EQ(mask_secrets("redis://localhost:6379"), "redis://localhost:6379");
+  auto prod = Settings::from_toml(std::string(kLayered) +
+                                      "[production.events.provider.provider.provider.auth]\n"
+                                      "password = \"s3cret\"\n",
+                                  "settings.toml", "production");
+  const std::string shown = prod.describe();
+  EXPECT_THAT(shown, testing::Not(HasSubstr("hunter2")));
+  EXPECT_THAT(shown, testing::Not(HasSubstr("s3cret")));
+  EXPECT_THAT(shown, HasSubstr("redis://svc:***@localhost:6379/2"));
+}
+
+TEST(Settings, PluginsDirMustBeText) {
+  const auto msg = error_of([] {
+    Settings::from_toml("[default.events]\nplugins_dir = 3\n", "s.toml");
+  });
+  EXPECT_THAT(msg, HasSubstr("plugins_dir = 3 is invalid: expected a string"));
+}
+
+}  // namespace
+}  // namespace athomic
