@@ -158,9 +158,9 @@ TEST_P(Dispatch, PublishingFromManyThreadsDeliversEverything) {
   std::mutex m;
   std::set<std::pair<int, int>> seen;
   bus->subscribe("load", [&](const Event& e) {
-    got++;
     std::lock_guard lock(m);
     seen.emplace(e.payload()["t"].get<int>(), e.payload()["i"].get<int>());
+    got++;
   });
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
@@ -170,6 +170,7 @@ TEST_P(Dispatch, PublishingFromManyThreadsDeliversEverything) {
   }
   for (auto& th : threads) th.join();
   EXPECT_TRUE(eventually([&] { return got.load() == kThreads * kEach; }));
+  bus->close();
   EXPECT_EQ(seen.size(), static_cast<std::size_t>(kThreads * kEach));
 }
 

@@ -49,11 +49,10 @@ inline bool eventually(const std::function<bool()>& pred,
 // A count that threads can wait on.
 class Counter {
  public:
+  // Notifies under the lock: a waiter that then returns may destroy the counter at once.
   void add(int n = 1) {
-    {
-      std::lock_guard lock(mutex_);
-      value_ += n;
-    }
+    std::lock_guard lock(mutex_);
+    value_ += n;
     cv_.notify_all();
   }
   int value() const {
