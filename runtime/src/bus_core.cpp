@@ -234,6 +234,12 @@ void BusCore::throw_not_running(std::string_view name) const {
   throw EventBusError(fmt::format("publish('{}'): the event bus is closed", name));
 }
 
+void BusCore::throw_refused(std::string_view name, const std::string& error) {
+  publish_failures_.fetch_add(1, std::memory_order_relaxed);
+  throw EventBusError(fmt::format("publish('{}'): provider '{}' refused the event: {}", name,
+                                  provider_->plugin().info->name, error));
+}
+
 Completion BusCore::publish(std::string_view name, Payload payload) {
   const std::size_t hash = TopicTable::hash_of(name);
   Topic* topic = topics_.find(name, hash);
@@ -276,10 +282,7 @@ Completion BusCore::publish(std::string_view name, Payload payload) {
     rec.handlers_view = list;
     athomic_message m{sizeof(athomic_message), {name.data(), name.size()}, {nullptr, 0},
                       reinterpret_cast<athomic_host_event*>(&rec)};
-    if (provider_->publish(m, error) != ATHOMIC_OK) {
-      throw EventBusError(fmt::format("publish('{}'): provider '{}' refused the event: {}", name,
-                                      provider_->plugin().info->name, error));
-    }
+    if (provider_->publish(m, error) != ATHOMIC_OK) throw_refused(name, error);
     return Completion(rec.failed.load(std::memory_order_relaxed));
   }
 
@@ -299,10 +302,7 @@ Completion BusCore::publish(std::string_view name, Payload payload) {
   athomic_message m{sizeof(athomic_message), {name.data(), name.size()}, {nullptr, 0},
                     reinterpret_cast<athomic_host_event*>(rec)};
   Completion done(rec);  // owns the initial reference
-  if (provider_->publish(m, error) != ATHOMIC_OK) {
-    throw EventBusError(fmt::format("publish('{}'): provider '{}' refused the event: {}", name,
-                                    provider_->plugin().info->name, error));
-  }
+  if (provider_->publish(m, error) != ATHOMIC_OK) throw_refused(name, error);
   return done;
 }
 
@@ -332,10 +332,7 @@ Completion BusCore::publish_remote(std::string_view name, const Payload& payload
   athomic_message m{sizeof(athomic_message), {name.data(), name.size()},
                     {body.data(), body.size()}, nullptr};
   std::string error;
-  if (provider_->publish(m, error) != ATHOMIC_OK) {
-    throw EventBusError(fmt::format("publish('{}'): provider '{}' refused the event: {}", name,
-                                    provider_->plugin().info->name, error));
-  }
+  if (provider_->publish(m, error) != ATHOMIC_OK) throw_refused(name, error);
   return Completion();
 }
 
@@ -491,6 +488,7 @@ BusStats BusCore::stats() const {
   s.malformed_messages = malformed_.load(std::memory_order_relaxed);
   s.dropped_on_close = dropped_.load(std::memory_order_relaxed);
   s.undeliverable = undeliverable_.load(std::memory_order_relaxed);
+  s.publish_failures = publish_failures_.load(std::memory_order_relaxed);
   return s;
 }
 

@@ -54,6 +54,7 @@ class BusCore {
   static void drop_task(void* self, Task& t) noexcept;
   Completion publish_remote(std::string_view name, const Payload& payload);
   [[noreturn]] void throw_not_running(std::string_view name) const;
+  [[noreturn]] void throw_refused(std::string_view name, const std::string& error);
 
   // Registry helpers; callers hold registry_mutex_.
   void replace_list(Topic& t, std::shared_ptr<const HandlerList> next);
@@ -80,6 +81,7 @@ class BusCore {
   std::atomic<uint64_t> malformed_{0};
   std::atomic<uint64_t> dropped_{0};
   std::atomic<uint64_t> undeliverable_{0};
+  std::atomic<uint64_t> publish_failures_{0};
   RateLimitedLog malformed_log_;
 };
 

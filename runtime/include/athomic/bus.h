@@ -83,6 +83,7 @@ struct BusStats {
   uint64_t malformed_messages = 0; ///< received messages that did not decode (skipped)
   uint64_t dropped_on_close = 0;   ///< handler calls abandoned when close() timed out
   uint64_t undeliverable = 0;      ///< received events with no handler in this process
+  uint64_t publish_failures = 0;   ///< publishes the transport refused (e.g. its buffer full)
 };
 
 /// Who carries the events.

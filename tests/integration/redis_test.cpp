@@ -1,0 +1,422 @@
+// The redis provider against a real redis-server, started by each test on a free port.
+#include "servers.h"
+#include "test_support.h"
+
+#include <hiredis/hiredis.h>
+
+#include <gmock/gmock.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+namespace athomic::test {
+namespace {
+
+using nlohmann::json;
+using testing::HasSubstr;
+using testing::Not;
+
+json redis_config(const std::string& uri, const json& top = json::object()) {
+  json c = {{"backend", "redis"},
+            {"reconnect_initial_delay", 0.05},
+            {"reconnect_max_delay", 0.2},
+            {"provider",
+             {{"key_prefix", "app_events"},
+              {"provider", {{"backend", "redis"}, {"uri", uri}, {"socket_connect_timeout", 2}}}}}};
+  c.update(top);
+  return c;
+}
+
+EventsSettings redis_settings(const std::string& uri, const json& top = json::object(),
+                              DispatchMode mode = DispatchMode::pool) {
+  auto s = local_settings(mode);
+  s.backend = "redis";
+  s.provider_config = redis_config(uri, top);
+  return s;
+}
+
+// A plain hiredis client, as any other Redis user would be.
+class RawClient {
+ public:
+  explicit RawClient(int port) {
+    timeval tv{5, 0};
+    c_ = redisConnectWithTimeout("127.0.0.1", port, tv);
+    if (!c_ || c_->err) throw std::runtime_error("raw client cannot connect");
+    redisSetTimeout(c_, tv);
+  }
+  ~RawClient() { redisFree(c_); }
+
+  json command(const std::vector<std::string>& args) {
+    std::vector<const char*> argv;
+    std::vector<size_t> lens;
+    for (const auto& a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    auto* r = static_cast<redisReply*>(
+        redisCommandArgv(c_, static_cast<int>(args.size()), argv.data(), lens.data()));
+    if (!r) throw std::runtime_error("raw client: no reply");
+    json out = to_json(r);
+    freeReplyObject(r);
+    return out;
+  }
+
+  // Next pub/sub message body, or nullopt after the timeout.
+  std::optional<std::string> next_message() {
+    void* reply = nullptr;
+    if (redisGetReply(c_, &reply) != REDIS_OK || !reply) return std::nullopt;
+    auto* r = static_cast<redisReply*>(reply);
+    std::optional<std::string> body;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+        std::string_view(r->element[0]->str, r->element[0]->len) == "message") {
+      body = std::string(r->element[2]->str, r->element[2]->len);
+    }
+    freeReplyObject(r);
+    return body;
+  }
+
+ private:
+  static json to_json(redisReply* r) {
+    switch (r->type) {
+      case REDIS_REPLY_ARRAY: {
+        json a = json::array();
+        for (size_t i = 0; i < r->elements; ++i) a.push_back(to_json(r->element[i]));
+        return a;
+      }
+      case REDIS_REPLY_INTEGER:
+        return r->integer;
+      case REDIS_REPLY_NIL:
+        return nullptr;
+      default:
+        return std::string(r->str, r->len);
+    }
+  }
+  redisContext* c_;
+};
+
+std::set<std::string> pubsub_channels(int port) {
+  RawClient c(port);
+  std::set<std::string> out;
+  for (const auto& ch : c.command({"PUBSUB", "CHANNELS"})) out.insert(ch.get<std::string>());
+  return out;
+}
+
+std::string start_error(const EventsSettings& s) {
+  auto bus = EventBus::create(s);
+  try {
+    bus->start();
+  } catch (const EventBusError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "start() succeeded";
+  return "";
+}
+
+TEST(Redis, DeliversWithContextInProcess) {
+  RedisServer server;
+  auto bus = started(redis_settings(server.uri()));
+  EXPECT_EQ(bus->provider().name, "redis");
+  Counter got;
+  std::string trace, id;
+  bus->subscribe("user.created", [&](const Event& e) {
+    trace = std::string(ExecutionContext::current().trace_id().value_or(""));
+    id = e.payload()["id"];
+    got.add();
+  });
+  ContextScope scope(ExecutionContext::Builder().trace_id("t-redis").tenant_id("acme").build());
+  bus->publish("user.created", {{"id", "user-123"}}).wait();
+  ASSERT_TRUE(got.wait_for_at_least(1));
+  EXPECT_EQ(trace, "t-redis");
+  EXPECT_EQ(id, "user-123");
+}
+
+TEST(Redis, PublishedMessagesHaveTheSeedsShapeOnTheWire) {
+  RedisServer server;
+  RawClient sub(server.port());
+  sub.command({"SUBSCRIBE", "app_events:user.created"});
+  auto bus = started(redis_settings(server.uri()));
+  {
+    ContextScope scope(ExecutionContext::Builder()
+                           .trace_id("t-1")
+                           .tenant_id("acme")
+                           .source_ip("192.0.2.1")  // not propagated
+                           .build());
+    bus->publish("user.created", {{"id", "user-123"}, {"name", "Ada"}}).wait();
+  }
+  const auto body = sub.next_message();
+  ASSERT_TRUE(body);
+  EXPECT_EQ(*body,
+            R"({"id":"user-123","name":"Ada","_nala_context":{"tenant_id":"acme","trace_id":"t-1"}})");
+}
+
+TEST(Redis, AMessageFromAnotherClientIsDeliveredWithItsContext) {
+  RedisServer server;
+  auto bus = started(redis_settings(server.uri()));
+  Counter got;
+  json payload;
+  ContextPtr ctx;
+  bus->subscribe("user.created", [&](const Event& e) {
+    payload = e.payload();
+    ctx = ExecutionContext::current_ptr();
+    got.add();
+  });
+  RawClient pub(server.port());
+  pub.command({"PUBLISH", "app_events:user.created",
+               R"({"id":"u-9","_nala_context":{"trace_id":"py-trace","tenant_id":"acme","user_id":null}})"});
+  ASSERT_TRUE(got.wait_for_at_least(1));
+  EXPECT_EQ(payload, (json{{"id", "u-9"}}));
+  ASSERT_TRUE(ctx);
+  EXPECT_EQ(ctx->trace_id(), "py-trace");
+  EXPECT_EQ(ctx->tenant_id(), "acme");
+  EXPECT_FALSE(ctx->user_id().has_value());
+}
+
+TEST(Redis, ChannelsFollowTheHandlers) {
+  RedisServer server;
+  auto bus = started(redis_settings(server.uri()));
+  EXPECT_TRUE(pubsub_channels(server.port()).empty());
+  auto a = bus->subscribe("order.paid", [](const Event&) {});
+  auto b = bus->subscribe("order.paid", [](const Event&) {});
+  bus->subscribe("order.shipped", [](const Event&) {});
+  EXPECT_EQ(pubsub_channels(server.port()),
+            (std::set<std::string>{"app_events:order.paid", "app_events:order.shipped"}));
+  bus->unsubscribe(a);
+  EXPECT_EQ(pubsub_channels(server.port()).count("app_events:order.paid"), 1u);
+  bus->unsubscribe(b);
+  EXPECT_TRUE(eventually([&] { return pubsub_channels(server.port()).count("app_events:order.paid") == 0; }));
+  EXPECT_EQ(pubsub_channels(server.port()).count("app_events:order.shipped"), 1u);
+}
+
+TEST(Redis, SubscriptionsMadeBeforeStartAreSubscribedOnStart) {
+  RedisServer server;
+  auto bus = EventBus::create(redis_settings(server.uri()));
+  Counter got;
+  bus->subscribe("early.bird", [&](const Event&) { got.add(); });
+  bus->start();
+  EXPECT_EQ(pubsub_channels(server.port()).count("app_events:early.bird"), 1u);
+  bus->publish("early.bird", {});
+  EXPECT_TRUE(got.wait_for_at_least(1));
+}
+
+TEST(Redis, MalformedMessagesAreCountedAndSkipped) {
+  RedisServer server;
+  auto s = redis_settings(server.uri());
+  s.max_payload_bytes = 4096;
+  auto bus = started(s);
+  Counter good;
+  bus->subscribe("x", [&](const Event& e) {
+    EXPECT_EQ(e.payload()["ok"], true);
+    good.add();
+  });
+  RawClient pub(server.port());
+  for (const std::string& bad :
+       {std::string("not json at all"), std::string("[1,2,3]"), std::string("\"a string\""),
+        std::string(R"({"_nala_context":{"trace_id":5}})"),
+        std::string(R"({"_nala_context":"not an object"})"),
+        "{\"big\":\"" + std::string(5000, 'x') + "\"}"}) {
+    pub.command({"PUBLISH", "app_events:x", bad});
+  }
+  pub.command({"PUBLISH", "app_events:x", R"({"ok":true})"});
+  ASSERT_TRUE(good.wait_for_at_least(1));
+  EXPECT_TRUE(eventually([&] { return bus->stats().malformed_messages == 6; }));
+  EXPECT_EQ(good.value(), 1);
+}
+
+TEST(Redis, PasswordsRightAndWrong) {
+  RedisServer server({"--requirepass", "s3cret-pw"});
+  {
+    auto bus = started(redis_settings(server.uri(":s3cret-pw")));
+    Counter got;
+    bus->subscribe("auth.ok", [&](const Event&) { got.add(); });
+    bus->publish("auth.ok", {});
+    EXPECT_TRUE(got.wait_for_at_least(1));
+  }
+  const auto wrong = start_error(redis_settings(server.uri(":wrong-pw")));
+  EXPECT_THAT(wrong, HasSubstr("authentication failed at redis://:***@127.0.0.1:"));
+  EXPECT_THAT(wrong, Not(HasSubstr("wrong-pw")));
+  const auto none = start_error(redis_settings(server.uri()));
+  EXPECT_THAT(none, HasSubstr("NOAUTH"));
+}
+
+TEST(Redis, SeparateFieldsWithUserAndPassword) {
+  RedisServer server({"--user", "app", "on", ">app-pw", "~*", "&*", "+@all"});
+  auto s = redis_settings("");
+  s.provider_config["provider"]["provider"] = {
+      {"backend", "redis"}, {"host", "127.0.0.1"}, {"port", server.port()},
+      {"user", "app"},      {"password", "app-pw"}};
+  auto bus = started(s);
+  Counter got;
+  bus->subscribe("acl.ok", [&](const Event&) { got.add(); });
+  bus->publish("acl.ok", {});
+  EXPECT_TRUE(got.wait_for_at_least(1));
+}
+
+TEST(Redis, ConnectionRefusedAtStart) {
+  const int port = free_port();  // nothing listens here
+  const auto msg = start_error(redis_settings("redis://127.0.0.1:" + std::to_string(port) + "/0"));
+  EXPECT_THAT(msg, HasSubstr("provider 'redis' failed to start: cannot connect to redis://127.0.0.1:" +
+                             std::to_string(port) + "/0"));
+  EXPECT_THAT(msg, HasSubstr("refused"));
+}
+
+TEST(Redis, ConnectTimeoutAtStart) {
+  // A loopback listener whose accept queue is full: further SYNs are dropped, so connecting
+  // hangs exactly as with an unroutable address, without leaving this machine.
+  const int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(lfd, 0), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len);
+  std::vector<int> fillers;
+  for (int i = 0; i < 3; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    fillers.push_back(fd);
+  }
+  auto s = redis_settings("redis://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/0");
+  s.provider_config["provider"]["provider"]["socket_connect_timeout"] = 0.3;
+  const auto msg = start_error(s);
+  EXPECT_THAT(msg, HasSubstr("timed out"));
+  EXPECT_THAT(msg, HasSubstr("socket_connect_timeout"));
+  for (int fd : fillers) ::close(fd);
+  ::close(lfd);
+}
+
+TEST(Redis, BadSettingsAreNamed) {
+  RedisServer server;
+  auto s = redis_settings(server.uri());
+  s.provider_config["provider"]["provider"]["prot"] = 1;
+  try {
+    EventBus::create(s);
+    FAIL();
+  } catch (const PluginError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("unknown setting events.provider.provider.provider.prot"));
+  }
+  s = redis_settings("http://localhost");
+  try {
+    EventBus::create(s);
+    FAIL();
+  } catch (const PluginError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("events.provider.provider.provider.uri is invalid: uri must "
+                                    "start with redis://"));
+  }
+}
+
+TEST(Redis, ServerKilledAndRestartedMidStream) {
+  RedisServer server;
+  auto bus = started(redis_settings(server.uri()));
+  std::mutex m;
+  std::map<int, int> received;  // n -> times
+  bus->subscribe("stream", [&](const Event& e) {
+    std::lock_guard lock(m);
+    received[e.payload()["n"].get<int>()]++;
+  });
+  constexpr int kEvents = 300;
+  for (int n = 0; n < kEvents; ++n) {
+    if (n == 100) server.kill9();
+    if (n == 200) server.start();
+    bus->publish("stream", {{"n", n}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_TRUE(eventually([&] {
+    std::lock_guard lock(m);
+    return received.size() == static_cast<std::size_t>(kEvents);
+  }));
+  std::lock_guard lock(m);
+  for (int n = 0; n < kEvents; ++n) EXPECT_EQ(received[n], 1) << "event " << n;
+  // The subscription came back without the application doing anything.
+  EXPECT_EQ(pubsub_channels(server.port()).count("app_events:stream"), 1u);
+}
+
+TEST(Redis, AFullBufferIsReportedToTheCaller) {
+  RedisServer server;
+  auto bus = started(redis_settings(server.uri(), {{"max_buffered_events", 5}}));
+  server.kill9();
+  int accepted = 0;
+  std::string error;
+  for (int i = 0; i < 20 && error.empty(); ++i) {
+    try {
+      bus->publish("buffered", {{"i", i}});
+      ++accepted;
+    } catch (const EventBusError& e) {
+      error = e.what();
+    }
+  }
+  EXPECT_EQ(accepted, 5);
+  EXPECT_THAT(error, HasSubstr("max_buffered_events is 5"));
+  EXPECT_EQ(bus->stats().publish_failures, 1u);
+}
+
+TEST(Redis, BufferedEventsAreSentAfterReconnect) {
+  RedisServer server;
+  auto bus = started(redis_settings(server.uri()));
+  Counter got;
+  bus->subscribe("later", [&](const Event&) { got.add(); });
+  server.kill9();
+  for (int i = 0; i < 10; ++i) bus->publish("later", {{"i", i}});
+  server.start();
+  EXPECT_TRUE(got.wait_for_at_least(10));
+}
+
+TEST(Redis, CloseWhileDisconnectedReturns) {
+  RedisServer server;
+  auto bus = started(redis_settings(server.uri()));
+  bus->subscribe("x", [](const Event&) {});
+  server.kill9();
+  bus->publish("x", {});
+  bus->close();  // the test's timeout is the only limit: it must come back by itself
+  EXPECT_THROW(bus->publish("x", {}), EventBusError);
+}
+
+TEST(Redis, TwoProcessesExchangeEventsBothWaysWithContext) {
+  RedisServer server;
+  const auto dir = std::filesystem::temp_directory_path() / ("athomic-peer-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto settings_file = (dir / "settings.toml").string();
+  std::ofstream(settings_file) << "[default.events.provider]\nbackend = \"redis\"\n"
+                               << "[default.events.provider.provider]\nkey_prefix = \"app_events\"\n"
+                               << "[default.events.provider.provider.provider]\nuri = \"" << server.uri()
+                               << "\"\n";
+  constexpr int kPings = 10;
+  Process peer({this_binary_dir() + "/athomic_test_peer", "--count", std::to_string(kPings)}, true,
+               {"NALA_SETTINGS_FILES=" + settings_file});
+  ASSERT_EQ(peer.read_line(std::chrono::seconds(30)), "ready");
+
+  auto bus = started(redis_settings(server.uri()));
+  std::mutex m;
+  std::map<int, std::pair<std::string, std::string>> pongs;  // n -> (context trace, payload trace)
+  bus->subscribe("pong", [&](const Event& e) {
+    std::lock_guard lock(m);
+    pongs[e.payload()["n"].get<int>()] = {std::string(e.context().trace_id().value_or("")),
+                                          e.payload()["seen_trace"].get<std::string>()};
+  });
+  for (int n = 0; n < kPings; ++n) {
+    ContextScope scope(
+        ExecutionContext::Builder().trace_id("t-" + std::to_string(n)).tenant_id("acme").build());
+    bus->publish("ping", {{"n", n}});
+  }
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(m);
+    return pongs.size() == kPings;
+  }));
+  for (int n = 0; n < kPings; ++n) {
+    EXPECT_EQ(pongs[n].first, "t-" + std::to_string(n));   // came back in the pong's context
+    EXPECT_EQ(pongs[n].second, "t-" + std::to_string(n));  // the peer's handler ran in it
+  }
+  EXPECT_EQ(peer.wait(std::chrono::seconds(30)), 0);
+}
+
+}  // namespace
+}  // namespace athomic::test
