@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Redis end to end: publisher process -> redis-server -> subscriber process with a handler,
+# against the raw pipelined PUBLISH rate redis-benchmark -P 32 reaches on the same server, in the
+# same run; then publish->handler latency at a fixed 10,000 events/s. Release build.
+#   scripts/bench-redis.sh            N=300000 events by default (N=... to change)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+cmake --preset release >/dev/null
+cmake --build --preset release -j2 --target athomic_e2e_bench athomic_provider_redis >/dev/null
+
+N=${N:-300000}
+LAT_N=${LAT_N:-50000}
+bin=build/release/bin/athomic_e2e_bench
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -n "${port:-}" ] && redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+for _ in $(seq 20); do
+  port=$((20000 + RANDOM % 20000))
+  if redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
+       --logfile "$work/redis.log" --pidfile "$work/redis.pid" 2>/dev/null; then
+    for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+    redis-cli -p "$port" ping >/dev/null 2>&1 && break
+  fi
+done
+
+cat > "$work/settings.toml" <<TOML
+[default.events.provider]
+backend = "redis"
+[default.events.provider.provider]
+key_prefix = "bench"
+[default.events.provider.provider.provider]
+uri = "redis://127.0.0.1:$port/0"
+TOML
+export NALA_SETTINGS_FILES="$work/settings.toml"
+
+# A message the size of the bench's envelopes, for the baseline.
+body=$(printf '{"n":1,"pad":"%064d","ts":123456789012345,"_nala_context":{"tenant_id":"bench","trace_id":"bench-trace"}}' 0)
+
+echo "== redis-benchmark -P 32: PUBLISH, with a subscriber on the channel (redis-cli)"
+redis-cli -p "$port" subscribe bench:baseline >/dev/null &
+pids+=($!)
+sleep 0.2
+baseline=$(redis-benchmark -p "$port" -P 32 -n "$N" -c 50 --csv PUBLISH bench:baseline "$body" |
+           awk -F'"' 'NR==2 {print $4}')
+echo "baseline: ${baseline} PUBLISH/s"
+
+echo "== athomic redis, publisher process -> subscriber process ($N events)"
+coproc SUB { "$bin" --role sub -n "$N" --timeout 300; }
+read -r ready <&"${SUB[0]}"
+[ "$ready" = ready ] || { echo "subscriber did not start"; exit 1; }
+pub=$("$bin" --role pub -n "$N")
+read -r sub <&"${SUB[0]}"
+wait "$SUB_PID" || true
+echo "publisher:  $pub"
+echo "subscriber: $sub"
+rate=$(sed -E 's/.*"events_per_s":([0-9.e+]+).*/\1/' <<<"$sub")
+awk -v r="$rate" -v b="$baseline" 'BEGIN { printf "ratio: %.0f%% of the raw pipelined PUBLISH rate (%.0f / %.0f events/s)\n", 100*r/b, r, b }'
+
+echo "== latency at 10,000 events/s ($LAT_N events)"
+coproc SUB2 { "$bin" --role sub -n "$LAT_N" --timeout 300; }
+read -r ready <&"${SUB2[0]}"
+"$bin" --role pub -n "$LAT_N" --rate 10000 >/dev/null
+read -r sub2 <&"${SUB2[0]}"
+wait "$SUB2_PID" || true
+echo "subscriber: $sub2"
