@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cmake --preset release >/dev/null
-cmake --build --preset release -j2 --target user_audit_demo athomic_provider_local
-exec build/release/bin/user_audit_demo "$@"
+cmake --build --preset release -j2 --target user_audit_demo athomic athomic_provider_local
+exec build/release/bin/athomic-demo "$@"

@@ -5,6 +5,7 @@
 
 #include <athomic/errors.h>
 #include <athomic/log.h>
+#include <athomic/plugins.h>
 #include <athomic/settings.h>
 
 #include <boost/dll/runtime_symbol_info.hpp>
@@ -132,14 +133,14 @@ LoadedPlugin load_provider_plugin(const std::string& backend, const EventsSettin
         "digits, '_' or '-' (at most 64)",
         backend));
   }
-  const auto dirs = plugin_search_path(settings);
+  const auto dirs = detail::plugin_search_path(settings);
   const std::string file = plugin_file_name(backend);
   for (const auto& d : dirs) {
     std::error_code ec;
     const fs::path candidate = fs::path(d.path) / file;
     if (fs::exists(candidate, ec)) return load_plugin_file(candidate.string());
   }
-  const auto available = available_backends(dirs);
+  const auto available = detail::available_backends(dirs);
   std::string hint;
   if (auto best = closest_match(backend, available)) {
     hint = fmt::format(" Did you mean \"{}\"?", *best);
@@ -238,3 +239,21 @@ LoadedPlugin load_plugin_file(const std::string& path) {
 }
 
 }  // namespace athomic::detail
+
+namespace athomic {
+
+std::vector<PluginSearchDir> plugin_search_path(const EventsSettings& settings) {
+  std::vector<PluginSearchDir> out;
+  for (auto& d : detail::plugin_search_path(settings)) out.push_back({d.path, d.why});
+  return out;
+}
+
+std::vector<std::string> available_backends(const EventsSettings& settings) {
+  return detail::available_backends(detail::plugin_search_path(settings));
+}
+
+std::string plugin_file_name(const std::string& backend) {
+  return detail::plugin_file_name(backend);
+}
+
+}  // namespace athomic

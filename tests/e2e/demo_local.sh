@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's demo, as a user runs it: the default settings (backend "local"), the audit line
-# logged inside the publisher's context. Usage: demo_local.sh <user_audit_demo> <source dir>
+# logged inside the publisher's context. Usage: demo_local.sh <athomic-demo> <source dir>
 set -euo pipefail
 demo=$1
 cd "$2"

@@ -6,4 +6,5 @@
 #include <athomic/errors.h>
 #include <athomic/event.h>
 #include <athomic/log.h>
+#include <athomic/plugins.h>
 #include <athomic/settings.h>
