@@ -3,7 +3,7 @@
 //
 //   athomic backends                       search path and the backends found there
 //   athomic config                         the effective settings, secrets masked
-//   athomic publish NAME [JSON] [--trace-id T --tenant-id X ...] [-n COUNT]
+//   athomic publish NAME [JSON] [--trace-id T --tenant-id X ...] [-n COUNT] [--interval-ms MS]
 //   athomic listen NAME [-n COUNT] [--timeout S]   one JSON line per event, with its context
 #include <athomic/athomic.h>
 
@@ -56,7 +56,8 @@ int cmd_config(const athomic::Settings& settings) {
 }
 
 int cmd_publish(athomic::EventBus& bus, const std::string& name, const std::string& payload_text,
-                const std::map<athomic::ContextField, std::string>& fields, int count) {
+                const std::map<athomic::ContextField, std::string>& fields, int count,
+                int interval_ms) {
   nlohmann::json payload = payload_text.empty() ? nlohmann::json::object()
                                                 : nlohmann::json::parse(payload_text, nullptr, false);
   if (payload.is_discarded()) {
@@ -70,6 +71,7 @@ int cmd_publish(athomic::EventBus& bus, const std::string& name, const std::stri
     nlohmann::json p = payload;
     if (count > 1) p["seq"] = i;
     bus.publish(name, std::move(p)).wait();
+    if (interval_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));
   }
   return 0;
 }
@@ -110,6 +112,8 @@ int main(int argc, char** argv) {
   publish->add_option("name", name, "event name")->required();
   publish->add_option("payload", payload, "JSON object (default {})");
   publish->add_option("-n,--count", count, "how many times (adds \"seq\")")->check(CLI::PositiveNumber);
+  int interval_ms = 0;
+  publish->add_option("--interval-ms", interval_ms, "pause between events");
   std::map<athomic::ContextField, std::string> fields;
   std::vector<std::string> field_values(athomic::kContextStringFieldCount);
   for (std::size_t i = 0; i < athomic::kContextStringFieldCount; ++i) {
@@ -137,7 +141,7 @@ int main(int argc, char** argv) {
       for (std::size_t i = 0; i < field_values.size(); ++i) {
         if (!field_values[i].empty()) fields[static_cast<athomic::ContextField>(i)] = field_values[i];
       }
-      rc = cmd_publish(*bus, name, payload, fields, count);
+      rc = cmd_publish(*bus, name, payload, fields, count, interval_ms);
     } else {
       rc = cmd_listen(*bus, name, listen_count, timeout_s);
     }

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The third-party proof, as an outsider would do it:
+#   1. install athomic to a staging prefix;
+#   2. build the NATS provider (plugins/nats, its own CMake project) against that prefix alone;
+#   3. drop the .so into a plugins folder of its own (ATHOMIC_PLUGIN_PATH);
+#   4. run the *installed* demo and `athomic` tool with backend = "nats" in two processes, against
+#      a real nats-server on a loopback port: events flow with their context;
+#   5. kill -9 nats-server mid-stream, restart it on the same port: delivery resumes.
+# Usage: nats_out_of_tree.sh <athomic build dir> <source dir>
+set -euo pipefail
+build=$(cd "$1" && pwd)
+src=$(cd "$2" && pwd)
+work="$build/e2e-nats"
+rm -rf "$work"
+mkdir -p "$work/plugins"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; for f in "$work"/*.log; do echo "--- $f"; tail -20 "$f"; done; exit 1; }
+
+echo "== install to $work/stage"
+cmake --install "$build" --prefix "$work/stage" >/dev/null
+echo "== build plugins/nats against the staged SDK only"
+cmake -S "$src/plugins/nats" -B "$work/build" -DCMAKE_PREFIX_PATH="$work/stage" \
+      -DCMAKE_BUILD_TYPE=Release >"$work/configure.log" 2>&1 || fail "configure"
+cmake --build "$work/build" >"$work/build.log" 2>&1 || fail "build"
+cp "$work/build/athomic_provider_nats.so" "$work/plugins/"
+
+start_nats() {
+  nats-server -a 127.0.0.1 -p "$port" >>"$work/nats-server.log" 2>&1 &
+  nats_pid=$!
+  pids+=($nats_pid)
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+    kill -0 "$nats_pid" 2>/dev/null || return 1
+    sleep 0.05
+  done
+  return 1
+}
+for _ in $(seq 20); do
+  port=$((20000 + RANDOM % 20000))
+  start_nats && break
+done
+
+export ATHOMIC_PLUGIN_PATH="$work/plugins"
+export NALA_EVENTS__PROVIDER__BACKEND=nats
+export NALA_EVENTS__PROVIDER__URL="nats://127.0.0.1:$port"
+export NALA_EVENTS__PROVIDER__RECONNECT_WAIT=0.1
+cd "$work"   # no config/settings.toml here: the environment is the configuration
+
+echo "== installed demo, two processes"
+"$work/stage/bin/athomic-demo" --role audit -n 3 >"$work/audit.log" 2>&1 &
+audit=$!
+pids+=($audit)
+for _ in $(seq 200); do grep -q '^ready' "$work/audit.log" && break; sleep 0.05; done
+"$work/stage/bin/athomic-demo" --role users -n 3 >"$work/users.log" 2>&1 || fail "publisher demo"
+wait "$audit" || fail "audit demo"
+grep -q "loaded provider 'nats'.*$work/plugins/athomic_provider_nats.so" "$work/audit.log" || fail "nats plugin not loaded"
+for i in 0 1 2; do
+  grep -q "audit_service \[trace_id=trace-$((4711 + i)) tenant_id=acme\] Auditing creation of user user-$((123 + i))" \
+    "$work/audit.log" || fail "audit line $i with its trace id"
+done
+echo "ok: 3 events across processes, each audited in its publisher's context"
+
+echo "== kill -9 nats-server mid-stream and restart it"
+"$work/stage/bin/athomic" listen stream.tick --timeout 20 -n 60 >"$work/listen.out" 2>"$work/listen.log" &
+listener=$!
+pids+=($listener)
+for _ in $(seq 200); do grep -q '^ready' "$work/listen.out" && break; sleep 0.05; done
+"$work/stage/bin/athomic" publish stream.tick '{"k":1}' -n 20 --interval-ms 20 --trace-id t-stream \
+  --tenant-id acme >"$work/pub1.log" 2>&1 || fail "first publisher"
+kill -9 "$nats_pid"
+wait "$nats_pid" 2>/dev/null || true
+sleep 0.3
+start_nats || fail "nats-server restart"
+for _ in $(seq 200); do grep -q 'reconnected' "$work/listen.log" && break; sleep 0.05; done
+grep -q 'reconnected' "$work/listen.log" || fail "the listener did not reconnect"
+"$work/stage/bin/athomic" publish stream.tick '{"k":2}' -n 40 --interval-ms 5 --trace-id t-stream \
+  --tenant-id acme >"$work/pub2.log" 2>&1 || fail "second publisher"
+wait "$listener" || fail "listener did not receive 60 events"
+lines=$(grep -c '"event":"stream.tick"' "$work/listen.out")
+with_ctx=$(grep -c '"context":{"tenant_id":"acme","trace_id":"t-stream"}' "$work/listen.out")
+[ "$lines" -eq 60 ] && [ "$with_ctx" -eq 60 ] || fail "expected 60 events with context, got $lines ($with_ctx with context)"
+echo "ok: 20 events before the kill, 40 after the restart, all with their context, no re-subscribe by hand"
+echo "PASS"
