@@ -82,4 +82,7 @@ lines=$(grep -c '"event":"stream.tick"' "$work/listen.out")
 with_ctx=$(grep -c '"context":{"tenant_id":"acme","trace_id":"t-stream"}' "$work/listen.out")
 [ "$lines" -eq 60 ] && [ "$with_ctx" -eq 60 ] || fail "expected 60 events with context, got $lines ($with_ctx with context)"
 echo "ok: 20 events before the kill, 40 after the restart, all with their context, no re-subscribe by hand"
+echo "== the installed conformance suite against the third-party provider"
+"$work/stage/bin/athomic-conformance" >"$work/conformance.log" 2>&1 || fail "conformance suite for nats"
+grep -E "^\[  (PASSED|SKIPPED|FAILED)" "$work/conformance.log"
 echo "PASS"

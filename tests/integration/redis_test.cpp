@@ -13,8 +13,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
 
@@ -378,44 +376,6 @@ TEST(Redis, CloseWhileDisconnectedReturns) {
   bus->publish("x", {});
   bus->close();  // the test's timeout is the only limit: it must come back by itself
   EXPECT_THROW(bus->publish("x", {}), EventBusError);
-}
-
-TEST(Redis, TwoProcessesExchangeEventsBothWaysWithContext) {
-  RedisServer server;
-  const auto dir = std::filesystem::temp_directory_path() / ("athomic-peer-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  const auto settings_file = (dir / "settings.toml").string();
-  std::ofstream(settings_file) << "[default.events.provider]\nbackend = \"redis\"\n"
-                               << "[default.events.provider.provider]\nkey_prefix = \"app_events\"\n"
-                               << "[default.events.provider.provider.provider]\nuri = \"" << server.uri()
-                               << "\"\n";
-  constexpr int kPings = 10;
-  Process peer({this_binary_dir() + "/athomic_test_peer", "--count", std::to_string(kPings)}, true,
-               {"NALA_SETTINGS_FILES=" + settings_file});
-  ASSERT_EQ(peer.read_line(std::chrono::seconds(30)), "ready");
-
-  auto bus = started(redis_settings(server.uri()));
-  std::mutex m;
-  std::map<int, std::pair<std::string, std::string>> pongs;  // n -> (context trace, payload trace)
-  bus->subscribe("pong", [&](const Event& e) {
-    std::lock_guard lock(m);
-    pongs[e.payload()["n"].get<int>()] = {std::string(e.context().trace_id().value_or("")),
-                                          e.payload()["seen_trace"].get<std::string>()};
-  });
-  for (int n = 0; n < kPings; ++n) {
-    ContextScope scope(
-        ExecutionContext::Builder().trace_id("t-" + std::to_string(n)).tenant_id("acme").build());
-    bus->publish("ping", {{"n", n}});
-  }
-  ASSERT_TRUE(eventually([&] {
-    std::lock_guard lock(m);
-    return pongs.size() == kPings;
-  }));
-  for (int n = 0; n < kPings; ++n) {
-    EXPECT_EQ(pongs[n].first, "t-" + std::to_string(n));   // came back in the pong's context
-    EXPECT_EQ(pongs[n].second, "t-" + std::to_string(n));  // the peer's handler ran in it
-  }
-  EXPECT_EQ(peer.wait(std::chrono::seconds(30)), 0);
 }
 
 }  // namespace
