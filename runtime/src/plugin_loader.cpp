@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <dlfcn.h>
+#include <sys/stat.h>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -71,6 +72,23 @@ std::string caps_text(uint64_t caps) {
     if (caps & bit) out += out.empty() ? name : fmt::format(",{}", name);
   }
   return out.empty() ? "none" : out;
+}
+
+// Code others can replace is code others can run in this process: refuse it, as ssh and sudo
+// refuse such files.
+void refuse_if_others_can_write(const std::string& path) {
+  const fs::path file = fs::absolute(path);
+  for (const fs::path& p : {file, file.parent_path()}) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) != 0) continue;
+    if (st.st_mode & S_IWOTH) {
+      const bool is_dir = S_ISDIR(st.st_mode);
+      throw PluginError(fmt::format(
+          "provider plugin {}: refusing to load it: {} {} is writable by other users (mode {:04o}), "
+          "so anyone could replace the code this process would run. Fix: chmod o-w {}",
+          path, is_dir ? "its folder" : "the file", p.string(), st.st_mode & 07777, p.string()));
+    }
+  }
 }
 
 }  // namespace
@@ -161,6 +179,7 @@ LoadedPlugin load_plugin_file(const std::string& path) {
   if (!fs::is_regular_file(path, fec)) {
     throw PluginError(fmt::format("provider plugin {}: not a regular file", path));
   }
+  refuse_if_others_can_write(path);
   {
     std::ifstream in(path, std::ios::binary);
     char magic[4] = {};

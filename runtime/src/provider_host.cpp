@@ -55,7 +55,7 @@ uint64_t host_clock_now_ns() {
 constexpr athomic_host_api kHostApi{
     sizeof(athomic_host_api), ATHOMIC_ABI_VERSION_MAJOR, ATHOMIC_ABI_VERSION_MINOR,
     &host_error_set,          &host_log,                 &host_deliver_event,
-    &host_deliver_message,    &host_clock_now_ns};
+    &host_deliver_message,    &host_clock_now_ns,        ATHOMIC_VERSION};
 
 }  // namespace
 

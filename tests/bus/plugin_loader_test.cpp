@@ -5,6 +5,9 @@
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 
+#include <filesystem>
+#include <unistd.h>
+
 namespace athomic::test {
 namespace {
 
@@ -148,6 +151,58 @@ TEST(PluginLoader, TheHostKeepsWorkingAfterBadPlugins) {
   bus->subscribe("still.alive", [&](const Event&) { got.add(); });
   bus->publish("still.alive", {}).wait();
   EXPECT_EQ(got.value(), 1);
+}
+
+}  // namespace
+}  // namespace athomic::test
+
+namespace athomic::test {
+namespace {
+
+TEST(PluginLoader, AnOlderAbiMinorIsAccepted) {
+  static_assert(ATHOMIC_ABI_VERSION_MINOR >= 1, "needs a host minor above 0");
+  auto bus = EventBus::create(with_backend("abi_minor_older"));
+  EXPECT_EQ(bus->provider().abi_major, ATHOMIC_ABI_VERSION_MAJOR);
+  EXPECT_EQ(bus->provider().abi_minor, ATHOMIC_ABI_VERSION_MINOR - 1);
+  EXPECT_NO_THROW(bus->start());
+}
+
+class WritablePlugin : public testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("athomic-perm-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+    std::filesystem::permissions(dir_, std::filesystem::perms(0755));
+    file_ = dir_ / "athomic_provider_local.so";
+    std::filesystem::copy_file(EventBus::create(local_settings())->provider().file, file_,
+                               std::filesystem::copy_options::overwrite_existing);
+    std::filesystem::permissions(file_, std::filesystem::perms(0755));
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string error() {
+    auto s = local_settings();
+    s.plugins_dir = dir_.string();
+    try {
+      EventBus::create(s);
+    } catch (const PluginError& e) {
+      return e.what();
+    }
+    return "";
+  }
+  std::filesystem::path dir_, file_;
+};
+
+TEST_F(WritablePlugin, AFileOthersCanWriteIsRefused) {
+  std::filesystem::permissions(file_, std::filesystem::perms(0757));
+  const auto msg = error();
+  EXPECT_THAT(msg, HasSubstr("refusing to load it: the file " + file_.string() +
+                             " is writable by other users (mode 0757)"));
+  EXPECT_THAT(msg, HasSubstr("Fix: chmod o-w " + file_.string()));
+}
+
+TEST_F(WritablePlugin, AFolderOthersCanWriteIsRefused) {
+  std::filesystem::permissions(dir_, std::filesystem::perms(0777));
+  EXPECT_THAT(error(), HasSubstr("its folder " + dir_.string() + " is writable by other users"));
 }
 
 }  // namespace

@@ -1,4 +1,5 @@
-/* A provider compiled for another ABI version (BROKEN_ABI_MAJOR.BROKEN_ABI_MINOR). */
+/* A provider that says it was compiled for ABI BROKEN_ABI_MAJOR.BROKEN_ABI_MINOR (a newer or
+ * older version than the host's), with the function table of the current one. */
 #include <athomic/sdk/provider.h>
 
 static athomic_status create(const athomic_host_api* h, athomic_host_ctx* c, athomic_str cfg,

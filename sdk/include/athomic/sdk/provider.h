@@ -33,7 +33,7 @@ extern "C" {
 /** ABI major version: a change here breaks every existing plugin. */
 #define ATHOMIC_ABI_VERSION_MAJOR 1
 /** ABI minor version: appended fields or functions only; older plugins keep working. */
-#define ATHOMIC_ABI_VERSION_MINOR 0
+#define ATHOMIC_ABI_VERSION_MINOR 1
 
 /** Name of the single symbol a plugin exports (see athomic_provider_entry_fn). */
 #define ATHOMIC_PROVIDER_ENTRY_SYMBOL "athomic_provider_entry"
@@ -148,6 +148,11 @@ typedef struct athomic_host_api {
 
   /** Monotonic clock in nanoseconds, the one the host uses for its own timings. */
   uint64_t (*clock_now_ns)(void);
+
+  /* ---- ABI 1.1 and later: check struct_size before reading ---- */
+
+  /** NUL-terminated version of the host library, e.g. "0.1.0", for the plugin's own logs. */
+  const char* host_version;
 } athomic_host_api;
 
 /** One message to publish. OWNERSHIP: borrowed, with everything it points to, for one call. */

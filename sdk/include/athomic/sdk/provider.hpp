@@ -6,6 +6,7 @@
 
 #include <athomic/sdk/provider.h>
 
+#include <cstddef>
 #include <exception>
 #include <new>
 #include <stdexcept>
@@ -52,6 +53,13 @@ class Host {
     return api_->deliver_event(ctx_, event);
   }
   uint64_t now_ns() const noexcept { return api_->clock_now_ns(); }
+  /// The host library's version; empty for hosts older than ABI 1.1.
+  std::string_view host_version() const noexcept {
+    return api_->struct_size >= offsetof(athomic_host_api, host_version) + sizeof(const char*) &&
+                   api_->host_version
+               ? std::string_view(api_->host_version)
+               : std::string_view();
+  }
   uint16_t abi_major() const noexcept { return api_->abi_major; }
   uint16_t abi_minor() const noexcept { return api_->abi_minor; }
 

@@ -1,0 +1,65 @@
+// The ABI is a promise: its structs may only grow at the end, and every change bumps the
+// version. These expectations are ABI 1.1's layout; a change to provider.h that moves or
+// resizes anything fails here until the version and this file are updated together.
+#include <athomic/sdk/provider.h>
+
+#include <gtest/gtest.h>
+
+#include <cstddef>
+
+namespace {
+
+TEST(AbiLayout, VersionIsTheOneTheseExpectationsDescribe) {
+  EXPECT_EQ(ATHOMIC_ABI_VERSION_MAJOR, 1);
+  EXPECT_EQ(ATHOMIC_ABI_VERSION_MINOR, 1);
+}
+
+TEST(AbiLayout, HostApi) {
+  EXPECT_EQ(offsetof(athomic_host_api, struct_size), 0u);
+  EXPECT_EQ(offsetof(athomic_host_api, abi_major), 4u);
+  EXPECT_EQ(offsetof(athomic_host_api, abi_minor), 6u);
+  EXPECT_EQ(offsetof(athomic_host_api, error_set), 8u);
+  EXPECT_EQ(offsetof(athomic_host_api, log), 16u);
+  EXPECT_EQ(offsetof(athomic_host_api, deliver_event), 24u);
+  EXPECT_EQ(offsetof(athomic_host_api, deliver_message), 32u);
+  EXPECT_EQ(offsetof(athomic_host_api, clock_now_ns), 40u);
+  EXPECT_EQ(offsetof(athomic_host_api, host_version), 48u);  // 1.1
+  EXPECT_EQ(sizeof(athomic_host_api), 56u);
+}
+
+TEST(AbiLayout, ProviderVtable) {
+  EXPECT_EQ(offsetof(athomic_provider_vtable, create), 8u);
+  EXPECT_EQ(offsetof(athomic_provider_vtable, destroy), 16u);
+  EXPECT_EQ(offsetof(athomic_provider_vtable, start), 24u);
+  EXPECT_EQ(offsetof(athomic_provider_vtable, stop), 32u);
+  EXPECT_EQ(offsetof(athomic_provider_vtable, publish), 40u);
+  EXPECT_EQ(offsetof(athomic_provider_vtable, interest_add), 48u);
+  EXPECT_EQ(offsetof(athomic_provider_vtable, interest_remove), 56u);
+  EXPECT_EQ(sizeof(athomic_provider_vtable), 64u);
+}
+
+TEST(AbiLayout, InfoAndMessage) {
+  EXPECT_EQ(offsetof(athomic_provider_info, abi_major), 4u);
+  EXPECT_EQ(offsetof(athomic_provider_info, abi_minor), 6u);
+  EXPECT_EQ(offsetof(athomic_provider_info, name), 8u);
+  EXPECT_EQ(offsetof(athomic_provider_info, version), 16u);
+  EXPECT_EQ(offsetof(athomic_provider_info, capabilities), 24u);
+  EXPECT_EQ(offsetof(athomic_provider_info, vtable), 32u);
+  EXPECT_EQ(sizeof(athomic_provider_info), 40u);
+  EXPECT_EQ(offsetof(athomic_message, event_name), 8u);
+  EXPECT_EQ(offsetof(athomic_message, body), 24u);
+  EXPECT_EQ(offsetof(athomic_message, event), 40u);
+  EXPECT_EQ(sizeof(athomic_message), 48u);
+  EXPECT_EQ(sizeof(athomic_str), 16u);
+}
+
+TEST(AbiLayout, StatusCodesAndCapabilitiesKeepTheirValues) {
+  EXPECT_EQ(ATHOMIC_OK, 0);
+  EXPECT_EQ(ATHOMIC_ERR_INTERNAL, 7);
+  EXPECT_EQ(ATHOMIC_CAP_IN_PROCESS, 1u);
+  EXPECT_EQ(ATHOMIC_CAP_REMOTE, 2u);
+  EXPECT_EQ(ATHOMIC_CAP_ORDERED, 32u);
+  EXPECT_EQ(ATHOMIC_INTEREST_PATTERN, 1);
+}
+
+}  // namespace
