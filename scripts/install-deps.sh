@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build ccache pkg-config git
+  build-essential dpkg-dev cmake ninja-build ccache pkg-config git
   libboost-dev libboost-filesystem-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libyaml-cpp-dev libcli11-dev
   libhiredis-dev libnats-dev

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The packages, as a user gets them: build them with CPack, extract the .deb files into an empty
+# root with dpkg -x (and the .tar.gz elsewhere), run the extracted tools from there, and build a
+# provider plugin (plugins/nats) against the extracted SDK alone.
+# Usage: packages.sh <athomic build dir> <source dir>
+set -euo pipefail
+build=$(cd "$1" && pwd)
+src=$(cd "$2" && pwd)
+work="$build/e2e-packages"
+rm -rf "$work"
+mkdir -p "$work/root" "$work/tgz" "$work/plugins" "$work/run"
+fail() { echo "FAIL: $*"; exit 1; }
+
+echo "== cpack"
+(cd "$build" && cpack -B "$work/pkgs") >"$work/cpack.log" 2>&1 || { cat "$work/cpack.log"; fail "cpack"; }
+ls "$work/pkgs"/*.deb "$work/pkgs"/*.tar.gz
+for p in libathomic0 athomic-provider-redis libathomic-dev; do
+  deb=$(ls "$work/pkgs/${p}_"*.deb) || fail "no package $p"
+  echo "$p: $(dpkg-deb -f "$deb" Depends)"
+done
+# (captured first: grep -q would close the pipe under dpkg-deb)
+runtime_deps=$(dpkg-deb -f "$work"/pkgs/libathomic0_*.deb Depends)
+redis_deps=$(dpkg-deb -f "$work"/pkgs/athomic-provider-redis_*.deb Depends)
+runtime_files=$(dpkg-deb -c "$work"/pkgs/libathomic0_*.deb)
+dev_files=$(dpkg-deb -c "$work"/pkgs/libathomic-dev_*.deb)
+grep -q libspdlog <<<"$runtime_deps" || fail "runtime does not depend on spdlog"
+grep -q libhiredis <<<"$redis_deps" || fail "redis package does not depend on hiredis"
+grep -q 'athomic/plugins/athomic_provider_local.so' <<<"$runtime_files" || fail "local provider not in the runtime package"
+grep -q 'athomic_provider_redis.so' <<<"$runtime_files" && fail "redis provider in the runtime package"
+grep -q 'include/athomic/sdk/provider.h' <<<"$dev_files" || fail "SDK header not in the dev package"
+grep -q 'bin/athomic-conformance' <<<"$dev_files" || fail "conformance suite not in the dev package"
+
+echo "== dpkg -x into an empty root"
+for deb in "$work"/pkgs/*.deb; do dpkg -x "$deb" "$work/root"; done
+cd "$work/run"   # no settings file here: defaults
+"$work/root/usr/bin/athomic" backends | tee "$work/backends.txt"
+grep -q "^Backends: local, redis$" "$work/backends.txt" || fail "extracted tool does not find its plugins"
+grep -q "$work/root/usr/lib/athomic/plugins" "$work/backends.txt" || fail "plugins not found next to the extracted library"
+"$work/root/usr/bin/athomic-demo" >"$work/demo.log" 2>&1 || { cat "$work/demo.log"; fail "extracted demo"; }
+grep -q "\[trace_id=trace-4711 tenant_id=acme\] Auditing creation of user user-123" "$work/demo.log" || fail "demo output"
+
+echo "== build a provider against the extracted SDK"
+cmake -S "$src/plugins/nats" -B "$work/nats" -DCMAKE_PREFIX_PATH="$work/root/usr" \
+      -DCMAKE_BUILD_TYPE=Release >"$work/nats-configure.log" 2>&1 || { cat "$work/nats-configure.log"; fail "configure"; }
+grep -q "$work/root/usr/lib/cmake/athomic" "$work/nats/CMakeCache.txt" || fail "did not use the extracted SDK"
+cmake --build "$work/nats" >"$work/nats-build.log" 2>&1 || { cat "$work/nats-build.log"; fail "build"; }
+cp "$work/nats/athomic_provider_nats.so" "$work/plugins/"
+ATHOMIC_PLUGIN_PATH="$work/plugins" "$work/root/usr/bin/athomic" backends | grep -q "^Backends: local, nats, redis$" \
+  || fail "extracted tool does not see the new provider"
+
+echo "== the tarball"
+tar -xzf "$work"/pkgs/athomic-*.tar.gz -C "$work/tgz"
+top=$(ls -d "$work"/tgz/*/)
+"$top/bin/athomic-demo" >"$work/tgz-demo.log" 2>&1 || { cat "$work/tgz-demo.log"; fail "demo from the tarball"; }
+grep -q "Auditing creation of user user-123" "$work/tgz-demo.log" || fail "tarball demo output"
+echo "PASS"
