@@ -12,23 +12,17 @@ cmake --build --preset release -j2 --target athomic_e2e_bench athomic_provider_r
 N=${N:-300000}
 LAT_N=${LAT_N:-50000}
 bin=build/release/bin/athomic_e2e_bench
+source scripts/lib/redis.sh
 work=$(mktemp -d)
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ -n "${port:-}" ] && redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
+  stop_redis
   rm -rf "$work"
 }
 trap cleanup EXIT
-
-for _ in $(seq 20); do
-  port=$((20000 + RANDOM % 20000))
-  if redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
-       --logfile "$work/redis.log" --pidfile "$work/redis.pid" 2>/dev/null; then
-    for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.05; done
-    redis-cli -p "$port" ping >/dev/null 2>&1 && break
-  fi
-done
+start_redis "$work"
+port=$redis_port
 
 # Slow subscribers are normally disconnected once 32 MB wait for them; a throughput run
 # deliberately outpaces the subscriber, so let the server buffer instead.

@@ -9,6 +9,7 @@
 // exclude are skipped, and say why. Remote providers also run a cross-process test: the suite
 // starts a second copy of itself (`--peer`) with the same environment.
 #include "process.h"
+#include "test_support.h"
 
 #include <athomic/athomic.h>
 #include <athomic/sdk/provider.h>
@@ -28,6 +29,8 @@
 
 namespace athomic::conformance {
 namespace {
+
+using test::eventually;
 
 using nlohmann::json;
 constexpr auto kPatience = std::chrono::seconds(30);
@@ -68,15 +71,6 @@ EventsSettings settings_for(const std::string& backend, DispatchMode mode = Disp
   s.workers = 4;
   s.max_payload_bytes = kPayloadLimit;
   return s;
-}
-
-bool eventually(const std::function<bool()>& pred) {
-  const auto deadline = std::chrono::steady_clock::now() + kPatience;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-  }
-  return true;
 }
 
 // Thread-safe multiset of received values per key.
