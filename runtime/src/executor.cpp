@@ -6,90 +6,191 @@ namespace athomic::detail {
 
 namespace {
 thread_local const Executor* tls_worker_of = nullptr;
+
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
 }
+}  // namespace
 
 Executor::Executor(unsigned workers, RunFn run, RunFn drop, void* owner)
-    : workers_(workers), run_(run), drop_(drop), owner_(owner) {
-  threads_.reserve(workers);
-  for (unsigned i = 0; i < workers; ++i) threads_.emplace_back([this] { work(); });
+    : workers_(workers),
+      run_(run),
+      drop_(drop),
+      owner_(owner),
+      cells_(new Cell[kRingCapacity]),
+      mask_(kRingCapacity - 1) {
+  for (std::size_t i = 0; i < kRingCapacity; ++i) {
+    cells_[i].sequence.store(i, std::memory_order_relaxed);
+  }
+  threads_.reserve(workers_);
+  for (unsigned i = 0; i < workers_; ++i) threads_.emplace_back([this] { work(); });
 }
 
 Executor::~Executor() { shutdown(std::chrono::steady_clock::now()); }
 
 bool Executor::is_worker_thread() const noexcept { return tls_worker_of == this; }
 
-bool Executor::submit(EventRecord* record, Subscriber* const* subscribers, std::size_t count) {
-  unsigned wake;
-  {
-    std::lock_guard lock(mutex_);
-    if (stopping_) return false;
-    for (std::size_t i = 0; i < count; ++i) queue_.push_back(Task{record, subscribers[i]});
-    wake = sleeping_;
+bool Executor::try_push(const Task& t) noexcept {
+  std::size_t pos = enqueue_pos_.load(std::memory_order_relaxed);
+  for (;;) {
+    Cell& cell = cells_[pos & mask_];
+    const std::size_t seq = cell.sequence.load(std::memory_order_acquire);
+    const auto diff = static_cast<std::intptr_t>(seq) - static_cast<std::intptr_t>(pos);
+    if (diff == 0) {
+      if (enqueue_pos_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
+        cell.task = t;
+        cell.sequence.store(pos + 1, std::memory_order_release);
+        return true;
+      }
+    } else if (diff < 0) {
+      return false;  // full
+    } else {
+      pos = enqueue_pos_.load(std::memory_order_relaxed);
+    }
   }
-  if (wake == 0) return true;
-  if (count > 1 && wake > 1) {
-    work_cv_.notify_all();
-  } else {
-    work_cv_.notify_one();
+}
+
+bool Executor::try_pop(Task& t) noexcept {
+  std::size_t pos = dequeue_pos_.load(std::memory_order_relaxed);
+  for (;;) {
+    Cell& cell = cells_[pos & mask_];
+    const std::size_t seq = cell.sequence.load(std::memory_order_acquire);
+    const auto diff = static_cast<std::intptr_t>(seq) - static_cast<std::intptr_t>(pos + 1);
+    if (diff == 0) {
+      if (dequeue_pos_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
+        t = cell.task;
+        cell.sequence.store(pos + mask_ + 1, std::memory_order_release);
+        return true;
+      }
+    } else if (diff < 0) {
+      return false;  // empty
+    } else {
+      pos = dequeue_pos_.load(std::memory_order_relaxed);
+    }
   }
+}
+
+bool Executor::pop(Task& t) {
+  if (try_pop(t)) return true;
+  if (overflow_size_.load(std::memory_order_acquire) == 0) return false;
+  std::lock_guard lock(overflow_mutex_);
+  if (overflow_.empty()) return false;
+  t = overflow_.front();
+  overflow_.pop_front();
+  overflow_size_.fetch_sub(1, std::memory_order_release);
   return true;
+}
+
+void Executor::wake(unsigned count) noexcept {
+  wake_seq_.fetch_add(1, std::memory_order_release);
+  if (count == 1) {
+    wake_seq_.notify_one();
+  } else {
+    wake_seq_.notify_all();
+  }
+}
+
+bool Executor::submit(EventRecord* record, Subscriber* const* subscribers, std::size_t count) {
+  if (stopping_.load(std::memory_order_acquire)) return false;
+  unfinished_.fetch_add(count, std::memory_order_relaxed);
+  for (std::size_t i = 0; i < count; ++i) {
+    const Task t{record, subscribers[i]};
+    if (!try_push(t)) {
+      std::lock_guard lock(overflow_mutex_);
+      overflow_.push_back(t);
+      overflow_size_.fetch_add(1, std::memory_order_release);
+    }
+  }
+  // Pairs with the fence a worker issues after announcing it parks: either we see it parked,
+  // or it sees our tasks.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  const unsigned parked = parked_.load(std::memory_order_relaxed);
+  if (parked == 0) return true;
+  const std::size_t uncovered = count - std::min<std::size_t>(count, looking_.load(std::memory_order_relaxed));
+  const auto n = static_cast<unsigned>(std::min<std::size_t>(parked, uncovered));
+  if (n > 0) wake(n);
+  return true;
+}
+
+void Executor::execute(Task& t) noexcept {
+  if (abandon_.load(std::memory_order_relaxed)) {
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+    drop_(owner_, t);
+  } else {
+    run_(owner_, t);
+  }
+  if (unfinished_.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+      shutdown_waiting_.load(std::memory_order_seq_cst)) {
+    std::lock_guard lock(idle_mutex_);
+    idle_cv_.notify_all();
+  }
 }
 
 void Executor::work() {
   tls_worker_of = this;
-  std::vector<Task> batch;
-  batch.reserve(kMaxBatch);
-  std::unique_lock lock(mutex_);
+  Task t;
   for (;;) {
-    while (queue_.empty() && !stopping_) {
-      ++sleeping_;
-      work_cv_.wait(lock);
-      --sleeping_;
+    if (pop(t)) {
+      execute(t);
+      continue;
     }
-    if (queue_.empty()) return;  // stopping
-    const std::size_t share = queue_.size() / std::max(1u, workers_);
-    const std::size_t take = std::clamp<std::size_t>(share, 1, kMaxBatch);
-    for (std::size_t i = 0; i < take; ++i) {
-      batch.push_back(queue_.front());
-      queue_.pop_front();
-    }
-    // Leave the rest to sleeping workers rather than running it serially here: handlers of one
-    // event are meant to run concurrently.
-    const bool more = !queue_.empty() && sleeping_ > 0;
-    ++running_;
-    lock.unlock();
-    if (more) work_cv_.notify_one();
-    for (Task& t : batch) {
-      if (abandon_.load(std::memory_order_relaxed)) {
-        dropped_.fetch_add(1, std::memory_order_relaxed);
-        drop_(owner_, t);
-      } else {
-        run_(owner_, t);
+    if (stopping_.load(std::memory_order_acquire)) return;
+    // Keep looking for a little while, one worker at a time.
+    unsigned expected = 0;
+    if (looking_.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
+      bool found = false;
+      for (int round = 0; round < kLookRounds && !found; ++round) {
+        cpu_relax();
+        found = pop(t);
+      }
+      looking_.store(0, std::memory_order_release);
+      if (found) {
+        execute(t);
+        continue;
       }
     }
-    batch.clear();
-    lock.lock();
-    --running_;
-    if (queue_.empty() && running_ == 0) idle_cv_.notify_all();
+    // Park. Announce first, then look once more: a publisher that missed the announcement has
+    // made its tasks visible to this look (see the fence in submit).
+    const uint32_t seen = wake_seq_.load(std::memory_order_acquire);
+    parked_.fetch_add(1, std::memory_order_seq_cst);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (pop(t)) {
+      parked_.fetch_sub(1, std::memory_order_relaxed);
+      execute(t);
+      continue;
+    }
+    if (stopping_.load(std::memory_order_acquire)) {
+      parked_.fetch_sub(1, std::memory_order_relaxed);
+      return;
+    }
+    wake_seq_.wait(seen, std::memory_order_acquire);
+    parked_.fetch_sub(1, std::memory_order_relaxed);
   }
 }
 
 std::size_t Executor::shutdown(std::chrono::steady_clock::time_point deadline) {
-  std::deque<Task> dropped;
+  if (threads_.empty()) return dropped_.load(std::memory_order_relaxed);
   {
-    std::unique_lock lock(mutex_);
-    if (threads_.empty()) return 0;
-    const bool idle =
-        idle_cv_.wait_until(lock, deadline, [&] { return queue_.empty() && running_ == 0; });
+    std::unique_lock lock(idle_mutex_);
+    shutdown_waiting_.store(true, std::memory_order_seq_cst);
+    const bool idle = idle_cv_.wait_until(lock, deadline, [&] {
+      return unfinished_.load(std::memory_order_seq_cst) == 0;
+    });
     if (!idle) abandon_.store(true, std::memory_order_relaxed);
-    dropped.swap(queue_);
-    stopping_ = true;
   }
-  work_cv_.notify_all();
-  dropped_.fetch_add(dropped.size(), std::memory_order_relaxed);
-  for (Task& t : dropped) drop_(owner_, t);
+  stopping_.store(true, std::memory_order_release);
+  wake(workers_);
   for (auto& th : threads_) th.join();
   threads_.clear();
+  // Whatever a racing submit left behind is dropped, so no completion waits forever.
+  Task t;
+  while (pop(t)) {
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+    drop_(owner_, t);
+    unfinished_.fetch_sub(1, std::memory_order_relaxed);
+  }
   return dropped_.load(std::memory_order_relaxed);
 }
 

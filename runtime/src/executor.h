@@ -1,15 +1,21 @@
 // The worker pool that runs handlers.
 //
-// One queue under one mutex, taken in batches: a publisher appends all tasks of one event
-// under a single lock, and a worker takes up to kMaxBatch tasks (its fair share when several
-// workers are awake) per lock, so the lock is paid per batch rather than per task.
+// Tasks go through a bounded lock-free ring (sequence number per cell: a producer claims a cell
+// with one compare-and-swap, a worker takes one the same way), so publishers never contend on a
+// lock with workers. A worker that finds the ring empty keeps looking for a short while before
+// it parks on a futex — but only one worker looks at a time, so an idle pool spins at most one
+// thread briefly, not all of them. A publisher wakes parked workers only when nobody is looking, and
+// only as many as it brought tasks. When the ring is full, tasks go to a mutex-guarded overflow
+// list instead of blocking the publisher (a handler that publishes must never wait for itself).
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -37,31 +43,57 @@ class Executor {
   // Enqueues one task per subscriber. False (nothing enqueued) once shutdown has begun.
   bool submit(EventRecord* record, Subscriber* const* subscribers, std::size_t count);
 
-  // Waits until the queue is empty and no task runs, or @p deadline; then discards every task
-  // not yet started, queued or taken by a worker (returning how many), and joins the workers
-  // (which finish the task they are running).
+  // Waits until every submitted task has run, or @p deadline; then discards every task not yet
+  // started (returning how many were discarded) and joins the workers, which finish the task
+  // they are running.
   std::size_t shutdown(std::chrono::steady_clock::time_point deadline);
 
   // True on one of this executor's worker threads.
   bool is_worker_thread() const noexcept;
 
  private:
-  static constexpr std::size_t kMaxBatch = 64;
+  static constexpr std::size_t kRingCapacity = std::size_t{1} << 14;  // per bus; bursts beyond go to overflow
+  // Polls before parking: about ten microseconds of spinning. Longer, or yielding, loop costs
+  // the other threads of a small machine more than the wake-ups it saves.
+  static constexpr int kLookRounds = 256;
+
+  struct Cell {
+    std::atomic<std::size_t> sequence;
+    Task task;
+  };
+
+  bool try_push(const Task& t) noexcept;
+  bool try_pop(Task& t) noexcept;
+  bool pop(Task& t);  // ring first, then overflow
+  void execute(Task& t) noexcept;
+  void wake(unsigned count) noexcept;
   void work();
 
   const unsigned workers_;
   RunFn run_;
   RunFn drop_;
   void* owner_;
-  std::mutex mutex_;
-  std::condition_variable work_cv_;
-  std::condition_variable idle_cv_;
-  std::deque<Task> queue_;
-  unsigned sleeping_ = 0;
-  unsigned running_ = 0;
-  bool stopping_ = false;
-  std::atomic<bool> abandon_{false};  // past the deadline: workers drop their remaining batch
+
+  std::unique_ptr<Cell[]> cells_;
+  const std::size_t mask_;
+  alignas(64) std::atomic<std::size_t> enqueue_pos_{0};
+  alignas(64) std::atomic<std::size_t> dequeue_pos_{0};
+
+  alignas(64) std::atomic<unsigned> parked_{0};    // workers parked (or about to) on wake_seq_
+  std::atomic<unsigned> looking_{0};               // 0 or 1: the worker polling for work
+  std::atomic<uint32_t> wake_seq_{0};              // the futex parked workers wait on
+  std::atomic<std::size_t> unfinished_{0};         // submitted, not yet run or dropped
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> abandon_{false};               // past the deadline: drop instead of run
+  std::atomic<bool> shutdown_waiting_{false};
   std::atomic<std::size_t> dropped_{0};
+
+  std::mutex overflow_mutex_;
+  std::deque<Task> overflow_;
+  std::atomic<std::size_t> overflow_size_{0};
+
+  std::mutex idle_mutex_;
+  std::condition_variable idle_cv_;
   std::vector<std::thread> threads_;
 };
 
