@@ -49,7 +49,7 @@ BusCore::BusCore(const EventsSettings& settings)
   nlohmann::json config = settings_.provider_config.is_object() ? settings_.provider_config
                                                                  : nlohmann::json::object();
   config["backend"] = settings_.backend;  // the provider always sees the backend it serves
-  provider_.emplace(plugin, this, config.dump());
+  provider_.emplace(plugin, this, config.dump(), settings_.origin);
   remote_ = provider_->has(ATHOMIC_CAP_REMOTE);
   if (!inline_mode_) {
     executor_ = std::make_unique<Executor>(resolve_workers(settings_.workers), &run_task,

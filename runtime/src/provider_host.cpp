@@ -62,16 +62,18 @@ constexpr athomic_host_api kHostApi{
 const athomic_host_api& host_api() noexcept { return kHostApi; }
 
 ProviderInstance::ProviderInstance(const LoadedPlugin& plugin, BusCore* host,
-                                   std::string_view config_json)
+                                   std::string_view config_json,
+                                   const std::string& settings_origin)
     : plugin_(plugin) {
   std::string error;
   const athomic_status st = plugin_.info->vtable->create(
       &kHostApi, reinterpret_cast<athomic_host_ctx*>(host), {config_json.data(), config_json.size()},
       &self_, sink(error));
   if (st != ATHOMIC_OK || !self_) {
-    throw PluginError(fmt::format("provider '{}' ({}) failed to initialise: {} ({})",
+    throw PluginError(fmt::format("provider '{}' ({}) failed to initialise: {} ({}; settings from {})",
                                   plugin_.info->name, plugin_.file,
-                                  error.empty() ? "no message" : error, athomic_status_text(st)));
+                                  error.empty() ? "no message" : error, athomic_status_text(st),
+                                  settings_origin));
   }
 }
 

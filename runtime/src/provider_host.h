@@ -18,7 +18,9 @@ const athomic_host_api& host_api() noexcept;
 // One created provider; errors become EventBusError naming the provider and its message.
 class ProviderInstance {
  public:
-  ProviderInstance(const LoadedPlugin& plugin, BusCore* host, std::string_view config_json);
+  // @p settings_origin names where the settings came from, for initialisation errors.
+  ProviderInstance(const LoadedPlugin& plugin, BusCore* host, std::string_view config_json,
+                   const std::string& settings_origin);
   ~ProviderInstance();
   ProviderInstance(const ProviderInstance&) = delete;
   ProviderInstance& operator=(const ProviderInstance&) = delete;

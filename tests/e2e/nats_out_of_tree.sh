@@ -49,18 +49,8 @@ export NALA_EVENTS__PROVIDER__RECONNECT_WAIT=0.1
 cd "$work"   # no config/settings.toml here: the environment is the configuration
 
 echo "== installed demo, two processes"
-"$work/stage/bin/athomic-demo" --role audit -n 3 >"$work/audit.log" 2>&1 &
-audit=$!
-pids+=($audit)
-for _ in $(seq 200); do grep -q '^ready' "$work/audit.log" && break; sleep 0.05; done
-"$work/stage/bin/athomic-demo" --role users -n 3 >"$work/users.log" 2>&1 || fail "publisher demo"
-wait "$audit" || fail "audit demo"
-grep -q "loaded provider 'nats'.*$work/plugins/athomic_provider_nats.so" "$work/audit.log" || fail "nats plugin not loaded"
-for i in 0 1 2; do
-  grep -q "audit_service \[trace_id=trace-$((4711 + i)) tenant_id=acme\] Auditing creation of user user-$((123 + i))" \
-    "$work/audit.log" || fail "audit line $i with its trace id"
-done
-echo "ok: 3 events across processes, each audited in its publisher's context"
+"$src/tests/e2e/demo_two_processes.sh" "$work/stage/bin/athomic-demo" "$work/demo" || fail "demo"
+grep -q "loaded provider 'nats'.*$work/plugins/athomic_provider_nats.so" "$work/demo/audit.log" || fail "nats plugin not loaded"
 
 echo "== kill -9 nats-server mid-stream and restart it"
 "$work/stage/bin/athomic" listen stream.tick --timeout 20 -n 60 >"$work/listen.out" 2>"$work/listen.log" &
@@ -82,6 +72,18 @@ lines=$(grep -c '"event":"stream.tick"' "$work/listen.out")
 with_ctx=$(grep -c '"context":{"tenant_id":"acme","trace_id":"t-stream"}' "$work/listen.out")
 [ "$lines" -eq 60 ] && [ "$with_ctx" -eq 60 ] || fail "expected 60 events with context, got $lines ($with_ctx with context)"
 echo "ok: 20 events before the kill, 40 after the restart, all with their context, no re-subscribe by hand"
+echo "== clear errors at start() and for bad settings"
+dead=$((port + 1))
+out=$(NALA_EVENTS__PROVIDER__URL="nats://127.0.0.1:$dead" NALA_EVENTS__PROVIDER__CONNECT_TIMEOUT=1 \
+      "$work/stage/bin/athomic" publish x.y 2>&1) && fail "publish to a dead server succeeded"
+grep -q "provider 'nats' failed to start: cannot connect to nats://127.0.0.1:$dead" <<<"$out" || fail "start error: $out"
+out=$(NALA_EVENTS__PROVIDER__URLL=x "$work/stage/bin/athomic" publish x.y 2>&1) && fail "a misspelt key was accepted"
+grep -q "unknown setting events.provider.urll" <<<"$out" || fail "settings error: $out"
+out=$(NALA_EVENTS__PROVIDER__URL="nats://app:s3cret@127.0.0.1:$dead" NALA_EVENTS__PROVIDER__CONNECT_TIMEOUT=1 \
+      "$work/stage/bin/athomic" publish x.y 2>&1) && fail "publish to a dead server succeeded"
+grep -q "s3cret" <<<"$out" && fail "the password was printed: $out"
+echo "ok: unreachable server, misspelt key and masked password reported as expected"
+
 echo "== the installed conformance suite against the third-party provider"
 "$work/stage/bin/athomic-conformance" >"$work/conformance.log" 2>&1 || fail "conformance suite for nats"
 grep -E "^\[  (PASSED|SKIPPED|FAILED)" "$work/conformance.log"
