@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <stdexcept>
 #include <string>
 
@@ -188,14 +189,12 @@ class NatsProvider final : public athomic::sdk::Provider {
   }
 
   void publish(const athomic::sdk::Message& m) override {
-    natsConnection* conn;
-    {
-      std::lock_guard lock(mutex_);
-      conn = conn_;
-    }
-    if (!conn) throw Error(ATHOMIC_ERR_STATE, "the nats provider is stopped");
+    // Shared: publishers run in parallel (the client is thread-safe); stop() takes the lock
+    // exclusively, so the connection cannot be destroyed under a publish.
+    std::shared_lock lock(mutex_);
+    if (!conn_) throw Error(ATHOMIC_ERR_STATE, "the nats provider is stopped");
     const std::string subject = subject_of(m.event_name);
-    const natsStatus s = natsConnection_Publish(conn, subject.c_str(), m.body.data(),
+    const natsStatus s = natsConnection_Publish(conn_, subject.c_str(), m.body.data(),
                                                 static_cast<int>(m.body.size()));
     if (s == NATS_INSUFFICIENT_BUFFER) {
       throw Error(ATHOMIC_ERR_BACKPRESSURE,
@@ -268,7 +267,7 @@ class NatsProvider final : public athomic::sdk::Provider {
 
   athomic::sdk::Host host_;
   Config config_;
-  std::mutex mutex_;
+  std::shared_mutex mutex_;  // exclusive: start, stop, interest changes; shared: publish
   natsConnection* conn_ = nullptr;
   std::unique_ptr<Latch> closed_;
   std::atomic<bool> stopping_{false};
