@@ -2,9 +2,9 @@
 // a UserService publishes, without either knowing the other. The audit handler runs inside the
 // publisher's execution context, so its log line carries the request's trace id.
 //
-//   user_audit_demo                      both services in this process (default)
-//   user_audit_demo --role audit -n 3    only the audit side: wait for 3 events, then exit
-//   user_audit_demo --role users -n 3    only the user side: publish 3 events
+//   athomic-demo                         both services in this process (default)
+//   athomic-demo --role audit -n 3       only the audit side: wait for 3 events, then exit
+//   athomic-demo --role users -n 3       only the user side: publish 3 events
 // The two roles in two processes share one bus over a remote backend (redis, nats).
 #include <athomic/athomic.h>
 

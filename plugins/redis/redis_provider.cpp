@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -34,12 +35,24 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// RESP array of bulk strings, built in one allocation (this runs for every publish).
 std::string format_command(std::initializer_list<std::string_view> args) {
-  std::string out = "*" + std::to_string(args.size()) + "\r\n";
+  std::size_t size = 16;
+  for (auto a : args) size += a.size() + 24;
+  std::string out;
+  out.reserve(size);
+  auto header = [&out](char kind, std::size_t n) {
+    char digits[24];
+    const auto end = std::to_chars(digits, digits + sizeof digits, n).ptr;
+    out.push_back(kind);
+    out.append(digits, end);
+    out.append("\r\n", 2);
+  };
+  header('*', args.size());
   for (auto a : args) {
-    out += "$" + std::to_string(a.size()) + "\r\n";
+    header('$', a.size());
     out.append(a.data(), a.size());
-    out += "\r\n";
+    out.append("\r\n", 2);
   }
   return out;
 }
