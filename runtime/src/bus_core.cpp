@@ -240,13 +240,12 @@ void BusCore::throw_refused(std::string_view name, const std::string& error) {
                                   provider_->plugin().info->name, error));
 }
 
-Completion BusCore::publish(std::string_view name, Payload payload) {
+Completion BusCore::publish(std::string_view name, const Payload& given) {
   const std::size_t hash = TopicTable::hash_of(name);
   Topic* topic = topics_.find(name, hash);
   if (!topic) validate_event_name(name);  // names in the table were validated on subscribe
-  if (!payload || payload->is_null()) {
-    payload = empty_payload();
-  } else if (!payload->is_object()) {
+  const Payload& payload = (!given || given->is_null()) ? empty_payload() : given;
+  if (!payload->is_object()) {
     throw EventBusError(fmt::format("publish('{}'): the payload must be a JSON object, got {}",
                                     name, payload->type_name()));
   }
@@ -291,7 +290,7 @@ Completion BusCore::publish(std::string_view name, Payload payload) {
   rec->bus = this;
   rec->topic = topic;
   rec->name = topic->name;
-  rec->payload_owned = std::move(payload);
+  rec->payload_owned = payload;
   rec->payload = &rec->payload_owned;
   if (current && *current) {
     rec->context_owned =

@@ -33,7 +33,8 @@ class BusCore {
   void close(std::chrono::milliseconds timeout);
   Subscription subscribe(std::string_view name, Handler handler);
   bool unsubscribe(const Subscription& s);
-  Completion publish(std::string_view name, Payload payload);
+  // Borrows @p payload: inline dispatch uses it in place, pool dispatch keeps one owned copy.
+  Completion publish(std::string_view name, const Payload& payload);
   std::size_t handler_count(std::string_view name) const;
   BusStats stats() const;
   ProviderDescription provider() const;

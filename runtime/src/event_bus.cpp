@@ -103,15 +103,16 @@ Completion EventBus::publish(std::string_view event_name, nlohmann::json payload
     validate_event_name(event_name);
     return Completion();
   }
-  return core_->publish(event_name, std::make_shared<const nlohmann::json>(std::move(payload)));
+  const Payload shared = std::make_shared<const nlohmann::json>(std::move(payload));
+  return core_->publish(event_name, shared);
 }
 
-Completion EventBus::publish_shared(std::string_view event_name, Payload payload) {
+Completion EventBus::publish_shared(std::string_view event_name, const Payload& payload) {
   if (!core_) {
     validate_event_name(event_name);
     return Completion();
   }
-  return core_->publish(event_name, std::move(payload));
+  return core_->publish(event_name, payload);
 }
 
 std::size_t EventBus::handler_count(std::string_view event_name) const {

@@ -146,8 +146,8 @@ class ATHOMIC_API EventBus {
   /// `publish(name, {})` means the JSON overload.
   template <class P>
     requires std::same_as<std::remove_cvref_t<P>, Payload>
-  Completion publish(std::string_view event_name, P&& payload) {
-    return publish_shared(event_name, Payload(std::forward<P>(payload)));
+  Completion publish(std::string_view event_name, const P& payload) {
+    return publish_shared(event_name, payload);
   }
 
   /// Number of handlers currently subscribed to @p event_name.
@@ -160,7 +160,7 @@ class ATHOMIC_API EventBus {
 
  private:
   explicit EventBus(std::unique_ptr<detail::BusCore> core);
-  Completion publish_shared(std::string_view event_name, Payload payload);
+  Completion publish_shared(std::string_view event_name, const Payload& payload);
   std::unique_ptr<detail::BusCore> core_;
 };
 
