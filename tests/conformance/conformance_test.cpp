@@ -273,8 +273,14 @@ TEST_P(Conformance, PublishingFromEightThreads) {
   auto bus = make_bus();
   const auto ev = name("threads");
   Inbox inbox;
+  auto key = [](int thread, int i) {
+    std::string k = std::to_string(thread);
+    k += '/';
+    k += std::to_string(i);
+    return k;
+  };
   bus->subscribe(ev, [&](const Event& e) {
-    inbox.add(e.payload()["t"].dump() + "/" + e.payload()["i"].dump());
+    inbox.add(key(e.payload()["t"].get<int>(), e.payload()["i"].get<int>()));
   });
   constexpr int kThreads = 8, kEach = 100;
   std::vector<std::thread> threads;
@@ -288,7 +294,7 @@ TEST_P(Conformance, PublishingFromEightThreads) {
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_EQ(inbox.total(), static_cast<std::size_t>(kThreads * kEach));
   for (int t = 0; t < kThreads; ++t) {
-    for (int i = 0; i < kEach; ++i) EXPECT_EQ(inbox.count(std::to_string(t) + "/" + std::to_string(i)), 1);
+    for (int i = 0; i < kEach; ++i) EXPECT_EQ(inbox.count(key(t, i)), 1);
   }
 }
 

@@ -12,11 +12,19 @@ namespace {
 
 using testing::HasSubstr;
 
+// A folder for this process's settings files, removed when the test program exits.
+const std::filesystem::path& temp_dir() {
+  static const struct Dir {
+    std::filesystem::path path = std::filesystem::temp_directory_path() /
+                                 ("athomic-settings-" + std::to_string(::getpid()));
+    Dir() { std::filesystem::create_directories(path); }
+    ~Dir() { std::filesystem::remove_all(path); }
+  } dir;
+  return dir.path;
+}
+
 std::string temp_file(const std::string& name, const std::string& text) {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("athomic-settings-" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
-  const auto path = dir / name;
+  const auto path = temp_dir() / name;
   std::ofstream(path) << text;
   return path.string();
 }
