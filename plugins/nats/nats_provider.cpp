@@ -81,8 +81,9 @@ Config parse_config(std::string_view text) {
       c.max_reconnect = v.get<int>();
     }
     if (key == "reconnect_buffer_bytes") {
-      if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > (1 << 30)) {
-        bad_setting(key, v, "expected bytes from 0 to 1073741824");
+      // (0 would mean the client library's default of 8 MB, not "no buffer".)
+      if (!v.is_number_integer() || v.get<int64_t>() < 1024 || v.get<int64_t>() > (1 << 30)) {
+        bad_setting(key, v, "expected bytes from 1024 to 1073741824");
       }
       c.reconnect_buffer_bytes = v.get<int>();
     }
@@ -160,6 +161,7 @@ class NatsProvider final : public athomic::sdk::Provider {
     if (s == NATS_OK) s = natsOptions_SetDisconnectedCB(opts, &NatsProvider::on_disconnected, this);
     if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, &NatsProvider::on_reconnected, this);
     if (s == NATS_OK) s = natsOptions_SetClosedCB(opts, &NatsProvider::on_closed, this);
+    if (s == NATS_OK) s = natsOptions_SetErrorHandler(opts, &NatsProvider::on_async_error, this);
     if (s != NATS_OK) {
       natsOptions_Destroy(opts);
       throw Error(ATHOMIC_ERR_INVALID_ARGUMENT, "invalid NATS options: " + last_error(s));
@@ -265,12 +267,35 @@ class NatsProvider final : public athomic::sdk::Provider {
   }
   static void on_closed(natsConnection*, void* closure) { static_cast<NatsProvider*>(closure)->closed_->set(); }
 
+  // Asynchronous errors; above all a slow consumer, whose messages the client drops. Logged at
+  // most once a second with the number of reports swallowed meanwhile, so nothing is dropped
+  // without a trace.
+  static void on_async_error(natsConnection*, natsSubscription* sub, natsStatus err, void* closure) {
+    auto* self = static_cast<NatsProvider*>(closure);
+    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now().time_since_epoch()).count();
+    int64_t last = self->last_error_ms_.load();
+    if (now - last < 1000 || !self->last_error_ms_.compare_exchange_strong(last, now)) {
+      self->suppressed_errors_++;
+      return;
+    }
+    std::string text = std::string("NATS reported: ") + natsStatus_GetText(err);
+    if (sub) text += std::string(" on subject ") + natsSubscription_GetSubject(sub);
+    if (err == NATS_SLOW_CONSUMER) text += " (messages were dropped: handlers did not keep up)";
+    if (const auto n = self->suppressed_errors_.exchange(0)) {
+      text += "; " + std::to_string(n) + " more since the last report";
+    }
+    self->host_.error(text);
+  }
+
   athomic::sdk::Host host_;
   Config config_;
   std::shared_mutex mutex_;  // exclusive: start, stop, interest changes; shared: publish
   natsConnection* conn_ = nullptr;
   std::unique_ptr<Latch> closed_;
   std::atomic<bool> stopping_{false};
+  std::atomic<int64_t> last_error_ms_{0};
+  std::atomic<uint64_t> suppressed_errors_{0};
   std::map<std::string, std::unique_ptr<Subscription>> subs_;
 };
 
