@@ -90,18 +90,39 @@ bool context_from_json(const nlohmann::json& j, ContextPtr& out, std::string& er
   return true;
 }
 
+namespace {
+// True when brackets outside strings nest deeper than kMaxJsonDepth. One pass over the bytes is
+// cheaper than asking the parser to report every token to a callback.
+bool nested_too_deep(std::string_view body) noexcept {
+  int depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < body.size(); ++i) {
+    const char c = body[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > kMaxJsonDepth) return true;
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return false;
+}
+}  // namespace
+
 bool decode_envelope(std::string_view body, DecodedEvent& out, std::string& error) noexcept {
   try {
-    bool too_deep = false;
-    auto limit_depth = [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
-      if (depth > kMaxJsonDepth) too_deep = true;
-      return !too_deep;
-    };
-    nlohmann::json j = nlohmann::json::parse(body.begin(), body.end(), limit_depth, false);
-    if (too_deep) {
+    if (nested_too_deep(body)) {
       error = fmt::format("JSON nested deeper than {} levels", kMaxJsonDepth);
       return false;
     }
+    nlohmann::json j = nlohmann::json::parse(body.begin(), body.end(), nullptr, false);
     if (j.is_discarded()) {
       error = "not valid JSON";
       return false;
