@@ -194,6 +194,26 @@ TEST(Redis, ChannelsFollowTheHandlers) {
   EXPECT_EQ(pubsub_channels(server.port()).count("app_events:order.shipped"), 1u);
 }
 
+TEST(Redis, ASlowHandlerDoesNotStallReading) {
+  RedisServer server;
+  auto bus = started(redis_settings(server.uri()));  // pool dispatch, 4 workers
+  std::atomic<bool> release{false};
+  std::atomic<bool> slow_entered{false};
+  Counter fast;
+  bus->subscribe("slow.job", [&](const Event&) {
+    slow_entered = true;
+    eventually([&] { return release.load(); });  // blocks one worker until the end
+  });
+  bus->subscribe("fast.job", [&](const Event&) { fast.add(); });
+  bus->publish("slow.job", {});
+  ASSERT_TRUE(eventually([&] { return slow_entered.load(); }));
+  for (int i = 0; i < 50; ++i) bus->publish("fast.job", {{"i", i}});
+  // All arrive while the slow handler is still running: reading went on.
+  EXPECT_TRUE(fast.wait_for_at_least(50));
+  EXPECT_FALSE(release.load());
+  release = true;
+}
+
 TEST(Redis, SubscriptionsMadeBeforeStartAreSubscribedOnStart) {
   RedisServer server;
   auto bus = EventBus::create(redis_settings(server.uri()));
