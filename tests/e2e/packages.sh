@@ -48,6 +48,23 @@ cp "$work/nats/athomic_provider_nats.so" "$work/plugins/"
 ATHOMIC_PLUGIN_PATH="$work/plugins" "$work/root/usr/bin/athomic" backends | grep -q "^Backends: local, nats, redis$" \
   || fail "extracted tool does not see the new provider"
 
+echo "== build an application against the extracted packages: the README's example"
+mkdir -p "$work/app"
+awk '/^```cpp$/{f=1;next} /^```$/{if(f){exit}} f' "$src/README.md" >"$work/app/main.cpp"
+cat >"$work/app/CMakeLists.txt" <<'CMAKE'
+cmake_minimum_required(VERSION 3.16)
+project(readme_example CXX)
+find_package(athomic CONFIG REQUIRED)
+add_executable(app main.cpp)
+target_link_libraries(app PRIVATE athomic::runtime)
+CMAKE
+cmake -S "$work/app" -B "$work/app/build" -DCMAKE_PREFIX_PATH="$work/root/usr" >"$work/app-configure.log" 2>&1 \
+  || { cat "$work/app-configure.log"; fail "configure the application"; }
+cmake --build "$work/app/build" >"$work/app-build.log" 2>&1 || { cat "$work/app-build.log"; fail "build the application"; }
+LD_LIBRARY_PATH="$work/root/usr/lib" "$work/app/build/app" >"$work/app.log" 2>&1 || { cat "$work/app.log"; fail "run the application"; }
+grep -q "audit \[trace_id=trace-4711 tenant_id=acme\] Auditing creation of user user-123" "$work/app.log" \
+  || { cat "$work/app.log"; fail "the README example did not audit in its publisher's context"; }
+
 echo "== the tarball"
 tar -xzf "$work"/pkgs/athomic-*.tar.gz -C "$work/tgz"
 top=$(ls -d "$work"/tgz/*/)
