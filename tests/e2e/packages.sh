@@ -48,6 +48,17 @@ cp "$work/nats/athomic_provider_nats.so" "$work/plugins/"
 ATHOMIC_PLUGIN_PATH="$work/plugins" "$work/root/usr/bin/athomic" backends | grep -q "^Backends: local, nats, redis$" \
   || fail "extracted tool does not see the new provider"
 
+echo "== the tutorial's provider skeleton (docs/WRITING_A_PROVIDER.md), as written"
+mkdir -p "$work/tutorial/plugins"
+awk '/^```cmake$/{f=1;next} /^```$/{if(f){exit}} f' "$src/docs/WRITING_A_PROVIDER.md" >"$work/tutorial/CMakeLists.txt"
+awk '/^```cpp$/{f=1;next} /^```$/{if(f){exit}} f' "$src/docs/WRITING_A_PROVIDER.md" >"$work/tutorial/mine.cpp"
+cmake -S "$work/tutorial" -B "$work/tutorial/build" -DCMAKE_PREFIX_PATH="$work/root/usr" >"$work/tutorial.log" 2>&1 \
+  && cmake --build "$work/tutorial/build" >>"$work/tutorial.log" 2>&1 || { cat "$work/tutorial.log"; fail "tutorial build"; }
+cp "$work/tutorial/build/athomic_provider_mine.so" "$work/tutorial/plugins/"
+out=$(ATHOMIC_PLUGIN_PATH="$work/tutorial/plugins" NALA_EVENTS__PROVIDER__BACKEND=mine \
+      "$work/root/usr/bin/athomic" publish tutorial.works 2>&1) || { echo "$out"; fail "the tutorial provider"; }
+grep -q "loaded provider 'mine'" <<<"$out" || fail "the tutorial provider was not loaded: $out"
+
 echo "== build an application against the extracted packages: the README's example"
 mkdir -p "$work/app"
 awk '/^```cpp$/{f=1;next} /^```$/{if(f){exit}} f' "$src/README.md" >"$work/app/main.cpp"
