@@ -71,7 +71,6 @@ Completion BusCore::publish(std::string_view name, const Payload& given) {
   if (inline_mode_) {
     EventRecord rec;
     rec.bus = this;
-    rec.topic = topic;
     rec.name = topic->name;
     rec.payload = &payload;
     if (restrict) rec.context_owned = ExecutionContext::restrict(*current, settings_.propagated_fields);
@@ -86,7 +85,6 @@ Completion BusCore::publish(std::string_view name, const Payload& given) {
   auto* rec = new EventRecord();
   rec->on_heap = true;
   rec->bus = this;
-  rec->topic = topic;
   rec->name = topic->name;
   rec->payload_owned = payload;
   rec->payload = &rec->payload_owned;
@@ -175,7 +173,6 @@ athomic_status BusCore::deliver_message(std::string_view name, std::string_view 
   if (inline_mode_) {
     EventRecord rec;
     rec.bus = this;
-    rec.topic = topic;
     rec.name = topic->name;
     rec.payload = &decoded.payload;
     rec.context = &decoded.context;
@@ -185,7 +182,6 @@ athomic_status BusCore::deliver_message(std::string_view name, std::string_view 
   auto* rec = new EventRecord();
   rec->on_heap = true;
   rec->bus = this;
-  rec->topic = topic;
   rec->name = topic->name;
   rec->payload_owned = std::move(decoded.payload);
   rec->payload = &rec->payload_owned;

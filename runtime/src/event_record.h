@@ -24,8 +24,7 @@ struct EventRecord {
   std::atomic<uint32_t> waiters{0};  // threads blocked in Completion::wait
 
   BusCore* bus = nullptr;
-  Topic* topic = nullptr;  // nullptr: no handler in this process has ever named the event
-  std::string_view name;   // the topic's name, or the caller's string during publish
+  std::string_view name;   // the interned topic name (valid while the bus lives)
 
   const Payload* payload = nullptr;     // what handlers see
   const ContextPtr* context = nullptr;  // what handlers run in (may point at a null ContextPtr)

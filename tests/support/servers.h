@@ -24,7 +24,6 @@ class RedisServer {
   std::string uri(const std::string& userinfo = "") const;
   void kill9();          // SIGKILL, no chance to clean up
   void start();          // (re)starts on the same port
-  bool running() const { return process_ != nullptr; }
 
  private:
   int port_;
