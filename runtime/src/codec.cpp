@@ -1,5 +1,7 @@
 #include "codec.h"
 
+#include "json_reader.h"
+
 #include <athomic/errors.h>
 
 #include <fmt/format.h>
@@ -90,53 +92,22 @@ bool context_from_json(const nlohmann::json& j, ContextPtr& out, std::string& er
   return true;
 }
 
-namespace {
-// True when brackets outside strings nest deeper than kMaxJsonDepth. One pass over the bytes is
-// cheaper than asking the parser to report every token to a callback.
-bool nested_too_deep(std::string_view body) noexcept {
-  int depth = 0;
-  bool in_string = false;
-  for (std::size_t i = 0; i < body.size(); ++i) {
-    const char c = body[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      if (++depth > kMaxJsonDepth) return true;
-    } else if (c == '}' || c == ']') {
-      --depth;
-    }
-  }
-  return false;
-}
-}  // namespace
-
 bool decode_envelope(std::string_view body, DecodedEvent& out, std::string& error) noexcept {
   try {
-    if (nested_too_deep(body)) {
-      error = fmt::format("JSON nested deeper than {} levels", kMaxJsonDepth);
-      return false;
-    }
-    nlohmann::json j = nlohmann::json::parse(body.begin(), body.end(), nullptr, false);
-    if (j.is_discarded()) {
-      error = "not valid JSON";
-      return false;
-    }
-    if (!j.is_object()) {
-      error = fmt::format("the message must be a JSON object, got {}", j.type_name());
+    nlohmann::json context = nullptr;
+    JsonReadOptions options;
+    options.max_depth = kMaxJsonDepth;
+    options.side_key = kContextKey;
+    options.side_value = &context;
+    auto payload = std::make_shared<nlohmann::json>();
+    if (!read_json(body, *payload, error, options)) return false;
+    if (!payload->is_object()) {
+      error = fmt::format("the message must be a JSON object, got {}", payload->type_name());
       return false;
     }
     out.context = nullptr;
-    if (auto it = j.find(kContextKey); it != j.end()) {
-      if (!context_from_json(*it, out.context, error)) return false;
-      j.erase(it);
-    }
-    out.payload = std::make_shared<const nlohmann::json>(std::move(j));
+    if (!context_from_json(context, out.context, error)) return false;
+    out.payload = std::move(payload);
     return true;
   } catch (const std::exception& e) {
     error = e.what();
