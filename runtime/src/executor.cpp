@@ -92,6 +92,14 @@ void Executor::wake(unsigned count) noexcept {
   }
 }
 
+void Executor::unpark() noexcept {
+  parked_.fetch_sub(1, std::memory_order_relaxed);
+  // Before this worker looks for work again: whatever is submitted after this point wakes a
+  // worker if one is parked. Every way out of the parked state passes here, so a wake that
+  // was sent is always answered by a worker that then looks at the ring.
+  waking_.store(false, std::memory_order_seq_cst);
+}
+
 bool Executor::submit(EventRecord* record, Subscriber* const* subscribers, std::size_t count) {
   if (stopping_.load(std::memory_order_acquire)) return false;
   unfinished_.fetch_add(count, std::memory_order_relaxed);
@@ -110,7 +118,9 @@ bool Executor::submit(EventRecord* record, Subscriber* const* subscribers, std::
   if (parked == 0) return true;
   const std::size_t uncovered = count - std::min<std::size_t>(count, looking_.load(std::memory_order_relaxed));
   const auto n = static_cast<unsigned>(std::min<std::size_t>(parked, uncovered));
-  if (n > 0) wake(n);
+  // A worker already woken and not yet running takes these tasks too: waking it again would
+  // only cost a system call per task until it runs.
+  if (n > 0 && !waking_.exchange(true, std::memory_order_seq_cst)) wake(n);
   return true;
 }
 
@@ -157,16 +167,16 @@ void Executor::work() {
     parked_.fetch_add(1, std::memory_order_seq_cst);
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (pop(t)) {
-      parked_.fetch_sub(1, std::memory_order_relaxed);
+      unpark();
       execute(t);
       continue;
     }
     if (stopping_.load(std::memory_order_acquire)) {
-      parked_.fetch_sub(1, std::memory_order_relaxed);
+      unpark();
       return;
     }
     wake_seq_.wait(seen, std::memory_order_acquire);
-    parked_.fetch_sub(1, std::memory_order_relaxed);
+    unpark();
   }
 }
 

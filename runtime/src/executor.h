@@ -67,6 +67,7 @@ class Executor {
   bool pop(Task& t);  // ring first, then overflow
   void execute(Task& t) noexcept;
   void wake(unsigned count) noexcept;
+  void unpark() noexcept;
   void work();
 
   const unsigned workers_;
@@ -82,6 +83,7 @@ class Executor {
   alignas(64) std::atomic<unsigned> parked_{0};    // workers parked (or about to) on wake_seq_
   std::atomic<unsigned> looking_{0};               // 0 or 1: the worker polling for work
   std::atomic<uint32_t> wake_seq_{0};              // the futex parked workers wait on
+  std::atomic<bool> waking_{false};                // a wake was sent and no worker has risen yet
   std::atomic<std::size_t> unfinished_{0};         // submitted, not yet run or dropped
   std::atomic<bool> stopping_{false};
   std::atomic<bool> abandon_{false};               // past the deadline: drop instead of run
