@@ -103,19 +103,32 @@ Completion BusCore::publish(std::string_view name, const Payload& given) {
 
 Completion BusCore::publish_remote(std::string_view name, const Payload& payload) {
   thread_local std::string body;
+  // A thread publishes many events in one context: encode it once, not once per event. The
+  // cache holds a reference, so its key cannot be reused by another context.
+  thread_local struct {
+    ContextPtr source;
+    ContextFieldMask fields = 0;
+    std::string json;
+  } context_cache;
   body.clear();
+  std::string_view context_json;
   const ContextPtr* current = tls_current_context;
-  const ExecutionContext* ctx = nullptr;
-  ContextPtr restricted;
   if (current && *current) {
-    ctx = (*current)->restrict_view(settings_.propagated_fields);
-    if (!ctx) {
-      restricted = ExecutionContext::restrict(*current, settings_.propagated_fields);
-      ctx = restricted.get();
+    if (context_cache.source != *current || context_cache.fields != settings_.propagated_fields) {
+      const ExecutionContext* ctx = (*current)->restrict_view(settings_.propagated_fields);
+      ContextPtr restricted;
+      if (!ctx) {
+        restricted = ExecutionContext::restrict(*current, settings_.propagated_fields);
+        ctx = restricted.get();
+      }
+      context_cache.json = ctx->is_empty() ? std::string() : encode_context(*ctx);
+      context_cache.source = *current;
+      context_cache.fields = settings_.propagated_fields;
     }
+    context_json = context_cache.json;
   }
   try {
-    encode_envelope(*payload, ctx, body);
+    encode_envelope(*payload, context_json, body);
   } catch (const EventBusError& e) {
     throw EventBusError(fmt::format("publish('{}'): {}", name, e.what()));
   }

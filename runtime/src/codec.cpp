@@ -22,7 +22,11 @@ nlohmann::json context_to_json(const ExecutionContext& ctx) {
   return j;
 }
 
-void encode_envelope(const nlohmann::json& payload, const ExecutionContext* ctx,
+std::string encode_context(const ExecutionContext& ctx) {
+  return context_to_json(ctx).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+void encode_envelope(const nlohmann::json& payload, std::string_view context_json,
                      std::string& out) {
   if (payload.contains(kContextKey)) {
     throw EventBusError(fmt::format(
@@ -30,16 +34,25 @@ void encode_envelope(const nlohmann::json& payload, const ExecutionContext* ctx,
         kContextKey));
   }
   const std::size_t start = out.size();
-  out += payload.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  if (!ctx || ctx->is_empty()) return;
+  // What payload.dump() does, but into @p out rather than a temporary string.
+  nlohmann::detail::serializer<nlohmann::json> serializer(
+      nlohmann::detail::output_adapter<char, std::string>(out), ' ',
+      nlohmann::json::error_handler_t::replace);
+  serializer.dump(payload, false, false, 0);
+  if (context_json.empty()) return;
   // Splice the context in before the closing brace instead of copying the payload.
   out.pop_back();
   if (out.size() - start > 1) out += ',';
   out += '"';
   out += kContextKey;
   out += "\":";
-  out += context_to_json(*ctx).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  out += context_json;
   out += '}';
+}
+
+void encode_envelope(const nlohmann::json& payload, const ExecutionContext* ctx,
+                     std::string& out) {
+  encode_envelope(payload, ctx && !ctx->is_empty() ? encode_context(*ctx) : std::string(), out);
 }
 
 bool context_from_json(const nlohmann::json& j, ContextPtr& out, std::string& error) {

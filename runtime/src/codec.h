@@ -20,6 +20,11 @@ inline constexpr int kMaxJsonDepth = 64;
 // @throws EventBusError when the payload already holds the reserved key.
 void encode_envelope(const nlohmann::json& payload, const ExecutionContext* ctx,
                      std::string& out);
+// The same with the context already encoded by encode_context (empty: no context).
+void encode_envelope(const nlohmann::json& payload, std::string_view context_json,
+                     std::string& out);
+// The "_nala_context" value of @p ctx as JSON text (set fields only).
+std::string encode_context(const ExecutionContext& ctx);
 
 struct DecodedEvent {
   Payload payload;     // the object without "_nala_context"
