@@ -1,9 +1,13 @@
 #include "redis_connection.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <cmath>
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 namespace athomic::redis {
 
@@ -28,8 +32,13 @@ Connection& Connection::operator=(Connection&& o) noexcept {
   if (this != &o) {
     close();
     c_ = o.c_;
-    want_write_ = o.want_write_;
     o.c_ = nullptr;
+    out_ = std::move(o.out_);
+    in_ = std::move(o.in_);
+    in_begin_ = o.in_begin_;
+    in_end_ = o.in_end_;
+    o.out_.clear();
+    o.in_begin_ = o.in_end_ = 0;
   }
   return *this;
 }
@@ -37,7 +46,8 @@ Connection& Connection::operator=(Connection&& o) noexcept {
 void Connection::close() noexcept {
   if (c_) redisFree(c_);
   c_ = nullptr;
-  want_write_ = false;
+  out_.clear();
+  in_begin_ = in_end_ = 0;
 }
 
 bool Connection::open(const Endpoint& ep, std::string& error) {
@@ -102,42 +112,58 @@ bool Connection::open(const Endpoint& ep, std::string& error) {
   return true;
 }
 
-void Connection::append(const std::string& command) {
-  redisAppendFormattedCommand(c_, command.data(), command.size());
-  want_write_ = true;
+long Connection::write_some(std::string_view data, std::string& error) {
+  std::size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::send(c_->fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+    if (n > 0) {
+      done += static_cast<std::size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      break;  // the socket is full; poll() says when to go on
+    } else {
+      error = std::string("write failed: ") + std::strerror(errno);
+      return -1;
+    }
+  }
+  return static_cast<long>(done);
 }
 
 bool Connection::flush(std::string& error) {
-  while (want_write_) {
-    int done = 0;
-    errno = 0;
-    if (redisBufferWrite(c_, &done) == REDIS_ERR) {
-      error = c_->errstr;
-      return false;
-    }
-    if (done) {
-      want_write_ = false;
-    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      break;  // the socket is full; poll() says when to go on
-    }
-  }
+  if (out_.empty()) return true;
+  const long n = write_some(out_, error);
+  if (n < 0) return false;
+  out_.erase(0, static_cast<std::size_t>(n));
   return true;
 }
 
-bool Connection::read(std::string& error, const std::function<void(redisReply*)>& on_reply) {
-  if (redisBufferRead(c_) == REDIS_ERR) {
-    error = c_->errstr;
-    return false;
+bool Connection::read(std::string& error) {
+  // Room for at least this much per read; a reply larger than the buffer grows it.
+  constexpr std::size_t kReadChunk = std::size_t{64} << 10;
+  if (in_begin_ == in_end_) in_begin_ = in_end_ = 0;
+  if (in_.size() - in_end_ < kReadChunk) {
+    if (in_begin_ > 0) {
+      std::memmove(in_.data(), in_.data() + in_begin_, in_end_ - in_begin_);
+      in_end_ -= in_begin_;
+      in_begin_ = 0;
+    }
+    if (in_.size() - in_end_ < kReadChunk) in_.resize(std::max(in_.size() * 2, kReadChunk * 4));
   }
   for (;;) {
-    void* reply = nullptr;
-    if (redisReaderGetReply(c_->reader, &reply) == REDIS_ERR) {
-      error = "protocol error from the server";
+    const ssize_t n = ::read(c_->fd, in_.data() + in_end_, in_.size() - in_end_);
+    if (n > 0) {
+      in_end_ += static_cast<std::size_t>(n);
+      return true;
+    }
+    if (n == 0) {
+      error = "the server closed the connection";
       return false;
     }
-    if (!reply) return true;
-    on_reply(static_cast<redisReply*>(reply));
-    freeReplyObject(reply);
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+    error = std::string("read failed: ") + std::strerror(errno);
+    return false;
   }
 }
 

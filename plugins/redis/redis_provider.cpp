@@ -1,24 +1,27 @@
 // The `redis` provider: Redis Pub/Sub on hiredis, channel = {key_prefix}{separator}{event name}.
 //
 // One I/O thread owns two connections — one publishes, one is in subscribe mode — and drives
-// both from a poll() loop, woken through an eventfd. Publishes are formatted on the caller's
-// thread and queued; the loop writes them pipelined and matches replies in order. A publish
-// stays in memory until the server has answered it, so on a lost connection the unanswered
-// ones go back to the front of the queue and are sent again, after every channel has been
-// re-subscribed. The queue is bounded: when it is full, publish fails and nothing is kept.
+// both from a poll() loop, woken through an eventfd. hiredis connects and authenticates; after
+// that the loop reads and writes the sockets itself and parses replies in place (resp.h), so
+// neither a publish nor a received event costs an allocation here.
+//
+// Publishes are formatted on the caller's thread straight into one shared byte buffer; the loop
+// takes the whole buffer at once and writes it pipelined. A publish stays in the loop's queue
+// until the server has answered it, so on a lost connection the unanswered ones are sent again,
+// after every channel has been re-subscribed. The queue is bounded: when it is full, publish
+// fails and nothing is kept.
 #include "redis_connection.h"
 
 #include "redis_config.h"
 
 #include <athomic/sdk/provider.hpp>
 
-#include <hiredis/hiredis.h>
-
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
@@ -34,28 +37,6 @@ namespace athomic::redis {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// RESP array of bulk strings, built in one allocation (this runs for every publish).
-std::string format_command(std::initializer_list<std::string_view> args) {
-  std::size_t size = 16;
-  for (auto a : args) size += a.size() + 24;
-  std::string out;
-  out.reserve(size);
-  auto header = [&out](char kind, std::size_t n) {
-    char digits[24];
-    const auto end = std::to_chars(digits, digits + sizeof digits, n).ptr;
-    out.push_back(kind);
-    out.append(digits, end);
-    out.append("\r\n", 2);
-  };
-  header('*', args.size());
-  for (auto a : args) {
-    header('$', a.size());
-    out.append(a.data(), a.size());
-    out.append("\r\n", 2);
-  }
-  return out;
-}
 
 class RedisProvider final : public sdk::Provider {
  public:
@@ -108,13 +89,16 @@ class RedisProvider final : public sdk::Provider {
     std::lock_guard lock(mutex_);
     running_ = false;
     connected_ = false;
-    const std::size_t lost = pending_.size() + inflight_.size();
+    const std::size_t lost = buffered_.load();
     if (lost) {
       host_.warn(std::to_string(lost) + " published events were not delivered to " +
                  config_.endpoint.display() + " before stop");
     }
     pending_.clear();
-    inflight_.clear();
+    pending_lengths_.clear();
+    queue_.clear();
+    lengths_.clear();
+    head_ = sent_ = 0;
     buffered_ = 0;
     for (auto& [ch, confirmed] : channels_) confirmed = false;
     pub_.close();
@@ -122,22 +106,25 @@ class RedisProvider final : public sdk::Provider {
   }
 
   void publish(const sdk::Message& m) override {
-    std::string cmd = format_command({"PUBLISH", config_.channel(m.event_name), m.body});
+    const std::string_view channel_parts[] = {config_.key_prefix, config_.separator, m.event_name};
     bool need_wake;
     {
       std::lock_guard lock(mutex_);
       if (!running_ || stopping_) throw sdk::Error(ATHOMIC_ERR_STATE, "the redis provider is stopped");
-      if (buffered_ >= config_.max_buffered_events) {
+      const std::size_t buffered = buffered_.load(std::memory_order_relaxed);
+      if (buffered >= config_.max_buffered_events) {
         throw sdk::Error(
             ATHOMIC_ERR_BACKPRESSURE,
-            std::to_string(buffered_) + " events are already waiting for " +
+            std::to_string(buffered) + " events are already waiting for " +
                 config_.endpoint.display() +
                 (connected_ ? " (the server is not keeping up)" : " (disconnected, reconnecting)") +
                 "; events.provider.max_buffered_events is " +
                 std::to_string(config_.max_buffered_events));
       }
-      pending_.push_back(std::move(cmd));
-      ++buffered_;
+      const std::size_t before = pending_.size();
+      append_publish(pending_, channel_parts, m.body);
+      pending_lengths_.push_back(static_cast<uint32_t>(pending_.size() - before));
+      buffered_.fetch_add(1, std::memory_order_relaxed);
       need_wake = !wake_pending_;
       wake_pending_ = true;
     }
@@ -195,40 +182,80 @@ class RedisProvider final : public sdk::Provider {
     }
   }
 
-  // Takes queued work: subscription changes always; publishes only once every wanted channel
-  // is confirmed, so that after a reconnect nothing is published before we listen again.
-  void take_work() {
+  // PUBLISH <prefix><separator><name> <body>, formatted in place (the channel is never built
+  // as a string of its own).
+  static void append_publish(std::string& out, const std::string_view (&channel)[3],
+                             std::string_view body) {
+    auto header = [&out](char kind, std::size_t n) {
+      char digits[24];
+      const auto end = std::to_chars(digits, digits + sizeof digits, n).ptr;
+      out.push_back(kind);
+      out.append(digits, static_cast<std::size_t>(end - digits));
+      out.append("\r\n", 2);
+    };
+    out.append("*3\r\n$7\r\nPUBLISH\r\n");
+    header('$', channel[0].size() + channel[1].size() + channel[2].size());
+    for (auto part : channel) out.append(part);
+    out.append("\r\n", 2);
+    header('$', body.size());
+    out.append(body);
+    out.append("\r\n", 2);
+  }
+
+  // Takes queued work: subscription changes, and every publish made since the last time.
+  // Returns whether publishes may be written: not after a reconnect until every wanted channel
+  // is confirmed, so that nothing is published before we listen again.
+  bool take_work() {
     std::vector<std::pair<bool, std::string>> ops;
-    std::deque<std::string> publishes;
+    bool may_publish;
     {
       std::lock_guard lock(mutex_);
       wake_pending_ = false;
       ops.swap(sub_ops_);
       const bool all_confirmed = std::all_of(channels_.begin(), channels_.end(),
                                              [](const auto& c) { return c.second; });
-      if (all_confirmed || !resubscribing_) {
-        resubscribing_ = false;
-        publishes.swap(pending_);
+      if (all_confirmed) resubscribing_ = false;
+      may_publish = !resubscribing_;
+      if (!pending_lengths_.empty()) {
+        if (head_ == queue_.size()) {
+          // Everything before was answered: take the buffer itself, keep ours for next time.
+          queue_.clear();
+          head_ = sent_ = 0;
+          queue_.swap(pending_);
+        } else {
+          queue_.append(pending_);
+          pending_.clear();
+        }
+        lengths_.insert(lengths_.end(), pending_lengths_.begin(), pending_lengths_.end());
+        pending_lengths_.clear();
       }
     }
     for (const auto& [subscribe, ch] : ops) {
-      sub_.append(format_command({subscribe ? "SUBSCRIBE" : "UNSUBSCRIBE", ch}));
+      resp::append_command(sub_.output(), subscribe ? "SUBSCRIBE" : "UNSUBSCRIBE", ch);
     }
-    for (auto& cmd : publishes) {
-      pub_.append(cmd);
-      inflight_.push_back(std::move(cmd));
-    }
+    return may_publish;
   }
 
-  void on_subscriber_reply(redisReply* r) {
-    if (r->type != REDIS_REPLY_ARRAY || r->elements < 3) return;
-    const std::string_view kind(r->element[0]->str, r->element[0]->len);
-    const std::string_view ch(r->element[1]->str, r->element[1]->len);
+  bool flush_publishes(std::string& error) {
+    if (sent_ == queue_.size()) return true;
+    const long n = pub_.write_some(std::string_view(queue_).substr(sent_), error);
+    if (n < 0) return false;
+    sent_ += static_cast<std::size_t>(n);
+    return true;
+  }
+
+  void on_subscriber_reply(const resp::Reply& r) {
+    if (!r.is_array) {
+      if (r.value.type == '-') host_.error("the server refused a subscription change: " + std::string(r.value.text));
+      return;
+    }
+    if (r.count < 3) return;
+    const std::string_view kind = r.items[0].text;
+    const std::string_view ch = r.items[1].text;
     if (kind == "message") {
-      const std::string_view body(r->element[2]->str, r->element[2]->len);
       const std::size_t prefix = config_.key_prefix.size() + config_.separator.size();
       if (ch.size() <= prefix) return;
-      host_.deliver_message(ch.substr(prefix), body);
+      host_.deliver_message(ch.substr(prefix), r.items[2].text);
     } else if (kind == "subscribe") {
       std::lock_guard lock(mutex_);
       if (auto it = channels_.find(std::string(ch)); it != channels_.end()) it->second = true;
@@ -236,29 +263,43 @@ class RedisProvider final : public sdk::Provider {
     }
   }
 
-  void on_publisher_replies(std::size_t answered) {
-    if (answered == 0) return;
-    inflight_.erase(inflight_.begin(), inflight_.begin() + static_cast<std::ptrdiff_t>(answered));
-    std::lock_guard lock(mutex_);
-    buffered_ -= answered;
+  // @p answered replies came for the oldest unanswered publishes.
+  bool on_publisher_replies(std::size_t answered, std::string& error) {
+    if (answered == 0) return true;
+    if (answered > lengths_.size()) {
+      error = "protocol error from the server: more replies than commands";
+      return false;
+    }
+    for (std::size_t i = 0; i < answered; ++i) {
+      head_ += lengths_.front();
+      lengths_.pop_front();
+    }
+    if (head_ == queue_.size()) {
+      queue_.clear();
+      head_ = sent_ = 0;
+    } else if (head_ >= (std::size_t{1} << 20)) {
+      queue_.erase(0, head_);
+      sent_ -= head_;
+      head_ = 0;
+    }
+    buffered_.fetch_sub(answered, std::memory_order_relaxed);
+    return true;
   }
 
-  // Marks the connection lost: unanswered publishes go back to the front of the queue.
+  // Marks the connection lost: unanswered publishes will be written again, after the
+  // channels are re-subscribed.
   void lose_connection(const std::string& why) {
     pub_.close();
     sub_.close();
+    sent_ = head_;
     std::lock_guard lock(mutex_);
     connected_ = false;
     resubscribing_ = true;
     sub_ops_.clear();
     for (auto& [ch, confirmed] : channels_) confirmed = false;
-    for (auto it = inflight_.rbegin(); it != inflight_.rend(); ++it) {
-      pending_.push_front(std::move(*it));
-    }
-    inflight_.clear();
     cv_.notify_all();
     host_.warn("lost the connection to " + config_.endpoint.display() + ": " + why + "; " +
-               std::to_string(pending_.size()) + " events buffered; reconnecting");
+               std::to_string(buffered_.load()) + " events buffered; reconnecting");
   }
 
   // Retries with exponential backoff until connected (true) or stopping (false).
@@ -280,7 +321,7 @@ class RedisProvider final : public sdk::Provider {
         host_.info("reconnected to " + config_.endpoint.display() + " after " +
                    std::to_string(attempt) + " attempt(s); re-subscribing " +
                    std::to_string(channels_.size()) + " channel(s), then sending " +
-                   std::to_string(pending_.size()) + " buffered event(s)");
+                   std::to_string(buffered_.load()) + " buffered event(s)");
         return true;
       }
       if (attempt == 1 || attempt % 10 == 0) {
@@ -309,30 +350,31 @@ class RedisProvider final : public sdk::Provider {
           flush_deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                               std::chrono::duration<double>(config_.flush_timeout_s));
         }
-        std::lock_guard lock(mutex_);
-        if ((pending_.empty() && inflight_.empty()) || Clock::now() >= *flush_deadline) return;
+        if (buffered_.load() == 0 || Clock::now() >= *flush_deadline) return;
       }
       if (!pub_.is_open()) {
         if (!reconnect()) return;
       }
-      take_work();
-      pollfd fds[3] = {{wake_fd_, POLLIN, 0},
-                       {pub_.fd(), static_cast<short>(POLLIN | (pub_.wants_write() ? POLLOUT : 0)), 0},
-                       {sub_.fd(), static_cast<short>(POLLIN | (sub_.wants_write() ? POLLOUT : 0)), 0}};
-      ::poll(fds, 3, stopping ? 10 : -1);
-      if (fds[0].revents) drain_wake();
+      const bool may_publish = take_work();
       std::string error;
-      std::size_t answered = 0;
-      bool ok = pub_.flush(error) && sub_.flush(error);
+      bool ok = sub_.flush(error) && (!may_publish || flush_publishes(error));
+      const bool pub_blocked = may_publish && sent_ < queue_.size();
+      pollfd fds[3] = {{wake_fd_, POLLIN, 0},
+                       {pub_.fd(), static_cast<short>(POLLIN | (pub_blocked ? POLLOUT : 0)), 0},
+                       {sub_.fd(), static_cast<short>(POLLIN | (sub_.wants_write() ? POLLOUT : 0)), 0}};
+      if (ok) ::poll(fds, 3, stopping ? 10 : -1);
+      if (fds[0].revents) drain_wake();
       if (ok && (fds[1].revents & (POLLIN | POLLERR | POLLHUP))) {
-        ok = pub_.read(error, [&](redisReply* r) {
-          if (r->type == REDIS_REPLY_ERROR) host_.error("PUBLISH failed: " + std::string(r->str, r->len));
-          ++answered;
-        });
+        std::size_t answered = 0;
+        ok = pub_.read(error) && pub_.each_reply(error, [&](const resp::Reply& r) {
+               if (r.value.type == '-') host_.error("PUBLISH failed: " + std::string(r.value.text));
+               ++answered;
+             });
+        ok = on_publisher_replies(answered, error) && ok;
       }
-      on_publisher_replies(answered);
       if (ok && (fds[2].revents & (POLLIN | POLLERR | POLLHUP))) {
-        ok = sub_.read(error, [&](redisReply* r) { on_subscriber_reply(r); });
+        ok = sub_.read(error) &&
+             sub_.each_reply(error, [&](const resp::Reply& r) { on_subscriber_reply(r); });
       }
       if (!ok) lose_connection(error);
     }
@@ -347,8 +389,9 @@ class RedisProvider final : public sdk::Provider {
   // Shared with the I/O thread.
   std::mutex mutex_;
   std::condition_variable cv_;
-  std::deque<std::string> pending_;                     // formatted PUBLISH, not yet written
-  std::size_t buffered_ = 0;                            // pending + written, unanswered
+  std::string pending_;                     // formatted PUBLISH commands, not yet taken
+  std::vector<uint32_t> pending_lengths_;   // the length of each
+  std::atomic<std::size_t> buffered_{0};    // publishes not yet answered by the server
   std::map<std::string, bool> channels_;                // wanted channel -> confirmed
   std::vector<std::pair<bool, std::string>> sub_ops_;  // (subscribe?, channel) to send
   bool wake_pending_ = false;
@@ -359,7 +402,10 @@ class RedisProvider final : public sdk::Provider {
 
   // I/O thread only (and stop(), after joining it).
   Connection pub_, sub_;
-  std::deque<std::string> inflight_;  // written, waiting for the server's answer, in order
+  std::string queue_;              // publishes not yet answered, oldest first, from head_
+  std::deque<uint32_t> lengths_;   // the length of each, from head_
+  std::size_t head_ = 0;           // start of the oldest unanswered publish in queue_
+  std::size_t sent_ = 0;           // bytes of queue_ written on the current connection
 };
 
 }  // namespace
