@@ -93,11 +93,16 @@ void Executor::wake(unsigned count) noexcept {
 }
 
 void Executor::unpark() noexcept {
-  parked_.fetch_sub(1, std::memory_order_relaxed);
-  // Before this worker looks for work again: whatever is submitted after this point wakes a
-  // worker if one is parked. Every way out of the parked state passes here, so a wake that
-  // was sent is always answered by a worker that then looks at the ring.
-  waking_.store(false, std::memory_order_seq_cst);
+  // Leave the parked state: take back a claim a publisher made on us if there is one (it
+  // already counted us out of `parked`), else count ourselves out.
+  uint64_t idle = idle_.load(std::memory_order_relaxed);
+  for (;;) {
+    const uint64_t next = claimed_of(idle) > 0 ? idle - 1 : idle - kOneParked;
+    if (idle_.compare_exchange_weak(idle, next, std::memory_order_acq_rel,
+                                    std::memory_order_relaxed)) {
+      return;
+    }
+  }
 }
 
 bool Executor::submit(EventRecord* record, Subscriber* const* subscribers, std::size_t count) {
@@ -114,13 +119,19 @@ bool Executor::submit(EventRecord* record, Subscriber* const* subscribers, std::
   // Pairs with the fence a worker issues after announcing it parks: either we see it parked,
   // or it sees our tasks.
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  const unsigned parked = parked_.load(std::memory_order_relaxed);
-  if (parked == 0) return true;
+  uint64_t idle = idle_.load(std::memory_order_relaxed);
+  if (parked_of(idle) == 0) return true;
   const std::size_t uncovered = count - std::min<std::size_t>(count, looking_.load(std::memory_order_relaxed));
-  const auto n = static_cast<unsigned>(std::min<std::size_t>(parked, uncovered));
-  // A worker already woken and not yet running takes these tasks too: waking it again would
-  // only cost a system call per task until it runs.
-  if (n > 0 && !waking_.exchange(true, std::memory_order_seq_cst)) wake(n);
+  // Claim the workers we wake: moving them from parked to claimed means the tasks submitted
+  // before they rise do not wake them again (one system call per wake, not per task).
+  unsigned n = 0;
+  while (n < uncovered && parked_of(idle) > 0) {
+    if (idle_.compare_exchange_weak(idle, idle - kOneParked + 1, std::memory_order_seq_cst,
+                                    std::memory_order_relaxed)) {
+      ++n;
+    }
+  }
+  if (n > 0) wake(n);
   return true;
 }
 
@@ -164,7 +175,7 @@ void Executor::work() {
     // Park. Announce first, then look once more: a publisher that missed the announcement has
     // made its tasks visible to this look (see the fence in submit).
     const uint32_t seen = wake_seq_.load(std::memory_order_acquire);
-    parked_.fetch_add(1, std::memory_order_seq_cst);
+    idle_.fetch_add(kOneParked, std::memory_order_seq_cst);
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (pop(t)) {
       unpark();

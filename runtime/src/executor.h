@@ -5,7 +5,8 @@
 // lock with workers. A worker that finds the ring empty keeps looking for a short while before
 // it parks on a futex — but only one worker looks at a time, so an idle pool spins at most one
 // thread briefly, not all of them. A publisher wakes parked workers only when nobody is looking, and
-// only as many as it brought tasks. When the ring is full, tasks go to a mutex-guarded overflow
+// only as many as it brought tasks; it claims each one it wakes, so later publishers do not wake
+// it again before it runs. When the ring is full, tasks go to a mutex-guarded overflow
 // list instead of blocking the publisher (a handler that publishes must never wait for itself).
 #pragma once
 
@@ -80,10 +81,15 @@ class Executor {
   alignas(64) std::atomic<std::size_t> enqueue_pos_{0};
   alignas(64) std::atomic<std::size_t> dequeue_pos_{0};
 
-  alignas(64) std::atomic<unsigned> parked_{0};    // workers parked (or about to) on wake_seq_
+  // Workers parked (or about to park) on wake_seq_: the high half counts those nobody has
+  // claimed, the low half those a publisher claimed and is waking. One word, so that both
+  // change in one step.
+  static constexpr uint64_t kOneParked = uint64_t{1} << 32;
+  static unsigned parked_of(uint64_t idle) noexcept { return static_cast<unsigned>(idle >> 32); }
+  static unsigned claimed_of(uint64_t idle) noexcept { return static_cast<unsigned>(idle); }
+  alignas(64) std::atomic<uint64_t> idle_{0};
   std::atomic<unsigned> looking_{0};               // 0 or 1: the worker polling for work
   std::atomic<uint32_t> wake_seq_{0};              // the futex parked workers wait on
-  std::atomic<bool> waking_{false};                // a wake was sent and no worker has risen yet
   std::atomic<std::size_t> unfinished_{0};         // submitted, not yet run or dropped
   std::atomic<bool> stopping_{false};
   std::atomic<bool> abandon_{false};               // past the deadline: drop instead of run
