@@ -53,6 +53,7 @@ BusCore::BusCore(const EventsSettings& settings)
 BusCore::~BusCore() {
   close(settings_.close_timeout);
   provider_.reset();
+  free_buried();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -119,6 +120,7 @@ void BusCore::close(std::chrono::milliseconds timeout) {
                  dropped, timeout.count());
     }
   }
+  free_buried();
   state_.store(kClosed);
   if (before == kStarted) log_->info("event bus closed");
 }

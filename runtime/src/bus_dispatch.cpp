@@ -167,6 +167,7 @@ athomic_status BusCore::deliver_message(std::string_view name, std::string_view 
     undeliverable_.fetch_add(1, std::memory_order_relaxed);
     return ATHOMIC_OK;
   }
+  if (!inline_mode_) free_buried();
   DecodedEvent decoded;
   std::string error;
   const bool ok = body.size() <= settings_.max_payload_bytes
@@ -194,6 +195,7 @@ athomic_status BusCore::deliver_message(std::string_view name, std::string_view 
   }
   auto* rec = new EventRecord();
   rec->on_heap = true;
+  rec->received = true;
   rec->bus = this;
   rec->name = topic->name;
   rec->payload_owned = std::move(decoded.payload);
@@ -203,6 +205,37 @@ athomic_status BusCore::deliver_message(std::string_view name, std::string_view 
   dispatch_pool(*rec, *list);
   release(rec);
   return ATHOMIC_OK;
+}
+
+void bury(EventRecord* r) noexcept { r->bus->bury(r); }
+
+void BusCore::bury(EventRecord* r) noexcept {
+  // The handler list goes now: it may hold the last reference to an unsubscribed handler.
+  r->handlers.reset();
+  if (buried_count_.fetch_add(1, std::memory_order_relaxed) >= kMaxBuried) {
+    buried_count_.fetch_sub(1, std::memory_order_relaxed);
+    delete r;
+    return;
+  }
+  EventRecord* head = buried_.load(std::memory_order_relaxed);
+  do {
+    r->next_buried = head;
+  } while (!buried_.compare_exchange_weak(head, r, std::memory_order_release,
+                                          std::memory_order_relaxed));
+}
+
+void BusCore::free_buried() noexcept {
+  if (!buried_.load(std::memory_order_relaxed)) return;
+  // Taking the whole list at once cannot suffer ABA; pushes may go on meanwhile.
+  EventRecord* r = buried_.exchange(nullptr, std::memory_order_acquire);
+  uint32_t n = 0;
+  while (r) {
+    EventRecord* next = r->next_buried;
+    delete r;
+    r = next;
+    ++n;
+  }
+  buried_count_.fetch_sub(n, std::memory_order_relaxed);
 }
 
 void BusCore::invoke(const Subscriber& s, const Event& ev, EventRecord& r) noexcept {
