@@ -106,12 +106,19 @@ bool context_from_json(const nlohmann::json& j, ContextPtr& out, std::string& er
 }
 
 bool decode_envelope(std::string_view body, DecodedEvent& out, std::string& error) noexcept {
+  // Consecutive messages mostly carry the same context (one publisher, one request): a thread
+  // keeps the last one it decoded and reuses it when the text is the same.
+  thread_local struct {
+    std::string text;
+    ContextPtr context;
+  } last;
   try {
-    nlohmann::json context = nullptr;
+    JsonSideMember side;
+    side.key = kContextKey;
+    side.known = last.text;
     JsonReadOptions options;
     options.max_depth = kMaxJsonDepth;
-    options.side_key = kContextKey;
-    options.side_value = &context;
+    options.side = &side;
     auto payload = std::make_shared<nlohmann::json>();
     if (!read_json(body, *payload, error, options)) return false;
     if (!payload->is_object()) {
@@ -119,7 +126,15 @@ bool decode_envelope(std::string_view body, DecodedEvent& out, std::string& erro
       return false;
     }
     out.context = nullptr;
-    if (!context_from_json(context, out.context, error)) return false;
+    if (side.was_known) {
+      out.context = last.context;
+    } else if (side.seen) {
+      if (!context_from_json(side.value, out.context, error)) return false;
+      if (side.value.is_object()) {
+        last.text.assign(side.text);
+        last.context = out.context;
+      }
+    }
     out.payload = std::move(payload);
     return true;
   } catch (const std::exception& e) {

@@ -153,10 +153,11 @@ class Reader {
       skip_space();
       if (p_ == end_ || *p_ != ':') return fail("expected ':' after a key");
       ++p_;
-      json* slot = (top && options_.side_value && key == options_.side_key)
-                       ? options_.side_value
-                       : &members[std::move(key)];
-      if (!value(*slot, false)) return false;
+      if (top && options_.side && key == options_.side->key) {
+        if (!side_member(*options_.side)) return false;
+      } else if (!value(members[std::move(key)], false)) {
+        return false;
+      }
       skip_space();
       if (p_ == end_) return fail("unexpected end of input in an object");
       if (*p_ == ',') {
@@ -168,6 +169,26 @@ class Reader {
       --depth_;
       return true;
     }
+  }
+
+  bool side_member(JsonSideMember& side) {
+    skip_space();
+    const char* start = p_;
+    side.seen = true;
+    side.was_known = false;
+    // An object's text ends at its own closing brace, so a known object found here is the
+    // whole value.
+    const std::string_view known = side.known;
+    if (!known.empty() && known.front() == '{' &&
+        static_cast<std::size_t>(end_ - p_) >= known.size() &&
+        std::memcmp(p_, known.data(), known.size()) == 0) {
+      p_ += known.size();
+      side.was_known = true;
+    } else if (!value(side.value, false)) {
+      return false;
+    }
+    side.text = std::string_view(start, static_cast<std::size_t>(p_ - start));
+    return true;
   }
 
   bool array(json& out) {

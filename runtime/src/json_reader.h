@@ -14,12 +14,23 @@
 
 namespace athomic::detail {
 
+// A member of the top-level object read apart from it (the wire's "_nala_context").
+struct JsonSideMember {
+  std::string_view key;
+  // Text of an object this member held before. When the member's value is exactly this text
+  // it was valid then and is not read again: `was_known` is set and `value` left alone.
+  std::string_view known;
+
+  // Results, for the last occurrence of the key (the last one wins, as in the object).
+  bool seen = false;
+  bool was_known = false;
+  nlohmann::json value;   // the member's value, unless was_known
+  std::string_view text;  // the member's value as text (a view into the document)
+};
+
 struct JsonReadOptions {
-  int max_depth = 64;  // arrays and objects nested deeper are refused
-  // When set, the value of this key in the top-level object is read into *side_value instead of
-  // the object (the wire's "_nala_context"); the last occurrence wins.
-  std::string_view side_key;
-  nlohmann::json* side_value = nullptr;
+  int max_depth = 64;                 // arrays and objects nested deeper are refused
+  JsonSideMember* side = nullptr;     // read this member of the top-level object apart
 };
 
 // Reads one JSON text (surrounding whitespace allowed) into @p out. On failure returns false

@@ -193,18 +193,54 @@ TEST(JsonReader, SaysWhereTheTextWentWrong) {
   EXPECT_EQ(error, "not valid JSON: invalid UTF-8 in a string at byte 6");
 }
 
-TEST(JsonReader, ReadsTheSideKeyOfTheTopObjectApart) {
-  json out, side;
+TEST(JsonReader, ReadsTheSideMemberOfTheTopObjectApart) {
+  json out;
   std::string error;
+  JsonSideMember side;
+  side.key = "_nala_context";
   JsonReadOptions options;
-  options.side_key = "_nala_context";
-  options.side_value = &side;
-  ASSERT_TRUE(read_json(R"({"a":1,"_nala_context":{"x":"1"},"b":{"_nala_context":2},)"
-                        R"("_nala_context":{"trace_id":"t"}})",
-                        out, error, options))
-      << error;
+  options.side = &side;
+  const std::string text = R"({"a":1,"_nala_context":{"x":"1"},"b":{"_nala_context":2},)"
+                           R"("_nala_context": {"trace_id":"t"} })";
+  ASSERT_TRUE(read_json(text, out, error, options)) << error;
   EXPECT_EQ(out, json::parse(R"({"a":1,"b":{"_nala_context":2}})"));  // nested ones stay
-  EXPECT_EQ(side, json::parse(R"({"trace_id":"t"})"));                // the last one wins
+  EXPECT_TRUE(side.seen);
+  EXPECT_FALSE(side.was_known);
+  EXPECT_EQ(side.value, json::parse(R"({"trace_id":"t"})"));  // the last one wins
+  EXPECT_EQ(side.text, R"({"trace_id":"t"})");
+}
+
+TEST(JsonReader, AKnownSideObjectIsNotReadAgainButAnythingElseIs) {
+  JsonSideMember side;
+  auto read = [&side](const std::string& text, std::string_view known) {
+    json out;
+    std::string error;
+    side = JsonSideMember{};
+    side.key = "ctx";
+    side.known = known;
+    JsonReadOptions options;
+    options.side = &side;
+    return read_json(text, out, error, options) ? out.dump() : "error: " + error;
+  };
+  const std::string known = R"({"t":"1"})";
+  const std::string same = R"({"ctx":{"t":"1"},"n":2})";
+  EXPECT_EQ(read(same, known), R"({"n":2})");
+  EXPECT_TRUE(side.was_known);
+  EXPECT_EQ(side.text, known);
+  // A different object, even one that starts the same: read in full.
+  const std::string longer = R"({"ctx":{"t":"12"},"n":2})";
+  EXPECT_EQ(read(longer, known), R"({"n":2})");
+  EXPECT_FALSE(side.was_known);
+  EXPECT_EQ(side.value, json::parse(R"({"t":"12"})"));
+  EXPECT_EQ(read(R"({"ctx":{"t":"1","u":"2"}})", known), "{}");
+  EXPECT_FALSE(side.was_known);
+  // Only objects are taken as known: a number's text could be the start of a longer one.
+  EXPECT_EQ(read(R"({"ctx":123})", "12"), "{}");
+  EXPECT_FALSE(side.was_known);
+  EXPECT_EQ(side.value, 123);
+  // What follows the known object must still be valid.
+  EXPECT_NE(read(R"({"ctx":{"t":"1"})", known).find("error"), std::string::npos);
+  EXPECT_NE(read(R"({"ctx":{"t":"1"} x})", known).find("error"), std::string::npos);
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+
 namespace athomic::detail {
 namespace {
 
@@ -22,6 +24,42 @@ TEST(Codec, EncodesTheSeedsEnvelopeExactly) {
   EXPECT_EQ(encode(json::object(), ctx), R"({"_nala_context":{"tenant_id":"acme","trace_id":"t-1"}})");
   EXPECT_EQ(encode(json{{"id", 1}}, nullptr), R"({"id":1})");
   EXPECT_EQ(encode(json{{"id", 1}}, ExecutionContext::Builder().build()), R"({"id":1})");
+}
+
+TEST(Codec, ConsecutiveMessagesEachGetTheirOwnContext) {
+  // The decoder reuses the previous message's context when its text is the same; every
+  // message must still get exactly the context it carries.
+  struct Case {
+    std::string body;
+    std::optional<std::string> trace;  // nullopt: no context at all
+  };
+  const Case cases[] = {
+      {R"({"n":1,"_nala_context":{"trace_id":"a"}})", "a"},
+      {R"({"n":2,"_nala_context":{"trace_id":"a"}})", "a"},
+      {R"({"n":3})", std::nullopt},
+      {R"({"n":4,"_nala_context":{"trace_id":"a"}})", "a"},
+      {R"({"n":5,"_nala_context":{"trace_id":"ab"}})", "ab"},
+      {R"({"n":6,"_nala_context":{"trace_id":"a"},"_nala_context":null})", std::nullopt},
+      {R"({"_nala_context":{"trace_id":"a"},"n":7})", "a"},
+      {R"({"n":8,"_nala_context":{"tenant_id":"a"}})", ""},
+  };
+  ContextPtr first_a;
+  for (const auto& c : cases) {
+    DecodedEvent d;
+    std::string error;
+    ASSERT_TRUE(decode_envelope(c.body, d, error)) << c.body << ": " << error;
+    EXPECT_FALSE(d.payload->contains(kContextKey)) << c.body;
+    if (!c.trace) {
+      EXPECT_EQ(d.context, nullptr) << c.body;
+      continue;
+    }
+    ASSERT_NE(d.context, nullptr) << c.body;
+    EXPECT_EQ(d.context->trace_id().value_or(""), *c.trace) << c.body;
+    if (*c.trace == "a") {
+      if (!first_a) first_a = d.context;
+      EXPECT_EQ(*d.context, *first_a) << c.body;
+    }
+  }
 }
 
 TEST(Codec, RefusesPayloadWithTheReservedKey) {
