@@ -1,6 +1,7 @@
 #include "codec.h"
 
 #include "json_reader.h"
+#include "json_writer.h"
 
 #include <athomic/errors.h>
 
@@ -34,11 +35,7 @@ void encode_envelope(const nlohmann::json& payload, std::string_view context_jso
         kContextKey));
   }
   const std::size_t start = out.size();
-  // What payload.dump() does, but into @p out rather than a temporary string.
-  nlohmann::detail::serializer<nlohmann::json> serializer(
-      nlohmann::detail::output_adapter<char, std::string>(out), ' ',
-      nlohmann::json::error_handler_t::replace);
-  serializer.dump(payload, false, false, 0);
+  write_json(payload, out);
   if (context_json.empty()) return;
   // Splice the context in before the closing brace instead of copying the payload.
   out.pop_back();

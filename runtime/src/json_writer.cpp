@@ -1,0 +1,130 @@
+#include "json_writer.h"
+
+#include "utf8.h"
+
+#include <array>
+#include <charconv>
+
+namespace athomic::detail {
+
+namespace {
+
+using nlohmann::json;
+
+// Bytes copied as they are: printable ASCII except '"' and '\', and DEL (the reference escapes
+// only control characters below 0x20 when it keeps non-ASCII text as is).
+constexpr std::array<bool, 256> kPlain = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0x20; c < 0x80; ++c) t[static_cast<std::size_t>(c)] = c != '"' && c != '\\';
+  return t;
+}();
+
+void write_reference(const json& value, std::string& out) {
+  nlohmann::detail::serializer<json> serializer(
+      nlohmann::detail::output_adapter<char, std::string>(out), ' ',
+      json::error_handler_t::replace);
+  serializer.dump(value, false, false, 0);
+}
+
+// False (and @p out unchanged) when @p s is not valid UTF-8.
+bool write_string(const std::string& s, std::string& out) {
+  const std::size_t start = out.size();
+  out += '"';
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const auto* end = p + s.size();
+  const auto* run = p;
+  while (p < end) {
+    if (kPlain[*p]) {
+      ++p;
+      continue;
+    }
+    if (*p >= 0x80) {
+      const std::size_t n = utf8_sequence(p, end);
+      if (n == 0) {
+        out.resize(start);
+        return false;
+      }
+      p += n;
+      continue;
+    }
+    out.append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(p - run));
+    switch (*p) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\b': out += "\\b"; break;
+      case '\t': out += "\\t"; break;
+      case '\n': out += "\\n"; break;
+      case '\f': out += "\\f"; break;
+      case '\r': out += "\\r"; break;
+      default: {
+        static constexpr char kHex[] = "0123456789abcdef";
+        const char escaped[6] = {'\\', 'u', '0', '0', kHex[*p >> 4], kHex[*p & 0xF]};
+        out.append(escaped, 6);
+      }
+    }
+    run = ++p;
+  }
+  out.append(reinterpret_cast<const char*>(run), static_cast<std::size_t>(p - run));
+  out += '"';
+  return true;
+}
+
+template <typename Int>
+void write_integer(Int v, std::string& out) {
+  char digits[24];
+  const auto end = std::to_chars(digits, digits + sizeof digits, v).ptr;
+  out.append(digits, static_cast<std::size_t>(end - digits));
+}
+
+void write_value(const json& value, std::string& out) {
+  switch (value.type()) {
+    case json::value_t::null:
+      out += "null";
+      return;
+    case json::value_t::boolean:
+      out += value.get<bool>() ? "true" : "false";
+      return;
+    case json::value_t::number_integer:
+      write_integer(value.get<json::number_integer_t>(), out);
+      return;
+    case json::value_t::number_unsigned:
+      write_integer(value.get<json::number_unsigned_t>(), out);
+      return;
+    case json::value_t::string:
+      if (!write_string(value.get_ref<const std::string&>(), out)) write_reference(value, out);
+      return;
+    case json::value_t::object: {
+      out += '{';
+      bool first = true;
+      for (const auto& [key, member] : value.get_ref<const json::object_t&>()) {
+        if (!first) out += ',';
+        first = false;
+        if (!write_string(key, out)) write_reference(json(key), out);
+        out += ':';
+        write_value(member, out);
+      }
+      out += '}';
+      return;
+    }
+    case json::value_t::array: {
+      out += '[';
+      bool first = true;
+      for (const auto& item : value.get_ref<const json::array_t&>()) {
+        if (!first) out += ',';
+        first = false;
+        write_value(item, out);
+      }
+      out += ']';
+      return;
+    }
+    default:  // floating point, binary, discarded: rare on this path
+      write_reference(value, out);
+      return;
+  }
+}
+
+}  // namespace
+
+void write_json(const nlohmann::json& value, std::string& out) { write_value(value, out); }
+
+}  // namespace athomic::detail
