@@ -10,6 +10,12 @@
 // until the server has answered it, so on a lost connection the unanswered ones are sent again,
 // after every channel has been re-subscribed. The queue is bounded: when it is full, publish
 // fails and nothing is kept.
+//
+// Publishing and subscribing use two connections, which the server serves in no particular
+// order. So that a subscription change and this process's publishes take effect in the order
+// they were made, a change is sent only once the publishes made before it are answered, and the
+// publishes made after it wait for its confirmation. (Changes are rare; this costs a round trip
+// each, never on the publish path otherwise.)
 #include "redis_connection.h"
 
 #include "redis_config.h"
@@ -100,6 +106,9 @@ class RedisProvider final : public sdk::Provider {
     lengths_.clear();
     head_ = sent_ = 0;
     buffered_ = 0;
+    answered_ = published_;  // what was lost is not waited for
+    ops_.clear();
+    ops_in_flight_ = 0;
     for (auto& [ch, confirmed] : channels_) confirmed = false;
     pub_.close();
     sub_.close();
@@ -124,6 +133,7 @@ class RedisProvider final : public sdk::Provider {
       const std::size_t before = pending_.size();
       append_publish(pending_, channel_parts, m.body);
       pending_lengths_.push_back(static_cast<uint32_t>(pending_.size() - before));
+      ++published_;
       buffered_.fetch_add(1, std::memory_order_relaxed);
       need_wake = !wake_pending_;
       wake_pending_ = true;
@@ -138,7 +148,7 @@ class RedisProvider final : public sdk::Provider {
     const std::string ch = config_.channel(topic);
     std::unique_lock lock(mutex_);
     channels_[ch] = false;
-    sub_ops_.emplace_back(true, ch);
+    sub_ops_.push_back({true, ch, published_});
     wake_pending_ = true;
     lock.unlock();
     wake();
@@ -162,7 +172,7 @@ class RedisProvider final : public sdk::Provider {
       {
         std::lock_guard lock(mutex_);
         channels_.erase(ch);
-        sub_ops_.emplace_back(false, ch);
+        sub_ops_.push_back({false, ch, published_});
         wake_pending_ = true;
       }
       wake();
@@ -206,12 +216,13 @@ class RedisProvider final : public sdk::Provider {
   // Returns whether publishes may be written: not after a reconnect until every wanted channel
   // is confirmed, so that nothing is published before we listen again.
   bool take_work() {
-    std::vector<std::pair<bool, std::string>> ops;
     bool may_publish;
     {
       std::lock_guard lock(mutex_);
       wake_pending_ = false;
-      ops.swap(sub_ops_);
+      ops_.insert(ops_.end(), std::make_move_iterator(sub_ops_.begin()),
+                  std::make_move_iterator(sub_ops_.end()));
+      sub_ops_.clear();
       const bool all_confirmed = std::all_of(channels_.begin(), channels_.end(),
                                              [](const auto& c) { return c.second; });
       if (all_confirmed) resubscribing_ = false;
@@ -230,23 +241,53 @@ class RedisProvider final : public sdk::Provider {
         pending_lengths_.clear();
       }
     }
-    for (const auto& [subscribe, ch] : ops) {
-      resp::append_command(sub_.output(), subscribe ? "SUBSCRIBE" : "UNSUBSCRIBE", ch);
+    // Send the next subscription changes once every publish made before them is answered;
+    // changes made with no publish in between go together.
+    if (ops_in_flight_ == 0 && !ops_.empty() && answered_ >= ops_.front().after) {
+      for (const auto& op : ops_) {
+        if (op.after != ops_.front().after) break;
+        resp::append_command(sub_.output(), op.subscribe ? "SUBSCRIBE" : "UNSUBSCRIBE", op.channel);
+        ++ops_in_flight_;
+      }
     }
     return may_publish;
   }
 
+  // End of the bytes of queue_ that may be written now: the publishes made before the first
+  // subscription change that is still waiting to be sent or confirmed.
+  std::size_t publish_limit() const noexcept {
+    if (ops_.empty() || ops_.front().after >= answered_ + lengths_.size()) return queue_.size();
+    std::size_t limit = head_;
+    for (uint64_t i = answered_; i < ops_.front().after; ++i) limit += lengths_[i - answered_];
+    return limit;
+  }
+
   bool flush_publishes(std::string& error) {
-    if (sent_ == queue_.size()) return true;
-    const long n = pub_.write_some(std::string_view(queue_).substr(sent_), error);
+    const std::size_t limit = publish_limit();
+    if (sent_ >= limit) return true;
+    const long n = pub_.write_some(std::string_view(queue_).substr(sent_, limit - sent_), error);
     if (n < 0) return false;
     sent_ += static_cast<std::size_t>(n);
     return true;
   }
 
+  // A reply to SUBSCRIBE or UNSUBSCRIBE (or an error) on the subscriber connection.
+  void confirm_op(std::string_view kind, std::string_view ch) {
+    if (ops_in_flight_ == 0) return;
+    const SubOp& op = ops_.front();
+    if (!kind.empty() && (kind != (op.subscribe ? "subscribe" : "unsubscribe") || ch != op.channel)) {
+      return;  // a re-subscription after a reconnect
+    }
+    ops_.pop_front();
+    --ops_in_flight_;
+  }
+
   void on_subscriber_reply(const resp::Reply& r) {
     if (!r.is_array) {
-      if (r.value.type == '-') host_.error("the server refused a subscription change: " + std::string(r.value.text));
+      if (r.value.type == '-') {
+        host_.error("the server refused a subscription change: " + std::string(r.value.text));
+        confirm_op({}, {});
+      }
       return;
     }
     if (r.count < 3) return;
@@ -257,9 +298,12 @@ class RedisProvider final : public sdk::Provider {
       if (ch.size() <= prefix) return;
       host_.deliver_message(ch.substr(prefix), r.items[2].text);
     } else if (kind == "subscribe") {
+      confirm_op(kind, ch);
       std::lock_guard lock(mutex_);
       if (auto it = channels_.find(std::string(ch)); it != channels_.end()) it->second = true;
       cv_.notify_all();
+    } else if (kind == "unsubscribe") {
+      confirm_op(kind, ch);
     }
   }
 
@@ -274,6 +318,7 @@ class RedisProvider final : public sdk::Provider {
       head_ += lengths_.front();
       lengths_.pop_front();
     }
+    answered_ += answered;
     if (head_ == queue_.size()) {
       queue_.clear();
       head_ = sent_ = 0;
@@ -295,7 +340,10 @@ class RedisProvider final : public sdk::Provider {
     std::lock_guard lock(mutex_);
     connected_ = false;
     resubscribing_ = true;
+    // Every wanted channel is subscribed again on reconnect; pending changes are moot.
     sub_ops_.clear();
+    ops_.clear();
+    ops_in_flight_ = 0;
     for (auto& [ch, confirmed] : channels_) confirmed = false;
     cv_.notify_all();
     host_.warn("lost the connection to " + config_.endpoint.display() + ": " + why + "; " +
@@ -317,7 +365,9 @@ class RedisProvider final : public sdk::Provider {
         sub_ = std::move(sub);
         std::lock_guard lock(mutex_);
         connected_ = true;
-        for (const auto& [ch, confirmed] : channels_) sub_ops_.emplace_back(true, ch);
+        for (const auto& [ch, confirmed] : channels_) {
+          resp::append_command(sub_.output(), "SUBSCRIBE", ch);
+        }
         host_.info("reconnected to " + config_.endpoint.display() + " after " +
                    std::to_string(attempt) + " attempt(s); re-subscribing " +
                    std::to_string(channels_.size()) + " channel(s), then sending " +
@@ -358,7 +408,7 @@ class RedisProvider final : public sdk::Provider {
       const bool may_publish = take_work();
       std::string error;
       bool ok = sub_.flush(error) && (!may_publish || flush_publishes(error));
-      const bool pub_blocked = may_publish && sent_ < queue_.size();
+      const bool pub_blocked = may_publish && sent_ < publish_limit();
       pollfd fds[3] = {{wake_fd_, POLLIN, 0},
                        {pub_.fd(), static_cast<short>(POLLIN | (pub_blocked ? POLLOUT : 0)), 0},
                        {sub_.fd(), static_cast<short>(POLLIN | (sub_.wants_write() ? POLLOUT : 0)), 0}};
@@ -392,8 +442,14 @@ class RedisProvider final : public sdk::Provider {
   std::string pending_;                     // formatted PUBLISH commands, not yet taken
   std::vector<uint32_t> pending_lengths_;   // the length of each
   std::atomic<std::size_t> buffered_{0};    // publishes not yet answered by the server
-  std::map<std::string, bool> channels_;                // wanted channel -> confirmed
-  std::vector<std::pair<bool, std::string>> sub_ops_;  // (subscribe?, channel) to send
+  struct SubOp {
+    bool subscribe;
+    std::string channel;
+    uint64_t after;  // how many publishes were made before it
+  };
+  std::map<std::string, bool> channels_;  // wanted channel -> confirmed
+  std::vector<SubOp> sub_ops_;            // subscription changes not yet taken by the loop
+  uint64_t published_ = 0;                // publishes accepted since the provider was made
   bool wake_pending_ = false;
   bool running_ = false;
   bool stopping_ = false;
@@ -406,6 +462,9 @@ class RedisProvider final : public sdk::Provider {
   std::deque<uint32_t> lengths_;   // the length of each, from head_
   std::size_t head_ = 0;           // start of the oldest unanswered publish in queue_
   std::size_t sent_ = 0;           // bytes of queue_ written on the current connection
+  uint64_t answered_ = 0;          // publishes answered by the server (or given up by stop)
+  std::deque<SubOp> ops_;          // subscription changes in order, the first ones maybe sent
+  std::size_t ops_in_flight_ = 0;  // of ops_, sent and not yet confirmed
 };
 
 }  // namespace

@@ -82,6 +82,17 @@ class RawClient {
     return body;
   }
 
+  // Next line of a MONITOR stream, or nullopt after the timeout.
+  std::optional<std::string> next_status() {
+    void* reply = nullptr;
+    if (redisGetReply(c_, &reply) != REDIS_OK || !reply) return std::nullopt;
+    auto* r = static_cast<redisReply*>(reply);
+    std::optional<std::string> line;
+    if (r->type == REDIS_REPLY_STATUS) line = std::string(r->str, r->len);
+    freeReplyObject(r);
+    return line;
+  }
+
  private:
   static json to_json(redisReply* r) {
     switch (r->type) {
@@ -192,6 +203,47 @@ TEST(Redis, ChannelsFollowTheHandlers) {
   bus->unsubscribe(b);
   EXPECT_TRUE(eventually([&] { return pubsub_channels(server.port()).count("app_events:order.paid") == 0; }));
   EXPECT_EQ(pubsub_channels(server.port()).count("app_events:order.shipped"), 1u);
+}
+
+TEST(Redis, SubscriptionChangesTakeEffectInTheOrderOfPublishes) {
+  // Publishes and subscription changes travel on two connections; the server must still see
+  // them in the order this process made them, or an event published while nobody listened
+  // could reach a handler subscribed after it. MONITOR shows the order the server ran them in.
+  RedisServer server;
+  RawClient monitor(server.port());
+  ASSERT_EQ(monitor.command({"MONITOR"}), "OK");
+  auto bus = started(redis_settings(server.uri()));
+  Counter delivered;
+  constexpr int kRounds = 30;
+  const std::string noise(1000, 'x');
+  std::vector<std::string> expected;
+  for (int r = 0; r < kRounds; ++r) {
+    auto sub = bus->subscribe("flip", [&](const Event&) { delivered.add(); });
+    bus->publish("flip", {{"n", 2 * r}});  // for this round's handler
+    ASSERT_TRUE(delivered.wait_for_at_least(r + 1)) << "round " << r;
+    // A backlog on the publishing connection, so that the subscribing one could overtake it.
+    for (int i = 0; i < 1000; ++i) bus->publish("noise", {{"pad", noise}});
+    ASSERT_TRUE(bus->unsubscribe(sub));
+    bus->publish("flip", {{"n", 2 * r + 1}});  // for nobody
+    expected.insert(expected.end(), {"SUBSCRIBE", "PUBLISH " + std::to_string(2 * r), "UNSUBSCRIBE",
+                                     "PUBLISH " + std::to_string(2 * r + 1)});
+  }
+  bus->publish("flip", {{"n", -1}});
+  std::vector<std::string> seen;
+  while (seen.empty() || seen.back() != "PUBLISH -1") {
+    const auto line = monitor.next_status();
+    ASSERT_TRUE(line) << "the monitor stream ended after " << seen.size() << " commands";
+    if (line->find("\"app_events:flip\"") == std::string::npos) continue;
+    if (line->find("\"SUBSCRIBE\"") != std::string::npos) {
+      seen.push_back("SUBSCRIBE");
+    } else if (line->find("\"UNSUBSCRIBE\"") != std::string::npos) {
+      seen.push_back("UNSUBSCRIBE");
+    } else if (const auto at = line->find("\\\"n\\\":"); at != std::string::npos) {
+      seen.push_back("PUBLISH " + std::to_string(std::stoi(line->substr(at + 6))));
+    }
+  }
+  seen.pop_back();
+  EXPECT_EQ(seen, expected);
 }
 
 TEST(Redis, ASlowHandlerDoesNotStallReading) {
