@@ -43,8 +43,6 @@ class BusCore {
   // Host services, called by the provider.
   athomic_status deliver_event(EventRecord* record) noexcept;
   athomic_status deliver_message(std::string_view name, std::string_view body) noexcept;
-  // Takes a received record whose last reference was dropped (see free_buried).
-  void bury(EventRecord* r) noexcept;
   spdlog::logger& provider_logger() noexcept { return *provider_log_; }
 
  private:
@@ -56,6 +54,12 @@ class BusCore {
   static void run_task(void* self, Task& t) noexcept;
   static void drop_task(void* self, Task& t) noexcept;
   Completion publish_remote(std::string_view name, const Payload& payload);
+  // A heap record for pool dispatch. The bus's own threads drop their references with
+  // release(), which buries the record when it was the last (see free_buried); a Completion
+  // may outlive the bus, so it frees the record itself when it holds the last reference.
+  EventRecord* new_pool_record();
+  void release(EventRecord* r) noexcept;
+  void bury(EventRecord* r) noexcept;
   void free_buried() noexcept;
   [[noreturn]] void throw_not_running(std::string_view name) const;
   [[noreturn]] void throw_refused(std::string_view name, const std::string& error);
@@ -88,9 +92,10 @@ class BusCore {
   std::atomic<uint64_t> publish_failures_{0};
   RateLimitedLog malformed_log_;
 
-  // Received records, with their payload and context, are freed by the receiving thread at
-  // its next delivery rather than by the worker that ran the last handler: the receiver's
-  // allocations then reuse its own freed memory. Freed at once beyond kMaxBuried.
+  // Pool records, with their payload and context, are freed by the thread that makes the next
+  // record (the publisher, or the provider thread that receives) rather than by the worker that
+  // ran the last handler: that thread's allocations then reuse its own freed memory instead of
+  // missing the allocator's per-thread cache every time. Freed at once beyond kMaxBuried.
   static constexpr uint32_t kMaxBuried = 4096;
   std::atomic<EventRecord*> buried_{nullptr};
   std::atomic<uint32_t> buried_count_{0};

@@ -82,9 +82,7 @@ Completion BusCore::publish(std::string_view name, const Payload& given) {
     return Completion(rec.failed.load(std::memory_order_relaxed));
   }
 
-  auto* rec = new EventRecord();
-  rec->on_heap = true;
-  rec->bus = this;
+  EventRecord* rec = new_pool_record();
   rec->name = topic->name;
   rec->payload_owned = payload;
   rec->payload = &rec->payload_owned;
@@ -167,7 +165,6 @@ athomic_status BusCore::deliver_message(std::string_view name, std::string_view 
     undeliverable_.fetch_add(1, std::memory_order_relaxed);
     return ATHOMIC_OK;
   }
-  if (!inline_mode_) free_buried();
   DecodedEvent decoded;
   std::string error;
   const bool ok = body.size() <= settings_.max_payload_bytes
@@ -193,10 +190,7 @@ athomic_status BusCore::deliver_message(std::string_view name, std::string_view 
     dispatch_inline(rec, *list);
     return ATHOMIC_OK;
   }
-  auto* rec = new EventRecord();
-  rec->on_heap = true;
-  rec->received = true;
-  rec->bus = this;
+  EventRecord* rec = new_pool_record();
   rec->name = topic->name;
   rec->payload_owned = std::move(decoded.payload);
   rec->payload = &rec->payload_owned;
@@ -207,7 +201,17 @@ athomic_status BusCore::deliver_message(std::string_view name, std::string_view 
   return ATHOMIC_OK;
 }
 
-void bury(EventRecord* r) noexcept { r->bus->bury(r); }
+EventRecord* BusCore::new_pool_record() {
+  free_buried();
+  auto* r = new EventRecord();
+  r->on_heap = true;
+  r->bus = this;
+  return r;
+}
+
+void BusCore::release(EventRecord* r) noexcept {
+  if (r->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) bury(r);
+}
 
 void BusCore::bury(EventRecord* r) noexcept {
   // The handler list goes now: it may hold the last reference to an unsubscribed handler.
@@ -310,13 +314,14 @@ void BusCore::run_task(void* self, Task& t) noexcept {
     }
   }
   finish_one(t.record);
-  release(t.record);
+  bus->release(t.record);
 }
 
 void BusCore::drop_task(void* self, Task& t) noexcept {
-  static_cast<BusCore*>(self)->dropped_.fetch_add(1, std::memory_order_relaxed);
+  auto* bus = static_cast<BusCore*>(self);
+  bus->dropped_.fetch_add(1, std::memory_order_relaxed);
   finish_one(t.record);
-  release(t.record);
+  bus->release(t.record);
 }
 
 }  // namespace athomic::detail

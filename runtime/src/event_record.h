@@ -36,22 +36,13 @@ struct EventRecord {
   const HandlerList* handlers_view = nullptr;
   std::shared_ptr<const HandlerList> handlers;  // keeps the subscribers of queued tasks alive
   bool on_heap = false;
-  bool received = false;               // made by deliver_message: freed by the receiving thread
   EventRecord* next_buried = nullptr;  // in BusCore's list of records waiting to be freed
 };
 
-// Hands a received record back to its bus, to be freed by the thread that receives.
-void bury(EventRecord* r) noexcept;
-
-// Drops a reference; frees heap records when it was the last.
+// Drops a reference; frees heap records when it was the last. (The bus's own threads use
+// BusCore::release instead, which hands the record back to the bus.)
 inline void release(EventRecord* r) noexcept {
-  if (r->refs.fetch_sub(1, std::memory_order_acq_rel) == 1 && r->on_heap) {
-    if (r->received) {
-      bury(r);
-    } else {
-      delete r;
-    }
-  }
+  if (r->refs.fetch_sub(1, std::memory_order_acq_rel) == 1 && r->on_heap) delete r;
 }
 
 // Marks one handler call finished and wakes waiters when it was the last.
