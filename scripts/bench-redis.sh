@@ -2,14 +2,14 @@
 # Redis end to end: publisher process -> redis-server -> subscriber process with a handler,
 # against the raw pipelined PUBLISH rate redis-benchmark -P 32 reaches on the same server, in the
 # same run; then publish->handler latency at a fixed 10,000 events/s. Release build.
-#   scripts/bench-redis.sh            N=300000 events, LAT_N=50000 for latency (override either)
+#   scripts/bench-redis.sh            N=1000000 events, LAT_N=50000 for latency (override either)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cmake --preset release >/dev/null
 cmake --build --preset release -j2 --target athomic_e2e_bench athomic_provider_redis >/dev/null
 
-N=${N:-300000}
+N=${N:-1000000}
 LAT_N=${LAT_N:-50000}
 bin=build/release/bin/athomic_e2e_bench
 source scripts/lib/redis.sh

@@ -1,10 +1,12 @@
 #include "redis_connection.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 #include <cmath>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -43,6 +45,47 @@ Connection& Connection::operator=(Connection&& o) noexcept {
   return *this;
 }
 
+bool Connection::finish_connect(redisContext* c, const Endpoint& ep, const Cancel& cancel,
+                                std::string& error) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                           std::chrono::duration<double>(ep.connect_timeout_s));
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    pollfd fds[2] = {{c->fd, POLLOUT, 0}, {cancel.fd, POLLIN, 0}};
+    const int n = ::poll(fds, 2, static_cast<int>(std::max<int64_t>(0, left.count())));
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0) {
+      error = "cannot connect to " + ep.display() + ": timed out after " +
+              std::to_string(ep.connect_timeout_s).substr(0, 5) +
+              " s (events.provider.provider.provider.socket_connect_timeout)";
+      return false;
+    }
+    if (fds[1].revents) {
+      uint64_t v;
+      while (::read(cancel.fd, &v, sizeof v) > 0) {
+      }
+      if (cancel.requested()) {
+        error = "connecting to " + ep.display() + " was cancelled";
+        return false;
+      }
+    }
+    if (fds[0].revents) break;
+  }
+  int err = 0;
+  socklen_t len = sizeof err;
+  ::getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+  if (err) {
+    error = "cannot connect to " + ep.display() + ": " + std::strerror(err);
+    return false;
+  }
+  // Blocking from here on, as after redisConnectWithTimeout, for AUTH and PING.
+  const int flags = fcntl(c->fd, F_GETFL, 0);
+  fcntl(c->fd, F_SETFL, flags & ~O_NONBLOCK);
+  c->flags |= REDIS_BLOCK;
+  return true;
+}
+
 void Connection::close() noexcept {
   if (c_) redisFree(c_);
   c_ = nullptr;
@@ -50,10 +93,15 @@ void Connection::close() noexcept {
   in_begin_ = in_end_ = 0;
 }
 
-bool Connection::open(const Endpoint& ep, std::string& error) {
+bool Connection::open(const Endpoint& ep, std::string& error, const Cancel* cancel) {
   close();
   const timeval tv = to_timeval(ep.connect_timeout_s);
-  redisContext* c = redisConnectWithTimeout(ep.host.c_str(), ep.port, tv);
+  redisContext* c = cancel ? redisConnectNonBlock(ep.host.c_str(), ep.port)
+                           : redisConnectWithTimeout(ep.host.c_str(), ep.port, tv);
+  if (c && !c->err && cancel && !finish_connect(c, ep, *cancel, error)) {
+    redisFree(c);
+    return false;
+  }
   if (!c || c->err) {
     std::string why = c ? c->errstr : "out of memory";
     if (c && c->err == REDIS_ERR_IO && (errno == EINPROGRESS || errno == ETIMEDOUT ||

@@ -8,6 +8,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,9 +22,17 @@ class Connection {
   Connection& operator=(Connection&& o) noexcept;
   ~Connection() { close(); }
 
+  // What lets another thread give up a connection attempt: a readable @p fd (an eventfd, which
+  // is drained) after which @p requested() says true.
+  struct Cancel {
+    int fd;
+    std::function<bool()> requested;
+  };
+
   // Connects within endpoint.connect_timeout_s, authenticates, checks the server answers.
-  // On failure returns false and @p error names the masked address and the cause.
-  bool open(const Endpoint& ep, std::string& error);
+  // On failure returns false and @p error names the masked address and the cause. With
+  // @p cancel, the wait for the connection also ends when it is cancelled.
+  bool open(const Endpoint& ep, std::string& error, const Cancel* cancel = nullptr);
   void close() noexcept;
   bool is_open() const noexcept { return c_ != nullptr; }
   int fd() const noexcept { return c_ ? c_->fd : -1; }
@@ -60,6 +69,9 @@ class Connection {
   }
 
  private:
+  static bool finish_connect(redisContext* c, const Endpoint& ep, const Cancel& cancel,
+                             std::string& error);
+
   redisContext* c_ = nullptr;  // hiredis connects and authenticates; then we own the socket
   std::string out_;
   std::vector<char> in_;

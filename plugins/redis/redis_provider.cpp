@@ -360,7 +360,12 @@ class RedisProvider final : public sdk::Provider {
       }
       std::string error;
       Connection pub, sub;
-      if (pub.open(config_.endpoint, error) && sub.open(config_.endpoint, error)) {
+      // stop() must not wait for an attempt against an address that does not answer.
+      const Connection::Cancel cancel{wake_fd_, [this] {
+                                        std::lock_guard lock(mutex_);
+                                        return stopping_;
+                                      }};
+      if (pub.open(config_.endpoint, error, &cancel) && sub.open(config_.endpoint, error, &cancel)) {
         pub_ = std::move(pub);
         sub_ = std::move(sub);
         std::lock_guard lock(mutex_);
@@ -374,6 +379,7 @@ class RedisProvider final : public sdk::Provider {
                    std::to_string(buffered_.load()) + " buffered event(s)");
         return true;
       }
+      if (cancel.requested()) return false;
       if (attempt == 1 || attempt % 10 == 0) {
         host_.warn("reconnect attempt " + std::to_string(attempt) + " failed: " + error);
       }

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <map>
 #include <set>
 
@@ -448,6 +449,41 @@ TEST(Redis, CloseWhileDisconnectedReturns) {
   bus->publish("x", {});
   bus->close();  // the test's timeout is the only limit: it must come back by itself
   EXPECT_THROW(bus->publish("x", {}), EventBusError);
+}
+
+TEST(Redis, CloseDuringAReconnectToAnAddressThatDoesNotAnswerReturns) {
+  RedisServer server;
+  auto s = redis_settings(server.uri());
+  s.provider_config["provider"]["provider"]["socket_connect_timeout"] = 60;
+  auto bus = started(s);
+  const int port = server.port();
+  server.kill9();
+  // The same port now drops connection attempts (a full accept queue): a reconnect attempt
+  // hangs there as with an unroutable address.
+  const int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
+  const int one = 1;
+  ::setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << std::strerror(errno);
+  ASSERT_EQ(::listen(lfd, 0), 0);
+  std::vector<int> fillers;
+  for (int i = 0; i < 3; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    fillers.push_back(fd);
+  }
+  bus->publish("x", {});  // buffered meanwhile
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // an attempt is under way
+  const auto before = std::chrono::steady_clock::now();
+  bus->close();
+  // Not a measure of speed: only that close() did not wait out the 60 s attempt.
+  EXPECT_LT(std::chrono::steady_clock::now() - before, std::chrono::seconds(30));
+  EXPECT_THROW(bus->publish("x", {}), EventBusError);
+  for (int fd : fillers) ::close(fd);
+  ::close(lfd);
 }
 
 }  // namespace
