@@ -65,10 +65,15 @@ void BusCore::start() {
   if (s == kStarted) return;
   if (s != kCreated) throw EventBusError("cannot start an event bus that was closed");
   provider_->start();
+  std::lock_guard interest(interest_mutex_);
   std::lock_guard registry(registry_mutex_);
+  deferred_interest_.clear();  // handlers only run once started: this covers every topic
   try {
     topics_.for_each([&](const Topic& t) {
-      if (t.list_owner) provider_->interest_add(t.name);
+      if (t.list_owner) {
+        provider_->interest_add(t.name);
+        const_cast<Topic&>(t).interest = true;
+      }
     });
   } catch (...) {
     provider_->stop();
@@ -146,23 +151,70 @@ void BusCore::reclaim_retired() {
   std::erase_if(retired_, [&](const auto& l) { return in_use.count(l.get()) == 0; });
 }
 
+thread_local const BusCore* BusCore::delivering = nullptr;
+
+std::unique_lock<std::mutex> BusCore::lock_interest() {
+  if (delivering == this) return std::unique_lock(interest_mutex_, std::try_to_lock);
+  return std::unique_lock(interest_mutex_);
+}
+
+void BusCore::apply_deferred_interest(std::unique_lock<std::mutex>& registry) noexcept {
+  while (!deferred_interest_.empty()) {
+    Topic* t = deferred_interest_.back();
+    deferred_interest_.pop_back();
+    const bool wanted = t->list_owner != nullptr;
+    if (wanted == t->interest || state_.load() != kStarted) continue;
+    registry.unlock();
+    try {
+      if (wanted) {
+        provider_->interest_add(t->name);
+      } else {
+        provider_->interest_remove(t->name);
+      }
+      t->interest = wanted;
+    } catch (const std::exception& e) {
+      try {
+        log_->error("the provider refused interest in '{}' for a handler subscribed from "
+                    "inside a handler; its events will not arrive: {}", t->name, e.what());
+      } catch (...) {
+      }
+    }
+    registry.lock();
+  }
+}
+
 Subscription BusCore::subscribe(std::string_view name, Handler handler) {
   validate_event_name(name);
   if (!handler) throw EventBusError(fmt::format("subscribe('{}'): the handler is empty", name));
-  std::lock_guard lock(registry_mutex_);
+  auto interest = lock_interest();
+  std::unique_lock registry(registry_mutex_);
   if (state_.load() >= kClosing) {
     throw EventBusError(fmt::format("subscribe('{}'): the event bus is closed", name));
   }
   Topic* t = topics_.find_or_insert(name);
+  if (!interest.owns_lock()) {
+    deferred_interest_.push_back(t);
+  } else if (!t->interest && state_.load() == kStarted) {
+    // Before the handler is installed: if the provider refuses, nothing was subscribed.
+    registry.unlock();
+    try {
+      provider_->interest_add(t->name);
+    } catch (...) {
+      registry.lock();
+      apply_deferred_interest(registry);
+      throw;
+    }
+    registry.lock();
+    t->interest = true;
+  }
   auto sub = std::make_shared<Subscriber>(++next_id_, std::move(handler), t);
   auto next = std::make_shared<HandlerList>();
   if (t->list_owner) next->items = t->list_owner->items;
   next->items.push_back(sub);
-  const bool first = !t->list_owner;
-  if (first && state_.load() == kStarted) provider_->interest_add(t->name);
   replace_list(*t, std::move(next));
   subscribers_.emplace(sub->id, sub);
   reclaim_retired();
+  if (interest.owns_lock()) apply_deferred_interest(registry);
   return Subscription(sub->id, t->name);
 }
 
@@ -170,7 +222,8 @@ bool BusCore::unsubscribe(const Subscription& s) {
   std::shared_ptr<Subscriber> sub;
   std::vector<std::shared_ptr<const HandlerList>> containing;
   {
-    std::lock_guard lock(registry_mutex_);
+    auto interest = lock_interest();
+    std::unique_lock registry(registry_mutex_);
     auto it = subscribers_.find(s.id());
     if (it == subscribers_.end()) return false;
     sub = std::move(it->second);
@@ -185,12 +238,13 @@ bool BusCore::unsubscribe(const Subscription& s) {
       }
     }
     replace_list(t, std::move(next));
-    if (!t.list_owner && state_.load() == kStarted) provider_->interest_remove(t.name);
     for (const auto& l : retired_) {
       if (std::find(l->items.begin(), l->items.end(), sub) != l->items.end()) {
         containing.push_back(l);
       }
     }
+    if (!t.list_owner) deferred_interest_.push_back(&t);
+    if (interest.owns_lock()) apply_deferred_interest(registry);
   }
   // The guarantee: no other thread is running the handler or iterating a list that holds it.
   // This thread is skipped, so unsubscribing from inside the handler returns at once; its own

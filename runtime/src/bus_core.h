@@ -40,6 +40,9 @@ class BusCore {
   ProviderDescription provider() const;
   const EventsSettings& settings() const noexcept { return settings_; }
 
+  // The bus whose deliver_* this thread is inside, if any (handlers in inline dispatch).
+  static thread_local const BusCore* delivering;
+
   // Host services, called by the provider.
   athomic_status deliver_event(EventRecord* record) noexcept;
   athomic_status deliver_message(std::string_view name, std::string_view body) noexcept;
@@ -68,6 +71,15 @@ class BusCore {
   void replace_list(Topic& t, std::shared_ptr<const HandlerList> next);
   void reclaim_retired();
 
+  // Interest changes (the provider's interest_add/remove) are serialised by interest_mutex_
+  // and made without the registry lock: a provider may wait for its own thread (the redis one
+  // waits for the server's confirmation), and that thread may be running a handler that
+  // subscribes. Such a handler does not wait for the interest mutex: it changes the handler
+  // list and leaves the interest change to the thread holding the mutex (deferred_interest_).
+  std::unique_lock<std::mutex> lock_interest();
+  // With interest_mutex_ held and @p registry locked (released around provider calls).
+  void apply_deferred_interest(std::unique_lock<std::mutex>& registry) noexcept;
+
   const EventsSettings settings_;
   const bool inline_mode_;
   std::shared_ptr<spdlog::logger> log_;
@@ -79,10 +91,12 @@ class BusCore {
   std::atomic<int> state_{kCreated};
   std::mutex lifecycle_mutex_;
 
+  std::mutex interest_mutex_;  // before registry_mutex_ when both are taken
   mutable std::mutex registry_mutex_;
   TopicTable topics_;
   std::unordered_map<uint64_t, std::shared_ptr<Subscriber>> subscribers_;
   std::vector<std::shared_ptr<const HandlerList>> retired_;
+  std::vector<Topic*> deferred_interest_;  // guarded by registry_mutex_
   uint64_t next_id_ = 0;
 
   std::atomic<uint64_t> handler_failures_{0};

@@ -266,6 +266,12 @@ void BusCore::invoke(const Subscriber& s, const Event& ev, EventRecord& r) noexc
 }
 
 void BusCore::dispatch_inline(EventRecord& r, const HandlerList& list) noexcept {
+  // Handlers run on the provider's thread: see lock_interest.
+  struct Delivering {
+    const BusCore* outer = delivering;
+    explicit Delivering(const BusCore* bus) { delivering = bus; }
+    ~Delivering() { delivering = outer; }
+  } marker(this);
   ContextSwap swap(r.context);
   const Event ev(r.name, *r.payload,
                  (r.context && *r.context) ? **r.context : ExecutionContext::empty());

@@ -44,6 +44,8 @@ struct Topic {
   std::atomic<const HandlerList*> list{nullptr};
   // Owner of *list; guarded by the registry mutex.
   std::shared_ptr<const HandlerList> list_owner;
+  // Whether the provider was told of interest in this name; guarded by the interest mutex.
+  bool interest = false;
 };
 
 class TopicTable {

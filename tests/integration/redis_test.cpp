@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <future>
 #include <map>
 #include <set>
 
@@ -245,6 +246,40 @@ TEST(Redis, SubscriptionChangesTakeEffectInTheOrderOfPublishes) {
   }
   seen.pop_back();
   EXPECT_EQ(seen, expected);
+}
+
+TEST(Redis, AHandlerMaySubscribeWhileAnotherThreadIsSubscribing) {
+  // Inline dispatch: handlers run on the provider's thread, which another thread's subscribe()
+  // waits for (the server's confirmation). A handler that subscribes meanwhile must not wait
+  // for that thread, nor that thread for it.
+  RedisServer server;
+  auto s = redis_settings(server.uri(), json::object(), DispatchMode::inline_call);
+  s.provider_config["provider"]["provider"]["socket_connect_timeout"] = 60;
+  auto bus = started(s);
+  std::promise<void> in_handler;
+  std::atomic<bool> subscribed_from_handler{false};
+  Counter b_events, c_events;
+  bus->subscribe("a", [&](const Event&) {
+    in_handler.set_value();
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the test is in subscribe("c")
+    bus->subscribe("b", [&](const Event&) { b_events.add(); });
+    subscribed_from_handler = true;
+  });
+  bus->publish("a", {});
+  in_handler.get_future().wait();
+  const auto before = std::chrono::steady_clock::now();
+  bus->subscribe("c", [&](const Event&) { c_events.add(); });
+  // Not a measure of speed: only that it did not wait out the 60 s confirmation limit.
+  EXPECT_LT(std::chrono::steady_clock::now() - before, std::chrono::seconds(30));
+  ASSERT_TRUE(eventually([&] { return subscribed_from_handler.load(); }));
+  ASSERT_TRUE(eventually([&] {
+    const auto channels = pubsub_channels(server.port());
+    return channels.count("app_events:b") == 1 && channels.count("app_events:c") == 1;
+  }));
+  bus->publish("b", {});
+  bus->publish("c", {});
+  EXPECT_TRUE(b_events.wait_for_at_least(1));
+  EXPECT_TRUE(c_events.wait_for_at_least(1));
 }
 
 TEST(Redis, ASlowHandlerDoesNotStallReading) {
