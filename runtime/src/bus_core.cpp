@@ -117,7 +117,10 @@ void BusCore::close(std::chrono::milliseconds timeout) {
     backoff(round);
   }
 
-  if (before == kStarted) provider_->stop();
+  if (before == kStarted) {
+    std::lock_guard interest(interest_mutex_);  // an interest change in progress finishes first
+    provider_->stop();
+  }
   if (executor_) {
     const std::size_t dropped = executor_->shutdown(deadline);
     if (dropped) {

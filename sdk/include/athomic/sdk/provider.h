@@ -173,7 +173,9 @@ typedef struct athomic_message {
  * (start and stop possibly repeated). publish may be called from many threads at once, between
  * a successful start and the return of stop. interest_add and interest_remove are serialised
  * by the host with each other, never concurrently with start or stop, and only while started;
- * on start the host re-adds every interest that still has handlers.
+ * on start the host re-adds every interest that still has handlers. They may come on the
+ * provider's own delivering thread (a handler that subscribes, in inline dispatch), which
+ * must then not wait for that thread; the host holds no lock a handler needs during them.
  * After interest_remove(T) returns, the provider should stop delivering T (late deliveries are
  * tolerated and dropped by the host). After stop returns, the provider must not call
  * deliver_message or deliver_event again, from any thread.
