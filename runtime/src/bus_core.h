@@ -53,6 +53,8 @@ class BusCore {
 
   void dispatch_inline(EventRecord& r, const HandlerList& list) noexcept;
   void dispatch_pool(EventRecord& r, const HandlerList& list) noexcept;
+  void decode_and_dispatch(EventRecord& r) noexcept;
+  void skip_malformed(std::string_view name, const std::string& why) noexcept;
   void invoke(const Subscriber& s, const Event& ev, EventRecord& r) noexcept;
   static void run_task(void* self, Task& t) noexcept;
   static void drop_task(void* self, Task& t) noexcept;

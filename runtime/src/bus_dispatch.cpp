@@ -165,40 +165,85 @@ athomic_status BusCore::deliver_message(std::string_view name, std::string_view 
     undeliverable_.fetch_add(1, std::memory_order_relaxed);
     return ATHOMIC_OK;
   }
-  DecodedEvent decoded;
-  std::string error;
-  const bool ok = body.size() <= settings_.max_payload_bytes
-                      ? decode_envelope(body, decoded, error)
-                      : (error = fmt::format("{} bytes exceed events.max_payload_bytes ({})",
-                                             body.size(), settings_.max_payload_bytes),
-                         false);
-  if (!ok) {
-    malformed_.fetch_add(1, std::memory_order_relaxed);
-    uint64_t suppressed = 0;
-    if (malformed_log_.admit(suppressed)) {
-      log_->warn("skipped a malformed message for '{}': {}{}", name, error,
-                 suppressed ? fmt::format(" ({} more since the last report)", suppressed) : "");
-    }
+  if (body.size() > settings_.max_payload_bytes) {
+    skip_malformed(name, fmt::format("{} bytes exceed events.max_payload_bytes ({})", body.size(),
+                                     settings_.max_payload_bytes));
     return ATHOMIC_ERR_DECODE;
   }
-  if (inline_mode_) {
-    EventRecord rec;
-    rec.bus = this;
-    rec.name = topic->name;
-    rec.payload = &decoded.payload;
-    rec.context = &decoded.context;
-    dispatch_inline(rec, *list);
+  if (!inline_mode_) {
+    // Decoding happens on a worker: the provider's thread, which every received event passes
+    // through, only copies the bytes and hands them over.
+    EventRecord* rec = new_pool_record();
+    rec->name = topic->name;
+    rec->topic = topic;
+    rec->raw.assign(body);
+    rec->refs.fetch_add(1, std::memory_order_relaxed);  // the decoding task's
+    Subscriber* const decode = nullptr;
+    if (!executor_->submit(rec, &decode, 1)) {
+      Task t{rec, nullptr};
+      drop_task(this, t);
+    }
+    release(rec);
     return ATHOMIC_OK;
   }
-  EventRecord* rec = new_pool_record();
-  rec->name = topic->name;
-  rec->payload_owned = std::move(decoded.payload);
-  rec->payload = &rec->payload_owned;
-  rec->context_owned = std::move(decoded.context);
-  rec->context = &rec->context_owned;
-  dispatch_pool(*rec, *list);
-  release(rec);
+  DecodedEvent decoded;
+  std::string error;
+  if (!decode_envelope(body, decoded, error)) {
+    skip_malformed(name, error);
+    return ATHOMIC_ERR_DECODE;
+  }
+  EventRecord rec;
+  rec.bus = this;
+  rec.name = topic->name;
+  rec.payload = &decoded.payload;
+  rec.context = &decoded.context;
+  dispatch_inline(rec, *list);
   return ATHOMIC_OK;
+}
+
+void BusCore::skip_malformed(std::string_view name, const std::string& why) noexcept {
+  malformed_.fetch_add(1, std::memory_order_relaxed);
+  uint64_t suppressed = 0;
+  if (malformed_log_.admit(suppressed)) {
+    try {
+      log_->warn("skipped a malformed message for '{}': {}{}", name, why,
+                 suppressed ? fmt::format(" ({} more since the last report)", suppressed) : "");
+    } catch (...) {
+    }
+  }
+}
+
+// On a worker: decodes a received message, then runs its handlers — the only one here, or
+// each as a task of its own.
+void BusCore::decode_and_dispatch(EventRecord& r) noexcept {
+  DecodedEvent decoded;
+  std::string error;
+  if (!decode_envelope(r.raw, decoded, error)) {
+    skip_malformed(r.name, error);
+    return;
+  }
+  r.payload_owned = std::move(decoded.payload);
+  r.payload = &r.payload_owned;
+  r.context_owned = std::move(decoded.context);
+  r.context = &r.context_owned;
+  r.decoded_here = true;
+  HazardSlot slot;
+  const HandlerList* list = slot.protect(r.topic->list);
+  if (!list) {
+    undeliverable_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (list->items.size() > 1) {
+    dispatch_pool(r, *list);
+    return;
+  }
+  // The hazard on the list keeps unsubscribe waiting for this call, as in inline dispatch.
+  const Subscriber& sub = *list->items.front();
+  if (!sub.active.load(std::memory_order_seq_cst)) return;
+  ContextSwap swap(r.context);
+  const Event ev(r.name, *r.payload,
+                 (r.context && *r.context) ? **r.context : ExecutionContext::empty());
+  invoke(sub, ev, r);
 }
 
 EventRecord* BusCore::new_pool_record() {
@@ -216,6 +261,11 @@ void BusCore::release(EventRecord* r) noexcept {
 void BusCore::bury(EventRecord* r) noexcept {
   // The handler list goes now: it may hold the last reference to an unsubscribed handler.
   r->handlers.reset();
+  // What a worker decoded is freed here, on the worker that made it; the rest goes back.
+  if (r->decoded_here) {
+    r->payload_owned.reset();
+    r->context_owned.reset();
+  }
   if (buried_count_.fetch_add(1, std::memory_order_relaxed) >= kMaxBuried) {
     buried_count_.fetch_sub(1, std::memory_order_relaxed);
     delete r;
@@ -308,6 +358,11 @@ void BusCore::dispatch_pool(EventRecord& r, const HandlerList& list) noexcept {
 
 void BusCore::run_task(void* self, Task& t) noexcept {
   auto* bus = static_cast<BusCore*>(self);
+  if (!t.subscriber) {
+    bus->decode_and_dispatch(*t.record);
+    bus->release(t.record);
+    return;
+  }
   {
     HazardSlot slot;
     slot.set(t.subscriber);
@@ -326,7 +381,7 @@ void BusCore::run_task(void* self, Task& t) noexcept {
 void BusCore::drop_task(void* self, Task& t) noexcept {
   auto* bus = static_cast<BusCore*>(self);
   bus->dropped_.fetch_add(1, std::memory_order_relaxed);
-  finish_one(t.record);
+  if (t.subscriber) finish_one(t.record);  // a decoding task counts no handler call
   bus->release(t.record);
 }
 

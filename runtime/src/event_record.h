@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 
 namespace athomic::detail {
@@ -37,6 +38,12 @@ struct EventRecord {
   std::shared_ptr<const HandlerList> handlers;  // keeps the subscribers of queued tasks alive
   bool on_heap = false;
   EventRecord* next_buried = nullptr;  // in BusCore's list of records waiting to be freed
+
+  // A received message decoded on a worker (pool dispatch): the bytes, and the topic whose
+  // handlers get it once decoded.
+  std::string raw;
+  Topic* topic = nullptr;
+  bool decoded_here = false;  // payload and context were made by the decoding worker
 };
 
 // Drops a reference; frees heap records when it was the last. (The bus's own threads use

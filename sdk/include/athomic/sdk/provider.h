@@ -138,7 +138,9 @@ typedef struct athomic_host_api {
    * Remote providers: hand a received message to the host, which decodes the envelope
    * (payload object with the execution context under "_nala_context"), restores the context
    * and dispatches it to the handlers of @p event_name. Malformed bodies are counted, logged
-   * and skipped by the host; the call returns ATHOMIC_ERR_DECODE for them.
+   * and skipped by the host. The call returns ATHOMIC_ERR_DECODE for a body over the size
+   * limit, and in inline dispatch for any malformed body; in pool dispatch the host decodes on
+   * a worker, after the call has returned ATHOMIC_OK.
    * May be called from any provider thread between a successful start and the return of stop.
    * @param event_name borrowed; the event name (not the transport's channel or subject)
    * @param body       borrowed; the bytes exactly as received
