@@ -415,6 +415,12 @@ class RedisProvider final : public sdk::Provider {
       std::string error;
       bool ok = sub_.flush(error) && (!may_publish || flush_publishes(error));
       const bool pub_blocked = may_publish && sent_ < publish_limit();
+      if (ok && sent_ > head_) {
+        // A reply is due and will wake this loop, which then takes what was published
+        // meanwhile: publishers need not signal the eventfd, a system call each.
+        std::lock_guard lock(mutex_);
+        wake_pending_ = true;
+      }
       pollfd fds[3] = {{wake_fd_, POLLIN, 0},
                        {pub_.fd(), static_cast<short>(POLLIN | (pub_blocked ? POLLOUT : 0)), 0},
                        {sub_.fd(), static_cast<short>(POLLIN | (sub_.wants_write() ? POLLOUT : 0)), 0}};
