@@ -196,18 +196,11 @@ class RedisProvider final : public sdk::Provider {
   // as a string of its own).
   static void append_publish(std::string& out, const std::string_view (&channel)[3],
                              std::string_view body) {
-    auto header = [&out](char kind, std::size_t n) {
-      char digits[24];
-      const auto end = std::to_chars(digits, digits + sizeof digits, n).ptr;
-      out.push_back(kind);
-      out.append(digits, static_cast<std::size_t>(end - digits));
-      out.append("\r\n", 2);
-    };
     out.append("*3\r\n$7\r\nPUBLISH\r\n");
-    header('$', channel[0].size() + channel[1].size() + channel[2].size());
+    resp::append_header(out, '$', channel[0].size() + channel[1].size() + channel[2].size());
     for (auto part : channel) out.append(part);
     out.append("\r\n", 2);
-    header('$', body.size());
+    resp::append_header(out, '$', body.size());
     out.append(body);
     out.append("\r\n", 2);
   }

@@ -12,18 +12,20 @@
 
 namespace athomic::redis::resp {
 
+// Appends "<kind><n>\r\n": an array ('*') or bulk string ('$') header.
+inline void append_header(std::string& out, char kind, std::size_t n) {
+  char digits[24];
+  const auto end = std::to_chars(digits, digits + sizeof digits, n).ptr;
+  out.push_back(kind);
+  out.append(digits, static_cast<std::size_t>(end - digits));
+  out.append("\r\n", 2);
+}
+
 // Appends the command made of @p args to @p out.
 template <typename... Args>
 void append_command(std::string& out, const Args&... args) {
-  auto header = [&out](char kind, std::size_t n) {
-    char digits[24];
-    const auto end = std::to_chars(digits, digits + sizeof digits, n).ptr;
-    out.push_back(kind);
-    out.append(digits, static_cast<std::size_t>(end - digits));
-    out.append("\r\n", 2);
-  };
-  header('*', sizeof...(args));
-  ((header('$', std::string_view(args).size()), out.append(std::string_view(args)),
+  append_header(out, '*', sizeof...(args));
+  ((append_header(out, '$', std::string_view(args).size()), out.append(std::string_view(args)),
     out.append("\r\n", 2)),
    ...);
 }

@@ -1,6 +1,6 @@
 #include "json_reader.h"
 
-#include "utf8.h"
+#include "json_text.h"
 
 #include <fmt/format.h>
 
@@ -18,13 +18,6 @@ namespace athomic::detail {
 namespace {
 
 using nlohmann::json;
-
-// Bytes that stand for themselves inside a string: printable ASCII except '"' and '\'.
-constexpr std::array<bool, 256> kPlain = [] {
-  std::array<bool, 256> t{};
-  for (int c = 0x20; c < 0x80; ++c) t[static_cast<std::size_t>(c)] = c != '"' && c != '\\';
-  return t;
-}();
 
 bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 
@@ -225,7 +218,7 @@ class Reader {
     ++p_;
     const char* run = p_;
     for (;;) {
-      while (p_ < end_ && kPlain[static_cast<unsigned char>(*p_)]) ++p_;
+      while (p_ < end_ && kJsonPlainByte[static_cast<unsigned char>(*p_)]) ++p_;
       if (p_ == end_) return fail("unterminated string");
       const auto c = static_cast<unsigned char>(*p_);
       if (c == '"') {

@@ -1,6 +1,6 @@
 #include "json_writer.h"
 
-#include "utf8.h"
+#include "json_text.h"
 
 #include <array>
 #include <charconv>
@@ -10,14 +10,6 @@ namespace athomic::detail {
 namespace {
 
 using nlohmann::json;
-
-// Bytes copied as they are: printable ASCII except '"' and '\', and DEL (the reference escapes
-// only control characters below 0x20 when it keeps non-ASCII text as is).
-constexpr std::array<bool, 256> kPlain = [] {
-  std::array<bool, 256> t{};
-  for (int c = 0x20; c < 0x80; ++c) t[static_cast<std::size_t>(c)] = c != '"' && c != '\\';
-  return t;
-}();
 
 void write_reference(const json& value, std::string& out) {
   nlohmann::detail::serializer<json> serializer(
@@ -34,7 +26,7 @@ bool write_string(const std::string& s, std::string& out) {
   const auto* end = p + s.size();
   const auto* run = p;
   while (p < end) {
-    if (kPlain[*p]) {
+    if (kJsonPlainByte[*p]) {
       ++p;
       continue;
     }

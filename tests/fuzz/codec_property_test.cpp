@@ -4,6 +4,7 @@
 //      reserved key, with a context whose values respect the limits.
 //   2. Any payload and context: encode then decode gives them back.
 #include "codec.h"
+#include "random_json.h"
 
 #include <gtest/gtest.h>
 
@@ -82,30 +83,12 @@ std::string random_text(std::mt19937& rng, std::size_t max_len) {
   return s;
 }
 
-json random_json(std::mt19937& rng, int depth) {
-  switch (depth > 3 ? rng() % 4 : rng() % 6) {
-    case 0: return nullptr;
-    case 1: return static_cast<bool>(rng() % 2);
-    case 2: return static_cast<int64_t>(rng()) - (int64_t{1} << 31);
-    case 3: return random_text(rng, 40);
-    case 4: {
-      json a = json::array();
-      for (unsigned i = rng() % 4; i > 0; --i) a.push_back(random_json(rng, depth + 1));
-      return a;
-    }
-    default: {
-      json o = json::object();
-      for (unsigned i = rng() % 4; i > 0; --i) o[random_text(rng, 12)] = random_json(rng, depth + 1);
-      return o;
-    }
-  }
-}
-
 TEST(CodecProperties, EncodeThenDecodeGivesBackPayloadAndContext) {
   std::mt19937 rng(4711);
+  const auto text = [](std::mt19937& r) { return random_text(r, 40); };
   for (int i = 0; i < 3000; ++i) {
     json payload = json::object();
-    for (unsigned k = rng() % 5; k > 0; --k) payload[random_text(rng, 10)] = random_json(rng, 0);
+    for (unsigned k = rng() % 5; k > 0; --k) payload[random_text(rng, 10)] = test::random_json(rng, text);
     payload.erase(std::string(kContextKey));
     ExecutionContext::Builder b;
     for (std::size_t f = 0; f < kContextStringFieldCount; ++f) {

@@ -3,6 +3,7 @@
 // number types. Inputs: hand-picked edge cases, mutations of valid documents, and random
 // documents dumped by nlohmann. Deterministic seeds, so a failure reproduces.
 #include "json_reader.h"
+#include "random_json.h"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -120,37 +121,19 @@ std::string mutate(std::string s, std::mt19937& rng) {
   return s;
 }
 
-json random_value(std::mt19937& rng, int depth) {
+std::string sample_text(std::mt19937& rng) {
   static const std::vector<std::string> texts = {
       "", "plain", "with \"quotes\"", "back\\slash", "ctl\x01\x1f", "caf\xc3\xa9",
       "\xe2\x82\xac uro", "\xf0\x9f\x98\x80", "line\nbreak", "_nala_context"};
-  switch (depth > 4 ? rng() % 7 : rng() % 9) {
-    case 0: return nullptr;
-    case 1: return static_cast<bool>(rng() % 2);
-    case 2: return static_cast<int64_t>(rng()) - (int64_t{1} << 31);
-    case 3: return static_cast<uint64_t>(rng()) << 32 | rng();
-    case 4: return std::ldexp(static_cast<double>(rng()) - 2147483648.0, static_cast<int>(rng() % 400) - 200);
-    case 5: return -static_cast<int64_t>(rng() % 1000);
-    case 6: return texts[rng() % texts.size()];
-    case 7: {
-      json a = json::array();
-      for (unsigned i = rng() % 5; i > 0; --i) a.push_back(random_value(rng, depth + 1));
-      return a;
-    }
-    default: {
-      json o = json::object();
-      for (unsigned i = rng() % 5; i > 0; --i) {
-        o[texts[rng() % texts.size()] + std::to_string(rng() % 3)] = random_value(rng, depth + 1);
-      }
-      return o;
-    }
-  }
+  return texts[rng() % texts.size()] + std::to_string(rng() % 3);
 }
+
+json random_value(std::mt19937& rng) { return test::random_json(rng, sample_text); }
 
 TEST(JsonReader, AgreesWithTheReferenceOnRandomDocuments) {
   std::mt19937 rng(11262026);
   for (int i = 0; i < 5000; ++i) {
-    const json doc = random_value(rng, 0);
+    const json doc = random_value(rng);
     const std::string compact = doc.dump();
     ASSERT_TRUE(expect_agreement(compact)) << compact;
     expect_agreement(doc.dump(2));  // with whitespace between tokens
@@ -162,7 +145,7 @@ TEST(JsonReader, AgreesWithTheReferenceOnMutatedDocuments) {
   std::mt19937 rng(7);
   int accepted = 0, refused = 0;
   for (int i = 0; i < 40000; ++i) {
-    const json doc = random_value(rng, 0);
+    const json doc = random_value(rng);
     const std::string text = mutate(doc.dump(-1, ' ', i % 2 == 0), rng);
     (expect_agreement(text) ? accepted : refused)++;
     if (HasFailure()) break;

@@ -2,6 +2,7 @@
 // replaced), the reference it must match byte for byte: on edge cases and random documents
 // with every value type, control characters and broken UTF-8 in keys and strings.
 #include "json_writer.h"
+#include "random_json.h"
 
 #include <gtest/gtest.h>
 
@@ -46,32 +47,10 @@ std::string random_bytes(std::mt19937& rng) {
   return s;
 }
 
-json random_value(std::mt19937& rng, int depth) {
-  switch (depth > 3 ? rng() % 7 : rng() % 9) {
-    case 0: return nullptr;
-    case 1: return static_cast<bool>(rng() % 2);
-    case 2: return static_cast<int64_t>(static_cast<uint64_t>(rng()) << 32 | rng());
-    case 3: return static_cast<uint64_t>(rng()) << 32 | rng();
-    case 4: return std::ldexp(static_cast<double>(rng()) - 2147483648.0, static_cast<int>(rng() % 200) - 100);
-    case 5: return random_bytes(rng);
-    case 6: return static_cast<int64_t>(rng() % 100) - 50;
-    case 7: {
-      json a = json::array();
-      for (unsigned i = rng() % 5; i > 0; --i) a.push_back(random_value(rng, depth + 1));
-      return a;
-    }
-    default: {
-      json o = json::object();
-      for (unsigned i = rng() % 5; i > 0; --i) o[random_bytes(rng)] = random_value(rng, depth + 1);
-      return o;
-    }
-  }
-}
-
 TEST(JsonWriter, MatchesTheReferenceOnRandomDocuments) {
   std::mt19937 rng(20261126);
   for (int i = 0; i < 20000; ++i) {
-    const json doc = random_value(rng, 0);
+    const json doc = test::random_json(rng, random_bytes);
     ASSERT_EQ(ours(doc), reference(doc)) << reference(doc);
   }
 }

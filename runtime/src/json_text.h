@@ -1,9 +1,19 @@
-// UTF-8 well-formedness, shared by the JSON reader and writer.
+// What the JSON reader and writer agree on about string text.
 #pragma once
 
+#include <array>
 #include <cstddef>
 
 namespace athomic::detail {
+
+// Bytes that stand for themselves inside a JSON string, read or written: printable ASCII
+// except '"' and '\' (DEL included: nlohmann, which both match, escapes only below 0x20 when it
+// keeps non-ASCII text as is).
+inline constexpr std::array<bool, 256> kJsonPlainByte = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0x20; c < 0x80; ++c) t[static_cast<std::size_t>(c)] = c != '"' && c != '\\';
+  return t;
+}();
 
 // Length of the well-formed UTF-8 sequence (RFC 3629) starting at a byte >= 0x80, or 0.
 inline std::size_t utf8_sequence(const unsigned char* p, const unsigned char* end) noexcept {
