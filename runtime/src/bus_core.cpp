@@ -181,6 +181,7 @@ void BusCore::apply_deferred_interest(std::unique_lock<std::mutex>& registry) no
                     "inside a handler; its events will not arrive: {}", t->name, e.what());
       } catch (...) {
       }
+    } catch (...) {
     }
     registry.lock();
   }
