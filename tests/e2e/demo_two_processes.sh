@@ -6,6 +6,9 @@ set -euo pipefail
 demo=$1
 logs=$2
 mkdir -p "$logs"
+# Empty before the audit side starts: a log left by an earlier run already says "ready".
+: >"$logs/audit.log"
+: >"$logs/users.log"
 "$demo" --role audit -n 3 >"$logs/audit.log" 2>&1 &
 audit=$!
 trap 'kill -9 $audit 2>/dev/null || true' EXIT
