@@ -4,28 +4,50 @@
 #include <chrono>
 #include <cerrno>
 #include <cstring>
-#include <cmath>
+#include <utility>
+#include <vector>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 namespace athomic::redis {
 
 namespace {
 
-timeval to_timeval(double seconds) {
-  timeval tv;
-  tv.tv_sec = static_cast<time_t>(seconds);
-  tv.tv_usec = static_cast<suseconds_t>((seconds - std::floor(seconds)) * 1e6);
-  return tv;
+using Clock = std::chrono::steady_clock;
+
+std::string timeout_text(const Endpoint& ep) {
+  return "timed out after " + std::to_string(ep.connect_timeout_s).substr(0, 5) +
+         " s (events.provider.provider.provider.socket_connect_timeout)";
 }
 
-std::string reply_text(redisReply* r) {
-  if (!r) return "no reply";
-  if (r->type == REDIS_REPLY_ERROR || r->type == REDIS_REPLY_STATUS) return std::string(r->str, r->len);
-  return "unexpected reply";
+Clock::time_point deadline_after(double seconds) {
+  return Clock::now() +
+         std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+}
+
+enum class Wait { ready, timeout, cancelled };
+
+// Waits until @p fd is ready for @p events, the deadline passes, or @p cancel (if any) asks.
+Wait wait_for(int fd, short events, Clock::time_point deadline,
+              const Connection::Cancel* cancel) {
+  for (;;) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    pollfd fds[2] = {{fd, events, 0}, {cancel ? cancel->fd : -1, POLLIN, 0}};
+    const int n = ::poll(fds, cancel ? 2 : 1, static_cast<int>(std::max<int64_t>(0, left)));
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0) return Wait::timeout;
+    if (n < 0) return Wait::ready;  // the read or write that follows reports the error
+    if (cancel && fds[1].revents) {
+      uint64_t v;
+      while (::read(cancel->fd, &v, sizeof v) > 0) {
+      }
+      if (cancel->requested()) return Wait::cancelled;
+    }
+    if (fds[0].revents) return Wait::ready;
+  }
 }
 
 }  // namespace
@@ -45,47 +67,6 @@ Connection& Connection::operator=(Connection&& o) noexcept {
   return *this;
 }
 
-bool Connection::finish_connect(redisContext* c, const Endpoint& ep, const Cancel& cancel,
-                                std::string& error) {
-  using Clock = std::chrono::steady_clock;
-  const auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                           std::chrono::duration<double>(ep.connect_timeout_s));
-  for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    pollfd fds[2] = {{c->fd, POLLOUT, 0}, {cancel.fd, POLLIN, 0}};
-    const int n = ::poll(fds, 2, static_cast<int>(std::max<int64_t>(0, left.count())));
-    if (n < 0 && errno == EINTR) continue;
-    if (n == 0) {
-      error = "cannot connect to " + ep.display() + ": timed out after " +
-              std::to_string(ep.connect_timeout_s).substr(0, 5) +
-              " s (events.provider.provider.provider.socket_connect_timeout)";
-      return false;
-    }
-    if (fds[1].revents) {
-      uint64_t v;
-      while (::read(cancel.fd, &v, sizeof v) > 0) {
-      }
-      if (cancel.requested()) {
-        error = "connecting to " + ep.display() + " was cancelled";
-        return false;
-      }
-    }
-    if (fds[0].revents) break;
-  }
-  int err = 0;
-  socklen_t len = sizeof err;
-  ::getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
-  if (err) {
-    error = "cannot connect to " + ep.display() + ": " + std::strerror(err);
-    return false;
-  }
-  // Blocking from here on, as after redisConnectWithTimeout, for AUTH and PING.
-  const int flags = fcntl(c->fd, F_GETFL, 0);
-  fcntl(c->fd, F_SETFL, flags & ~O_NONBLOCK);
-  c->flags |= REDIS_BLOCK;
-  return true;
-}
-
 void Connection::close() noexcept {
   if (c_) redisFree(c_);
   c_ = nullptr;
@@ -95,68 +76,84 @@ void Connection::close() noexcept {
 
 bool Connection::open(const Endpoint& ep, std::string& error, const Cancel* cancel) {
   close();
-  const timeval tv = to_timeval(ep.connect_timeout_s);
-  redisContext* c = cancel ? redisConnectNonBlock(ep.host.c_str(), ep.port)
-                           : redisConnectWithTimeout(ep.host.c_str(), ep.port, tv);
-  if (c && !c->err && cancel && !finish_connect(c, ep, *cancel, error)) {
-    redisFree(c);
-    return false;
-  }
+  // Non-blocking from the start, so that every wait below ends at the deadline or on cancel.
+  redisContext* c = redisConnectNonBlock(ep.host.c_str(), ep.port);
   if (!c || c->err) {
     std::string why = c ? c->errstr : "out of memory";
-    if (c && c->err == REDIS_ERR_IO && (errno == EINPROGRESS || errno == ETIMEDOUT ||
-                                        why.find("timed out") != std::string::npos)) {
-      why = "timed out after " + std::to_string(ep.connect_timeout_s).substr(0, 5) +
-            " s (events.provider.provider.provider.socket_connect_timeout)";
-    } else if (c && c->err == REDIS_ERR_OTHER) {
-      why = "cannot resolve host '" + ep.host + "': " + why;
-    }
+    if (c && c->err == REDIS_ERR_OTHER) why = "cannot resolve host '" + ep.host + "': " + why;
     if (c) redisFree(c);
     error = "cannot connect to " + ep.display() + ": " + why;
     return false;
   }
-  redisSetTimeout(c, tv);  // bounds the AUTH and PING round trips below
-  auto fail = [&](const std::string& why) {
-    redisFree(c);
-    error = why;
+  c_ = c;
+  auto fail = [&](std::string why) {
+    close();
+    error = std::move(why);
     return false;
   };
+  const std::string cancelled = "connecting to " + ep.display() + " was cancelled";
+  switch (wait_for(c->fd, POLLOUT, deadline_after(ep.connect_timeout_s), cancel)) {
+    case Wait::timeout: return fail("cannot connect to " + ep.display() + ": " + timeout_text(ep));
+    case Wait::cancelled: return fail(cancelled);
+    case Wait::ready: break;
+  }
+  int err = 0;
+  socklen_t len = sizeof err;
+  ::getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+  if (err) return fail("cannot connect to " + ep.display() + ": " + std::strerror(err));
+
+  // AUTH (with a password) and PING, pipelined, answered within one more timeout.
+  std::string commands;
   if (!ep.password.empty()) {
-    auto* r = static_cast<redisReply*>(
-        ep.user.empty() ? redisCommand(c, "AUTH %b", ep.password.data(), ep.password.size())
-                        : redisCommand(c, "AUTH %b %b", ep.user.data(), ep.user.size(),
-                                       ep.password.data(), ep.password.size()));
-    if (!r) return fail("cannot authenticate at " + ep.display() + ": " + c->errstr);
-    if (r->type == REDIS_REPLY_ERROR) {
-      const std::string why = reply_text(r);
-      freeReplyObject(r);
-      return fail("authentication failed at " + ep.display() + ": " + why);
+    if (ep.user.empty()) {
+      resp::append_command(commands, "AUTH", ep.password);
+    } else {
+      resp::append_command(commands, "AUTH", ep.user, ep.password);
     }
-    freeReplyObject(r);
   }
-  auto* r = static_cast<redisReply*>(redisCommand(c, "PING"));
-  if (!r) {
-    return fail("no answer from " + ep.display() + ": " +
-                (c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK)
-                     ? std::string("timed out waiting for PING")
-                     : std::string(c->errstr)));
+  resp::append_command(commands, "PING");
+  const std::size_t expected = ep.password.empty() ? 1 : 2;
+  const auto deadline = deadline_after(ep.connect_timeout_s);
+  std::string io_error;
+  for (std::size_t written = 0; written < commands.size();) {
+    const long n = write_some(std::string_view(commands).substr(written), io_error);
+    if (n < 0) return fail("no answer from " + ep.display() + ": " + io_error);
+    written += static_cast<std::size_t>(n);
+    if (written == commands.size()) break;
+    const Wait w = wait_for(c->fd, POLLOUT, deadline, cancel);
+    if (w == Wait::cancelled) return fail(cancelled);
+    if (w == Wait::timeout) return fail("no answer from " + ep.display() + ": " + timeout_text(ep));
   }
-  if (r->type == REDIS_REPLY_ERROR) {
-    std::string why = reply_text(r);
-    freeReplyObject(r);
+  std::vector<std::pair<char, std::string>> replies;  // (type, text)
+  for (;;) {
+    if (!each_reply(io_error, [&](const resp::Reply& r) {
+          replies.emplace_back(r.is_array ? '*' : r.value.type, std::string(r.value.text));
+        })) {
+      return fail("no answer from " + ep.display() + ": " + io_error);
+    }
+    if (replies.size() >= expected) break;
+    const Wait w = wait_for(c->fd, POLLIN, deadline, cancel);
+    if (w == Wait::cancelled) return fail(cancelled);
+    if (w == Wait::timeout) {
+      return fail("no answer from " + ep.display() + ": timed out waiting for " +
+                  (replies.empty() && expected == 2 ? "AUTH" : "PING") + " (" +
+                  timeout_text(ep) + ")");
+    }
+    if (!read(io_error)) return fail("no answer from " + ep.display() + ": " + io_error);
+  }
+  if (expected == 2 && replies.front().first == '-') {
+    return fail("authentication failed at " + ep.display() + ": " + replies.front().second);
+  }
+  if (replies.back().first == '-') {
+    std::string why = replies.back().second;
     if (why.rfind("NOAUTH", 0) == 0) {
       why += " (set a password in events.provider.provider.provider)";
       return fail("authentication failed at " + ep.display() + ": " + why);
     }
     return fail("the server at " + ep.display() + " refused PING: " + why);
   }
-  freeReplyObject(r);
   redisEnableKeepAlive(c);
-  // From here on the poll() loop drives the socket.
-  const int flags = fcntl(c->fd, F_GETFL, 0);
-  fcntl(c->fd, F_SETFL, flags | O_NONBLOCK);
-  c->flags &= ~REDIS_BLOCK;
-  c_ = c;
+  in_begin_ = in_end_ = 0;  // nothing follows the two answers
   return true;
 }
 

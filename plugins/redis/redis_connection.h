@@ -1,6 +1,6 @@
-// One hiredis connection driven by the provider's poll() loop: connect (with timeout, AUTH and
-// a PING) on open; then the socket is non-blocking and read and written here directly, with
-// replies parsed in place (resp.h).
+// One connection driven by the provider's poll() loop. hiredis opens the socket (it resolves the
+// host); everything after — waiting for the connection, AUTH and PING, then every read and
+// write — is done here on the non-blocking socket, with replies parsed in place (resp.h).
 #pragma once
 
 #include "redis_config.h"
@@ -69,9 +69,6 @@ class Connection {
   }
 
  private:
-  static bool finish_connect(redisContext* c, const Endpoint& ep, const Cancel& cancel,
-                             std::string& error);
-
   redisContext* c_ = nullptr;  // hiredis connects and authenticates; then we own the socket
   std::string out_;
   std::vector<char> in_;

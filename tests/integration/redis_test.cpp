@@ -132,6 +132,45 @@ std::string start_error(const EventsSettings& s) {
   return "";
 }
 
+// A loopback listener that never answers. With a full accept queue the kernel drops further
+// connection attempts, so connecting hangs as with an unroutable address; otherwise it completes
+// them and nobody ever reads. Nothing leaves this machine either way.
+class SilentListener {
+ public:
+  SilentListener(uint16_t port, bool drop_connections) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    const int one = 1;
+    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(port);
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::listen(fd_, drop_connections ? 0 : 16) != 0) {
+      throw std::runtime_error(std::string("silent listener: ") + std::strerror(errno));
+    }
+    socklen_t len = sizeof addr;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    for (int i = 0; drop_connections && i < 3; ++i) {
+      const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+      ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+      fillers_.push_back(fd);
+    }
+  }
+  ~SilentListener() {
+    for (int fd : fillers_) ::close(fd);
+    ::close(fd_);
+  }
+  uint16_t port() const { return port_; }
+  std::string uri() const { return "redis://127.0.0.1:" + std::to_string(port_) + "/0"; }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::vector<int> fillers_;
+};
+
 TEST(Redis, DeliversWithContextInProcess) {
   RedisServer server;
   auto bus = started(redis_settings(server.uri()));
@@ -375,29 +414,22 @@ TEST(Redis, ConnectionRefusedAtStart) {
 }
 
 TEST(Redis, ConnectTimeoutAtStart) {
-  // A loopback listener whose accept queue is full: further SYNs are dropped, so connecting
-  // hangs exactly as with an unroutable address, without leaving this machine.
-  const int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(lfd, 0), 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(lfd, reinterpret_cast<sockaddr*>(&addr), &len);
-  std::vector<int> fillers;
-  for (int i = 0; i < 3; ++i) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    fillers.push_back(fd);
-  }
-  auto s = redis_settings("redis://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/0");
+  SilentListener silent(0, /*drop_connections=*/true);
+  auto s = redis_settings(silent.uri());
   s.provider_config["provider"]["provider"]["socket_connect_timeout"] = 0.3;
   const auto msg = start_error(s);
+  EXPECT_THAT(msg, HasSubstr("cannot connect to " + silent.uri()));
   EXPECT_THAT(msg, HasSubstr("timed out"));
   EXPECT_THAT(msg, HasSubstr("socket_connect_timeout"));
-  for (int fd : fillers) ::close(fd);
-  ::close(lfd);
+}
+
+TEST(Redis, AServerThatNeverAnswersIsATimeoutAtStart) {
+  SilentListener silent(0, /*drop_connections=*/false);
+  auto s = redis_settings(silent.uri());
+  s.provider_config["provider"]["provider"]["socket_connect_timeout"] = 0.3;
+  const auto msg = start_error(s);
+  EXPECT_THAT(msg, HasSubstr("no answer from " + silent.uri()));
+  EXPECT_THAT(msg, HasSubstr("timed out waiting for PING"));
 }
 
 TEST(Redis, BadSettingsAreNamed) {
@@ -486,30 +518,15 @@ TEST(Redis, CloseWhileDisconnectedReturns) {
   EXPECT_THROW(bus->publish("x", {}), EventBusError);
 }
 
-TEST(Redis, CloseDuringAReconnectToAnAddressThatDoesNotAnswerReturns) {
+// close() while a reconnect attempt hangs, in the TCP connect or in the AUTH/PING that follows.
+void close_during_a_hanging_reconnect(bool server_accepts) {
   RedisServer server;
   auto s = redis_settings(server.uri());
   s.provider_config["provider"]["provider"]["socket_connect_timeout"] = 60;
   auto bus = started(s);
-  const int port = server.port();
+  const auto port = static_cast<uint16_t>(server.port());
   server.kill9();
-  // The same port now drops connection attempts (a full accept queue): a reconnect attempt
-  // hangs there as with an unroutable address.
-  const int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
-  const int one = 1;
-  ::setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << std::strerror(errno);
-  ASSERT_EQ(::listen(lfd, 0), 0);
-  std::vector<int> fillers;
-  for (int i = 0; i < 3; ++i) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    fillers.push_back(fd);
-  }
+  SilentListener silent(port, /*drop_connections=*/!server_accepts);
   bus->publish("x", {});  // buffered meanwhile
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // an attempt is under way
   const auto before = std::chrono::steady_clock::now();
@@ -517,8 +534,14 @@ TEST(Redis, CloseDuringAReconnectToAnAddressThatDoesNotAnswerReturns) {
   // Not a measure of speed: only that close() did not wait out the 60 s attempt.
   EXPECT_LT(std::chrono::steady_clock::now() - before, std::chrono::seconds(30));
   EXPECT_THROW(bus->publish("x", {}), EventBusError);
-  for (int fd : fillers) ::close(fd);
-  ::close(lfd);
+}
+
+TEST(Redis, CloseDuringAReconnectToAnAddressThatDoesNotAnswerReturns) {
+  close_during_a_hanging_reconnect(/*server_accepts=*/false);
+}
+
+TEST(Redis, CloseDuringAReconnectToAServerThatNeverAnswersReturns) {
+  close_during_a_hanging_reconnect(/*server_accepts=*/true);
 }
 
 }  // namespace
