@@ -109,6 +109,7 @@ class RedisProvider final : public sdk::Provider {
     answered_ = published_;  // what was lost is not waited for
     ops_.clear();
     ops_in_flight_ = 0;
+    resubscriptions_due_ = 0;
     for (auto& [ch, confirmed] : channels_) confirmed = false;
     pub_.close();
     sub_.close();
@@ -206,8 +207,9 @@ class RedisProvider final : public sdk::Provider {
   }
 
   // Takes queued work: subscription changes, and every publish made since the last time.
-  // Returns whether publishes may be written: not after a reconnect until every wanted channel
-  // is confirmed, so that nothing is published before we listen again.
+  // Returns whether publishes may be written: not after a reconnect until the server has
+  // answered every re-subscription, so that nothing is published before we listen again.
+  // (Only those: a channel subscribed since then waits for the publishes made before it.)
   bool take_work() {
     bool may_publish;
     {
@@ -216,10 +218,7 @@ class RedisProvider final : public sdk::Provider {
       ops_.insert(ops_.end(), std::make_move_iterator(sub_ops_.begin()),
                   std::make_move_iterator(sub_ops_.end()));
       sub_ops_.clear();
-      const bool all_confirmed = std::all_of(channels_.begin(), channels_.end(),
-                                             [](const auto& c) { return c.second; });
-      if (all_confirmed) resubscribing_ = false;
-      may_publish = !resubscribing_;
+      may_publish = resubscriptions_due_ == 0;
       if (!pending_lengths_.empty()) {
         if (head_ == queue_.size()) {
           // Everything before was answered: take the buffer itself, keep ours for next time.
@@ -279,7 +278,12 @@ class RedisProvider final : public sdk::Provider {
     if (!r.is_array) {
       if (r.value.type == '-') {
         host_.error("the server refused a subscription change: " + std::string(r.value.text));
-        confirm_op({}, {});
+        // Replies come in the order the commands went: re-subscriptions first.
+        if (resubscriptions_due_ > 0) {
+          --resubscriptions_due_;
+        } else {
+          confirm_op({}, {});
+        }
       }
       return;
     }
@@ -291,7 +295,11 @@ class RedisProvider final : public sdk::Provider {
       if (ch.size() <= prefix) return;
       host_.deliver_message(ch.substr(prefix), r.items[2].text);
     } else if (kind == "subscribe") {
-      confirm_op(kind, ch);
+      if (resubscriptions_due_ > 0) {
+        --resubscriptions_due_;
+      } else {
+        confirm_op(kind, ch);
+      }
       std::lock_guard lock(mutex_);
       if (auto it = channels_.find(std::string(ch)); it != channels_.end()) it->second = true;
       cv_.notify_all();
@@ -332,7 +340,7 @@ class RedisProvider final : public sdk::Provider {
     sent_ = head_;
     std::lock_guard lock(mutex_);
     connected_ = false;
-    resubscribing_ = true;
+    resubscriptions_due_ = 0;
     // Every wanted channel is subscribed again on reconnect; pending changes are moot.
     sub_ops_.clear();
     ops_.clear();
@@ -366,6 +374,7 @@ class RedisProvider final : public sdk::Provider {
         for (const auto& [ch, confirmed] : channels_) {
           resp::append_command(sub_.output(), "SUBSCRIBE", ch);
         }
+        resubscriptions_due_ = channels_.size();
         host_.info("reconnected to " + config_.endpoint.display() + " after " +
                    std::to_string(attempt) + " attempt(s); re-subscribing " +
                    std::to_string(channels_.size()) + " channel(s), then sending " +
@@ -459,7 +468,6 @@ class RedisProvider final : public sdk::Provider {
   bool running_ = false;
   bool stopping_ = false;
   bool connected_ = false;
-  bool resubscribing_ = false;
 
   // I/O thread only (and stop(), after joining it).
   Connection pub_, sub_;
@@ -470,6 +478,7 @@ class RedisProvider final : public sdk::Provider {
   uint64_t answered_ = 0;          // publishes answered by the server (or given up by stop)
   std::deque<SubOp> ops_;          // subscription changes in order, the first ones maybe sent
   std::size_t ops_in_flight_ = 0;  // of ops_, sent and not yet confirmed
+  std::size_t resubscriptions_due_ = 0;  // SUBSCRIBEs sent on reconnect, not yet answered
 };
 
 }  // namespace

@@ -478,6 +478,41 @@ TEST(Redis, ServerKilledAndRestartedMidStream) {
   EXPECT_EQ(pubsub_channels(server.port()).count("app_events:stream"), 1u);
 }
 
+TEST(Redis, SubscribingWhileItReconnectsDoesNotHoldPublishesBack) {
+  // After a reconnect, publishes wait until the channels are subscribed again; a subscription
+  // made meanwhile must not keep them waiting.
+  RedisServer server;
+  auto bus = started(redis_settings(server.uri()));
+  std::mutex m;
+  std::set<int> received;
+  bus->subscribe("stream", [&](const Event& e) {
+    std::lock_guard lock(m);
+    received.insert(e.payload()["n"].get<int>());
+  });
+  std::atomic<bool> done{false};
+  std::thread subscriber([&] {
+    for (int i = 0; i < 3000 && !done; ++i) {
+      bus->subscribe("other." + std::to_string(i), [](const Event&) {});
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
+  constexpr int kEvents = 300;
+  for (int n = 0; n < kEvents; ++n) {
+    if (n == 100) server.kill9();
+    if (n == 200) server.start();
+    bus->publish("stream", {{"n", n}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const bool all = eventually([&] {
+    std::lock_guard lock(m);
+    return received.size() == static_cast<std::size_t>(kEvents);
+  });
+  done = true;
+  subscriber.join();
+  std::lock_guard lock(m);
+  EXPECT_TRUE(all) << received.size() << " of " << kEvents << " events arrived";
+}
+
 TEST(Redis, AFullBufferIsReportedToTheCaller) {
   RedisServer server;
   auto bus = started(redis_settings(server.uri(), {{"max_buffered_events", 5}}));
