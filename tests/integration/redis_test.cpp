@@ -413,11 +413,15 @@ TEST(Redis, ConnectionRefusedAtStart) {
   EXPECT_THAT(msg, HasSubstr("refused"));
 }
 
-TEST(Redis, ConnectTimeoutAtStart) {
-  SilentListener silent(0, /*drop_connections=*/true);
+std::string start_error_with_a_short_timeout(const SilentListener& silent) {
   auto s = redis_settings(silent.uri());
   s.provider_config["provider"]["provider"]["socket_connect_timeout"] = 0.3;
-  const auto msg = start_error(s);
+  return start_error(s);
+}
+
+TEST(Redis, ConnectTimeoutAtStart) {
+  SilentListener silent(0, /*drop_connections=*/true);
+  const auto msg = start_error_with_a_short_timeout(silent);
   EXPECT_THAT(msg, HasSubstr("cannot connect to " + silent.uri()));
   EXPECT_THAT(msg, HasSubstr("timed out"));
   EXPECT_THAT(msg, HasSubstr("socket_connect_timeout"));
@@ -425,9 +429,7 @@ TEST(Redis, ConnectTimeoutAtStart) {
 
 TEST(Redis, AServerThatNeverAnswersIsATimeoutAtStart) {
   SilentListener silent(0, /*drop_connections=*/false);
-  auto s = redis_settings(silent.uri());
-  s.provider_config["provider"]["provider"]["socket_connect_timeout"] = 0.3;
-  const auto msg = start_error(s);
+  const auto msg = start_error_with_a_short_timeout(silent);
   EXPECT_THAT(msg, HasSubstr("no answer from " + silent.uri()));
   EXPECT_THAT(msg, HasSubstr("timed out waiting for PING"));
 }
