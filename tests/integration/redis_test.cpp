@@ -454,6 +454,17 @@ TEST(Redis, BadSettingsAreNamed) {
   }
 }
 
+// Publishes "stream" events n = 0..count-1, one a millisecond; the server is SIGKILLed at the
+// first third and started again on the same port at the second.
+void publish_through_a_restart(EventBus& bus, RedisServer& server, int count) {
+  for (int n = 0; n < count; ++n) {
+    if (n == count / 3) server.kill9();
+    if (n == 2 * count / 3) server.start();
+    bus.publish("stream", {{"n", n}});
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
 TEST(Redis, ServerKilledAndRestartedMidStream) {
   RedisServer server;
   auto bus = started(redis_settings(server.uri()));
@@ -464,12 +475,7 @@ TEST(Redis, ServerKilledAndRestartedMidStream) {
     received[e.payload()["n"].get<int>()]++;
   });
   constexpr int kEvents = 300;
-  for (int n = 0; n < kEvents; ++n) {
-    if (n == 100) server.kill9();
-    if (n == 200) server.start();
-    bus->publish("stream", {{"n", n}});
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  publish_through_a_restart(*bus, server, kEvents);
   EXPECT_TRUE(eventually([&] {
     std::lock_guard lock(m);
     return received.size() == static_cast<std::size_t>(kEvents);
@@ -499,12 +505,7 @@ TEST(Redis, SubscribingWhileItReconnectsDoesNotHoldPublishesBack) {
     }
   });
   constexpr int kEvents = 300;
-  for (int n = 0; n < kEvents; ++n) {
-    if (n == 100) server.kill9();
-    if (n == 200) server.start();
-    bus->publish("stream", {{"n", n}});
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  publish_through_a_restart(*bus, server, kEvents);
   const bool all = eventually([&] {
     std::lock_guard lock(m);
     return received.size() == static_cast<std::size_t>(kEvents);
