@@ -263,27 +263,23 @@ class RedisProvider final : public sdk::Provider {
     return true;
   }
 
-  // A reply to SUBSCRIBE or UNSUBSCRIBE (or an error) on the subscriber connection.
-  void confirm_op(std::string_view kind, std::string_view ch) {
-    if (ops_in_flight_ == 0) return;
-    const SubOp& op = ops_.front();
-    if (!kind.empty() && (kind != (op.subscribe ? "subscribe" : "unsubscribe") || ch != op.channel)) {
-      return;  // a re-subscription after a reconnect
+  // A reply to SUBSCRIBE or UNSUBSCRIBE, or an error, on the subscriber connection. Replies
+  // come in the order the commands went: the re-subscriptions sent on reconnect first, then the
+  // subscription changes in flight.
+  void subscription_answered() {
+    if (resubscriptions_due_ > 0) {
+      --resubscriptions_due_;
+    } else if (ops_in_flight_ > 0) {
+      ops_.pop_front();
+      --ops_in_flight_;
     }
-    ops_.pop_front();
-    --ops_in_flight_;
   }
 
   void on_subscriber_reply(const resp::Reply& r) {
     if (!r.is_array) {
       if (r.value.type == '-') {
         host_.error("the server refused a subscription change: " + std::string(r.value.text));
-        // Replies come in the order the commands went: re-subscriptions first.
-        if (resubscriptions_due_ > 0) {
-          --resubscriptions_due_;
-        } else {
-          confirm_op({}, {});
-        }
+        subscription_answered();
       }
       return;
     }
@@ -295,16 +291,12 @@ class RedisProvider final : public sdk::Provider {
       if (ch.size() <= prefix) return;
       host_.deliver_message(ch.substr(prefix), r.items[2].text);
     } else if (kind == "subscribe") {
-      if (resubscriptions_due_ > 0) {
-        --resubscriptions_due_;
-      } else {
-        confirm_op(kind, ch);
-      }
+      subscription_answered();
       std::lock_guard lock(mutex_);
       if (auto it = channels_.find(std::string(ch)); it != channels_.end()) it->second = true;
       cv_.notify_all();
     } else if (kind == "unsubscribe") {
-      confirm_op(kind, ch);
+      subscription_answered();
     }
   }
 

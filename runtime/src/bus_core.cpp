@@ -69,10 +69,10 @@ void BusCore::start() {
   std::lock_guard registry(registry_mutex_);
   deferred_interest_.clear();  // handlers only run once started: this covers every topic
   try {
-    topics_.for_each([&](const Topic& t) {
+    topics_.for_each([&](Topic& t) {
       if (t.list_owner) {
         provider_->interest_add(t.name);
-        const_cast<Topic&>(t).interest = true;
+        t.interest = true;
       }
     });
   } catch (...) {

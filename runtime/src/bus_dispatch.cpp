@@ -226,7 +226,6 @@ void BusCore::decode_and_dispatch(EventRecord& r) noexcept {
   r.payload = &r.payload_owned;
   r.context_owned = std::move(decoded.context);
   r.context = &r.context_owned;
-  r.decoded_here = true;
   HazardSlot slot;
   const HandlerList* list = slot.protect(r.topic->list);
   if (!list) {
@@ -262,7 +261,7 @@ void BusCore::bury(EventRecord* r) noexcept {
   // The handler list goes now: it may hold the last reference to an unsubscribed handler.
   r->handlers.reset();
   // What a worker decoded is freed here, on the worker that made it; the rest goes back.
-  if (r->decoded_here) {
+  if (r->topic) {
     r->payload_owned.reset();
     r->context_owned.reset();
   }

@@ -40,10 +40,9 @@ struct EventRecord {
   EventRecord* next_buried = nullptr;  // in BusCore's list of records waiting to be freed
 
   // A received message decoded on a worker (pool dispatch): the bytes, and the topic whose
-  // handlers get it once decoded.
+  // handlers get it once decoded. Set only for those records.
   std::string raw;
   Topic* topic = nullptr;
-  bool decoded_here = false;  // payload and context were made by the decoding worker
 };
 
 // Drops a reference; frees heap records when it was the last. (The bus's own threads use

@@ -73,6 +73,10 @@ class TopicTable {
   // Caller holds the registry mutex.
   template <class F>
   void for_each(F&& f) const {
+    for (const auto& t : topics_) f(static_cast<const Topic&>(*t));
+  }
+  template <class F>
+  void for_each(F&& f) {
     for (const auto& t : topics_) f(*t);
   }
 
