@@ -48,8 +48,7 @@ uint64_t process_cpu_ns() noexcept {
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-void Meter::report(benchmark::State& state, double units, std::string_view unit,
-                   bool cpu) const {
+void Meter::report(benchmark::State& state, double units, std::string_view unit, bool cpu) const {
   if (units <= 0) return;
   const std::string suffix(unit);
   state.counters["allocs_per_" + suffix] =

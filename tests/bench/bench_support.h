@@ -44,8 +44,7 @@ uint64_t process_cpu_ns() noexcept;
 class Meter {
  public:
   Meter() noexcept : allocations_(allocations()), cpu_ns_(process_cpu_ns()) {}
-  void report(benchmark::State& state, double units, std::string_view unit,
-              bool cpu = false) const;
+  void report(benchmark::State& state, double units, std::string_view unit, bool cpu = false) const;
 
  private:
   uint64_t allocations_;

@@ -40,8 +40,7 @@ std::shared_ptr<athomic::EventBus> default_bus() {
 }
 
 // Delivers one event and checks that exactly @p handlers handlers ran.
-bool deliver_one(benchmark::State& state, athomic::EventBus& bus, Calls& calls,
-                 uint64_t handlers) {
+bool deliver_one(benchmark::State& state, athomic::EventBus& bus, Calls& calls, uint64_t handlers) {
   const uint64_t before = calls.n.load();
   bus.publish(kEventName, sample_payload()).wait();
   return expect_equal(state, "handlers run by one event", calls.n.load() - before, handlers);
@@ -123,7 +122,8 @@ void signals2_many(benchmark::State& state) {
     signal(Event(kEventName, payload, athomic::ExecutionContext::empty()));
     for (auto& c : connections) c.disconnect();
     connections.clear();
-    if (!ok || !expect_equal(state, "slots run by one emit", calls.n.load() - before_calls, kMany)) {
+    if (!ok ||
+        !expect_equal(state, "slots run by one emit", calls.n.load() - before_calls, kMany)) {
       break;
     }
     state.ResumeTiming();
@@ -134,9 +134,9 @@ void signals2_many(benchmark::State& state) {
 
 int register_all() {
   for (int others : {0, 8}) {
-    const Row row{"churn/others" + std::to_string(others),
-                  "one subscribe + unsubscribe pair, " + std::to_string(others) +
-                      " other handlers on the event"};
+    const Row row{"churn/others" + std::to_string(others), "one subscribe + unsubscribe pair, " +
+                                                               std::to_string(others) +
+                                                               " other handlers on the event"};
     add(row, "athomic", [others](auto& s) { athomic_pair(s, others); });
     add(row, "signals2", [others](auto& s) { signals2_pair(s, others); });
   }

@@ -23,18 +23,24 @@ void pin_calling_thread(int cpu) {
 
 const char* placement_id(Placement p) {
   switch (p) {
-    case Placement::any_cpu: return "any_cpu";
-    case Placement::separate_cpus: return "separate_cpus";
-    case Placement::same_cpu: return "same_cpu";
+    case Placement::any_cpu:
+      return "any_cpu";
+    case Placement::separate_cpus:
+      return "separate_cpus";
+    case Placement::same_cpu:
+      return "same_cpu";
   }
   return "?";
 }
 
 const char* placement_title(Placement p) {
   switch (p) {
-    case Placement::any_cpu: return "the scheduler's choice of CPUs";
-    case Placement::separate_cpus: return "publisher pinned to one CPU, consumers to another";
-    case Placement::same_cpu: return "publisher and consumers pinned to the same CPU";
+    case Placement::any_cpu:
+      return "the scheduler's choice of CPUs";
+    case Placement::separate_cpus:
+      return "publisher pinned to one CPU, consumers to another";
+    case Placement::same_cpu:
+      return "publisher and consumers pinned to the same CPU";
   }
   return "?";
 }
@@ -52,8 +58,7 @@ Placed::Placed(Placement p) : placement_(p) {
     }
   }
   if (p == Placement::separate_cpus && second_ < 0) {
-    unavailable_ = "needs 2 CPUs; this process may use " +
-                   std::to_string(CPU_COUNT(&original_));
+    unavailable_ = "needs 2 CPUs; this process may use " + std::to_string(CPU_COUNT(&original_));
     return;
   }
   pin_calling_thread(p == Placement::separate_cpus ? second_ : first_);

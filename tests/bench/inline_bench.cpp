@@ -109,9 +109,9 @@ void signals2_emit_json(benchmark::State& state) {
 
 int register_all() {
   for (int n : {1, 2, 4, 8}) {
-    const Row row{"inline/h" + std::to_string(n),
-                  "publish by name to " + std::to_string(n) + " inline handler" +
-                      (n > 1 ? "s" : "") + ", context captured and restored"};
+    const Row row{"inline/h" + std::to_string(n), "publish by name to " + std::to_string(n) +
+                                                      " inline handler" + (n > 1 ? "s" : "") +
+                                                      ", context captured and restored"};
     add(row, "athomic", [n](auto& s) { athomic_inline(s, n, sample_context()); });
     add(row, "signals2", [n](auto& s) { signals2_emit(s, n); });
   }
@@ -119,10 +119,9 @@ int register_all() {
                        "the same to 1 handler, the context also holding source_ip (not "
                        "propagated: handlers get a restricted copy)"};
   add(restricted, "athomic", [](auto& s) {
-    athomic_inline(s, 1,
-                   athomic::ExecutionContext::Builder(*sample_context())
-                       .source_ip("203.0.113.7")
-                       .build());
+    athomic_inline(
+        s, 1,
+        athomic::ExecutionContext::Builder(*sample_context()).source_ip("203.0.113.7").build());
   });
   add(restricted, "signals2", [](auto& s) { signals2_emit(s, 1); });
   const Row json{"inline_json/h1",

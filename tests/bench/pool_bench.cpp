@@ -45,9 +45,7 @@ constexpr std::chrono::seconds kBatchLimit{30};
 // spinning, so the process's CPU time is the hand-off's, not the waiting's.
 class Tally {
  public:
-  void expect(uint64_t events) noexcept {
-    target_.fetch_add(events, std::memory_order_relaxed);
-  }
+  void expect(uint64_t events) noexcept { target_.fetch_add(events, std::memory_order_relaxed); }
   // The handler body's bookkeeping.
   void hit() noexcept {
     if (handled_.fetch_add(1, std::memory_order_acq_rel) + 1 ==
@@ -210,10 +208,10 @@ void atomic_queue_spin(benchmark::State& state, Placement where) {
 int register_all() {
   const unsigned default_workers = athomic::EventsSettings{}.workers;
   for (Placement p : {Placement::any_cpu, Placement::separate_cpus, Placement::same_cpu}) {
-    const Row row{std::string("handoff/") + placement_id(p),
-                  std::string("one publisher thread to consumer threads, 1 handler; ") +
-                      placement_title(p),
-                  Figure::rate};
+    const Row row{
+        std::string("handoff/") + placement_id(p),
+        std::string("one publisher thread to consumer threads, 1 handler; ") + placement_title(p),
+        Figure::rate};
     add(row, "athomic_1_worker", [p](auto& s) { athomic_pool(s, p, 1); })->UseRealTime();
     add(row, "athomic_" + std::to_string(default_workers) + "_workers_default",
         [p, default_workers](auto& s) { athomic_pool(s, p, default_workers); })

@@ -16,10 +16,14 @@ namespace {
 
 double to_ns(double value, benchmark::TimeUnit unit) {
   switch (unit) {
-    case benchmark::kNanosecond: return value;
-    case benchmark::kMicrosecond: return value * 1e3;
-    case benchmark::kMillisecond: return value * 1e6;
-    case benchmark::kSecond: return value * 1e9;
+    case benchmark::kNanosecond:
+      return value;
+    case benchmark::kMicrosecond:
+      return value * 1e3;
+    case benchmark::kMillisecond:
+      return value * 1e6;
+    case benchmark::kSecond:
+      return value * 1e9;
   }
   return value;
 }
@@ -95,9 +99,9 @@ void TableReporter::ReportRuns(const std::vector<Run>& runs) {
       if (it == run.counters.end()) continue;
       figure = it->second.value;
     } else {
-      figure = to_ns(run.run_name.time_type.empty() ? run.GetAdjustedCPUTime()
-                                                    : run.GetAdjustedRealTime(),
-                     run.time_unit);
+      figure = to_ns(
+          run.run_name.time_type.empty() ? run.GetAdjustedCPUTime() : run.GetAdjustedRealTime(),
+          run.time_unit);
     }
     if (run.run_type == Run::RT_Aggregate) {
       if (run.aggregate_name == "median") r.median_aggregate = figure;
@@ -129,9 +133,11 @@ void TableReporter::print_row(const std::vector<const Registered*>& variants) {
   std::ostream& out = GetOutputStream();
   const Row& row = variants.front()->row;
   const bool rate = row.figure == Figure::rate;
-  out << "\n" << row.id << ": " << row.title << "\n"
-      << "  (" << (rate ? "events per second, higher is better; athomic's rate / baseline's"
-                        : "time per iteration, lower is better; athomic's time / baseline's")
+  out << "\n"
+      << row.id << ": " << row.title << "\n"
+      << "  ("
+      << (rate ? "events per second, higher is better; athomic's rate / baseline's"
+               : "time per iteration, lower is better; athomic's time / baseline's")
       << ")\n";
 
   auto median_of = [&](const Registered* v) -> double {
@@ -161,7 +167,9 @@ void TableReporter::print_row(const std::vector<const Registered*>& variants) {
     std::snprintf(line, sizeof line, "  %-26s %11s  (%s)", v->variant.c_str(),
                   format_figure(m, row.figure).c_str(), spread.c_str());
     out << line;
-    for (const auto& [name, values] : r.counters) out << "  " << format_counter(name, median(values));
+    for (const auto& [name, values] : r.counters) {
+      out << "  " << format_counter(name, median(values));
+    }
     if (!r.error.empty()) out << "  [" << r.error << "]";
     if (is_athomic(v->variant)) {
       std::string ratios;
