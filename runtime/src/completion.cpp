@@ -13,7 +13,6 @@
 namespace athomic {
 namespace detail {
 
-thread_local const HandlerFrame* HandlerFrame::top_ = nullptr;
 
 namespace {
 

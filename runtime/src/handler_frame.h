@@ -22,7 +22,7 @@ class HandlerFrame {
  private:
   const void* bus_;
   const HandlerFrame* outer_;
-  static thread_local const HandlerFrame* top_;
+  static inline thread_local const HandlerFrame* top_ = nullptr;
 };
 
 }  // namespace athomic::detail

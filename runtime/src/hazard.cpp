@@ -2,7 +2,6 @@
 
 namespace athomic::detail {
 
-thread_local HazardRecord* Hazards::tls_record = nullptr;
 std::atomic<HazardRecord*> Hazards::head{nullptr};
 
 namespace {

@@ -71,7 +71,10 @@ class Hazards {
 
  private:
   static HazardRecord& claim() noexcept;
-  static thread_local HazardRecord* tls_record;
+  // Constant-initialised and defined in every translation unit (an inline variable), so an
+  // access is a plain thread-local load rather than a call through the wrapper function a
+  // thread_local defined in one file needs (which UBSan mistakes for a null load).
+  static inline thread_local HazardRecord* tls_record = nullptr;
   static std::atomic<HazardRecord*> head;
 };
 
