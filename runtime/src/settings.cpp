@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <regex>
@@ -24,7 +25,13 @@ namespace {
 
 using detail::SettingsTree;
 
+// The value as a message shows it: secrets masked, long values cut, and nan/inf by name (JSON
+// has no spelling for them and would print "null").
 std::string shown(const nlohmann::json& v) {
+  if (v.is_number_float() && !std::isfinite(v.get<double>())) {
+    const double d = v.get<double>();
+    return std::isnan(d) ? "nan" : (d < 0 ? "-inf" : "inf");
+  }
   std::string s = mask_secret_values(v).dump();
   return s.size() > 80 ? s.substr(0, 77) + "..." : s;
 }
@@ -65,6 +72,31 @@ int64_t read_int(const SettingsTree& t, const std::string& path, const nlohmann:
   return v.get<int64_t>();
 }
 
+// Seconds as a duration: finite, from 0 to @p max_seconds.
+std::chrono::milliseconds read_seconds(const SettingsTree& t, const std::string& path,
+                                       const nlohmann::json& v, double max_seconds) {
+  if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < 0 ||
+      v.get<double>() > max_seconds) {
+    fail(t, path, v, fmt::format("expected seconds from 0 to {}", max_seconds));
+  }
+  return std::chrono::milliseconds(std::llround(v.get<double>() * 1000));
+}
+
+// No setting has a use for nan or inf, and the provider's keys reach it as JSON, which cannot
+// carry them: refuse them anywhere under @p path before any key is read.
+void refuse_non_finite(const SettingsTree& t, const std::string& path, const nlohmann::json& v) {
+  if (v.is_number_float() && !std::isfinite(v.get<double>())) {
+    fail(t, path, v, "expected a finite number (nan and inf are not allowed in settings)");
+  }
+  if (v.is_object()) {
+    for (const auto& [k, item] : v.items()) refuse_non_finite(t, path + "." + k, item);
+  } else if (v.is_array()) {
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      refuse_non_finite(t, fmt::format("{}[{}]", path, i), v[i]);
+    }
+  }
+}
+
 std::string read_string(const SettingsTree& t, const std::string& path, const nlohmann::json& v) {
   if (!v.is_string()) fail(t, path, v, "expected a string");
   return v.get<std::string>();
@@ -76,6 +108,7 @@ EventsSettings validate_events(const SettingsTree& t, const std::string& files) 
   const nlohmann::json* events = member(t.root, "events");
   if (!events || events->is_null()) return s;
   if (!events->is_object()) fail(t, "events", *events, "expected a table");
+  refuse_non_finite(t, "events", *events);
   reject_unknown(t, "events", *events,
                  {"enabled", "plugins_dir", "provider", "executor", "propagated_context",
                   "max_payload_bytes"});
@@ -128,10 +161,7 @@ EventsSettings validate_events(const SettingsTree& t, const std::string& files) 
                                                  " (0: one per hardware thread)"));
     }
     if (auto* v = member(*ex, "close_timeout")) {
-      if (!v->is_number() || v->get<double>() < 0 || v->get<double>() > 3600) {
-        fail(t, "events.executor.close_timeout", *v, "expected seconds from 0 to 3600");
-      }
-      s.close_timeout = std::chrono::milliseconds(static_cast<int64_t>(v->get<double>() * 1000));
+      s.close_timeout = read_seconds(t, "events.executor.close_timeout", *v, 3600);
     }
   }
   if (auto* p = member(*events, "provider")) {

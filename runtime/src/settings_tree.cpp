@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cctype>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 namespace athomic::detail {
@@ -51,23 +52,72 @@ nlohmann::json toml_value(const toml::node& n, const std::string& path, const st
 
 // ---- YAML ------------------------------------------------------------------------------------
 
+bool all_of(std::string_view s, int (*pred)(int)) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [&](char c) { return pred(static_cast<unsigned char>(c)) != 0; });
+}
+
+int is_octal(int c) { return c >= '0' && c <= '7'; }
+
+// [-+]? ( \. [0-9]+ | [0-9]+ ( \. [0-9]* )? ) ( [eE] [-+]? [0-9]+ )?
+bool is_core_float(std::string_view s) {
+  if (!s.empty() && (s[0] == '-' || s[0] == '+')) s.remove_prefix(1);
+  const auto digits = [&] {
+    std::size_t n = 0;
+    while (n < s.size() && std::isdigit(static_cast<unsigned char>(s[n]))) ++n;
+    return n;
+  };
+  const std::size_t whole = digits();
+  s.remove_prefix(whole);
+  std::size_t fraction = 0;
+  if (!s.empty() && s[0] == '.') {
+    s.remove_prefix(1);
+    fraction = digits();
+    s.remove_prefix(fraction);
+  }
+  if (whole == 0 && fraction == 0) return false;
+  if (!s.empty() && (s[0] == 'e' || s[0] == 'E')) {
+    s.remove_prefix(1);
+    if (!s.empty() && (s[0] == '-' || s[0] == '+')) s.remove_prefix(1);
+    const std::size_t exponent = digits();
+    if (exponent == 0) return false;
+    s.remove_prefix(exponent);
+  }
+  return s.empty();
+}
+
+// A plain scalar resolved by the YAML 1.2 core schema, so that ".nan" and ".inf" are numbers
+// (and then refused as such) and "1.2.3" or "0x" stay text.
 nlohmann::json yaml_scalar(const YAML::Node& n) {
   const std::string& s = n.Scalar();
-  if (n.Tag() == "!") return s;  // quoted: always text
-  if (s == "~" || s == "null" || s.empty()) return nullptr;
-  if (s == "true" || s == "True") return true;
-  if (s == "false" || s == "False") return false;
+  // Quoted ("!") or explicitly tagged !!str: always text.
+  if (n.Tag() == "!" || n.Tag() == "tag:yaml.org,2002:str") return s;
+  if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
+  if (s == "true" || s == "True" || s == "TRUE") return true;
+  if (s == "false" || s == "False" || s == "FALSE") return false;
+  const std::string_view v(s);
+  const std::string_view unsigned_part = (v[0] == '-' || v[0] == '+') ? v.substr(1) : v;
   try {
-    std::size_t used = 0;
-    const long long i = std::stoll(s, &used);
-    if (used == s.size()) return i;
-  } catch (...) {
+    if (all_of(unsigned_part, [](int c) { return std::isdigit(c); })) return std::stoll(s);
+    if (v.starts_with("0o") && all_of(v.substr(2), is_octal)) return std::stoll(s.substr(2), nullptr, 8);
+    if (v.starts_with("0x") && all_of(v.substr(2), [](int c) { return std::isxdigit(c); })) {
+      return std::stoll(s.substr(2), nullptr, 16);
+    }
+  } catch (const std::out_of_range&) {
+    // Too large for a 64-bit integer: kept as a floating-point number, as JSON readers do.
+    if (all_of(unsigned_part, [](int c) { return std::isdigit(c); })) return std::stod(s);
+    return s;
   }
-  try {
-    std::size_t used = 0;
-    const double d = std::stod(s, &used);
-    if (used == s.size()) return d;
-  } catch (...) {
+  if (unsigned_part == ".inf" || unsigned_part == ".Inf" || unsigned_part == ".INF") {
+    return v[0] == '-' ? -std::numeric_limits<double>::infinity()
+                       : std::numeric_limits<double>::infinity();
+  }
+  if (v == ".nan" || v == ".NaN" || v == ".NAN") return std::numeric_limits<double>::quiet_NaN();
+  if (is_core_float(v)) {
+    try {
+      return std::stod(s);
+    } catch (const std::out_of_range&) {
+      return s;
+    }
   }
   return s;
 }

@@ -1,6 +1,7 @@
 #include <athomic/errors.h>
 #include <athomic/settings.h>
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -199,6 +200,81 @@ TEST(Settings, SecretsAreMasked) {
   EXPECT_THAT(shown, testing::Not(HasSubstr("hunter2")));
   EXPECT_THAT(shown, testing::Not(HasSubstr("s3cret")));
   EXPECT_THAT(shown, HasSubstr("redis://svc:***@localhost:6379/2"));
+}
+
+TEST(Settings, NonFiniteNumbersInTomlAreRefusedNamingKeyAndLine) {
+  for (const char* v : {"nan", "+nan", "-nan", "inf", "+inf", "-inf"}) {
+    const auto msg = error_of([&] {
+      Settings::from_toml(fmt::format("[default.events.executor]\nclose_timeout = {}\n", v),
+                          "s.toml");
+    });
+    EXPECT_THAT(msg, HasSubstr("s.toml:2: events.executor.close_timeout = ")) << v;
+    EXPECT_THAT(msg, HasSubstr("is invalid: expected a finite number")) << v;
+  }
+  // Every numeric key, the provider's own keys included: none has a use for nan or inf.
+  EXPECT_THAT(error_of([] {
+                Settings::from_toml("[default.events]\nmax_payload_bytes = inf\n", "s.toml");
+              }),
+              HasSubstr("s.toml:2: events.max_payload_bytes = inf is invalid"));
+  EXPECT_THAT(error_of([] {
+                Settings::from_toml(
+                    "[default.events.provider]\nbackend = \"redis\"\nreconnect_max_delay = -inf\n",
+                    "s.toml");
+              }),
+              HasSubstr("s.toml:3: events.provider.reconnect_max_delay = -inf is invalid: "
+                        "expected a finite number"));
+}
+
+TEST(Settings, NonFiniteNumbersInYamlAreRefusedNamingKeyAndLine) {
+  for (const char* v : {".nan", ".NaN", ".inf", "-.inf", "+.Inf"}) {
+    const auto file = temp_file("nan.yaml", fmt::format("default:\n  events:\n    executor:\n"
+                                                        "      close_timeout: {}\n",
+                                                        v));
+    const auto msg = error_of([&] {
+      Settings::load({.files = {file}, .env = "", .environment = std::map<std::string, std::string>{}});
+    });
+    EXPECT_THAT(msg, HasSubstr(file + ":4: events.executor.close_timeout = ")) << v;
+    EXPECT_THAT(msg, HasSubstr("is invalid: expected a finite number")) << v;
+  }
+}
+
+TEST(Settings, NonFiniteNumbersFromTheEnvironmentAreRefusedNamingTheVariable) {
+  for (const char* v : {"nan", "inf", "-inf"}) {
+    const auto msg = error_of([&] {
+      Settings::from_toml(kLayered, "settings.toml", "development",
+                          {{"NALA_EVENTS__EXECUTOR__CLOSE_TIMEOUT", v}});
+    });
+    EXPECT_THAT(msg, HasSubstr(fmt::format("environment variable NALA_EVENTS__EXECUTOR__CLOSE_TIMEOUT: "
+                                           "events.executor.close_timeout = {} is invalid: expected "
+                                           "a finite number",
+                                           v)));
+  }
+}
+
+TEST(Settings, YamlScalarsFollowTheCoreSchema) {
+  const auto file = temp_file("schema.yaml", R"(default:
+  events:
+    enabled: FALSE
+    max_payload_bytes: 0x1000
+    executor:
+      workers: 0o7
+      close_timeout: .5
+    provider:
+      backend: local
+      as_text: "12"
+      also_text: !!str 13
+      version: 1.2.3
+      nothing: ~
+)");
+  auto s = Settings::load({.files = {file}, .env = "", .environment = std::map<std::string, std::string>{}});
+  EXPECT_FALSE(s.events().enabled);
+  EXPECT_EQ(s.events().max_payload_bytes, 4096u);
+  EXPECT_EQ(s.events().workers, 7u);
+  EXPECT_EQ(s.events().close_timeout, std::chrono::milliseconds(500));
+  EXPECT_EQ(s.events().provider_config["as_text"], "12");
+  EXPECT_EQ(s.events().provider_config["also_text"], "13");
+  EXPECT_EQ(s.events().provider_config["version"], "1.2.3");
+  EXPECT_TRUE(s.events().provider_config["nothing"].is_null());
 }
 
 TEST(Settings, PluginsDirMustBeText) {
