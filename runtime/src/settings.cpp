@@ -211,6 +211,7 @@ Settings Settings::load(const LoadOptions& options) {
   });
 
   std::vector<std::string> files = options.files;
+  std::string named_in;  // where the files were named, for messages
   if (files.empty()) {
     const std::string listed = get("NALA_SETTINGS_FILES");
     for (auto f : detail::split(listed, ',')) {
@@ -218,14 +219,18 @@ Settings Settings::load(const LoadOptions& options) {
       while (!f.empty() && f.back() == ' ') f.remove_suffix(1);
       if (!f.empty()) files.emplace_back(f);
     }
+    if (!files.empty()) named_in = "NALA_SETTINGS_FILES";
   }
   if (files.empty()) {
     std::error_code ec;
-    if (std::filesystem::exists("config/settings.toml", ec)) files.emplace_back("config/settings.toml");
+    if (std::filesystem::exists("config/settings.toml", ec)) {
+      files.emplace_back("config/settings.toml");
+      named_in = "the default location";
+    }
   }
 
   SettingsTree tree;
-  for (const auto& f : files) tree.merge(detail::read_settings_file(f, env));
+  for (const auto& f : files) tree.merge(detail::read_settings_file(f, env, named_in));
   detail::apply_environment(tree, environment);
   const std::string origin = files.empty() ? "built-in defaults" : fmt::format("{}", fmt::join(files, ", "));
   return SettingsLoader::build(std::move(tree), env, origin);

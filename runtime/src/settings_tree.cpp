@@ -10,9 +10,14 @@
 
 #include <algorithm>
 #include <cctype>
-#include <fstream>
+#include <cerrno>
+#include <cstring>
 #include <limits>
 #include <sstream>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace athomic::detail {
 
@@ -244,16 +249,62 @@ SettingsTree read_settings_toml(std::string_view text, const std::string& source
   return environment_view(std::move(whole), std::move(origin), env);
 }
 
-SettingsTree read_settings_file(const std::string& path, const std::string& env) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw ConfigError(fmt::format("settings file {}: cannot be read (does it exist? set "
-                                  "NALA_SETTINGS_FILES to the right path)",
-                                  path));
+namespace {
+
+const char* file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a fifo";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
+
+// The whole file, which must be a regular, readable file. Opened without blocking and checked
+// on the open descriptor, so a fifo is refused instead of waiting for a writer.
+std::string read_regular_file(const std::string& path, const std::string& named_in) {
+  const std::string where = named_in.empty() ? path : fmt::format("{} (from {})", path, named_in);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ENOENT) {
+      throw ConfigError(fmt::format("settings file {}: does not exist. Fix: name an existing file{}",
+                                    where, named_in.empty() ? "" : " in " + named_in));
+    }
+    throw ConfigError(fmt::format("settings file {}: cannot be read: {}. Fix: let this process "
+                                  "read it, or name another file",
+                                  where, std::strerror(err)));
   }
-  std::stringstream buf;
-  buf << in.rdbuf();
-  const std::string text = buf.str();
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    throw ConfigError(fmt::format("settings file {}: is {}, not a settings file. Fix: name a TOML "
+                                  "or YAML file",
+                                  where, file_kind(st.st_mode)));
+  }
+  std::string text;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw ConfigError(fmt::format("settings file {}: cannot be read: {}", where,
+                                    std::strerror(errno)));
+    }
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  return text;
+}
+
+}  // namespace
+
+SettingsTree read_settings_file(const std::string& path, const std::string& env,
+                                const std::string& named_in) {
+  const std::string text = read_regular_file(path, named_in);
   std::string lower = path;
   std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) {
     return static_cast<char>(std::tolower(c));

@@ -25,9 +25,12 @@ struct SettingsTree {
 };
 
 // Parses one TOML or YAML file (by extension) and returns the tree of environment @p env:
-// [default] merged under [env]. A file with neither uses its top level as is.
-// @throws ConfigError naming the file and line of a syntax error.
-SettingsTree read_settings_file(const std::string& path, const std::string& env);
+// [default] merged under [env]. A file with neither uses its top level as is. @p named_in says
+// where the file was named ("NALA_SETTINGS_FILES"; empty: the caller's own list).
+// @throws ConfigError naming the file and line of a syntax error, or the file and what it is
+// when it is not a readable regular file.
+SettingsTree read_settings_file(const std::string& path, const std::string& env,
+                                const std::string& named_in = {});
 SettingsTree read_settings_toml(std::string_view text, const std::string& source_name,
                                 const std::string& env);
 

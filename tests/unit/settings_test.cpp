@@ -8,6 +8,11 @@
 #include <filesystem>
 #include <fstream>
 
+#include <grp.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 namespace athomic {
 namespace {
 
@@ -168,6 +173,72 @@ TEST(Settings, LaterFilesOverrideEarlierOnes) {
 TEST(Settings, ANamedFileThatIsMissingIsAnError) {
   const auto msg = error_of([] { Settings::load({.files = {"/nonexistent/settings.toml"}, .env = "", .environment = std::map<std::string, std::string>{}}); });
   EXPECT_THAT(msg, HasSubstr("/nonexistent/settings.toml"));
+}
+
+TEST(Settings, ADirectoryGivenAsASettingsFileIsAnError) {
+  const auto dir = temp_dir() / "a-folder.toml";
+  std::filesystem::create_directories(dir);
+  const auto from_options = error_of([&] {
+    Settings::load({.files = {dir.string()}, .env = "", .environment = std::map<std::string, std::string>{}});
+  });
+  EXPECT_THAT(from_options, HasSubstr("settings file " + dir.string()));
+  EXPECT_THAT(from_options, HasSubstr("is a directory, not a settings file"));
+  const auto from_variable = error_of([&] {
+    Settings::load({.files = {}, .env = "", .environment = std::map<std::string, std::string>{
+                                               {"NALA_SETTINGS_FILES", dir.string()}}});
+  });
+  EXPECT_THAT(from_variable, HasSubstr("settings file " + dir.string() + " (from NALA_SETTINGS_FILES)"));
+  EXPECT_THAT(from_variable, HasSubstr("is a directory"));
+}
+
+TEST(Settings, AFifoOrADeviceGivenAsASettingsFileIsAnError) {
+  // A fifo would block a reader until someone writes to it: it must be refused, not read.
+  const auto fifo = temp_dir() / "settings-fifo.toml";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_THAT(error_of([&] {
+                Settings::load({.files = {fifo.string()}, .env = "", .environment = std::map<std::string, std::string>{}});
+              }),
+              HasSubstr("settings file " + fifo.string() + ": is a fifo, not a settings file"));
+  EXPECT_THAT(error_of([&] {
+                Settings::load({.files = {"/dev/null"}, .env = "", .environment = std::map<std::string, std::string>{}});
+              }),
+              HasSubstr("settings file /dev/null: is a character device, not a settings file"));
+}
+
+// Runs @p f as the user nobody when this process is root (root reads every file whatever its
+// mode), else as itself; returns what @p f returns.
+std::string as_unprivileged_user(const std::function<std::string()>& f) {
+  if (::geteuid() != 0) return f();
+  int fds[2];
+  if (::pipe(fds) != 0) return "pipe failed";
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(fds[0]);
+    std::string out = "could not become nobody";
+    if (::setgroups(0, nullptr) == 0 && ::setgid(65534) == 0 && ::setuid(65534) == 0) out = f();
+    const ssize_t written = ::write(fds[1], out.data(), out.size());
+    ::_exit(written == static_cast<ssize_t>(out.size()) ? 0 : 1);
+  }
+  ::close(fds[1]);
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return out;
+}
+
+TEST(Settings, AnUnreadableSettingsFileIsAnErrorSayingWhy) {
+  const auto file = temp_file("unreadable.toml", "[default.events]\nenabled = true\n");
+  std::filesystem::permissions(file, std::filesystem::perms::none);
+  std::filesystem::permissions(temp_dir(), std::filesystem::perms(0755));
+  const auto msg = as_unprivileged_user([&] {
+    return error_of([&] {
+      Settings::load({.files = {file}, .env = "", .environment = std::map<std::string, std::string>{}});
+    });
+  });
+  EXPECT_THAT(msg, HasSubstr("settings file " + file + ": cannot be read: Permission denied"));
 }
 
 TEST(Settings, YamlHasTheSameStructure) {
