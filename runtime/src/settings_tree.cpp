@@ -1,4 +1,5 @@
 #include "settings_tree.h"
+#include "settings_yaml.h"
 
 #include "text_util.h"
 
@@ -6,13 +7,11 @@
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
-#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
-#include <limits>
 #include <sstream>
 
 #include <fcntl.h>
@@ -53,103 +52,6 @@ nlohmann::json toml_value(const toml::node& n, const std::string& path, const st
   std::ostringstream os;
   n.visit([&](const auto& leaf) { os << leaf; });
   return os.str();
-}
-
-// ---- YAML ------------------------------------------------------------------------------------
-
-bool all_of(std::string_view s, int (*pred)(int)) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [&](char c) { return pred(static_cast<unsigned char>(c)) != 0; });
-}
-
-int is_octal(int c) { return c >= '0' && c <= '7'; }
-
-// [-+]? ( \. [0-9]+ | [0-9]+ ( \. [0-9]* )? ) ( [eE] [-+]? [0-9]+ )?
-bool is_core_float(std::string_view s) {
-  if (!s.empty() && (s[0] == '-' || s[0] == '+')) s.remove_prefix(1);
-  const auto digits = [&] {
-    std::size_t n = 0;
-    while (n < s.size() && std::isdigit(static_cast<unsigned char>(s[n]))) ++n;
-    return n;
-  };
-  const std::size_t whole = digits();
-  s.remove_prefix(whole);
-  std::size_t fraction = 0;
-  if (!s.empty() && s[0] == '.') {
-    s.remove_prefix(1);
-    fraction = digits();
-    s.remove_prefix(fraction);
-  }
-  if (whole == 0 && fraction == 0) return false;
-  if (!s.empty() && (s[0] == 'e' || s[0] == 'E')) {
-    s.remove_prefix(1);
-    if (!s.empty() && (s[0] == '-' || s[0] == '+')) s.remove_prefix(1);
-    const std::size_t exponent = digits();
-    if (exponent == 0) return false;
-    s.remove_prefix(exponent);
-  }
-  return s.empty();
-}
-
-// A plain scalar resolved by the YAML 1.2 core schema, so that ".nan" and ".inf" are numbers
-// (and then refused as such) and "1.2.3" or "0x" stay text.
-nlohmann::json yaml_scalar(const YAML::Node& n) {
-  const std::string& s = n.Scalar();
-  // Quoted ("!") or explicitly tagged !!str: always text.
-  if (n.Tag() == "!" || n.Tag() == "tag:yaml.org,2002:str") return s;
-  if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return nullptr;
-  if (s == "true" || s == "True" || s == "TRUE") return true;
-  if (s == "false" || s == "False" || s == "FALSE") return false;
-  const std::string_view v(s);
-  const std::string_view unsigned_part = (v[0] == '-' || v[0] == '+') ? v.substr(1) : v;
-  try {
-    if (all_of(unsigned_part, [](int c) { return std::isdigit(c); })) return std::stoll(s);
-    if (v.starts_with("0o") && all_of(v.substr(2), is_octal)) return std::stoll(s.substr(2), nullptr, 8);
-    if (v.starts_with("0x") && all_of(v.substr(2), [](int c) { return std::isxdigit(c); })) {
-      return std::stoll(s.substr(2), nullptr, 16);
-    }
-  } catch (const std::out_of_range&) {
-    // Too large for a 64-bit integer: kept as a floating-point number, as JSON readers do.
-    if (all_of(unsigned_part, [](int c) { return std::isdigit(c); })) return std::stod(s);
-    return s;
-  }
-  if (unsigned_part == ".inf" || unsigned_part == ".Inf" || unsigned_part == ".INF") {
-    return v[0] == '-' ? -std::numeric_limits<double>::infinity()
-                       : std::numeric_limits<double>::infinity();
-  }
-  if (v == ".nan" || v == ".NaN" || v == ".NAN") return std::numeric_limits<double>::quiet_NaN();
-  if (is_core_float(v)) {
-    try {
-      return std::stod(s);
-    } catch (const std::out_of_range&) {
-      return s;
-    }
-  }
-  return s;
-}
-
-nlohmann::json yaml_value(const YAML::Node& n, const std::string& path, const std::string& file,
-                          std::map<std::string, std::string>& origin) {
-  origin[path] = fmt::format("{}:{}", file, n.Mark().line + 1);
-  switch (n.Type()) {
-    case YAML::NodeType::Map: {
-      nlohmann::json obj = nlohmann::json::object();
-      for (const auto& kv : n) {
-        const std::string key = kv.first.as<std::string>();
-        obj[key] = yaml_value(kv.second, join(path, key), file, origin);
-      }
-      return obj;
-    }
-    case YAML::NodeType::Sequence: {
-      nlohmann::json arr = nlohmann::json::array();
-      std::size_t i = 0;
-      for (const auto& v : n) arr.push_back(yaml_value(v, fmt::format("{}[{}]", path, i++), file, origin));
-      return arr;
-    }
-    case YAML::NodeType::Scalar:
-      return yaml_scalar(n);
-    default:
-      return nullptr;
-  }
 }
 
 // ---- environments ----------------------------------------------------------------------------
@@ -310,25 +212,8 @@ SettingsTree read_settings_file(const std::string& path, const std::string& env,
     return static_cast<char>(std::tolower(c));
   });
   if (lower.ends_with(".yaml") || lower.ends_with(".yml")) {
-    YAML::Node doc;
-    try {
-      doc = YAML::Load(text);
-    } catch (const YAML::Exception& e) {
-      throw ConfigError(fmt::format("{}:{}:{}: malformed YAML: {}", path, e.mark.line + 1,
-                                    e.mark.column + 1, e.msg));
-    }
-    if (!doc.IsMap() && !doc.IsNull()) {
-      throw ConfigError(fmt::format("{}: the top level must be a mapping of environments", path));
-    }
-    std::map<std::string, std::string> origin;
-    nlohmann::json whole = nlohmann::json::object();
-    if (doc.IsMap()) {
-      for (const auto& kv : doc) {
-        const std::string key = kv.first.as<std::string>();
-        whole[key] = yaml_value(kv.second, key, path, origin);
-      }
-    }
-    return environment_view(std::move(whole), std::move(origin), env);
+    auto doc = parse_yaml_settings(text, path);
+    return environment_view(std::move(doc.whole), std::move(doc.origin), env);
   }
   return read_settings_toml(text, path, env);
 }

@@ -259,6 +259,67 @@ production:
   EXPECT_THAT(msg, HasSubstr(file + ":10: events.executor.workers = \"five\" is invalid"));
 }
 
+std::string load_error(const std::string& file) {
+  return error_of([&] {
+    Settings::load({.files = {file}, .env = "", .environment = std::map<std::string, std::string>{}});
+  });
+}
+
+TEST(Settings, AYamlComplexKeyIsAConfigErrorNamingFileAndLine) {
+  const auto nested = temp_file("complex.yaml", "default:\n  events:\n    ? [a, b]\n    : 1\n");
+  auto msg = load_error(nested);
+  EXPECT_THAT(msg, HasSubstr(nested + ":3:"));
+  EXPECT_THAT(msg, HasSubstr("a key must be text, not a sequence"));
+  const auto top = temp_file("complex-top.yaml", "? [a, b]\n: 1\n");
+  EXPECT_THAT(load_error(top), HasSubstr(top + ":1:"));
+  const auto map_key = temp_file("map-key.yaml", "default:\n  {a: 1}: 2\n");
+  msg = load_error(map_key);
+  EXPECT_THAT(msg, HasSubstr(map_key + ":2:"));
+  EXPECT_THAT(msg, HasSubstr("a key must be text, not a mapping"));
+}
+
+TEST(Settings, MalformedYamlIsAConfigErrorNamingFileAndLine) {
+  const auto file = temp_file("broken.yaml", "default:\n  events:\n    enabled: [true\n");
+  const auto msg = load_error(file);
+  EXPECT_THAT(msg, HasSubstr(file + ":"));
+  EXPECT_THAT(msg, HasSubstr("malformed YAML"));
+}
+
+TEST(Settings, AnchorsAndAliasesWithinBoundsAreExpanded) {
+  const auto file = temp_file("aliases.yaml", R"(common: &common
+  executor:
+    workers: 6
+default:
+  events: *common
+)");
+  EXPECT_EQ(Settings::load({.files = {file}, .env = "", .environment = std::map<std::string, std::string>{}})
+                .events()
+                .workers,
+            6u);
+}
+
+TEST(Settings, AYamlAliasBombIsRefusedNamingFileAndLine) {
+  // "Billion laughs": nine levels of ten aliases each would expand to 10^9 values.
+  std::string text = "a0: &a0 [\"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\"]\n";
+  for (int i = 1; i <= 9; ++i) {
+    text += fmt::format("a{}: &a{} [", i, i);
+    for (int k = 0; k < 10; ++k) text += fmt::format("{}*a{}", k ? ", " : "", i - 1);
+    text += "]\n";
+  }
+  const auto file = temp_file("bomb.yaml", text);
+  const auto msg = load_error(file);
+  EXPECT_THAT(msg, testing::MatchesRegex(".*" + file + ":[0-9]+: .*"));
+  EXPECT_THAT(msg, HasSubstr("more than 100000 values"));
+}
+
+TEST(Settings, YamlNestedTooDeeplyIsRefusedNamingFileAndLine) {
+  const auto file = temp_file("deep.yaml", "default:\n  events:\n    x: " + std::string(100, '[') +
+                                               std::string(100, ']') + "\n");
+  const auto msg = load_error(file);
+  EXPECT_THAT(msg, HasSubstr(file + ":3: "));
+  EXPECT_THAT(msg, HasSubstr("nested more than 64 levels deep"));
+}
+
 TEST(Settings, SecretsAreMasked) {
   EXPECT_EQ(mask_secrets("connecting to redis://svc:hunter2@localhost:6379/2"),
             "connecting to redis://svc:***@localhost:6379/2");
