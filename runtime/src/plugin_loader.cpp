@@ -145,11 +145,14 @@ std::vector<std::string> available_backends(const std::vector<SearchDir>& dirs) 
 }
 
 LoadedPlugin load_provider_plugin(const std::string& backend, const EventsSettings& settings) {
+  // Loaded settings know where the backend was chosen; settings built in code do not.
+  const std::string where =
+      settings.origins.empty() ? "" : settings.origin_of("events.provider.backend") + ": ";
   if (!valid_backend_name(backend)) {
     throw PluginError(fmt::format(
-        "events.provider.backend = \"{}\" is not a valid backend name: use lowercase letters, "
+        "{}events.provider.backend = \"{}\" is not a valid backend name: use lowercase letters, "
         "digits, '_' or '-' (at most 64)",
-        backend));
+        where, backend));
   }
   const auto dirs = detail::plugin_search_path(settings);
   const std::string file = plugin_file_name(backend);
@@ -164,8 +167,8 @@ LoadedPlugin load_provider_plugin(const std::string& backend, const EventsSettin
     hint = fmt::format(" Did you mean \"{}\"?", *best);
   }
   throw PluginError(fmt::format(
-      "no provider plugin for backend \"{}\" (file {}).{}\nSearched:{}\nAvailable backends: {}",
-      backend, file, hint, describe(dirs),
+      "{}no provider plugin for backend \"{}\" (file {}).{}\nSearched:{}\nAvailable backends: {}",
+      where, backend, file, hint, describe(dirs),
       available.empty() ? std::string("none found") : fmt::format("{}", fmt::join(available, ", "))));
 }
 

@@ -189,7 +189,16 @@ Settings SettingsLoader::build(SettingsTree tree, const std::string& env,
                                const std::string& files) {
   Settings s;
   s.env_ = env;
-  s.events_ = validate_events(tree, files);
+  std::string origin = files;
+  if (!tree.variables.empty()) {
+    origin = fmt::format("{}{}environment variable{} {}", files == "built-in defaults" ? "" : files,
+                         files == "built-in defaults" ? "" : ", ",
+                         tree.variables.size() > 1 ? "s" : "", fmt::join(tree.variables, ", "));
+  }
+  s.events_ = validate_events(tree, origin);
+  for (const auto& [path, where] : tree.origin) {
+    if (path == "events" || path.starts_with("events.")) s.events_.origins.emplace(path, where);
+  }
   s.tree_ = std::move(tree.root);
   return s;
 }

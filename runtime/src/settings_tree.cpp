@@ -84,35 +84,53 @@ SettingsTree environment_view(nlohmann::json whole, std::map<std::string, std::s
   return t;
 }
 
-void merge_json(nlohmann::json& into, nlohmann::json&& from) {
+// The table or list holding @p path ("a.b[2]" -> "a.b", "a.b" -> "a"); empty at the top.
+std::string parent_of(const std::string& path) {
+  const auto cut = path.find_last_of(".[");
+  return cut == std::string::npos ? std::string() : path.substr(0, cut);
+}
+
+// Forgets where the values below @p path came from: they were replaced with the value at path.
+void erase_below(std::map<std::string, std::string>& origin, const std::string& path) {
+  for (const char sep : {'.', '['}) {
+    const std::string prefix = path + sep;
+    auto it = origin.lower_bound(prefix);
+    while (it != origin.end() && it->first.starts_with(prefix)) it = origin.erase(it);
+  }
+}
+
+// Deep-merges tables; any other value replaces what was there, and with it the origins of
+// everything below it.
+void merge_json(nlohmann::json& into, nlohmann::json&& from, const std::string& path,
+                std::map<std::string, std::string>& origin) {
   if (into.is_object() && from.is_object()) {
     for (auto& [k, v] : from.items()) {
       auto it = into.find(k);
       if (it == into.end()) {
         into[k] = std::move(v);
       } else {
-        merge_json(*it, std::move(v));
+        merge_json(*it, std::move(v), join(path, k), origin);
       }
     }
     return;
   }
+  erase_below(origin, path);
   into = std::move(from);
 }
 
 }  // namespace
 
 std::string SettingsTree::origin_of(const std::string& path) const {
-  for (std::string p = path;;) {
+  for (std::string p = path; !p.empty(); p = parent_of(p)) {
     if (auto it = origin.find(p); it != origin.end()) return it->second;
-    const auto dot = p.find_last_of('.');
-    if (dot == std::string::npos) return "built-in defaults";
-    p.resize(dot);
   }
+  return "built-in defaults";
 }
 
 void SettingsTree::merge(SettingsTree&& other) {
-  merge_json(root, std::move(other.root));
+  merge_json(root, std::move(other.root), "", origin);
   for (auto& [k, v] : other.origin) origin[k] = std::move(v);
+  for (auto& v : other.variables) variables.push_back(std::move(v));
 }
 
 void SettingsTree::set(const std::string& path, nlohmann::json value, const std::string& where) {
@@ -122,7 +140,12 @@ void SettingsTree::set(const std::string& path, nlohmann::json value, const std:
   for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
     walked = join(walked, parts[i]);
     nlohmann::json& next = (*node)[std::string(parts[i])];
-    if (next.is_null()) next = nlohmann::json::object();
+    if (next.is_null()) {
+      // A table made for this value comes from the same place: an unknown key in it is
+      // reported there.
+      next = nlohmann::json::object();
+      origin[walked] = where;
+    }
     if (!next.is_object()) {
       throw ConfigError(fmt::format("{}: cannot set {}: {} is a {}, not a table (set at {})",
                                     where, path, walked, next.type_name(), origin_of(walked)));
@@ -130,6 +153,7 @@ void SettingsTree::set(const std::string& path, nlohmann::json value, const std:
     node = &next;
   }
   (*node)[std::string(parts.back())] = std::move(value);
+  erase_below(origin, path);
   origin[path] = where;
 }
 
@@ -251,6 +275,7 @@ void apply_environment(SettingsTree& tree, const std::map<std::string, std::stri
       // Not a TOML scalar: the text itself.
     }
     tree.set(path, std::move(parsed), "environment variable " + name);
+    tree.variables.push_back(name);
   }
 }
 

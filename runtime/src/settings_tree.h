@@ -7,20 +7,26 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace athomic::detail {
 
 struct SettingsTree {
   nlohmann::json root = nlohmann::json::object();
-  // "events.provider.backend" -> "config/settings.toml:7" or "environment variable NALA_..."
+  // "events.provider.backend" -> "config/settings.toml:7" or "environment variable NALA_...";
+  // list items as "events.propagated_context[1]". A value replaced by a later source takes the
+  // origins of everything below it along.
   std::map<std::string, std::string> origin;
+  // The NALA_ variables applied, in order.
+  std::vector<std::string> variables;
 
-  // Where @p path (or its nearest ancestor) was set; "built-in defaults" when nowhere.
+  // Where @p path (or its nearest enclosing table or list) was set; "built-in defaults" when
+  // nowhere.
   std::string origin_of(const std::string& path) const;
   // Deep-merges @p other over this tree.
   void merge(SettingsTree&& other);
-  // Sets @p path (dot-separated) to @p value, creating tables; @throws ConfigError when a
-  // prefix of the path is not a table.
+  // Sets @p path (dot-separated) to @p value, creating tables (which then come from @p where
+  // too); @throws ConfigError when a prefix of the path is not a table.
   void set(const std::string& path, nlohmann::json value, const std::string& where);
 };
 

@@ -141,6 +141,30 @@ TEST(PluginLoader, ThePluginPathVariableIsSearched) {
   EXPECT_EQ(bus->provider().file, plugin_path("start_fails"));
 }
 
+TEST(PluginLoader, ABackendSetByAVariableIsReportedWithTheVariable) {
+  const auto load = [](const std::string& backend) {
+    return Settings::load({.files = {},
+                           .env = "",
+                           .environment = std::map<std::string, std::string>{
+                               {"NALA_EVENTS__PROVIDER__BACKEND", backend},
+                               {"NALA_EVENTS__PLUGINS_DIR", ATHOMIC_TEST_PLUGIN_DIR}}});
+  };
+  try {
+    EventBus::create(load("reddis"));
+    FAIL() << "backend reddis loaded";
+  } catch (const PluginError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("environment variable NALA_EVENTS__PROVIDER__BACKEND: no "
+                                    "provider plugin for backend \"reddis\""));
+  }
+  try {
+    EventBus::create(load("../x"));
+    FAIL() << "backend ../x accepted";
+  } catch (const PluginError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("environment variable NALA_EVENTS__PROVIDER__BACKEND: "
+                                    "events.provider.backend = \"../x\" is not a valid backend name"));
+  }
+}
+
 TEST(PluginLoader, TheHostKeepsWorkingAfterBadPlugins) {
   for (const char* b : {"not_elf", "wrong_elf", "no_entry", "abi_major", "declines", "incomplete",
                         "init_fails"}) {

@@ -122,6 +122,91 @@ TEST(Settings, WrongTypeFromTheEnvironmentNamesTheVariable) {
   EXPECT_THAT(msg, HasSubstr("expected an integer from 0 to 1024"));
 }
 
+// A file that sets every key the variables below override, so that a wrong origin would
+// name one of its lines.
+constexpr const char* kEverythingInAFile = R"([default.events]
+enabled = true
+propagated_context = ["trace_id", "tenant_id"]
+[default.events.executor]
+mode = "pool"
+workers = 2
+[default.events.provider]
+backend = "local"
+)";
+
+std::string env_error(const std::map<std::string, std::string>& environment,
+                      const std::string& text = kEverythingInAFile) {
+  const auto file = temp_file("origins.toml", text);
+  return error_of([&] {
+    Settings::load({.files = {file}, .env = "", .environment = environment});
+  });
+}
+
+TEST(Settings, AValueSetByAVariableNamesTheVariableOverAFile) {
+  EXPECT_THAT(env_error({{"NALA_EVENTS__EXECUTOR__MODE", "threads"}}),
+              HasSubstr("environment variable NALA_EVENTS__EXECUTOR__MODE: events.executor.mode = "
+                        "\"threads\" is invalid"));
+}
+
+TEST(Settings, AKeyInsideATableSetByAVariableNamesTheVariable) {
+  // The file's own line for events.executor.mode must not be reported for the variable's value.
+  EXPECT_THAT(env_error({{"NALA_EVENTS__EXECUTOR", "{ mode = \"threads\" }"}}),
+              HasSubstr("environment variable NALA_EVENTS__EXECUTOR: events.executor.mode = "
+                        "\"threads\" is invalid"));
+}
+
+TEST(Settings, AnUnknownKeyInATableCreatedByAVariableNamesTheVariable) {
+  const auto msg = env_error({{"NALA_EVENTS__EXECUTER__WORKERS", "2"}});
+  EXPECT_THAT(msg, HasSubstr("environment variable NALA_EVENTS__EXECUTER__WORKERS: unknown setting "
+                             "events.executer"));
+  EXPECT_THAT(env_error({{"NALA_EVENTS__EXECUTOR__WROKERS", "2"}}),
+              HasSubstr("environment variable NALA_EVENTS__EXECUTOR__WROKERS: unknown setting "
+                        "events.executor.wrokers"));
+}
+
+TEST(Settings, AListItemSetByAVariableNamesTheVariable) {
+  const std::map<std::string, std::string> env{{"NALA_EVENTS__PROPAGATED_CONTEXT", "[\"trace_id\", \"x\"]"}};
+  EXPECT_THAT(env_error(env), HasSubstr("environment variable NALA_EVENTS__PROPAGATED_CONTEXT: "
+                                        "events.propagated_context[1] = \"x\" is invalid"));
+  // With no file at all, too.
+  const auto msg = error_of([&] { Settings::load({.files = {}, .env = "", .environment = env}); });
+  EXPECT_THAT(msg, HasSubstr("environment variable NALA_EVENTS__PROPAGATED_CONTEXT: "
+                             "events.propagated_context[1]"));
+}
+
+TEST(Settings, AListItemInAFileNamesItsOwnLine) {
+  const auto msg = env_error({}, "[default.events]\npropagated_context = [\n  \"trace_id\",\n  \"x\",\n]\n");
+  EXPECT_THAT(msg, HasSubstr("origins.toml:4: events.propagated_context[1] = \"x\""));
+}
+
+TEST(Settings, ALaterFileThatReplacesATableTakesOverItsKeys) {
+  const auto a = temp_file("first.toml", "[default.events.executor]\nworkers = 2\nmode = \"pool\"\n");
+  const auto b = temp_file("second.toml", "[default.events]\n\nexecutor = { mode = \"threads\" }\n");
+  // Tables merge key by key; a scalar replaced by a table, or the reverse, replaces the whole.
+  const auto c = temp_file("third.toml", "[default.events]\nexecutor = 3\n");
+  const auto msg = error_of([&] {
+    Settings::load({.files = {a, c, b}, .env = "", .environment = std::map<std::string, std::string>{}});
+  });
+  EXPECT_THAT(msg, HasSubstr("second.toml:3: events.executor.mode = \"threads\""));
+}
+
+
+TEST(Settings, LoadedSettingsKnowWhereEachKeyCameFrom) {
+  const auto file = temp_file("where.toml", kEverythingInAFile);
+  auto s = Settings::load({.files = {file}, .env = "", .environment = std::map<std::string, std::string>{
+                                                          {"NALA_EVENTS__PROVIDER__BACKEND", "redis"}}});
+  EXPECT_EQ(s.events().origin_of("events.provider.backend"),
+            "environment variable NALA_EVENTS__PROVIDER__BACKEND");
+  EXPECT_EQ(s.events().origin_of("events.executor.workers"), file + ":6");
+  // A key no source set: where its table was set, if any source set that.
+  EXPECT_EQ(s.events().origin_of("events.max_payload_bytes"), file + ":1");
+  EXPECT_EQ(s.events().origin_of("elsewhere.key"), "built-in defaults");
+  EXPECT_EQ(s.events().origin, file + ", environment variable NALA_EVENTS__PROVIDER__BACKEND");
+  EventsSettings by_hand;
+  by_hand.origin = "the test";
+  EXPECT_EQ(by_hand.origin_of("events.provider.backend"), "the test");
+}
+
 TEST(Settings, MalformedTomlIsReportedWithFileAndLine) {
   const auto file = temp_file("broken.toml", "[default.events]\nenabled = true\nworkers = = 3\n");
   const auto msg = error_of([&] { Settings::load({.files = {file}, .env = "development", .environment = std::map<std::string, std::string>{}}); });

@@ -42,8 +42,27 @@ struct EventsSettings {
   ContextFieldMask propagated_fields = kDefaultPropagatedFields;
   /// events.max_payload_bytes: the largest encoded event accepted or published.
   std::size_t max_payload_bytes = 1u << 20;
-  /// Where these settings came from, for messages.
+  /// Where these settings came from, for messages: the files read and the NALA_ variables
+  /// applied ("config/settings.toml, environment variable NALA_EVENTS__ENABLED"), or
+  /// "built-in defaults".
   std::string origin = "built-in defaults";
+  /// Where each key under `events` was set, by key path: "events.executor.workers" ->
+  /// "config/settings.toml:14", "events.provider.backend" -> "environment variable
+  /// NALA_EVENTS__PROVIDER__BACKEND". Filled by Settings::load() and Settings::from_toml().
+  std::map<std::string, std::string> origins;
+
+  /// Where @p key_path ("events.provider.backend") was set: its own entry in `origins`, else
+  /// that of its nearest enclosing table, else "built-in defaults" (a key no source set). For
+  /// settings built by hand (`origins` empty), `origin`.
+  std::string origin_of(const std::string& key_path) const {
+    if (origins.empty()) return origin;
+    for (std::string p = key_path; !p.empty();) {
+      if (auto it = origins.find(p); it != origins.end()) return it->second;
+      const auto cut = p.find_last_of(".[");
+      p.resize(cut == std::string::npos ? 0 : cut);
+    }
+    return "built-in defaults";
+  }
 };
 
 class ATHOMIC_API Settings {
