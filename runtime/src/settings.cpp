@@ -2,6 +2,7 @@
 #include "text_util.h"
 
 #include <athomic/errors.h>
+#include <athomic/log.h>
 #include <athomic/settings.h>
 
 #include <fmt/format.h>
@@ -183,6 +184,22 @@ std::map<std::string, std::string> process_environment() {
   return env;
 }
 
+// An environment that no file defines runs [default] alone, which is rarely what was meant
+// (NALA_ENV=prodution): say so, with the environments the files do define. @p chosen_by names
+// who chose @p env; empty when nobody did (the default "development").
+void warn_if_undefined(const SettingsTree& t, const std::string& env, const std::string& chosen_by) {
+  if (chosen_by.empty() || t.files_with_environments.empty() || t.env_defined) return;
+  const std::vector<std::string> defined(t.environments.begin(), t.environments.end());
+  std::string hint;
+  if (auto best = detail::closest_match(env, defined)) hint = fmt::format(" Did you mean '{}'?", *best);
+  get_logger("athomic.settings")
+      ->warn("{}: no settings file defines the environment '{}' ({}); only [default] applies.{} "
+             "Environments the files define: {}",
+             chosen_by, env, fmt::join(t.files_with_environments, ", "), hint,
+             defined.empty() ? std::string("none, only [default]")
+                             : fmt::format("{}", fmt::join(defined, ", ")));
+}
+
 }  // namespace
 
 Settings SettingsLoader::build(SettingsTree tree, const std::string& env,
@@ -214,6 +231,10 @@ Settings Settings::load(const LoadOptions& options) {
     return it == environment.end() ? std::string() : it->second;
   };
   std::string env = options.env.empty() ? get("NALA_ENV") : options.env;
+  const std::string chosen_by =
+      !options.env.empty() ? fmt::format("environment '{}' (Settings::LoadOptions::env)", options.env)
+      : !env.empty()       ? fmt::format("NALA_ENV={}", env)
+                           : std::string();
   if (env.empty()) env = "development";
   std::transform(env.begin(), env.end(), env.begin(), [](unsigned char c) {
     return static_cast<char>(std::tolower(c));
@@ -240,6 +261,7 @@ Settings Settings::load(const LoadOptions& options) {
 
   SettingsTree tree;
   for (const auto& f : files) tree.merge(detail::read_settings_file(f, env, named_in));
+  warn_if_undefined(tree, env, chosen_by);
   detail::apply_environment(tree, environment);
   const std::string origin = files.empty() ? "built-in defaults" : fmt::format("{}", fmt::join(files, ", "));
   return SettingsLoader::build(std::move(tree), env, origin);
@@ -249,6 +271,7 @@ Settings Settings::from_toml(std::string_view text, std::string_view source_name
                              const std::string& env,
                              const std::map<std::string, std::string>& environment) {
   auto tree = detail::read_settings_toml(text, std::string(source_name), env);
+  warn_if_undefined(tree, env, env == "development" ? "" : fmt::format("environment '{}'", env));
   detail::apply_environment(tree, environment);
   return SettingsLoader::build(std::move(tree), env, std::string(source_name));
 }

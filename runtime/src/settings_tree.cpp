@@ -70,10 +70,21 @@ SettingsTree select(const nlohmann::json& whole, const std::map<std::string, std
   return t;
 }
 
+// Whether @p whole is written in environments: it has a [default] table or one for @p env, or,
+// having no top-level [events] of its own, a top-level table that holds an [events] table
+// ([production.events] alone). Such a file's top-level tables other than [default] are its
+// environments.
+bool has_environments(const nlohmann::json& whole, const std::string& env) {
+  if (whole.contains("default") || whole.contains(env)) return true;
+  if (whole.contains("events")) return false;
+  return std::any_of(whole.begin(), whole.end(), [](const nlohmann::json& v) {
+    return v.is_object() && v.contains("events");
+  });
+}
+
 SettingsTree environment_view(nlohmann::json whole, std::map<std::string, std::string> origin,
-                              const std::string& env) {
-  const bool has_sections = whole.contains("default") || whole.contains(env);
-  if (!has_sections) {
+                              const std::string& env, const std::string& file) {
+  if (!has_environments(whole, env)) {
     SettingsTree t;
     t.root = std::move(whole);
     t.origin = std::move(origin);
@@ -81,6 +92,11 @@ SettingsTree environment_view(nlohmann::json whole, std::map<std::string, std::s
   }
   SettingsTree t = select(whole, origin, "default");
   t.merge(select(whole, origin, env));
+  t.files_with_environments.push_back(file);
+  for (const auto& [name, v] : whole.items()) {
+    if (name != "default" && v.is_object()) t.environments.insert(name);
+  }
+  t.env_defined = whole.contains(env);
   return t;
 }
 
@@ -131,6 +147,9 @@ void SettingsTree::merge(SettingsTree&& other) {
   merge_json(root, std::move(other.root), "", origin);
   for (auto& [k, v] : other.origin) origin[k] = std::move(v);
   for (auto& v : other.variables) variables.push_back(std::move(v));
+  for (auto& f : other.files_with_environments) files_with_environments.push_back(std::move(f));
+  environments.merge(other.environments);
+  env_defined = env_defined || other.env_defined;
 }
 
 void SettingsTree::set(const std::string& path, nlohmann::json value, const std::string& where) {
@@ -172,7 +191,7 @@ SettingsTree read_settings_toml(std::string_view text, const std::string& source
   for (const auto& [k, v] : table) {
     whole[std::string(k.str())] = toml_value(v, std::string(k.str()), source_name, origin);
   }
-  return environment_view(std::move(whole), std::move(origin), env);
+  return environment_view(std::move(whole), std::move(origin), env, source_name);
 }
 
 namespace {
@@ -237,7 +256,7 @@ SettingsTree read_settings_file(const std::string& path, const std::string& env,
   });
   if (lower.ends_with(".yaml") || lower.ends_with(".yml")) {
     auto doc = parse_yaml_settings(text, path);
-    return environment_view(std::move(doc.whole), std::move(doc.origin), env);
+    return environment_view(std::move(doc.whole), std::move(doc.origin), env, path);
   }
   return read_settings_toml(text, path, env);
 }

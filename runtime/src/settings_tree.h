@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,6 +20,11 @@ struct SettingsTree {
   std::map<std::string, std::string> origin;
   // The NALA_ variables applied, in order.
   std::vector<std::string> variables;
+  // The files read that are written in environments, the environments they define (their
+  // top-level tables but [default]), and whether one of them defines the active environment.
+  std::vector<std::string> files_with_environments;
+  std::set<std::string> environments;
+  bool env_defined = false;
 
   // Where @p path (or its nearest enclosing table or list) was set; "built-in defaults" when
   // nowhere.

@@ -1,6 +1,8 @@
 #include <athomic/errors.h>
 #include <athomic/settings.h>
 
+#include "log_capture.h"
+
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -205,6 +207,58 @@ TEST(Settings, LoadedSettingsKnowWhereEachKeyCameFrom) {
   EventsSettings by_hand;
   by_hand.origin = "the test";
   EXPECT_EQ(by_hand.origin_of("events.provider.backend"), "the test");
+}
+
+std::size_t count(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+TEST(Settings, AnEnvironmentNoFileDefinesIsAWarningWithADidYouMean) {
+  const auto file = temp_file("envs.toml", kLayered);
+  test::LogCapture log("athomic.settings");
+  auto s = Settings::load({.files = {file}, .env = "", .environment = std::map<std::string, std::string>{{"NALA_ENV", "prodution"}}});
+  EXPECT_EQ(s.events().workers, 2u);  // [default] alone
+  const auto text = log.text();
+  EXPECT_THAT(text, HasSubstr("warning NALA_ENV=prodution: no settings file defines the environment "
+                              "'prodution' (" + file + "); only [default] applies. Did you mean "
+                              "'production'? Environments the files define: development, production"));
+  EXPECT_EQ(count(text, "warning "), 1u);
+}
+
+TEST(Settings, AnEnvironmentChosenInCodeThatNoFileDefinesIsAWarningToo) {
+  const auto file = temp_file("envs.toml", kLayered);
+  test::LogCapture log("athomic.settings");
+  Settings::load({.files = {file}, .env = "staging", .environment = std::map<std::string, std::string>{}});
+  EXPECT_THAT(log.text(), HasSubstr("warning environment 'staging' (Settings::LoadOptions::env): no "
+                                    "settings file defines the environment 'staging'"));
+}
+
+TEST(Settings, AFileWithOnlyDefaultListsNoEnvironment) {
+  const auto file = temp_file("only-default.toml", "[default.events.executor]\nworkers = 3\n");
+  test::LogCapture log("athomic.settings");
+  auto s = Settings::load({.files = {file}, .env = "", .environment = std::map<std::string, std::string>{{"NALA_ENV", "production"}}});
+  EXPECT_EQ(s.events().workers, 3u);
+  EXPECT_THAT(log.text(), HasSubstr("Environments the files define: none, only [default]"));
+}
+
+TEST(Settings, NoWarningWhenTheEnvironmentIsDefinedOrNotChosen) {
+  const auto file = temp_file("envs.toml", kLayered);
+  const auto only_production = temp_file("prod.toml", "[default.events]\nenabled = true\n[production.events]\nenabled = true\n");
+  test::LogCapture log("athomic.settings");
+  Settings::load({.files = {file}, .env = "", .environment = std::map<std::string, std::string>{{"NALA_ENV", "Production"}}});
+  // NALA_ENV unset: "development" is only the default choice, and [default] is all there is.
+  Settings::load({.files = {only_production}, .env = "", .environment = std::map<std::string, std::string>{}});
+  EXPECT_THAT(log.text(), testing::Not(HasSubstr("warning")));
+}
+
+TEST(Settings, AFileWithoutEnvironmentTablesIsNotAffectedByTheEnvironment) {
+  const auto flat = temp_file("flat.toml", "[events.executor]\nworkers = 3\n");
+  test::LogCapture log("athomic.settings");
+  auto s = Settings::load({.files = {flat}, .env = "", .environment = std::map<std::string, std::string>{{"NALA_ENV", "prodution"}}});
+  EXPECT_EQ(s.events().workers, 3u);
+  EXPECT_THAT(log.text(), testing::Not(HasSubstr("warning")));
 }
 
 TEST(Settings, MalformedTomlIsReportedWithFileAndLine) {
