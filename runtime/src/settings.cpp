@@ -263,8 +263,26 @@ Settings Settings::load(const LoadOptions& options) {
   for (const auto& f : files) tree.merge(detail::read_settings_file(f, env, named_in));
   warn_if_undefined(tree, env, chosen_by);
   detail::apply_environment(tree, environment);
+  const std::vector<std::string> variables = tree.variables;
   const std::string origin = files.empty() ? "built-in defaults" : fmt::format("{}", fmt::join(files, ", "));
-  return SettingsLoader::build(std::move(tree), env, origin);
+  Settings settings = SettingsLoader::build(std::move(tree), env, origin);
+
+  // Once per load, so that a service that runs on defaults because its file was not where it
+  // looked says so.
+  const std::string applied =
+      variables.empty() ? "" : fmt::format("; NALA_ variables applied: {}", fmt::join(variables, ", "));
+  if (files.empty()) {
+    std::error_code ec;
+    get_logger("athomic.settings")
+        ->info("no settings file found (looked for config/settings.toml in {}); using defaults: "
+               "backend {}{}",
+               std::filesystem::current_path(ec).string(), settings.events().backend, applied);
+  } else {
+    get_logger("athomic.settings")
+        ->info("settings read from {} (environment {}): backend {}{}", fmt::join(files, ", "), env,
+               settings.events().backend, applied);
+  }
+  return settings;
 }
 
 Settings Settings::from_toml(std::string_view text, std::string_view source_name,

@@ -9,6 +9,10 @@ out=$("$athomic" backends)
 grep -q "^Backends: .*local" <<<"$out" || fail "backends: $out"
 grep -q "^Configured: local$" <<<"$out" || fail "backends: $out"
 
+err=$("$athomic" config 2>&1 >/dev/null)
+grep -q "no settings file found (looked for config/settings.toml in $PWD); using defaults: backend local" <<<"$err" \
+  || fail "config does not say it runs on defaults: $err"
+
 out=$(NALA_EVENTS__PROVIDER__BACKEND=redis \
       NALA_EVENTS__PROVIDER__PROVIDER__PROVIDER__URI=redis://app:hunter2@cache:6379/0 "$athomic" config)
 grep -q '"backend": "redis"' <<<"$out" || fail "config: $out"

@@ -261,6 +261,50 @@ TEST(Settings, AFileWithoutEnvironmentTablesIsNotAffectedByTheEnvironment) {
   EXPECT_THAT(log.text(), testing::Not(HasSubstr("warning")));
 }
 
+TEST(Settings, LoadingLogsTheFilesReadOnce) {
+  const auto a = temp_file("first-logged.toml", "[default.events.executor]\nworkers = 2\n");
+  const auto b = temp_file("second-logged.yaml", "default:\n  events:\n    enabled: true\n");
+  test::LogCapture log("athomic.settings");
+  Settings::load({.files = {a, b}, .env = "", .environment = std::map<std::string, std::string>{
+                                                  {"NALA_EVENTS__EXECUTOR__WORKERS", "3"}}});
+  const auto text = log.text();
+  EXPECT_THAT(text, HasSubstr("info settings read from " + a + ", " + b +
+                              " (environment development): backend local; NALA_ variables "
+                              "applied: NALA_EVENTS__EXECUTOR__WORKERS"));
+  EXPECT_EQ(count(text, "info "), 1u);
+}
+
+// Runs in an empty working directory, so that no config/settings.toml is found.
+class SettingsInAnEmptyDirectory : public testing::Test {
+ protected:
+  void SetUp() override {
+    old_ = std::filesystem::current_path();
+    dir_ = temp_dir() / "empty-cwd";
+    std::filesystem::create_directories(dir_);
+    std::filesystem::current_path(dir_);
+  }
+  void TearDown() override { std::filesystem::current_path(old_); }
+  std::filesystem::path old_, dir_;
+};
+
+TEST_F(SettingsInAnEmptyDirectory, LoadingWithoutAnyFileSaysSoOnce) {
+  test::LogCapture log("athomic.settings");
+  Settings::load({.files = {}, .env = "", .environment = std::map<std::string, std::string>{}});
+  const auto text = log.text();
+  EXPECT_THAT(text, HasSubstr("info no settings file found (looked for config/settings.toml in " +
+                              std::filesystem::current_path().string() +
+                              "); using defaults: backend local"));
+  EXPECT_EQ(count(text, "info "), 1u);
+}
+
+TEST_F(SettingsInAnEmptyDirectory, LoadingWithoutAnyFileNamesTheVariablesApplied) {
+  test::LogCapture log("athomic.settings");
+  Settings::load({.files = {}, .env = "", .environment = std::map<std::string, std::string>{
+                                              {"NALA_EVENTS__PROVIDER__BACKEND", "redis"}}});
+  EXPECT_THAT(log.text(), HasSubstr("using defaults: backend redis; NALA_ variables applied: "
+                                    "NALA_EVENTS__PROVIDER__BACKEND"));
+}
+
 TEST(Settings, MalformedTomlIsReportedWithFileAndLine) {
   const auto file = temp_file("broken.toml", "[default.events]\nenabled = true\nworkers = = 3\n");
   const auto msg = error_of([&] { Settings::load({.files = {file}, .env = "development", .environment = std::map<std::string, std::string>{}}); });
