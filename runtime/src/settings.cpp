@@ -146,7 +146,9 @@ EventsSettings validate_events(const SettingsTree& t, const std::string& files) 
   }
   if (auto* ex = member(*events, "executor")) {
     if (!ex->is_object()) fail(t, "events.executor", *ex, "expected a table");
-    reject_unknown(t, "events.executor", *ex, {"mode", "workers", "close_timeout"});
+    reject_unknown(t, "events.executor", *ex,
+                   {"mode", "workers", "close_timeout", "max_queued_events", "max_queued_bytes",
+                    "when_full", "publish_timeout"});
     if (auto* v = member(*ex, "mode")) {
       const auto mode = read_string(t, "events.executor.mode", *v);
       if (mode == "pool") {
@@ -163,6 +165,27 @@ EventsSettings validate_events(const SettingsTree& t, const std::string& files) 
     }
     if (auto* v = member(*ex, "close_timeout")) {
       s.close_timeout = read_seconds(t, "events.executor.close_timeout", *v, 3600);
+    }
+    if (auto* v = member(*ex, "max_queued_events")) {
+      s.max_queued_events = static_cast<std::size_t>(
+          read_int(t, "events.executor.max_queued_events", *v, 1, (int64_t{1} << 24) - 1));
+    }
+    if (auto* v = member(*ex, "max_queued_bytes")) {
+      s.max_queued_bytes = static_cast<std::uint64_t>(
+          read_int(t, "events.executor.max_queued_bytes", *v, 1024, (int64_t{1} << 40) - 1));
+    }
+    if (auto* v = member(*ex, "when_full")) {
+      const std::string when = v->is_string() ? v->get<std::string>() : std::string();
+      if (when == "block") {
+        s.when_full = WhenFull::block;
+      } else if (when == "fail") {
+        s.when_full = WhenFull::fail;
+      } else {
+        fail(t, "events.executor.when_full", *v, "expected \"block\" or \"fail\"");
+      }
+    }
+    if (auto* v = member(*ex, "publish_timeout")) {
+      s.publish_timeout = read_seconds(t, "events.executor.publish_timeout", *v, 3600);
     }
   }
   if (auto* p = member(*events, "provider")) {

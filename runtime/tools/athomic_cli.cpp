@@ -48,7 +48,11 @@ int cmd_config(const athomic::Settings& settings) {
       {"backend", e.backend},
       {"executor", {{"mode", e.dispatch_mode == athomic::DispatchMode::pool ? "pool" : "inline"},
                     {"workers", e.workers},
-                    {"close_timeout", e.close_timeout.count() / 1000.0}}},
+                    {"close_timeout", e.close_timeout.count() / 1000.0},
+                    {"max_queued_events", e.max_queued_events},
+                    {"max_queued_bytes", e.max_queued_bytes},
+                    {"when_full", e.when_full == athomic::WhenFull::block ? "block" : "fail"},
+                    {"publish_timeout", e.publish_timeout.count() / 1000.0}}},
       {"max_payload_bytes", e.max_payload_bytes},
       {"provider", athomic::mask_secret_values(e.provider_config)}};
   std::cout << effective.dump(2) << std::endl;

@@ -305,6 +305,105 @@ TEST_F(SettingsInAnEmptyDirectory, LoadingWithoutAnyFileNamesTheVariablesApplied
                                     "NALA_EVENTS__PROVIDER__BACKEND"));
 }
 
+TEST(SettingsQueueBounds, DefaultsWhenNotSet) {
+  const EventsSettings by_hand;
+  const auto loaded = Settings::from_toml("[default.events]\nenabled = true\n", "s.toml").events();
+  for (const EventsSettings& s : {by_hand, loaded}) {
+    EXPECT_EQ(s.max_queued_events, 65'536u);
+    EXPECT_EQ(s.max_queued_bytes, 67'108'864u);
+    EXPECT_EQ(s.when_full, WhenFull::block);
+    EXPECT_EQ(s.publish_timeout, std::chrono::milliseconds(5000));
+  }
+}
+
+EventsSettings executor(const std::string& lines) {
+  return Settings::from_toml("[default.events.executor]\n" + lines + "\n", "s.toml").events();
+}
+
+std::string executor_error(const std::string& lines) {
+  return error_of([&] { executor(lines); });
+}
+
+TEST(SettingsQueueBounds, MaxQueuedEventsFromOneTo2To24MinusOne) {
+  EXPECT_EQ(executor("max_queued_events = 1").max_queued_events, 1u);
+  EXPECT_EQ(executor("max_queued_events = 16777215").max_queued_events, 16'777'215u);
+  for (const char* bad : {"0", "16777216", "-1", "1.5", "\"many\"", "true", "[1]"}) {
+    EXPECT_THAT(executor_error(std::string("max_queued_events = ") + bad),
+                HasSubstr(fmt::format("s.toml:2: events.executor.max_queued_events = {} is invalid: "
+                                      "expected an integer from 1 to 16777215",
+                                      bad)))
+        << bad;
+  }
+}
+
+TEST(SettingsQueueBounds, MaxQueuedBytesFrom1KiBTo2To40MinusOne) {
+  EXPECT_EQ(executor("max_queued_bytes = 1024").max_queued_bytes, 1024u);
+  EXPECT_EQ(executor("max_queued_bytes = 1099511627775").max_queued_bytes, 1'099'511'627'775u);
+  for (const char* bad : {"1023", "1099511627776", "0", "65536.0", "\"64MiB\""}) {
+    EXPECT_THAT(executor_error(std::string("max_queued_bytes = ") + bad),
+                HasSubstr(fmt::format("s.toml:2: events.executor.max_queued_bytes = {} is invalid: "
+                                      "expected an integer from 1024 to 1099511627775",
+                                      bad)))
+        << bad;
+  }
+}
+
+TEST(SettingsQueueBounds, WhenFullIsBlockOrFail) {
+  EXPECT_EQ(executor("when_full = \"block\"").when_full, WhenFull::block);
+  EXPECT_EQ(executor("when_full = \"fail\"").when_full, WhenFull::fail);
+  for (const char* bad : {"\"drop\"", "\"Block\"", "1", "false"}) {
+    EXPECT_THAT(executor_error(std::string("when_full = ") + bad),
+                HasSubstr(fmt::format("s.toml:2: events.executor.when_full = {} is invalid: "
+                                      "expected \"block\" or \"fail\"",
+                                      bad)))
+        << bad;
+  }
+}
+
+TEST(SettingsQueueBounds, PublishTimeoutInSecondsFromZeroTo3600) {
+  EXPECT_EQ(executor("publish_timeout = 0").publish_timeout, std::chrono::milliseconds(0));
+  EXPECT_EQ(executor("publish_timeout = 0.25").publish_timeout, std::chrono::milliseconds(250));
+  EXPECT_EQ(executor("publish_timeout = 3600").publish_timeout, std::chrono::milliseconds(3'600'000));
+  for (const char* bad : {"-0.5", "3600.5", "\"5s\"", "true"}) {
+    EXPECT_THAT(executor_error(std::string("publish_timeout = ") + bad),
+                HasSubstr(fmt::format("s.toml:2: events.executor.publish_timeout = {} is invalid: "
+                                      "expected seconds from 0 to 3600",
+                                      bad)))
+        << bad;
+  }
+  EXPECT_THAT(executor_error("publish_timeout = nan"),
+              HasSubstr("s.toml:2: events.executor.publish_timeout = nan is invalid: expected a "
+                        "finite number"));
+}
+
+TEST(SettingsQueueBounds, ValuesFromVariablesAreCheckedAndNamed) {
+  auto s = Settings::from_toml(kLayered, "settings.toml", "development",
+                               {{"NALA_EVENTS__EXECUTOR__MAX_QUEUED_EVENTS", "1000"},
+                                {"NALA_EVENTS__EXECUTOR__MAX_QUEUED_BYTES", "1048576"},
+                                {"NALA_EVENTS__EXECUTOR__WHEN_FULL", "fail"},
+                                {"NALA_EVENTS__EXECUTOR__PUBLISH_TIMEOUT", "0.5"}});
+  EXPECT_EQ(s.events().max_queued_events, 1000u);
+  EXPECT_EQ(s.events().max_queued_bytes, 1'048'576u);
+  EXPECT_EQ(s.events().when_full, WhenFull::fail);
+  EXPECT_EQ(s.events().publish_timeout, std::chrono::milliseconds(500));
+  for (const auto& [name, value, key] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"NALA_EVENTS__EXECUTOR__MAX_QUEUED_EVENTS", "0", "max_queued_events"},
+           {"NALA_EVENTS__EXECUTOR__MAX_QUEUED_BYTES", "lots", "max_queued_bytes"},
+           {"NALA_EVENTS__EXECUTOR__WHEN_FULL", "drop", "when_full"},
+           {"NALA_EVENTS__EXECUTOR__PUBLISH_TIMEOUT", "-1", "publish_timeout"}}) {
+    const auto msg = error_of([&] {
+      Settings::from_toml(kLayered, "settings.toml", "development", {{name, value}});
+    });
+    EXPECT_THAT(msg, HasSubstr(fmt::format("environment variable {}: events.executor.{} = ", name, key)));
+  }
+}
+
+TEST(SettingsQueueBounds, MaxConcurrencyIsNotAnExecutorKey) {
+  EXPECT_THAT(executor_error("max_concurrency = 4"),
+              HasSubstr("unknown setting events.executor.max_concurrency"));
+}
+
 TEST(Settings, MalformedTomlIsReportedWithFileAndLine) {
   const auto file = temp_file("broken.toml", "[default.events]\nenabled = true\nworkers = = 3\n");
   const auto msg = error_of([&] { Settings::load({.files = {file}, .env = "development", .environment = std::map<std::string, std::string>{}}); });

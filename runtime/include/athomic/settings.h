@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -24,6 +25,10 @@ namespace athomic {
 /// Where handlers run: on the bus's worker pool, or on the thread that delivers the event
 /// (the publisher's, for in-process providers) for the lowest latency.
 enum class DispatchMode { pool, inline_call };
+
+/// What `publish` does when the pool's queue is full (events.executor.when_full): wait up to
+/// `publish_timeout` for room and then throw, or throw at once.
+enum class WhenFull { block, fail };
 
 /// The validated `events` section.
 struct EventsSettings {
@@ -37,7 +42,18 @@ struct EventsSettings {
   DispatchMode dispatch_mode = DispatchMode::pool;
   /// events.executor.workers (0 in the file means one per hardware thread).
   unsigned workers = 4;
+  /// events.executor.close_timeout: how long close() waits for handlers.
   std::chrono::milliseconds close_timeout{5000};
+  /// events.executor.max_queued_events (1 … 2^24 − 1): events waiting for or running in pool
+  /// handlers; the bound of the pool's queue.
+  std::size_t max_queued_events = 65'536;
+  /// events.executor.max_queued_bytes (1 KiB … 2^40 − 1): bytes of those events — the wire
+  /// bytes of a received event, an estimate of the payload's size for an in-process one.
+  std::uint64_t max_queued_bytes = std::uint64_t{64} << 20;
+  /// events.executor.when_full: what publish does when either bound is reached.
+  WhenFull when_full = WhenFull::block;
+  /// events.executor.publish_timeout (0 … 3600 s): how long a blocked publish waits for room.
+  std::chrono::milliseconds publish_timeout{5000};
   /// events.propagated_context: the context fields publish captures.
   ContextFieldMask propagated_fields = kDefaultPropagatedFields;
   /// events.max_payload_bytes: the largest encoded event accepted or published.
