@@ -1,5 +1,6 @@
 #include "plugin_loader.h"
 
+#include "plugin_file_check.h"
 #include "provider_host.h"
 #include "text_util.h"
 
@@ -41,10 +42,16 @@ bool valid_backend_name(const std::string& b) {
 // Libraries stay loaded until process exit: unloading while a callback, deleter or exception
 // from a plugin is alive is undefined behaviour. Keyed by canonical path so a plugin used by
 // several buses is loaded once.
+// A file as the kernel knows it: a file replaced on disk is a new one, and dlopen loads it anew.
+using FileIdentity = std::pair<dev_t, ino_t>;
+
 struct LoadedRegistry {
   std::mutex mutex;
   std::map<std::string, LoadedPlugin> by_path;
+  // Every library opened, accepted or refused.
   std::vector<boost::dll::shared_library> libraries;
+  // Why an opened library was refused: its entry point is called once per load, not per try.
+  std::map<FileIdentity, std::string> refused;
 };
 
 LoadedRegistry& registry() {
@@ -74,21 +81,57 @@ std::string caps_text(uint64_t caps) {
   return out.empty() ? "none" : out;
 }
 
-// Code others can replace is code others can run in this process: refuse it, as ssh and sudo
-// refuse such files.
-void refuse_if_others_can_write(const std::string& path) {
-  const fs::path file = fs::absolute(path);
-  for (const fs::path& p : {file, file.parent_path()}) {
-    struct stat st {};
-    if (::stat(p.c_str(), &st) != 0) continue;
-    if (st.st_mode & S_IWOTH) {
-      const bool is_dir = S_ISDIR(st.st_mode);
-      throw PluginError(fmt::format(
-          "provider plugin {}: refusing to load it: {} {} is writable by other users (mode {:04o}), "
-          "so anyone could replace the code this process would run. Fix: chmod o-w {}",
-          path, is_dir ? "its folder" : "the file", p.string(), st.st_mode & 07777, p.string()));
-    }
+// Calls the entry point and checks what it answers. @throws PluginError naming @p path.
+const athomic_provider_info* validated_info(boost::dll::shared_library& lib, const std::string& path) {
+  if (!lib.has(ATHOMIC_PROVIDER_ENTRY_SYMBOL)) {
+    throw PluginError(fmt::format(
+        "provider plugin {}: no symbol '{}': it is not an athomic provider (export it with "
+        "ATHOMIC_PROVIDER(...) from <athomic/sdk/provider.hpp>)",
+        path, ATHOMIC_PROVIDER_ENTRY_SYMBOL));
   }
+  auto entry = lib.get<const athomic_provider_info*(const athomic_host_api*)>(
+      ATHOMIC_PROVIDER_ENTRY_SYMBOL);
+  const athomic_provider_info* info = entry(&host_api());
+  if (!info) {
+    throw PluginError(fmt::format("provider plugin {}: its entry point declined to initialise "
+                                  "with host ABI {}.{}",
+                                  path, ATHOMIC_ABI_VERSION_MAJOR, ATHOMIC_ABI_VERSION_MINOR));
+  }
+  if (info->struct_size < sizeof(athomic_provider_info)) {
+    throw PluginError(fmt::format("provider plugin {}: its description is {} bytes, shorter than "
+                                  "ABI {}.0 requires ({} bytes)",
+                                  path, info->struct_size, ATHOMIC_ABI_VERSION_MAJOR,
+                                  sizeof(athomic_provider_info)));
+  }
+  if (info->abi_major != ATHOMIC_ABI_VERSION_MAJOR) {
+    throw PluginError(fmt::format(
+        "provider plugin {}: built for ABI {}.{}, but this host speaks ABI {}.{} (the major "
+        "versions must match); rebuild the plugin against this host's SDK",
+        path, info->abi_major, info->abi_minor, ATHOMIC_ABI_VERSION_MAJOR,
+        ATHOMIC_ABI_VERSION_MINOR));
+  }
+  if (info->abi_minor > ATHOMIC_ABI_VERSION_MINOR) {
+    throw PluginError(fmt::format(
+        "provider plugin {}: built for ABI {}.{}, newer than this host's ABI {}.{}; upgrade the "
+        "host or rebuild the plugin against this host's SDK",
+        path, info->abi_major, info->abi_minor, ATHOMIC_ABI_VERSION_MAJOR,
+        ATHOMIC_ABI_VERSION_MINOR));
+  }
+  const athomic_provider_vtable* vt = info->vtable;
+  if (!info->name || !info->version || !vt || vt->struct_size < sizeof(athomic_provider_vtable) ||
+      !vt->create || !vt->destroy || !vt->start || !vt->stop || !vt->publish ||
+      !vt->interest_add || !vt->interest_remove) {
+    throw PluginError(fmt::format(
+        "provider plugin {}: its provider table is incomplete (a name, a version and every "
+        "function of ABI {}.0 are required)",
+        path, ATHOMIC_ABI_VERSION_MAJOR));
+  }
+  if (!(info->capabilities & (ATHOMIC_CAP_IN_PROCESS | ATHOMIC_CAP_REMOTE))) {
+    throw PluginError(fmt::format("provider plugin {}: declares neither the in-process nor the "
+                                  "remote capability, so the host cannot feed it events",
+                                  path));
+  }
+  return info;
 }
 
 }  // namespace
@@ -179,12 +222,15 @@ LoadedPlugin load_plugin_file(const std::string& path) {
   std::lock_guard lock(reg.mutex);
   if (auto it = reg.by_path.find(key); it != reg.by_path.end()) return it->second;
 
-  if (!fs::is_regular_file(path, fec)) {
-    throw PluginError(fmt::format("provider plugin {}: not a regular file", path));
-  }
-  refuse_if_others_can_write(path);
+  // Everything about the file is decided before it is opened: opening runs its constructors.
+  const PluginFileCheck check = check_plugin_file(path);
+  if (check.refusal) throw PluginError(*check.refusal);
+  struct stat st {};
+  const FileIdentity identity =
+      ::stat(check.resolved.c_str(), &st) == 0 ? FileIdentity{st.st_dev, st.st_ino} : FileIdentity{};
+  if (auto it = reg.refused.find(identity); it != reg.refused.end()) throw PluginError(it->second);
   {
-    std::ifstream in(path, std::ios::binary);
+    std::ifstream in(check.resolved, std::ios::binary);
     char magic[4] = {};
     if (!in.read(magic, 4) || std::string_view(magic, 4) != "\x7f" "ELF") {
       throw PluginError(fmt::format(
@@ -196,68 +242,29 @@ LoadedPlugin load_plugin_file(const std::string& path) {
   boost::dll::shared_library lib;
   boost::dll::fs::error_code ec;
   dlerror();  // clear any stale message
-  lib.load(path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
+  // The resolved path: a link changed after the check cannot redirect the load.
+  lib.load(check.resolved, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
   if (ec || !lib.is_loaded()) {
     const char* why = dlerror();
     throw PluginError(fmt::format("provider plugin {}: cannot be loaded: {}", path,
                                   why ? why : ec.message()));
   }
-  if (!lib.has(ATHOMIC_PROVIDER_ENTRY_SYMBOL)) {
-    throw PluginError(fmt::format(
-        "provider plugin {}: no symbol '{}': it is not an athomic provider (export it with "
-        "ATHOMIC_PROVIDER(...) from <athomic/sdk/provider.hpp>)",
-        path, ATHOMIC_PROVIDER_ENTRY_SYMBOL));
+  // Its code has run (constructors, perhaps the entry point): from here on the library stays
+  // loaded whatever the verdict, and a refused one is not asked again.
+  reg.libraries.push_back(lib);
+  try {
+    const athomic_provider_info* info = validated_info(lib, path);
+    LoadedPlugin loaded{info, path};
+    reg.by_path.emplace(key, loaded);
+    get_logger("athomic.plugins")
+        ->info("loaded provider '{}' {} (ABI {}.{}, capabilities: {}) from {}", info->name,
+               info->version, info->abi_major, info->abi_minor, caps_text(info->capabilities),
+               path);
+    return loaded;
+  } catch (const PluginError& e) {
+    reg.refused.emplace(identity, e.what());
+    throw;
   }
-  auto entry = lib.get<const athomic_provider_info*(const athomic_host_api*)>(
-      ATHOMIC_PROVIDER_ENTRY_SYMBOL);
-  const athomic_provider_info* info = entry(&host_api());
-  if (!info) {
-    throw PluginError(fmt::format("provider plugin {}: its entry point declined to initialise "
-                                  "with host ABI {}.{}",
-                                  path, ATHOMIC_ABI_VERSION_MAJOR, ATHOMIC_ABI_VERSION_MINOR));
-  }
-  if (info->struct_size < sizeof(athomic_provider_info)) {
-    throw PluginError(fmt::format("provider plugin {}: its description is {} bytes, shorter than "
-                                  "ABI {}.0 requires ({} bytes)",
-                                  path, info->struct_size, ATHOMIC_ABI_VERSION_MAJOR,
-                                  sizeof(athomic_provider_info)));
-  }
-  if (info->abi_major != ATHOMIC_ABI_VERSION_MAJOR) {
-    throw PluginError(fmt::format(
-        "provider plugin {}: built for ABI {}.{}, but this host speaks ABI {}.{} (the major "
-        "versions must match); rebuild the plugin against this host's SDK",
-        path, info->abi_major, info->abi_minor, ATHOMIC_ABI_VERSION_MAJOR,
-        ATHOMIC_ABI_VERSION_MINOR));
-  }
-  if (info->abi_minor > ATHOMIC_ABI_VERSION_MINOR) {
-    throw PluginError(fmt::format(
-        "provider plugin {}: built for ABI {}.{}, newer than this host's ABI {}.{}; upgrade the "
-        "host or rebuild the plugin against this host's SDK",
-        path, info->abi_major, info->abi_minor, ATHOMIC_ABI_VERSION_MAJOR,
-        ATHOMIC_ABI_VERSION_MINOR));
-  }
-  const athomic_provider_vtable* vt = info->vtable;
-  if (!info->name || !info->version || !vt || vt->struct_size < sizeof(athomic_provider_vtable) ||
-      !vt->create || !vt->destroy || !vt->start || !vt->stop || !vt->publish ||
-      !vt->interest_add || !vt->interest_remove) {
-    throw PluginError(fmt::format(
-        "provider plugin {}: its provider table is incomplete (a name, a version and every "
-        "function of ABI {}.0 are required)",
-        path, ATHOMIC_ABI_VERSION_MAJOR));
-  }
-  if (!(info->capabilities & (ATHOMIC_CAP_IN_PROCESS | ATHOMIC_CAP_REMOTE))) {
-    throw PluginError(fmt::format("provider plugin {}: declares neither the in-process nor the "
-                                  "remote capability, so the host cannot feed it events",
-                                  path));
-  }
-  LoadedPlugin loaded{info, path};
-  reg.libraries.push_back(std::move(lib));
-  reg.by_path.emplace(key, loaded);
-  get_logger("athomic.plugins")
-      ->info("loaded provider '{}' {} (ABI {}.{}, capabilities: {}) from {}", info->name,
-             info->version, info->abi_major, info->abi_minor, caps_text(info->capabilities),
-             path);
-  return loaded;
 }
 
 }  // namespace athomic::detail
