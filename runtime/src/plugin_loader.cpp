@@ -97,11 +97,12 @@ const athomic_provider_info* validated_info(boost::dll::shared_library& lib, con
                                   "with host ABI {}.{}",
                                   path, ATHOMIC_ABI_VERSION_MAJOR, ATHOMIC_ABI_VERSION_MINOR));
   }
-  if (info->struct_size < sizeof(athomic_provider_info)) {
+  // Any size that covers the 1.0 layout: later minors only append.
+  if (info->struct_size < kProviderInfoSize_1_0) {
     throw PluginError(fmt::format("provider plugin {}: its description is {} bytes, shorter than "
                                   "ABI {}.0 requires ({} bytes)",
                                   path, info->struct_size, ATHOMIC_ABI_VERSION_MAJOR,
-                                  sizeof(athomic_provider_info)));
+                                  kProviderInfoSize_1_0));
   }
   if (info->abi_major != ATHOMIC_ABI_VERSION_MAJOR) {
     throw PluginError(fmt::format(
@@ -118,7 +119,7 @@ const athomic_provider_info* validated_info(boost::dll::shared_library& lib, con
         ATHOMIC_ABI_VERSION_MINOR));
   }
   const athomic_provider_vtable* vt = info->vtable;
-  if (!info->name || !info->version || !vt || vt->struct_size < sizeof(athomic_provider_vtable) ||
+  if (!info->name || !info->version || !vt || vt->struct_size < kProviderVtableSize_1_0 ||
       !vt->create || !vt->destroy || !vt->start || !vt->stop || !vt->publish ||
       !vt->interest_add || !vt->interest_remove) {
     throw PluginError(fmt::format(

@@ -3,6 +3,8 @@
 
 #include <athomic/sdk/provider.h>
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -11,6 +13,20 @@ struct EventsSettings;
 }
 
 namespace athomic::detail {
+
+// ABI 1.x is append-only: a plugin built against any 1.x header hands over structs at least as
+// large as their 1.0 layout, which ends with the last field 1.0 defined. The loader requires
+// these sizes, never today's sizeof, so a minor that appends a field still loads older plugins.
+inline constexpr uint32_t kProviderInfoSize_1_0 =
+    offsetof(athomic_provider_info, vtable) + sizeof(athomic_provider_info::vtable);
+inline constexpr uint32_t kProviderVtableSize_1_0 =
+    offsetof(athomic_provider_vtable, interest_remove) +
+    sizeof(athomic_provider_vtable::interest_remove);
+
+// Whether struct @p s, as its writer compiled it (s.struct_size bytes), holds @p field of
+// @p type: a field appended after 1.0 is read only when it does.
+#define ATHOMIC_STRUCT_HOLDS(s, type, field) \
+  ((s).struct_size >= offsetof(type, field) + sizeof((s).field))
 
 struct LoadedPlugin {
   const athomic_provider_info* info = nullptr;  // plugin-owned, static storage

@@ -1,11 +1,16 @@
-/* A working in-process provider that leaves a mark as soon as any of its code runs: its ELF
- * constructor (run by dlopen, before the entry point) creates the file named by
- * ATHOMIC_TEST_CANARY. Tests that must refuse a file before opening it check the mark is absent. */
+/* A small working in-process provider in plain C, written against provider.h alone: publish
+ * hands the event straight back through deliver_event. Built as:
+ *   - "canary" (LEAVE_MARK): its ELF constructor, run by dlopen before the entry point, creates
+ *     the file named by ATHOMIC_TEST_CANARY, so tests that must refuse a file before opening it
+ *     can check that none of its code ran;
+ *   - "abi_1_0": compiled against the frozen ABI 1.0 header (tests/plugins/abi_1_0), as a
+ *     third party built it then. It uses only what 1.0 defined. */
 #include <athomic/sdk/provider.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 
+#ifdef LEAVE_MARK
 __attribute__((constructor)) static void leave_mark(void) {
   const char* mark = getenv("ATHOMIC_TEST_CANARY");
   if (mark && *mark) {
@@ -13,16 +18,17 @@ __attribute__((constructor)) static void leave_mark(void) {
     if (f) fclose(f);
   }
 }
+#endif
 
-typedef struct canary {
+typedef struct in_process {
   const athomic_host_api* host;
   athomic_host_ctx* ctx;
-} canary;
+} in_process;
 
 static athomic_status create(const athomic_host_api* host, athomic_host_ctx* ctx,
                              athomic_str config, athomic_provider** out, athomic_error_sink* err) {
   (void)config;
-  canary* self = (canary*)malloc(sizeof(canary));
+  in_process* self = (in_process*)malloc(sizeof(in_process));
   if (!self) {
     static const char kMessage[] = "out of memory";
     host->error_set(err, (athomic_str){kMessage, sizeof kMessage - 1});
@@ -38,7 +44,7 @@ static athomic_status start(athomic_provider* p, athomic_error_sink* e) { (void)
 static void stop(athomic_provider* p) { (void)p; }
 static athomic_status publish(athomic_provider* p, const athomic_message* m, athomic_error_sink* e) {
   (void)e;
-  canary* self = (canary*)p;
+  in_process* self = (in_process*)p;
   return self->host->deliver_event(self->ctx, m->event);
 }
 static athomic_status add(athomic_provider* p, athomic_str t, athomic_interest_kind k, athomic_error_sink* e) {
@@ -49,7 +55,7 @@ static void rem(athomic_provider* p, athomic_str t, athomic_interest_kind k) { (
 static const athomic_provider_vtable vtable = {sizeof(athomic_provider_vtable), create, destroy,
                                                start, stop, publish, add, rem};
 static const athomic_provider_info info = {sizeof(athomic_provider_info), ATHOMIC_ABI_VERSION_MAJOR,
-                                           ATHOMIC_ABI_VERSION_MINOR, "canary", "0.0.1",
+                                           ATHOMIC_ABI_VERSION_MINOR, PROVIDER_NAME, "0.0.1",
                                            ATHOMIC_CAP_IN_PROCESS, &vtable};
 
 ATHOMIC_PLUGIN_EXPORT const athomic_provider_info* athomic_provider_entry(const athomic_host_api* h) {
