@@ -45,13 +45,19 @@ bool valid_backend_name(const std::string& b) {
 // A file as the kernel knows it: a file replaced on disk is a new one, and dlopen loads it anew.
 using FileIdentity = std::pair<dev_t, ino_t>;
 
+struct Refusal {
+  std::string message;
+  const athomic_provider_info* info;
+};
+
 struct LoadedRegistry {
   std::mutex mutex;
   std::map<std::string, LoadedPlugin> by_path;
   // Every library opened, accepted or refused.
   std::vector<boost::dll::shared_library> libraries;
-  // Why an opened library was refused: its entry point is called once per load, not per try.
-  std::map<FileIdentity, std::string> refused;
+  // Why an opened library was refused, and what its entry point answered (may be null): the
+  // entry point is called once per load, not once per try.
+  std::map<FileIdentity, Refusal> refused;
 };
 
 LoadedRegistry& registry() {
@@ -81,8 +87,8 @@ std::string caps_text(uint64_t caps) {
   return out.empty() ? "none" : out;
 }
 
-// Calls the entry point and checks what it answers. @throws PluginError naming @p path.
-const athomic_provider_info* validated_info(boost::dll::shared_library& lib, const std::string& path) {
+// Calls the entry point. @throws PluginError naming @p path when there is none.
+const athomic_provider_info* call_entry(boost::dll::shared_library& lib, const std::string& path) {
   if (!lib.has(ATHOMIC_PROVIDER_ENTRY_SYMBOL)) {
     throw PluginError(fmt::format(
         "provider plugin {}: no symbol '{}': it is not an athomic provider (export it with "
@@ -91,7 +97,11 @@ const athomic_provider_info* validated_info(boost::dll::shared_library& lib, con
   }
   auto entry = lib.get<const athomic_provider_info*(const athomic_host_api*)>(
       ATHOMIC_PROVIDER_ENTRY_SYMBOL);
-  const athomic_provider_info* info = entry(&host_api());
+  return entry(&host_api());
+}
+
+// Checks what the entry point answered. @throws PluginError naming @p path.
+void validate(const athomic_provider_info* info, const std::string& path) {
   if (!info) {
     throw PluginError(fmt::format("provider plugin {}: its entry point declined to initialise "
                                   "with host ABI {}.{}",
@@ -132,7 +142,15 @@ const athomic_provider_info* validated_info(boost::dll::shared_library& lib, con
                                   "remote capability, so the host cannot feed it events",
                                   path));
   }
-  return info;
+}
+
+// "athomic_provider_<backend>.so" -> backend; empty for any other file name.
+std::string backend_of(const std::string& path) {
+  const std::string f = fs::path(path).filename().string();
+  if (f.size() <= kPrefix.size() + kSuffix.size() || !f.starts_with(kPrefix) || !f.ends_with(kSuffix)) {
+    return "";
+  }
+  return f.substr(kPrefix.size(), f.size() - kPrefix.size() - kSuffix.size());
 }
 
 }  // namespace
@@ -229,7 +247,9 @@ LoadedPlugin load_plugin_file(const std::string& path) {
   struct stat st {};
   const FileIdentity identity =
       ::stat(check.resolved.c_str(), &st) == 0 ? FileIdentity{st.st_dev, st.st_ino} : FileIdentity{};
-  if (auto it = reg.refused.find(identity); it != reg.refused.end()) throw PluginError(it->second);
+  if (auto it = reg.refused.find(identity); it != reg.refused.end()) {
+    throw PluginError(it->second.message);
+  }
   {
     std::ifstream in(check.resolved, std::ios::binary);
     char magic[4] = {};
@@ -253,19 +273,26 @@ LoadedPlugin load_plugin_file(const std::string& path) {
   // Its code has run (constructors, perhaps the entry point): from here on the library stays
   // loaded whatever the verdict, and a refused one is not asked again.
   reg.libraries.push_back(lib);
+  const athomic_provider_info* info = nullptr;
   try {
-    const athomic_provider_info* info = validated_info(lib, path);
-    LoadedPlugin loaded{info, path};
-    reg.by_path.emplace(key, loaded);
-    get_logger("athomic.plugins")
-        ->info("loaded provider '{}' {} (ABI {}.{}, capabilities: {}) from {}", info->name,
-               info->version, info->abi_major, info->abi_minor, caps_text(info->capabilities),
-               path);
-    return loaded;
+    info = call_entry(lib, path);
+    validate(info, path);
   } catch (const PluginError& e) {
-    reg.refused.emplace(identity, e.what());
+    reg.refused.emplace(identity, Refusal{e.what(), info});
     throw;
   }
+  LoadedPlugin loaded{info, path};
+  reg.by_path.emplace(key, loaded);
+  auto log = get_logger("athomic.plugins");
+  log->info("loaded provider '{}' {} (ABI {}.{}, capabilities: {}) from {}", info->name,
+            info->version, info->abi_major, info->abi_minor, caps_text(info->capabilities), path);
+  // The file name chose it; a different declared name is a sign of a renamed or misbuilt file.
+  if (const std::string backend = backend_of(path); !backend.empty() && backend != info->name) {
+    log->warn("provider plugin {} declares the name '{}', but its file name is for backend '{}'; "
+              "rename the file to {} or rebuild the plugin with the name '{}'",
+              path, info->name, backend, plugin_file_name(info->name), backend);
+  }
+  return loaded;
 }
 
 }  // namespace athomic::detail

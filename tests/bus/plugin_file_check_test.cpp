@@ -1,77 +1,22 @@
 // Plugin files are checked the way ssh checks authorized_keys, before any of their code runs:
 // the file, after every symlink, and each folder up to / may be changed only by root or by the
 // user running the process. Each test builds a real folder layout under a fresh 0700 folder.
+#include "temp_plugin_folder.h"
 #include "test_support.h"
 
 #include <gmock/gmock.h>
 
-#include <filesystem>
 #include <fmt/format.h>
 
-#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 namespace athomic::test {
 namespace {
 
-namespace fs = std::filesystem;
 using testing::HasSubstr;
 
-class PluginFileCheck : public testing::Test {
- protected:
-  void SetUp() override {
-    std::string name = (fs::temp_directory_path() / "athomic-plugin-check-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(name.data()), nullptr);
-    base_ = name;  // mode 0700: safe, unless a test makes part of it unsafe
-    mark_ = base_ / "canary-ran";
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(base_, ec);
-  }
-
-  // base/<rel>, created with exactly @p mode (umask aside).
-  fs::path folder(const std::string& rel, mode_t mode) {
-    const fs::path p = base_ / rel;
-    fs::create_directories(p);
-    EXPECT_EQ(::chmod(p.c_str(), mode), 0) << p;
-    return p;
-  }
-  // A copy of the canary plugin (a working provider that marks when its code runs), mode 0755.
-  fs::path install(const fs::path& dir, const std::string& name = "athomic_provider_canary.so") {
-    const fs::path p = dir / name;
-    fs::copy_file(fs::path(ATHOMIC_TEST_PLUGIN_DIR) / "athomic_provider_canary.so", p,
-                  fs::copy_options::overwrite_existing);
-    EXPECT_EQ(::chmod(p.c_str(), 0755), 0);
-    return p;
-  }
-  EventsSettings settings(const fs::path& plugins_dir, const std::string& backend = "canary") {
-    auto s = local_settings();
-    s.backend = backend;
-    s.plugins_dir = plugins_dir.string();
-    return s;
-  }
-  std::string load_error(const fs::path& plugins_dir) {
-    ScopedEnv canary("ATHOMIC_TEST_CANARY", mark_.string());
-    try {
-      EventBus::create(settings(plugins_dir));
-    } catch (const PluginError& e) {
-      return e.what();
-    }
-    ADD_FAILURE() << "the plugin in " << plugins_dir << " was loaded";
-    return "";
-  }
-  // Whether any code of the canary ran (its constructor runs when the library is opened).
-  bool canary_ran() const { return fs::exists(mark_); }
-
-  static uid_t nobody() {
-    const passwd* pw = ::getpwnam("nobody");
-    return pw ? pw->pw_uid : 65534;
-  }
-
-  fs::path base_, mark_;
-};
+using PluginFileCheck = TempPluginFolder;
 
 TEST_F(PluginFileCheck, ASafeLayoutLoadsAndCarriesEvents) {
   const auto plugins = folder("plugins", 0755);

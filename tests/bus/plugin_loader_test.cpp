@@ -1,4 +1,6 @@
 // Finding and loading provider plugins, with deliberately broken plugins built by the suite.
+#include "log_capture.h"
+#include "temp_plugin_folder.h"
 #include "test_support.h"
 
 #include <athomic/sdk/provider.h>
@@ -228,6 +230,33 @@ TEST_P(Abi10Plugin, CarriesEventsThroughTheHost) {
 
 INSTANTIATE_TEST_SUITE_P(Modes, Abi10Plugin,
                          testing::Values(DispatchMode::pool, DispatchMode::inline_call), mode_name);
+
+}  // namespace
+}  // namespace athomic::test
+
+namespace athomic::test {
+namespace {
+
+using PluginNames = TempPluginFolder;
+
+TEST_F(PluginNames, ANameThatDiffersFromTheFileNameIsAWarning) {
+  const auto plugins = folder("plugins", 0755);
+  const auto file = install(plugins, "athomic_provider_songbird.so");
+  LogCapture log("athomic.plugins");
+  auto bus = EventBus::create(settings(plugins, "songbird"));
+  EXPECT_EQ(bus->provider().name, "canary");
+  EXPECT_THAT(log.text(), HasSubstr("warning provider plugin " + file.string() +
+                                    " declares the name 'canary', but its file name is for backend "
+                                    "'songbird'"));
+}
+
+TEST_F(PluginNames, AMatchingNameIsNotWarnedAbout) {
+  const auto plugins = folder("plugins", 0755);
+  install(plugins);
+  LogCapture log("athomic.plugins");
+  EventBus::create(settings(plugins, "canary"));
+  EXPECT_THAT(log.text(), testing::Not(HasSubstr("warning")));
+}
 
 }  // namespace
 }  // namespace athomic::test
