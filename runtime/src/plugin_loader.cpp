@@ -22,6 +22,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 
 namespace athomic::detail {
@@ -191,17 +192,20 @@ std::vector<SearchDir> plugin_search_path(const EventsSettings& settings) {
   return dirs;
 }
 
+std::vector<std::string> plugin_files_in(const std::string& dir) {
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (!backend_of(it->path().string()).empty()) files.push_back(it->path().string());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
 std::vector<std::string> available_backends(const std::vector<SearchDir>& dirs) {
   std::set<std::string> names;
   for (const auto& d : dirs) {
-    std::error_code ec;
-    for (fs::directory_iterator it(d.path, ec), end; !ec && it != end; it.increment(ec)) {
-      const std::string f = it->path().filename().string();
-      if (f.size() > kPrefix.size() + kSuffix.size() && f.starts_with(kPrefix) &&
-          f.ends_with(kSuffix)) {
-        names.insert(f.substr(kPrefix.size(), f.size() - kPrefix.size() - kSuffix.size()));
-      }
-    }
+    for (const auto& f : plugin_files_in(d.path)) names.insert(backend_of(f));
   }
   return {names.begin(), names.end()};
 }
@@ -295,9 +299,69 @@ LoadedPlugin load_plugin_file(const std::string& path) {
   return loaded;
 }
 
+namespace {
+
+// What an entry point declared, as far as its ABI lets the host read it.
+void describe(PluginFileReport& r, const athomic_provider_info* info) {
+  if (!info || !ATHOMIC_STRUCT_HOLDS(*info, athomic_provider_info, abi_minor)) return;
+  r.described = true;
+  r.abi_major = info->abi_major;
+  r.abi_minor = info->abi_minor;
+  // Beyond the version fields, another major's layout is unknown.
+  if (info->abi_major != ATHOMIC_ABI_VERSION_MAJOR || info->struct_size < kProviderInfoSize_1_0) {
+    return;
+  }
+  if (info->name) r.name = info->name;
+  if (info->version) r.version = info->version;
+}
+
+// The refusal recorded for the library at @p path, if it was opened and refused.
+std::optional<Refusal> refusal_of(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  auto& reg = registry();
+  std::lock_guard lock(reg.mutex);
+  if (auto it = reg.refused.find({st.st_dev, st.st_ino}); it != reg.refused.end()) return it->second;
+  return std::nullopt;
+}
+
+}  // namespace
+
+PluginFileReport inspect_plugin_file(const std::string& path) {
+  PluginFileReport r;
+  r.file = path;
+  r.backend = backend_of(path);
+  try {
+    const LoadedPlugin p = load_plugin_file(path);
+    r.loads = r.opened = true;
+    describe(r, p.info);
+  } catch (const PluginError& e) {
+    r.problem = e.what();
+    if (const auto refusal = refusal_of(path)) {
+      r.opened = true;
+      describe(r, refusal->info);
+    }
+  }
+  return r;
+}
+
 }  // namespace athomic::detail
 
 namespace athomic {
+
+std::vector<PluginFileReport> inspect_plugin_files(const EventsSettings& settings) {
+  std::vector<PluginFileReport> out;
+  std::set<std::string> seen;
+  for (const auto& d : detail::plugin_search_path(settings)) {
+    for (const auto& f : detail::plugin_files_in(d.path)) {
+      auto r = detail::inspect_plugin_file(f);
+      r.shadowed = !seen.insert(r.backend).second;
+      out.push_back(std::move(r));
+    }
+  }
+  return out;
+}
+
 
 std::vector<PluginSearchDir> plugin_search_path(const EventsSettings& settings) {
   std::vector<PluginSearchDir> out;

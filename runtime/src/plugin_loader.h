@@ -10,6 +10,7 @@
 
 namespace athomic {
 struct EventsSettings;
+struct PluginFileReport;
 }
 
 namespace athomic::detail {
@@ -55,5 +56,11 @@ LoadedPlugin load_provider_plugin(const std::string& backend, const EventsSettin
 
 // Loads one file. @throws PluginError naming the file and what is wrong with it.
 LoadedPlugin load_plugin_file(const std::string& path);
+
+// The plugin files ("athomic_provider_*.so") in @p dir, sorted by name.
+std::vector<std::string> plugin_files_in(const std::string& dir);
+
+// Loads @p path as load_plugin_file does, and reports the verdict instead of throwing it.
+PluginFileReport inspect_plugin_file(const std::string& path);
 
 }  // namespace athomic::detail

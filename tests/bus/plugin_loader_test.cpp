@@ -258,5 +258,58 @@ TEST_F(PluginNames, AMatchingNameIsNotWarnedAbout) {
   EXPECT_THAT(log.text(), testing::Not(HasSubstr("warning")));
 }
 
+TEST_F(PluginNames, InspectionReportsEachFileWithoutOpeningUnsafeOnes) {
+  const auto open = folder("open", 0777);
+  const auto unsafe = install(open);
+  const auto safe = folder("safe", 0755);
+  const auto songbird = install(safe, "athomic_provider_songbird.so");
+  const auto canary = install(safe);
+  ScopedEnv mark("ATHOMIC_TEST_CANARY", mark_.string());
+
+  auto reports = inspect_plugin_files(settings(open));
+  ASSERT_FALSE(reports.empty());
+  EXPECT_EQ(reports[0].file, unsafe.string());
+  EXPECT_EQ(reports[0].backend, "canary");
+  EXPECT_FALSE(reports[0].loads);
+  EXPECT_FALSE(reports[0].opened);
+  EXPECT_FALSE(reports[0].described);
+  EXPECT_THAT(reports[0].problem, HasSubstr("the folder " + open.string() + " is writable"));
+  EXPECT_FALSE(canary_ran());
+
+  reports = inspect_plugin_files(settings(safe));
+  ASSERT_GE(reports.size(), 2u);
+  EXPECT_EQ(reports[0].file, canary.string());
+  EXPECT_EQ(reports[1].file, songbird.string());
+  for (const auto& r : {reports[0], reports[1]}) {
+    EXPECT_TRUE(r.loads) << r.file << ": " << r.problem;
+    EXPECT_TRUE(r.opened);
+    EXPECT_EQ(r.name, "canary");
+    EXPECT_EQ(r.version, "0.0.1");
+    EXPECT_EQ(r.abi_major, ATHOMIC_ABI_VERSION_MAJOR);
+    EXPECT_EQ(r.abi_minor, ATHOMIC_ABI_VERSION_MINOR);
+  }
+  EXPECT_EQ(reports[1].backend, "songbird");
+  // The local plugin comes later in the search path; a folder searched first would shadow it.
+  const auto local = std::find_if(reports.begin(), reports.end(),
+                                  [](const PluginFileReport& r) { return r.backend == "local"; });
+  ASSERT_NE(local, reports.end());
+  EXPECT_FALSE(local->shadowed);
+  EXPECT_TRUE(canary_ran());
+}
+
+TEST_F(PluginNames, InspectionDescribesAFileItRefusesAfterOpeningIt) {
+  const auto reports = inspect_plugin_files(settings(ATHOMIC_TEST_PLUGIN_DIR));
+  const auto major = std::find_if(reports.begin(), reports.end(), [](const PluginFileReport& r) {
+    return r.backend == "abi_major";
+  });
+  ASSERT_NE(major, reports.end());
+  EXPECT_FALSE(major->loads);
+  EXPECT_TRUE(major->opened);
+  EXPECT_TRUE(major->described);
+  EXPECT_EQ(major->abi_major, ATHOMIC_ABI_VERSION_MAJOR + 1);
+  EXPECT_TRUE(major->name.empty());  // another major's layout is not read beyond its version
+  EXPECT_THAT(major->problem, HasSubstr("built for ABI"));
+}
+
 }  // namespace
 }  // namespace athomic::test
