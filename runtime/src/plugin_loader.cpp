@@ -40,24 +40,23 @@ bool valid_backend_name(const std::string& b) {
   });
 }
 
-// Libraries stay loaded until process exit: unloading while a callback, deleter or exception
-// from a plugin is alive is undefined behaviour. Keyed by canonical path so a plugin used by
-// several buses is loaded once.
 // A file as the kernel knows it: a file replaced on disk is a new one, and dlopen loads it anew.
 using FileIdentity = std::pair<dev_t, ino_t>;
 
 struct Refusal {
   std::string message;
-  const athomic_provider_info* info;
+  const athomic_provider_info* info;  // what the entry point answered; may be null
 };
 
+// Libraries stay loaded until process exit: unloading while a callback, deleter or exception
+// from a plugin is alive is undefined behaviour. Keyed by canonical path so a plugin used by
+// several buses is loaded once.
 struct LoadedRegistry {
   std::mutex mutex;
   std::map<std::string, LoadedPlugin> by_path;
   // Every library opened, accepted or refused.
   std::vector<boost::dll::shared_library> libraries;
-  // Why an opened library was refused, and what its entry point answered (may be null): the
-  // entry point is called once per load, not once per try.
+  // Why an opened library was refused: its entry point is called once per load, not per try.
   std::map<FileIdentity, Refusal> refused;
 };
 
