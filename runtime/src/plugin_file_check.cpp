@@ -1,6 +1,9 @@
 #include "plugin_file_check.h"
 
 #include <fmt/format.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <climits>
@@ -8,10 +11,6 @@
 #include <cstring>
 #include <filesystem>
 #include <vector>
-
-#include <pwd.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 namespace athomic::detail {
 
@@ -57,19 +56,20 @@ std::string unsafe(const fs::path& p, const struct stat& st, bool is_file) {
   const char* what = is_file ? "the file" : "the folder";
   const uid_t me = ::geteuid();
   if (st.st_uid != 0 && st.st_uid != me) {
-    return fmt::format("{} {} is owned by {}, not by root or the user running this process ({}), "
-                       "so its owner could replace the code this process would run. Fix: chown "
-                       "root {} (or move the plugin to a folder you own)",
-                       what, p.string(), owner_text(st.st_uid), owner_text(me), p.string());
+    return fmt::format(
+        "{} {} is owned by {}, not by root or the user running this process ({}), "
+        "so its owner could replace the code this process would run. Fix: chown "
+        "root {} (or move the plugin to a folder you own)",
+        what, p.string(), owner_text(st.st_uid), owner_text(me), p.string());
   }
   // A sticky folder owned by root (/tmp) lets no one replace another user's entries.
   if (!is_file && (st.st_mode & S_ISVTX) && st.st_uid == 0) return "";
   const std::string writers = other_writers(st.st_mode);
   if (writers.empty()) return "";
-  return fmt::format("{} {} is writable by {} (mode {:04o}, owner {}), so they could replace the "
-                     "code this process would run. Fix: chmod go-w {}",
-                     what, p.string(), writers, st.st_mode & 07777, owner_text(st.st_uid),
-                     p.string());
+  return fmt::format(
+      "{} {} is writable by {} (mode {:04o}, owner {}), so they could replace the "
+      "code this process would run. Fix: chmod go-w {}",
+      what, p.string(), writers, st.st_mode & 07777, owner_text(st.st_uid), p.string());
 }
 
 // The first unsafe folder from @p dir up to /, or empty.
@@ -77,7 +77,8 @@ std::string unsafe_folders(fs::path dir) {
   for (;;) {
     struct stat st {};
     if (::stat(dir.c_str(), &st) != 0) {
-      return fmt::format("the folder {} cannot be examined: {}", dir.string(), std::strerror(errno));
+      return fmt::format("the folder {} cannot be examined: {}", dir.string(),
+                         std::strerror(errno));
     }
     if (auto why = unsafe(dir, st, false); !why.empty()) return why;
     if (dir == dir.root_path() || !dir.has_parent_path()) return "";
@@ -90,7 +91,8 @@ std::string unsafe_folders(fs::path dir) {
 PluginFileCheck check_plugin_file(const std::string& path) {
   PluginFileCheck out;
   const auto refuse = [&](const std::string& why) {
-    const bool moved = !out.resolved.empty() && out.resolved != fs::absolute(path).lexically_normal().string();
+    const bool moved =
+        !out.resolved.empty() && out.resolved != fs::absolute(path).lexically_normal().string();
     out.refusal = fmt::format("provider plugin {}{}: refusing to load it: {}", path,
                               moved ? fmt::format(" (resolved: {})", out.resolved) : "", why);
     return out;
@@ -98,20 +100,23 @@ PluginFileCheck check_plugin_file(const std::string& path) {
 
   char resolved[PATH_MAX];
   if (!::realpath(path.c_str(), resolved)) {
-    out.refusal = fmt::format("provider plugin {}: cannot be resolved: {}", path, std::strerror(errno));
+    out.refusal =
+        fmt::format("provider plugin {}: cannot be resolved: {}", path, std::strerror(errno));
     return out;
   }
   out.resolved = resolved;
 
   struct stat st {};
   if (::stat(resolved, &st) != 0) {
-    out.refusal = fmt::format("provider plugin {}: cannot be examined: {}", path, std::strerror(errno));
+    out.refusal =
+        fmt::format("provider plugin {}: cannot be examined: {}", path, std::strerror(errno));
     return out;
   }
   if (!S_ISREG(st.st_mode)) {
-    out.refusal = fmt::format("provider plugin {}: is not a regular file (it is {}); remove it or "
-                              "put the plugin's .so file there",
-                              path, kind_of(st.st_mode));
+    out.refusal = fmt::format(
+        "provider plugin {}: is not a regular file (it is {}); remove it or "
+        "put the plugin's .so file there",
+        path, kind_of(st.st_mode));
     return out;
   }
   if (auto why = unsafe(resolved, st, true); !why.empty()) return refuse(why);

@@ -1,7 +1,6 @@
 #include "settings_yaml.h"
 
 #include <athomic/errors.h>
-
 #include <fmt/format.h>
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
@@ -17,7 +16,9 @@ namespace athomic::detail {
 namespace {
 
 bool all_of(std::string_view s, int (*pred)(int)) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [&](char c) { return pred(static_cast<unsigned char>(c)) != 0; });
+  return !s.empty() && std::all_of(s.begin(), s.end(), [&](char c) {
+    return pred(static_cast<unsigned char>(c)) != 0;
+  });
 }
 
 int is_octal(int c) { return c >= '0' && c <= '7'; }
@@ -62,7 +63,8 @@ nlohmann::json yaml_scalar(const YAML::Node& n) {
   const std::string_view unsigned_part = (v[0] == '-' || v[0] == '+') ? v.substr(1) : v;
   try {
     if (all_of(unsigned_part, [](int c) { return std::isdigit(c); })) return std::stoll(s);
-    if (v.starts_with("0o") && all_of(v.substr(2), is_octal)) return std::stoll(s.substr(2), nullptr, 8);
+    if (v.starts_with("0o") && all_of(v.substr(2), is_octal))
+      return std::stoll(s.substr(2), nullptr, 8);
     if (v.starts_with("0x") && all_of(v.substr(2), [](int c) { return std::isxdigit(c); })) {
       return std::stoll(s.substr(2), nullptr, 16);
     }
@@ -88,10 +90,14 @@ nlohmann::json yaml_scalar(const YAML::Node& n) {
 
 const char* node_kind(const YAML::Node& n) {
   switch (n.Type()) {
-    case YAML::NodeType::Map: return "a mapping";
-    case YAML::NodeType::Sequence: return "a sequence";
-    case YAML::NodeType::Null: return "empty";
-    default: return "a scalar";
+    case YAML::NodeType::Map:
+      return "a mapping";
+    case YAML::NodeType::Sequence:
+      return "a sequence";
+    case YAML::NodeType::Null:
+      return "empty";
+    default:
+      return "a scalar";
   }
 }
 
@@ -124,9 +130,10 @@ class Converter {
           line_of(file_, alias_use()), short_path(path), kMaxYamlValues));
     }
     if (depth > kMaxYamlDepth) {
-      throw ConfigError(fmt::format("{}: {}: values nested more than {} levels deep. Fix: flatten "
-                                    "the structure",
-                                    line_of(file_, n.Mark()), short_path(path), kMaxYamlDepth));
+      throw ConfigError(
+          fmt::format("{}: {}: values nested more than {} levels deep. Fix: flatten "
+                      "the structure",
+                      line_of(file_, n.Mark()), short_path(path), kMaxYamlDepth));
     }
     origin_[path] = line_of(file_, n.Mark());
     switch (n.Type()) {
@@ -141,7 +148,8 @@ class Converter {
       case YAML::NodeType::Sequence: {
         nlohmann::json arr = nlohmann::json::array();
         std::size_t i = 0;
-        for (const auto& v : n) arr.push_back(value(v, fmt::format("{}[{}]", path, i++), depth + 1));
+        for (const auto& v : n)
+          arr.push_back(value(v, fmt::format("{}[{}]", path, i++), depth + 1));
         return arr;
       }
       case YAML::NodeType::Scalar:
@@ -154,10 +162,10 @@ class Converter {
   // Keys become parts of dotted paths and names of environment variables: text only.
   std::string key(const YAML::Node& k, const std::string& path) const {
     if (!k.IsScalar()) {
-      throw ConfigError(fmt::format("{}: malformed settings: in {}, a key must be text, not {}. "
-                                    "Fix: use a plain key",
-                                    line_of(file_, k.Mark()), path.empty() ? "the top level" : path,
-                                    node_kind(k)));
+      throw ConfigError(fmt::format(
+          "{}: malformed settings: in {}, a key must be text, not {}. "
+          "Fix: use a plain key",
+          line_of(file_, k.Mark()), path.empty() ? "the top level" : path, node_kind(k)));
     }
     return k.Scalar();
   }
@@ -201,15 +209,16 @@ ParsedDocument parse_yaml_settings(const std::string& text, const std::string& f
       }
     }
   } catch (const YAML::DeepRecursion& e) {
-    throw ConfigError(fmt::format("{}: values nested more than {} levels deep. Fix: flatten the "
-                                  "structure",
-                                  line_of(file, e.mark), kMaxYamlDepth));
+    throw ConfigError(
+        fmt::format("{}: values nested more than {} levels deep. Fix: flatten the "
+                    "structure",
+                    line_of(file, e.mark), kMaxYamlDepth));
   } catch (const YAML::Exception& e) {
     // Anything yaml-cpp raises, at parse time or while the nodes are read, names its place.
     throw ConfigError(fmt::format("{}{}: malformed YAML: {}", file,
-                                  e.mark.is_null() ? std::string()
-                                                   : fmt::format(":{}:{}", e.mark.line + 1,
-                                                                 e.mark.column + 1),
+                                  e.mark.is_null()
+                                      ? std::string()
+                                      : fmt::format(":{}:{}", e.mark.line + 1, e.mark.column + 1),
                                   e.msg));
   }
   return doc;

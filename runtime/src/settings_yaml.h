@@ -1,10 +1,9 @@
 // YAML settings files → the same JSON tree as TOML ones, with the line of every value.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstddef>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace athomic::detail {

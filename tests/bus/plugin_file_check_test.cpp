@@ -1,15 +1,13 @@
 // Plugin files are checked the way ssh checks authorized_keys, before any of their code runs:
 // the file, after every symlink, and each folder up to / may be changed only by root or by the
 // user running the process. Each test builds a real folder layout under a fresh 0700 folder.
-#include "temp_plugin_folder.h"
-#include "test_support.h"
-
-#include <gmock/gmock.h>
-
 #include <fmt/format.h>
-
+#include <gmock/gmock.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "temp_plugin_folder.h"
+#include "test_support.h"
 
 namespace athomic::test {
 namespace {
@@ -64,9 +62,10 @@ TEST_F(PluginFileCheck, ASymlinkToAFileInAFolderOthersCanWriteIsRefused) {
   const auto target = install(open, "canary.so");
   fs::create_symlink(target, plugins / "athomic_provider_canary.so");
   const auto msg = load_error(plugins);
-  EXPECT_THAT(msg, HasSubstr((plugins / "athomic_provider_canary.so").string() + " (resolved: " +
-                             target.string() + ")"));
-  EXPECT_THAT(msg, HasSubstr("the folder " + open.string() + " is writable by its group and other users"));
+  EXPECT_THAT(msg, HasSubstr((plugins / "athomic_provider_canary.so").string() +
+                             " (resolved: " + target.string() + ")"));
+  EXPECT_THAT(
+      msg, HasSubstr("the folder " + open.string() + " is writable by its group and other users"));
   EXPECT_FALSE(canary_ran());
 }
 
@@ -75,7 +74,8 @@ TEST_F(PluginFileCheck, ASymlinkInAFolderOthersCanWriteIsRefused) {
   const auto real = folder("real", 0755);
   const auto open = folder("open", 0777);
   fs::create_symlink(install(real, "canary.so"), open / "athomic_provider_canary.so");
-  EXPECT_THAT(load_error(open), HasSubstr("the folder " + open.string() + " is writable by its group and other users"));
+  EXPECT_THAT(load_error(open), HasSubstr("the folder " + open.string() +
+                                          " is writable by its group and other users"));
   EXPECT_FALSE(canary_ran());
 }
 
@@ -93,16 +93,16 @@ TEST_F(PluginFileCheck, AFileOthersCanWriteIsRefused) {
   const auto plugins = folder("plugins", 0755);
   const auto file = install(plugins);
   ASSERT_EQ(::chmod(file.c_str(), 0757), 0);
-  EXPECT_THAT(load_error(plugins), HasSubstr("the file " + file.string() +
-                                             " is writable by other users (mode 0757"));
+  EXPECT_THAT(load_error(plugins),
+              HasSubstr("the file " + file.string() + " is writable by other users (mode 0757"));
   EXPECT_FALSE(canary_ran());
 }
 
 TEST_F(PluginFileCheck, AGroupWritableFolderIsRefused) {
   const auto plugins = folder("plugins", 0775);
   install(plugins);
-  EXPECT_THAT(load_error(plugins), HasSubstr("the folder " + plugins.string() +
-                                             " is writable by its group (mode 0775"));
+  EXPECT_THAT(load_error(plugins),
+              HasSubstr("the folder " + plugins.string() + " is writable by its group (mode 0775"));
   EXPECT_FALSE(canary_ran());
 }
 
@@ -126,7 +126,8 @@ TEST_F(PluginFileCheck, AFolderOwnedByAnotherUserIsRefused) {
   install(plugins);
   ASSERT_EQ(::chown(theirs.c_str(), nobody(), static_cast<gid_t>(-1)), 0);
   EXPECT_THAT(load_error(plugins),
-              HasSubstr(fmt::format("the folder {} is owned by nobody (uid {})", theirs.string(), nobody())));
+              HasSubstr(fmt::format("the folder {} is owned by nobody (uid {})", theirs.string(),
+                                    nobody())));
   EXPECT_FALSE(canary_ran());
 }
 

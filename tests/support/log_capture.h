@@ -3,7 +3,6 @@
 #pragma once
 
 #include <athomic/log.h>
-
 #include <spdlog/sinks/ostream_sink.h>
 
 #include <algorithm>

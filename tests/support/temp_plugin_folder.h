@@ -3,17 +3,16 @@
 // and copies of the canary test plugin, which marks when any of its code runs.
 #pragma once
 
-#include "test_support.h"
-
 #include <gtest/gtest.h>
-
-#include <filesystem>
-#include <string>
-
 #include <pwd.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+#include "test_support.h"
 
 namespace athomic::test {
 

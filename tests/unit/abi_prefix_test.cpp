@@ -2,13 +2,12 @@
 // prefix of today's structs — every 1.0 field at the same offset with the same size — and the
 // loader must ask of a plugin no more than the 1.0 layout.
 #include <athomic/sdk/provider.h>
-
-#include "plugin_loader.h"
-
 #include <gtest/gtest.h>
 
 #include <cstddef>
 #include <cstdint>
+
+#include "plugin_loader.h"
 
 // The frozen header declares the same names: read it into a namespace of its own.
 #undef ATHOMIC_SDK_PROVIDER_H
@@ -28,10 +27,10 @@ constexpr int kMinor = ATHOMIC_ABI_VERSION_MINOR;
 namespace {
 
 // Same offset and same size, checked at compile time.
-#define SAME_FIELD(type, field)                                                            \
-  static_assert(offsetof(abi_1_0::type, field) == offsetof(::type, field),                 \
-                #type "." #field " moved since ABI 1.0");                                  \
-  static_assert(sizeof(abi_1_0::type::field) == sizeof(::type::field),                     \
+#define SAME_FIELD(type, field)                                            \
+  static_assert(offsetof(abi_1_0::type, field) == offsetof(::type, field), \
+                #type "." #field " moved since ABI 1.0");                  \
+  static_assert(sizeof(abi_1_0::type::field) == sizeof(::type::field),     \
                 #type "." #field " changed size since ABI 1.0")
 
 SAME_FIELD(athomic_str, data);
