@@ -85,9 +85,9 @@ std::shared_ptr<EventBus> EventBus::create(const Settings& settings) {
 std::shared_ptr<EventBus> EventBus::create(const EventsSettings& settings) {
   if (!settings.enabled) {
     get_logger("athomic.events")
-        ->info("event bus disabled (events.enabled = false in {}): subscribe and publish are "
-               "accepted and do nothing",
-               settings.origin);
+        ->info("event bus disabled (events.enabled = false, from {}): subscribe and publish "
+               "are accepted and do nothing",
+               settings.origin_of("events.enabled"));
     return std::shared_ptr<EventBus>(new EventBus(nullptr));
   }
   return std::shared_ptr<EventBus>(new EventBus(std::make_shared<detail::BusCore>(settings)));

@@ -1,5 +1,6 @@
 #include "plugin_loader.h"
 
+#include "plugin_file_check.h"
 #include "provider_host.h"
 #include "text_util.h"
 
@@ -21,6 +22,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 
 namespace athomic::detail {
@@ -38,13 +40,24 @@ bool valid_backend_name(const std::string& b) {
   });
 }
 
+// A file as the kernel knows it: a file replaced on disk is a new one, and dlopen loads it anew.
+using FileIdentity = std::pair<dev_t, ino_t>;
+
+struct Refusal {
+  std::string message;
+  const athomic_provider_info* info;  // what the entry point answered; may be null
+};
+
 // Libraries stay loaded until process exit: unloading while a callback, deleter or exception
 // from a plugin is alive is undefined behaviour. Keyed by canonical path so a plugin used by
 // several buses is loaded once.
 struct LoadedRegistry {
   std::mutex mutex;
   std::map<std::string, LoadedPlugin> by_path;
+  // Every library opened, accepted or refused.
   std::vector<boost::dll::shared_library> libraries;
+  // Why an opened library was refused: its entry point is called once per load, not per try.
+  std::map<FileIdentity, Refusal> refused;
 };
 
 LoadedRegistry& registry() {
@@ -74,21 +87,70 @@ std::string caps_text(uint64_t caps) {
   return out.empty() ? "none" : out;
 }
 
-// Code others can replace is code others can run in this process: refuse it, as ssh and sudo
-// refuse such files.
-void refuse_if_others_can_write(const std::string& path) {
-  const fs::path file = fs::absolute(path);
-  for (const fs::path& p : {file, file.parent_path()}) {
-    struct stat st {};
-    if (::stat(p.c_str(), &st) != 0) continue;
-    if (st.st_mode & S_IWOTH) {
-      const bool is_dir = S_ISDIR(st.st_mode);
-      throw PluginError(fmt::format(
-          "provider plugin {}: refusing to load it: {} {} is writable by other users (mode {:04o}), "
-          "so anyone could replace the code this process would run. Fix: chmod o-w {}",
-          path, is_dir ? "its folder" : "the file", p.string(), st.st_mode & 07777, p.string()));
-    }
+// Calls the entry point. @throws PluginError naming @p path when there is none.
+const athomic_provider_info* call_entry(boost::dll::shared_library& lib, const std::string& path) {
+  if (!lib.has(ATHOMIC_PROVIDER_ENTRY_SYMBOL)) {
+    throw PluginError(fmt::format(
+        "provider plugin {}: no symbol '{}': it is not an athomic provider (export it with "
+        "ATHOMIC_PROVIDER(...) from <athomic/sdk/provider.hpp>)",
+        path, ATHOMIC_PROVIDER_ENTRY_SYMBOL));
   }
+  auto entry = lib.get<const athomic_provider_info*(const athomic_host_api*)>(
+      ATHOMIC_PROVIDER_ENTRY_SYMBOL);
+  return entry(&host_api());
+}
+
+// Checks what the entry point answered. @throws PluginError naming @p path.
+void validate(const athomic_provider_info* info, const std::string& path) {
+  if (!info) {
+    throw PluginError(fmt::format("provider plugin {}: its entry point declined to initialise "
+                                  "with host ABI {}.{}",
+                                  path, ATHOMIC_ABI_VERSION_MAJOR, ATHOMIC_ABI_VERSION_MINOR));
+  }
+  // Any size that covers the 1.0 layout: later minors only append.
+  if (info->struct_size < kProviderInfoSize_1_0) {
+    throw PluginError(fmt::format("provider plugin {}: its description is {} bytes, shorter than "
+                                  "ABI {}.0 requires ({} bytes)",
+                                  path, info->struct_size, ATHOMIC_ABI_VERSION_MAJOR,
+                                  kProviderInfoSize_1_0));
+  }
+  if (info->abi_major != ATHOMIC_ABI_VERSION_MAJOR) {
+    throw PluginError(fmt::format(
+        "provider plugin {}: built for ABI {}.{}, but this host speaks ABI {}.{} (the major "
+        "versions must match); rebuild the plugin against this host's SDK",
+        path, info->abi_major, info->abi_minor, ATHOMIC_ABI_VERSION_MAJOR,
+        ATHOMIC_ABI_VERSION_MINOR));
+  }
+  if (info->abi_minor > ATHOMIC_ABI_VERSION_MINOR) {
+    throw PluginError(fmt::format(
+        "provider plugin {}: built for ABI {}.{}, newer than this host's ABI {}.{}; upgrade the "
+        "host or rebuild the plugin against this host's SDK",
+        path, info->abi_major, info->abi_minor, ATHOMIC_ABI_VERSION_MAJOR,
+        ATHOMIC_ABI_VERSION_MINOR));
+  }
+  const athomic_provider_vtable* vt = info->vtable;
+  if (!info->name || !info->version || !vt || vt->struct_size < kProviderVtableSize_1_0 ||
+      !vt->create || !vt->destroy || !vt->start || !vt->stop || !vt->publish ||
+      !vt->interest_add || !vt->interest_remove) {
+    throw PluginError(fmt::format(
+        "provider plugin {}: its provider table is incomplete (a name, a version and every "
+        "function of ABI {}.0 are required)",
+        path, ATHOMIC_ABI_VERSION_MAJOR));
+  }
+  if (!(info->capabilities & (ATHOMIC_CAP_IN_PROCESS | ATHOMIC_CAP_REMOTE))) {
+    throw PluginError(fmt::format("provider plugin {}: declares neither the in-process nor the "
+                                  "remote capability, so the host cannot feed it events",
+                                  path));
+  }
+}
+
+// "athomic_provider_<backend>.so" -> backend; empty for any other file name.
+std::string backend_of(const std::string& path) {
+  const std::string f = fs::path(path).filename().string();
+  if (f.size() <= kPrefix.size() + kSuffix.size() || !f.starts_with(kPrefix) || !f.ends_with(kSuffix)) {
+    return "";
+  }
+  return f.substr(kPrefix.size(), f.size() - kPrefix.size() - kSuffix.size());
 }
 
 }  // namespace
@@ -129,27 +191,33 @@ std::vector<SearchDir> plugin_search_path(const EventsSettings& settings) {
   return dirs;
 }
 
+std::vector<std::string> plugin_files_in(const std::string& dir) {
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (!backend_of(it->path().string()).empty()) files.push_back(it->path().string());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
 std::vector<std::string> available_backends(const std::vector<SearchDir>& dirs) {
   std::set<std::string> names;
   for (const auto& d : dirs) {
-    std::error_code ec;
-    for (fs::directory_iterator it(d.path, ec), end; !ec && it != end; it.increment(ec)) {
-      const std::string f = it->path().filename().string();
-      if (f.size() > kPrefix.size() + kSuffix.size() && f.starts_with(kPrefix) &&
-          f.ends_with(kSuffix)) {
-        names.insert(f.substr(kPrefix.size(), f.size() - kPrefix.size() - kSuffix.size()));
-      }
-    }
+    for (const auto& f : plugin_files_in(d.path)) names.insert(backend_of(f));
   }
   return {names.begin(), names.end()};
 }
 
 LoadedPlugin load_provider_plugin(const std::string& backend, const EventsSettings& settings) {
+  // Loaded settings know where the backend was chosen; settings built in code do not.
+  const std::string where =
+      settings.origins.empty() ? "" : settings.origin_of("events.provider.backend") + ": ";
   if (!valid_backend_name(backend)) {
     throw PluginError(fmt::format(
-        "events.provider.backend = \"{}\" is not a valid backend name: use lowercase letters, "
+        "{}events.provider.backend = \"{}\" is not a valid backend name: use lowercase letters, "
         "digits, '_' or '-' (at most 64)",
-        backend));
+        where, backend));
   }
   const auto dirs = detail::plugin_search_path(settings);
   const std::string file = plugin_file_name(backend);
@@ -164,8 +232,8 @@ LoadedPlugin load_provider_plugin(const std::string& backend, const EventsSettin
     hint = fmt::format(" Did you mean \"{}\"?", *best);
   }
   throw PluginError(fmt::format(
-      "no provider plugin for backend \"{}\" (file {}).{}\nSearched:{}\nAvailable backends: {}",
-      backend, file, hint, describe(dirs),
+      "{}no provider plugin for backend \"{}\" (file {}).{}\nSearched:{}\nAvailable backends: {}",
+      where, backend, file, hint, describe(dirs),
       available.empty() ? std::string("none found") : fmt::format("{}", fmt::join(available, ", "))));
 }
 
@@ -176,12 +244,17 @@ LoadedPlugin load_plugin_file(const std::string& path) {
   std::lock_guard lock(reg.mutex);
   if (auto it = reg.by_path.find(key); it != reg.by_path.end()) return it->second;
 
-  if (!fs::is_regular_file(path, fec)) {
-    throw PluginError(fmt::format("provider plugin {}: not a regular file", path));
+  // Everything about the file is decided before it is opened: opening runs its constructors.
+  const PluginFileCheck check = check_plugin_file(path);
+  if (check.refusal) throw PluginError(*check.refusal);
+  struct stat st {};
+  const FileIdentity identity =
+      ::stat(check.resolved.c_str(), &st) == 0 ? FileIdentity{st.st_dev, st.st_ino} : FileIdentity{};
+  if (auto it = reg.refused.find(identity); it != reg.refused.end()) {
+    throw PluginError(it->second.message);
   }
-  refuse_if_others_can_write(path);
   {
-    std::ifstream in(path, std::ios::binary);
+    std::ifstream in(check.resolved, std::ios::binary);
     char magic[4] = {};
     if (!in.read(magic, 4) || std::string_view(magic, 4) != "\x7f" "ELF") {
       throw PluginError(fmt::format(
@@ -193,73 +266,101 @@ LoadedPlugin load_plugin_file(const std::string& path) {
   boost::dll::shared_library lib;
   boost::dll::fs::error_code ec;
   dlerror();  // clear any stale message
-  lib.load(path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
+  // The resolved path: a link changed after the check cannot redirect the load.
+  lib.load(check.resolved, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
   if (ec || !lib.is_loaded()) {
     const char* why = dlerror();
     throw PluginError(fmt::format("provider plugin {}: cannot be loaded: {}", path,
                                   why ? why : ec.message()));
   }
-  if (!lib.has(ATHOMIC_PROVIDER_ENTRY_SYMBOL)) {
-    throw PluginError(fmt::format(
-        "provider plugin {}: no symbol '{}': it is not an athomic provider (export it with "
-        "ATHOMIC_PROVIDER(...) from <athomic/sdk/provider.hpp>)",
-        path, ATHOMIC_PROVIDER_ENTRY_SYMBOL));
-  }
-  auto entry = lib.get<const athomic_provider_info*(const athomic_host_api*)>(
-      ATHOMIC_PROVIDER_ENTRY_SYMBOL);
-  const athomic_provider_info* info = entry(&host_api());
-  if (!info) {
-    throw PluginError(fmt::format("provider plugin {}: its entry point declined to initialise "
-                                  "with host ABI {}.{}",
-                                  path, ATHOMIC_ABI_VERSION_MAJOR, ATHOMIC_ABI_VERSION_MINOR));
-  }
-  if (info->struct_size < sizeof(athomic_provider_info)) {
-    throw PluginError(fmt::format("provider plugin {}: its description is {} bytes, shorter than "
-                                  "ABI {}.0 requires ({} bytes)",
-                                  path, info->struct_size, ATHOMIC_ABI_VERSION_MAJOR,
-                                  sizeof(athomic_provider_info)));
-  }
-  if (info->abi_major != ATHOMIC_ABI_VERSION_MAJOR) {
-    throw PluginError(fmt::format(
-        "provider plugin {}: built for ABI {}.{}, but this host speaks ABI {}.{} (the major "
-        "versions must match); rebuild the plugin against this host's SDK",
-        path, info->abi_major, info->abi_minor, ATHOMIC_ABI_VERSION_MAJOR,
-        ATHOMIC_ABI_VERSION_MINOR));
-  }
-  if (info->abi_minor > ATHOMIC_ABI_VERSION_MINOR) {
-    throw PluginError(fmt::format(
-        "provider plugin {}: built for ABI {}.{}, newer than this host's ABI {}.{}; upgrade the "
-        "host or rebuild the plugin against this host's SDK",
-        path, info->abi_major, info->abi_minor, ATHOMIC_ABI_VERSION_MAJOR,
-        ATHOMIC_ABI_VERSION_MINOR));
-  }
-  const athomic_provider_vtable* vt = info->vtable;
-  if (!info->name || !info->version || !vt || vt->struct_size < sizeof(athomic_provider_vtable) ||
-      !vt->create || !vt->destroy || !vt->start || !vt->stop || !vt->publish ||
-      !vt->interest_add || !vt->interest_remove) {
-    throw PluginError(fmt::format(
-        "provider plugin {}: its provider table is incomplete (a name, a version and every "
-        "function of ABI {}.0 are required)",
-        path, ATHOMIC_ABI_VERSION_MAJOR));
-  }
-  if (!(info->capabilities & (ATHOMIC_CAP_IN_PROCESS | ATHOMIC_CAP_REMOTE))) {
-    throw PluginError(fmt::format("provider plugin {}: declares neither the in-process nor the "
-                                  "remote capability, so the host cannot feed it events",
-                                  path));
+  // Its code has run (constructors, perhaps the entry point): from here on the library stays
+  // loaded whatever the verdict, and a refused one is not asked again.
+  reg.libraries.push_back(lib);
+  const athomic_provider_info* info = nullptr;
+  try {
+    info = call_entry(lib, path);
+    validate(info, path);
+  } catch (const PluginError& e) {
+    reg.refused.emplace(identity, Refusal{e.what(), info});
+    throw;
   }
   LoadedPlugin loaded{info, path};
-  reg.libraries.push_back(std::move(lib));
   reg.by_path.emplace(key, loaded);
-  get_logger("athomic.plugins")
-      ->info("loaded provider '{}' {} (ABI {}.{}, capabilities: {}) from {}", info->name,
-             info->version, info->abi_major, info->abi_minor, caps_text(info->capabilities),
-             path);
+  auto log = get_logger("athomic.plugins");
+  log->info("loaded provider '{}' {} (ABI {}.{}, capabilities: {}) from {}", info->name,
+            info->version, info->abi_major, info->abi_minor, caps_text(info->capabilities), path);
+  // The file name chose it; a different declared name is a sign of a renamed or misbuilt file.
+  if (const std::string backend = backend_of(path); !backend.empty() && backend != info->name) {
+    log->warn("provider plugin {} declares the name '{}', but its file name is for backend '{}'; "
+              "rename the file to {} or rebuild the plugin with the name '{}'",
+              path, info->name, backend, plugin_file_name(info->name), backend);
+  }
   return loaded;
+}
+
+namespace {
+
+// What an entry point declared, as far as its ABI lets the host read it.
+void describe(PluginFileReport& r, const athomic_provider_info* info) {
+  if (!info || !ATHOMIC_STRUCT_HOLDS(*info, athomic_provider_info, abi_minor)) return;
+  r.described = true;
+  r.abi_major = info->abi_major;
+  r.abi_minor = info->abi_minor;
+  // Beyond the version fields, another major's layout is unknown.
+  if (info->abi_major != ATHOMIC_ABI_VERSION_MAJOR || info->struct_size < kProviderInfoSize_1_0) {
+    return;
+  }
+  if (info->name) r.name = info->name;
+  if (info->version) r.version = info->version;
+}
+
+// The refusal recorded for the library at @p path, if it was opened and refused.
+std::optional<Refusal> refusal_of(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  auto& reg = registry();
+  std::lock_guard lock(reg.mutex);
+  if (auto it = reg.refused.find({st.st_dev, st.st_ino}); it != reg.refused.end()) return it->second;
+  return std::nullopt;
+}
+
+}  // namespace
+
+PluginFileReport inspect_plugin_file(const std::string& path) {
+  PluginFileReport r;
+  r.file = path;
+  r.backend = backend_of(path);
+  try {
+    const LoadedPlugin p = load_plugin_file(path);
+    r.loads = r.opened = true;
+    describe(r, p.info);
+  } catch (const PluginError& e) {
+    r.problem = e.what();
+    if (const auto refusal = refusal_of(path)) {
+      r.opened = true;
+      describe(r, refusal->info);
+    }
+  }
+  return r;
 }
 
 }  // namespace athomic::detail
 
 namespace athomic {
+
+std::vector<PluginFileReport> inspect_plugin_files(const EventsSettings& settings) {
+  std::vector<PluginFileReport> out;
+  std::set<std::string> seen;
+  for (const auto& d : detail::plugin_search_path(settings)) {
+    for (const auto& f : detail::plugin_files_in(d.path)) {
+      auto r = detail::inspect_plugin_file(f);
+      r.shadowed = !seen.insert(r.backend).second;
+      out.push_back(std::move(r));
+    }
+  }
+  return out;
+}
+
 
 std::vector<PluginSearchDir> plugin_search_path(const EventsSettings& settings) {
   std::vector<PluginSearchDir> out;

@@ -3,14 +3,31 @@
 
 #include <athomic/sdk/provider.h>
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
 namespace athomic {
 struct EventsSettings;
+struct PluginFileReport;
 }
 
 namespace athomic::detail {
+
+// ABI 1.x is append-only: a plugin built against any 1.x header hands over structs at least as
+// large as their 1.0 layout, which ends with the last field 1.0 defined. The loader requires
+// these sizes, never today's sizeof, so a minor that appends a field still loads older plugins.
+inline constexpr uint32_t kProviderInfoSize_1_0 =
+    offsetof(athomic_provider_info, vtable) + sizeof(athomic_provider_info::vtable);
+inline constexpr uint32_t kProviderVtableSize_1_0 =
+    offsetof(athomic_provider_vtable, interest_remove) +
+    sizeof(athomic_provider_vtable::interest_remove);
+
+// Whether struct @p s, as its writer compiled it (s.struct_size bytes), holds @p field of
+// @p type: a field appended after 1.0 is read only when it does.
+#define ATHOMIC_STRUCT_HOLDS(s, type, field) \
+  ((s).struct_size >= offsetof(type, field) + sizeof((s).field))
 
 struct LoadedPlugin {
   const athomic_provider_info* info = nullptr;  // plugin-owned, static storage
@@ -39,5 +56,11 @@ LoadedPlugin load_provider_plugin(const std::string& backend, const EventsSettin
 
 // Loads one file. @throws PluginError naming the file and what is wrong with it.
 LoadedPlugin load_plugin_file(const std::string& path);
+
+// The plugin files ("athomic_provider_*.so") in @p dir, sorted by name.
+std::vector<std::string> plugin_files_in(const std::string& dir);
+
+// Loads @p path as load_plugin_file does, and reports the verdict instead of throwing it.
+PluginFileReport inspect_plugin_file(const std::string& path);
 
 }  // namespace athomic::detail

@@ -2,10 +2,12 @@
 #include "text_util.h"
 
 #include <athomic/errors.h>
+#include <athomic/log.h>
 #include <athomic/settings.h>
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <regex>
@@ -24,7 +26,13 @@ namespace {
 
 using detail::SettingsTree;
 
+// The value as a message shows it: secrets masked, long values cut, and nan/inf by name (JSON
+// has no spelling for them and would print "null").
 std::string shown(const nlohmann::json& v) {
+  if (v.is_number_float() && !std::isfinite(v.get<double>())) {
+    const double d = v.get<double>();
+    return std::isnan(d) ? "nan" : (d < 0 ? "-inf" : "inf");
+  }
   std::string s = mask_secret_values(v).dump();
   return s.size() > 80 ? s.substr(0, 77) + "..." : s;
 }
@@ -65,6 +73,31 @@ int64_t read_int(const SettingsTree& t, const std::string& path, const nlohmann:
   return v.get<int64_t>();
 }
 
+// Seconds as a duration: finite, from 0 to @p max_seconds.
+std::chrono::milliseconds read_seconds(const SettingsTree& t, const std::string& path,
+                                       const nlohmann::json& v, double max_seconds) {
+  if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < 0 ||
+      v.get<double>() > max_seconds) {
+    fail(t, path, v, fmt::format("expected seconds from 0 to {}", max_seconds));
+  }
+  return std::chrono::milliseconds(std::llround(v.get<double>() * 1000));
+}
+
+// No setting has a use for nan or inf, and the provider's keys reach it as JSON, which cannot
+// carry them: refuse them anywhere under @p path before any key is read.
+void refuse_non_finite(const SettingsTree& t, const std::string& path, const nlohmann::json& v) {
+  if (v.is_number_float() && !std::isfinite(v.get<double>())) {
+    fail(t, path, v, "expected a finite number (nan and inf are not allowed in settings)");
+  }
+  if (v.is_object()) {
+    for (const auto& [k, item] : v.items()) refuse_non_finite(t, path + "." + k, item);
+  } else if (v.is_array()) {
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      refuse_non_finite(t, fmt::format("{}[{}]", path, i), v[i]);
+    }
+  }
+}
+
 std::string read_string(const SettingsTree& t, const std::string& path, const nlohmann::json& v) {
   if (!v.is_string()) fail(t, path, v, "expected a string");
   return v.get<std::string>();
@@ -76,6 +109,7 @@ EventsSettings validate_events(const SettingsTree& t, const std::string& files) 
   const nlohmann::json* events = member(t.root, "events");
   if (!events || events->is_null()) return s;
   if (!events->is_object()) fail(t, "events", *events, "expected a table");
+  refuse_non_finite(t, "events", *events);
   reject_unknown(t, "events", *events,
                  {"enabled", "plugins_dir", "provider", "executor", "propagated_context",
                   "max_payload_bytes"});
@@ -112,7 +146,9 @@ EventsSettings validate_events(const SettingsTree& t, const std::string& files) 
   }
   if (auto* ex = member(*events, "executor")) {
     if (!ex->is_object()) fail(t, "events.executor", *ex, "expected a table");
-    reject_unknown(t, "events.executor", *ex, {"mode", "workers", "close_timeout"});
+    reject_unknown(t, "events.executor", *ex,
+                   {"mode", "workers", "close_timeout", "max_queued_events", "max_queued_bytes",
+                    "when_full", "publish_timeout"});
     if (auto* v = member(*ex, "mode")) {
       const auto mode = read_string(t, "events.executor.mode", *v);
       if (mode == "pool") {
@@ -128,10 +164,28 @@ EventsSettings validate_events(const SettingsTree& t, const std::string& files) 
                                                  " (0: one per hardware thread)"));
     }
     if (auto* v = member(*ex, "close_timeout")) {
-      if (!v->is_number() || v->get<double>() < 0 || v->get<double>() > 3600) {
-        fail(t, "events.executor.close_timeout", *v, "expected seconds from 0 to 3600");
+      s.close_timeout = read_seconds(t, "events.executor.close_timeout", *v, 3600);
+    }
+    if (auto* v = member(*ex, "max_queued_events")) {
+      s.max_queued_events = static_cast<std::size_t>(
+          read_int(t, "events.executor.max_queued_events", *v, 1, (int64_t{1} << 24) - 1));
+    }
+    if (auto* v = member(*ex, "max_queued_bytes")) {
+      s.max_queued_bytes = static_cast<std::uint64_t>(
+          read_int(t, "events.executor.max_queued_bytes", *v, 1024, (int64_t{1} << 40) - 1));
+    }
+    if (auto* v = member(*ex, "when_full")) {
+      const std::string when = v->is_string() ? v->get<std::string>() : std::string();
+      if (when == "block") {
+        s.when_full = WhenFull::block;
+      } else if (when == "fail") {
+        s.when_full = WhenFull::fail;
+      } else {
+        fail(t, "events.executor.when_full", *v, "expected \"block\" or \"fail\"");
       }
-      s.close_timeout = std::chrono::milliseconds(static_cast<int64_t>(v->get<double>() * 1000));
+    }
+    if (auto* v = member(*ex, "publish_timeout")) {
+      s.publish_timeout = read_seconds(t, "events.executor.publish_timeout", *v, 3600);
     }
   }
   if (auto* p = member(*events, "provider")) {
@@ -153,13 +207,38 @@ std::map<std::string, std::string> process_environment() {
   return env;
 }
 
+// An environment that no file defines runs [default] alone, which is rarely what was meant
+// (NALA_ENV=prodution): say so, with the environments the files do define. @p chosen_by names
+// who chose @p env; empty when nobody did (the default "development").
+void warn_if_undefined(const SettingsTree& t, const std::string& env, const std::string& chosen_by) {
+  if (chosen_by.empty() || t.files_with_environments.empty() || t.env_defined) return;
+  const std::vector<std::string> defined(t.environments.begin(), t.environments.end());
+  std::string hint;
+  if (auto best = detail::closest_match(env, defined)) hint = fmt::format(" Did you mean '{}'?", *best);
+  get_logger("athomic.settings")
+      ->warn("{}: no settings file defines the environment '{}' ({}); only [default] applies.{} "
+             "Environments the files define: {}",
+             chosen_by, env, fmt::join(t.files_with_environments, ", "), hint,
+             defined.empty() ? std::string("none, only [default]")
+                             : fmt::format("{}", fmt::join(defined, ", ")));
+}
+
 }  // namespace
 
 Settings SettingsLoader::build(SettingsTree tree, const std::string& env,
                                const std::string& files) {
   Settings s;
   s.env_ = env;
-  s.events_ = validate_events(tree, files);
+  std::string origin = files;
+  if (!tree.variables.empty()) {
+    origin = fmt::format("{}{}environment variable{} {}", files == "built-in defaults" ? "" : files,
+                         files == "built-in defaults" ? "" : ", ",
+                         tree.variables.size() > 1 ? "s" : "", fmt::join(tree.variables, ", "));
+  }
+  s.events_ = validate_events(tree, origin);
+  for (const auto& [path, where] : tree.origin) {
+    if (path == "events" || path.starts_with("events.")) s.events_.origins.emplace(path, where);
+  }
   s.tree_ = std::move(tree.root);
   return s;
 }
@@ -175,12 +254,17 @@ Settings Settings::load(const LoadOptions& options) {
     return it == environment.end() ? std::string() : it->second;
   };
   std::string env = options.env.empty() ? get("NALA_ENV") : options.env;
+  const std::string chosen_by =
+      !options.env.empty() ? fmt::format("environment '{}' (Settings::LoadOptions::env)", options.env)
+      : !env.empty()       ? fmt::format("NALA_ENV={}", env)
+                           : std::string();
   if (env.empty()) env = "development";
   std::transform(env.begin(), env.end(), env.begin(), [](unsigned char c) {
     return static_cast<char>(std::tolower(c));
   });
 
   std::vector<std::string> files = options.files;
+  std::string named_in;  // where the files were named, for messages
   if (files.empty()) {
     const std::string listed = get("NALA_SETTINGS_FILES");
     for (auto f : detail::split(listed, ',')) {
@@ -188,23 +272,47 @@ Settings Settings::load(const LoadOptions& options) {
       while (!f.empty() && f.back() == ' ') f.remove_suffix(1);
       if (!f.empty()) files.emplace_back(f);
     }
+    if (!files.empty()) named_in = "NALA_SETTINGS_FILES";
   }
   if (files.empty()) {
     std::error_code ec;
-    if (std::filesystem::exists("config/settings.toml", ec)) files.emplace_back("config/settings.toml");
+    if (std::filesystem::exists("config/settings.toml", ec)) {
+      files.emplace_back("config/settings.toml");
+      named_in = "the default location";
+    }
   }
 
   SettingsTree tree;
-  for (const auto& f : files) tree.merge(detail::read_settings_file(f, env));
+  for (const auto& f : files) tree.merge(detail::read_settings_file(f, env, named_in));
+  warn_if_undefined(tree, env, chosen_by);
   detail::apply_environment(tree, environment);
+  const std::vector<std::string> variables = tree.variables;
   const std::string origin = files.empty() ? "built-in defaults" : fmt::format("{}", fmt::join(files, ", "));
-  return SettingsLoader::build(std::move(tree), env, origin);
+  Settings settings = SettingsLoader::build(std::move(tree), env, origin);
+
+  // Once per load, so that a service that runs on defaults because its file was not where it
+  // looked says so.
+  const std::string applied =
+      variables.empty() ? "" : fmt::format("; NALA_ variables applied: {}", fmt::join(variables, ", "));
+  if (files.empty()) {
+    std::error_code ec;
+    get_logger("athomic.settings")
+        ->info("no settings file found (looked for config/settings.toml in {}); using defaults: "
+               "backend {}{}",
+               std::filesystem::current_path(ec).string(), settings.events().backend, applied);
+  } else {
+    get_logger("athomic.settings")
+        ->info("settings read from {} (environment {}): backend {}{}", fmt::join(files, ", "), env,
+               settings.events().backend, applied);
+  }
+  return settings;
 }
 
 Settings Settings::from_toml(std::string_view text, std::string_view source_name,
                              const std::string& env,
                              const std::map<std::string, std::string>& environment) {
   auto tree = detail::read_settings_toml(text, std::string(source_name), env);
+  warn_if_undefined(tree, env, env == "development" ? "" : fmt::format("environment '{}'", env));
   detail::apply_environment(tree, environment);
   return SettingsLoader::build(std::move(tree), env, std::string(source_name));
 }

@@ -1,4 +1,5 @@
 #include "settings_tree.h"
+#include "settings_yaml.h"
 
 #include "text_util.h"
 
@@ -6,12 +7,16 @@
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
-#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cctype>
-#include <fstream>
+#include <cerrno>
+#include <cstring>
 #include <sstream>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 namespace athomic::detail {
 
@@ -49,54 +54,6 @@ nlohmann::json toml_value(const toml::node& n, const std::string& path, const st
   return os.str();
 }
 
-// ---- YAML ------------------------------------------------------------------------------------
-
-nlohmann::json yaml_scalar(const YAML::Node& n) {
-  const std::string& s = n.Scalar();
-  if (n.Tag() == "!") return s;  // quoted: always text
-  if (s == "~" || s == "null" || s.empty()) return nullptr;
-  if (s == "true" || s == "True") return true;
-  if (s == "false" || s == "False") return false;
-  try {
-    std::size_t used = 0;
-    const long long i = std::stoll(s, &used);
-    if (used == s.size()) return i;
-  } catch (...) {
-  }
-  try {
-    std::size_t used = 0;
-    const double d = std::stod(s, &used);
-    if (used == s.size()) return d;
-  } catch (...) {
-  }
-  return s;
-}
-
-nlohmann::json yaml_value(const YAML::Node& n, const std::string& path, const std::string& file,
-                          std::map<std::string, std::string>& origin) {
-  origin[path] = fmt::format("{}:{}", file, n.Mark().line + 1);
-  switch (n.Type()) {
-    case YAML::NodeType::Map: {
-      nlohmann::json obj = nlohmann::json::object();
-      for (const auto& kv : n) {
-        const std::string key = kv.first.as<std::string>();
-        obj[key] = yaml_value(kv.second, join(path, key), file, origin);
-      }
-      return obj;
-    }
-    case YAML::NodeType::Sequence: {
-      nlohmann::json arr = nlohmann::json::array();
-      std::size_t i = 0;
-      for (const auto& v : n) arr.push_back(yaml_value(v, fmt::format("{}[{}]", path, i++), file, origin));
-      return arr;
-    }
-    case YAML::NodeType::Scalar:
-      return yaml_scalar(n);
-    default:
-      return nullptr;
-  }
-}
-
 // ---- environments ----------------------------------------------------------------------------
 
 // Re-roots origins recorded under "<env>." to the environment-free path.
@@ -113,10 +70,21 @@ SettingsTree select(const nlohmann::json& whole, const std::map<std::string, std
   return t;
 }
 
+// Whether @p whole is written in environments: it has a [default] table or one for @p env, or,
+// having no top-level [events] of its own, a top-level table that holds an [events] table
+// ([production.events] alone). Such a file's top-level tables other than [default] are its
+// environments.
+bool has_environments(const nlohmann::json& whole, const std::string& env) {
+  if (whole.contains("default") || whole.contains(env)) return true;
+  if (whole.contains("events")) return false;
+  return std::any_of(whole.begin(), whole.end(), [](const nlohmann::json& v) {
+    return v.is_object() && v.contains("events");
+  });
+}
+
 SettingsTree environment_view(nlohmann::json whole, std::map<std::string, std::string> origin,
-                              const std::string& env) {
-  const bool has_sections = whole.contains("default") || whole.contains(env);
-  if (!has_sections) {
+                              const std::string& env, const std::string& file) {
+  if (!has_environments(whole, env)) {
     SettingsTree t;
     t.root = std::move(whole);
     t.origin = std::move(origin);
@@ -124,38 +92,64 @@ SettingsTree environment_view(nlohmann::json whole, std::map<std::string, std::s
   }
   SettingsTree t = select(whole, origin, "default");
   t.merge(select(whole, origin, env));
+  t.files_with_environments.push_back(file);
+  for (const auto& [name, v] : whole.items()) {
+    if (name != "default" && v.is_object()) t.environments.insert(name);
+  }
+  t.env_defined = whole.contains(env);
   return t;
 }
 
-void merge_json(nlohmann::json& into, nlohmann::json&& from) {
+// The table or list holding @p path ("a.b[2]" -> "a.b", "a.b" -> "a"); empty at the top.
+std::string parent_of(const std::string& path) {
+  const auto cut = path.find_last_of(".[");
+  return cut == std::string::npos ? std::string() : path.substr(0, cut);
+}
+
+// Forgets where the values below @p path came from: they were replaced with the value at path.
+void erase_below(std::map<std::string, std::string>& origin, const std::string& path) {
+  for (const char sep : {'.', '['}) {
+    const std::string prefix = path + sep;
+    auto it = origin.lower_bound(prefix);
+    while (it != origin.end() && it->first.starts_with(prefix)) it = origin.erase(it);
+  }
+}
+
+// Deep-merges tables; any other value replaces what was there, and with it the origins of
+// everything below it.
+void merge_json(nlohmann::json& into, nlohmann::json&& from, const std::string& path,
+                std::map<std::string, std::string>& origin) {
   if (into.is_object() && from.is_object()) {
     for (auto& [k, v] : from.items()) {
       auto it = into.find(k);
       if (it == into.end()) {
         into[k] = std::move(v);
       } else {
-        merge_json(*it, std::move(v));
+        merge_json(*it, std::move(v), join(path, k), origin);
       }
     }
     return;
   }
+  erase_below(origin, path);
   into = std::move(from);
 }
 
 }  // namespace
 
 std::string SettingsTree::origin_of(const std::string& path) const {
-  for (std::string p = path;;) {
+  for (std::string p = path; !p.empty(); p = parent_of(p)) {
     if (auto it = origin.find(p); it != origin.end()) return it->second;
-    const auto dot = p.find_last_of('.');
-    if (dot == std::string::npos) return "built-in defaults";
-    p.resize(dot);
   }
+  return "built-in defaults";
 }
 
 void SettingsTree::merge(SettingsTree&& other) {
-  merge_json(root, std::move(other.root));
+  merge_json(root, std::move(other.root), "", origin);
   for (auto& [k, v] : other.origin) origin[k] = std::move(v);
+  for (auto& v : other.variables) variables.push_back(std::move(v));
+  for (auto& f : other.files_with_environments) files_with_environments.push_back(std::move(f));
+  environments.merge(other.environments);
+  env_defined = env_defined || other.env_defined;
 }
 
 void SettingsTree::set(const std::string& path, nlohmann::json value, const std::string& where) {
@@ -165,7 +159,12 @@ void SettingsTree::set(const std::string& path, nlohmann::json value, const std:
   for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
     walked = join(walked, parts[i]);
     nlohmann::json& next = (*node)[std::string(parts[i])];
-    if (next.is_null()) next = nlohmann::json::object();
+    if (next.is_null()) {
+      // A table made for this value comes from the same place: an unknown key in it is
+      // reported there.
+      next = nlohmann::json::object();
+      origin[walked] = where;
+    }
     if (!next.is_object()) {
       throw ConfigError(fmt::format("{}: cannot set {}: {} is a {}, not a table (set at {})",
                                     where, path, walked, next.type_name(), origin_of(walked)));
@@ -173,6 +172,7 @@ void SettingsTree::set(const std::string& path, nlohmann::json value, const std:
     node = &next;
   }
   (*node)[std::string(parts.back())] = std::move(value);
+  erase_below(origin, path);
   origin[path] = where;
 }
 
@@ -191,43 +191,72 @@ SettingsTree read_settings_toml(std::string_view text, const std::string& source
   for (const auto& [k, v] : table) {
     whole[std::string(k.str())] = toml_value(v, std::string(k.str()), source_name, origin);
   }
-  return environment_view(std::move(whole), std::move(origin), env);
+  return environment_view(std::move(whole), std::move(origin), env, source_name);
 }
 
-SettingsTree read_settings_file(const std::string& path, const std::string& env) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw ConfigError(fmt::format("settings file {}: cannot be read (does it exist? set "
-                                  "NALA_SETTINGS_FILES to the right path)",
-                                  path));
+namespace {
+
+const char* file_kind(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a fifo";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
+
+// The whole file, which must be a regular, readable file. Opened without blocking and checked
+// on the open descriptor, so a fifo is refused instead of waiting for a writer.
+std::string read_regular_file(const std::string& path, const std::string& named_in) {
+  const std::string where = named_in.empty() ? path : fmt::format("{} (from {})", path, named_in);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ENOENT) {
+      throw ConfigError(fmt::format("settings file {}: does not exist. Fix: name an existing file{}",
+                                    where, named_in.empty() ? "" : " in " + named_in));
+    }
+    throw ConfigError(fmt::format("settings file {}: cannot be read: {}. Fix: let this process "
+                                  "read it, or name another file",
+                                  where, std::strerror(err)));
   }
-  std::stringstream buf;
-  buf << in.rdbuf();
-  const std::string text = buf.str();
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    throw ConfigError(fmt::format("settings file {}: is {}, not a settings file. Fix: name a TOML "
+                                  "or YAML file",
+                                  where, file_kind(st.st_mode)));
+  }
+  std::string text;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n == 0) break;
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw ConfigError(fmt::format("settings file {}: cannot be read: {}", where,
+                                    std::strerror(errno)));
+    }
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  return text;
+}
+
+}  // namespace
+
+SettingsTree read_settings_file(const std::string& path, const std::string& env,
+                                const std::string& named_in) {
+  const std::string text = read_regular_file(path, named_in);
   std::string lower = path;
   std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) {
     return static_cast<char>(std::tolower(c));
   });
   if (lower.ends_with(".yaml") || lower.ends_with(".yml")) {
-    YAML::Node doc;
-    try {
-      doc = YAML::Load(text);
-    } catch (const YAML::Exception& e) {
-      throw ConfigError(fmt::format("{}:{}:{}: malformed YAML: {}", path, e.mark.line + 1,
-                                    e.mark.column + 1, e.msg));
-    }
-    if (!doc.IsMap() && !doc.IsNull()) {
-      throw ConfigError(fmt::format("{}: the top level must be a mapping of environments", path));
-    }
-    std::map<std::string, std::string> origin;
-    nlohmann::json whole = nlohmann::json::object();
-    if (doc.IsMap()) {
-      for (const auto& kv : doc) {
-        const std::string key = kv.first.as<std::string>();
-        whole[key] = yaml_value(kv.second, key, path, origin);
-      }
-    }
-    return environment_view(std::move(whole), std::move(origin), env);
+    auto doc = parse_yaml_settings(text, path);
+    return environment_view(std::move(doc.whole), std::move(doc.origin), env, path);
   }
   return read_settings_toml(text, path, env);
 }
@@ -265,6 +294,7 @@ void apply_environment(SettingsTree& tree, const std::map<std::string, std::stri
       // Not a TOML scalar: the text itself.
     }
     tree.set(path, std::move(parsed), "environment variable " + name);
+    tree.variables.push_back(name);
   }
 }
 

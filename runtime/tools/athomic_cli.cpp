@@ -1,7 +1,8 @@
 // `athomic`: look at and use an event bus from the shell, with the same settings an application
 // reads (config/settings.toml, NALA_SETTINGS_FILES, NALA_ENV, NALA_ variables).
 //
-//   athomic backends                       search path and the backends found there
+//   athomic backends                       search path, each plugin file (what it declares, whether
+//                                          it would load and why not), the backends found
 //   athomic config                         the effective settings, secrets masked
 //   athomic publish NAME [JSON] [--trace-id T --tenant-id X ...] [-n COUNT] [--interval-ms MS]
 //   athomic listen NAME [-n COUNT] [--timeout S]   one JSON line per event, with its context
@@ -27,10 +28,27 @@ nlohmann::json context_json(const athomic::ExecutionContext& ctx) {
   return j;
 }
 
+// "<file>: provider 'x' 1.0, ABI 1.1: loads", or what keeps it from loading.
+std::string describe(const athomic::PluginFileReport& r) {
+  std::string line = r.file + ": ";
+  if (r.described) {
+    if (!r.name.empty()) line += "provider '" + r.name + "' " + r.version + ", ";
+    line += "ABI " + std::to_string(r.abi_major) + "." + std::to_string(r.abi_minor) + ": ";
+  }
+  line += r.loads ? "loads" : (r.opened ? "does not load: " : "does not load, not opened: ") + r.problem;
+  if (!r.name.empty() && r.name != r.backend) line += " (its file name says '" + r.backend + "')";
+  if (r.shadowed) line += " (not used: a folder searched earlier has this backend)";
+  return line;
+}
+
 int cmd_backends(const athomic::Settings& settings) {
   std::cout << "Searched, in order:\n";
   for (const auto& d : athomic::plugin_search_path(settings.events())) {
     std::cout << "  " << d.path << "  (" << d.reason << ")\n";
+  }
+  std::cout << "Plugin files:\n";
+  for (const auto& r : athomic::inspect_plugin_files(settings.events())) {
+    std::cout << "  " << describe(r) << "\n";
   }
   const auto backends = athomic::available_backends(settings.events());
   std::cout << "Backends: " << (backends.empty() ? "none found" : "");
@@ -48,7 +66,11 @@ int cmd_config(const athomic::Settings& settings) {
       {"backend", e.backend},
       {"executor", {{"mode", e.dispatch_mode == athomic::DispatchMode::pool ? "pool" : "inline"},
                     {"workers", e.workers},
-                    {"close_timeout", e.close_timeout.count() / 1000.0}}},
+                    {"close_timeout", e.close_timeout.count() / 1000.0},
+                    {"max_queued_events", e.max_queued_events},
+                    {"max_queued_bytes", e.max_queued_bytes},
+                    {"when_full", e.when_full == athomic::WhenFull::block ? "block" : "fail"},
+                    {"publish_timeout", e.publish_timeout.count() / 1000.0}}},
       {"max_payload_bytes", e.max_payload_bytes},
       {"provider", athomic::mask_secret_values(e.provider_config)}};
   std::cout << effective.dump(2) << std::endl;

@@ -1,4 +1,6 @@
 // Finding and loading provider plugins, with deliberately broken plugins built by the suite.
+#include "log_capture.h"
+#include "temp_plugin_folder.h"
 #include "test_support.h"
 
 #include <athomic/sdk/provider.h>
@@ -6,6 +8,8 @@
 #include <gmock/gmock.h>
 
 #include <filesystem>
+
+#include <dlfcn.h>
 #include <unistd.h>
 
 namespace athomic::test {
@@ -141,6 +145,41 @@ TEST(PluginLoader, ThePluginPathVariableIsSearched) {
   EXPECT_EQ(bus->provider().file, plugin_path("start_fails"));
 }
 
+TEST(PluginLoader, ABackendSetByAVariableIsReportedWithTheVariable) {
+  const auto load = [](const std::string& backend) {
+    return Settings::load({.files = {},
+                           .env = "",
+                           .environment = std::map<std::string, std::string>{
+                               {"NALA_EVENTS__PROVIDER__BACKEND", backend},
+                               {"NALA_EVENTS__PLUGINS_DIR", ATHOMIC_TEST_PLUGIN_DIR}}});
+  };
+  try {
+    EventBus::create(load("reddis"));
+    FAIL() << "backend reddis loaded";
+  } catch (const PluginError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("environment variable NALA_EVENTS__PROVIDER__BACKEND: no "
+                                    "provider plugin for backend \"reddis\""));
+  }
+  try {
+    EventBus::create(load("../x"));
+    FAIL() << "backend ../x accepted";
+  } catch (const PluginError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("environment variable NALA_EVENTS__PROVIDER__BACKEND: "
+                                    "events.provider.backend = \"../x\" is not a valid backend name"));
+  }
+}
+
+TEST(PluginLoader, ARejectedPluginStaysLoaded) {
+  // Its entry point ran: unloading it while anything it set up may still be referenced is
+  // undefined behaviour, so a refused library stays loaded like an accepted one.
+  for (const char* b : {"abi_major", "abi_minor_newer", "declines", "incomplete", "no_entry"}) {
+    EXPECT_THROW(EventBus::create(with_backend(b)), PluginError) << b;
+    void* still = ::dlopen(plugin_path(b).c_str(), RTLD_NOW | RTLD_NOLOAD);
+    EXPECT_NE(still, nullptr) << b << " was unloaded after it was refused";
+    if (still) ::dlclose(still);  // drops only the reference this check took
+  }
+}
+
 TEST(PluginLoader, TheHostKeepsWorkingAfterBadPlugins) {
   for (const char* b : {"not_elf", "wrong_elf", "no_entry", "abi_major", "declines", "incomplete",
                         "init_fails"}) {
@@ -159,50 +198,117 @@ TEST(PluginLoader, TheHostKeepsWorkingAfterBadPlugins) {
 namespace athomic::test {
 namespace {
 
+// Both plugins below were compiled against the frozen ABI 1.0 header
+// (tests/plugins/abi_1_0), not the SDK: their structs have the 1.0 layout.
 TEST(PluginLoader, AnOlderAbiMinorIsAccepted) {
   static_assert(ATHOMIC_ABI_VERSION_MINOR >= 1, "needs a host minor above 0");
   auto bus = EventBus::create(with_backend("abi_minor_older"));
-  EXPECT_EQ(bus->provider().abi_major, ATHOMIC_ABI_VERSION_MAJOR);
-  EXPECT_EQ(bus->provider().abi_minor, ATHOMIC_ABI_VERSION_MINOR - 1);
+  EXPECT_EQ(bus->provider().abi_major, 1);
+  EXPECT_EQ(bus->provider().abi_minor, 0);
   EXPECT_NO_THROW(bus->start());
 }
 
-class WritablePlugin : public testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() / ("athomic-perm-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir_);
-    std::filesystem::permissions(dir_, std::filesystem::perms(0755));
-    file_ = dir_ / "athomic_provider_local.so";
-    std::filesystem::copy_file(EventBus::create(local_settings())->provider().file, file_,
-                               std::filesystem::copy_options::overwrite_existing);
-    std::filesystem::permissions(file_, std::filesystem::perms(0755));
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-  std::string error() {
-    auto s = local_settings();
-    s.plugins_dir = dir_.string();
-    try {
-      EventBus::create(s);
-    } catch (const PluginError& e) {
-      return e.what();
-    }
-    return "";
-  }
-  std::filesystem::path dir_, file_;
-};
+class Abi10Plugin : public testing::TestWithParam<DispatchMode> {};
 
-TEST_F(WritablePlugin, AFileOthersCanWriteIsRefused) {
-  std::filesystem::permissions(file_, std::filesystem::perms(0757));
-  const auto msg = error();
-  EXPECT_THAT(msg, HasSubstr("refusing to load it: the file " + file_.string() +
-                             " is writable by other users (mode 0757)"));
-  EXPECT_THAT(msg, HasSubstr("Fix: chmod o-w " + file_.string()));
+TEST_P(Abi10Plugin, CarriesEventsThroughTheHost) {
+  auto settings = with_backend("abi_1_0");
+  settings.dispatch_mode = GetParam();
+  auto bus = started(settings);
+  EXPECT_EQ(bus->provider().name, "abi_1_0");
+  EXPECT_EQ(bus->provider().abi_minor, 0);
+  Counter got;
+  std::string seen;
+  bus->subscribe("old.plugin", [&](const Event& e) {
+    seen = e.payload().value("said", "");
+    got.add();
+  });
+  bus->publish("old.plugin", {{"said", "hello from 1.0"}}).wait();
+  ASSERT_TRUE(got.wait_for_at_least(1));
+  EXPECT_EQ(seen, "hello from 1.0");
+  bus->close();
 }
 
-TEST_F(WritablePlugin, AFolderOthersCanWriteIsRefused) {
-  std::filesystem::permissions(dir_, std::filesystem::perms(0777));
-  EXPECT_THAT(error(), HasSubstr("its folder " + dir_.string() + " is writable by other users"));
+INSTANTIATE_TEST_SUITE_P(Modes, Abi10Plugin,
+                         testing::Values(DispatchMode::pool, DispatchMode::inline_call), mode_name);
+
+}  // namespace
+}  // namespace athomic::test
+
+namespace athomic::test {
+namespace {
+
+using PluginNames = TempPluginFolder;
+
+TEST_F(PluginNames, ANameThatDiffersFromTheFileNameIsAWarning) {
+  const auto plugins = folder("plugins", 0755);
+  const auto file = install(plugins, "athomic_provider_songbird.so");
+  LogCapture log("athomic.plugins");
+  auto bus = EventBus::create(settings(plugins, "songbird"));
+  EXPECT_EQ(bus->provider().name, "canary");
+  EXPECT_THAT(log.text(), HasSubstr("warning provider plugin " + file.string() +
+                                    " declares the name 'canary', but its file name is for backend "
+                                    "'songbird'"));
+}
+
+TEST_F(PluginNames, AMatchingNameIsNotWarnedAbout) {
+  const auto plugins = folder("plugins", 0755);
+  install(plugins);
+  LogCapture log("athomic.plugins");
+  EventBus::create(settings(plugins, "canary"));
+  EXPECT_THAT(log.text(), testing::Not(HasSubstr("warning")));
+}
+
+TEST_F(PluginNames, InspectionReportsEachFileWithoutOpeningUnsafeOnes) {
+  const auto open = folder("open", 0777);
+  const auto unsafe = install(open);
+  const auto safe = folder("safe", 0755);
+  const auto songbird = install(safe, "athomic_provider_songbird.so");
+  const auto canary = install(safe);
+  ScopedEnv mark("ATHOMIC_TEST_CANARY", mark_.string());
+
+  auto reports = inspect_plugin_files(settings(open));
+  ASSERT_FALSE(reports.empty());
+  EXPECT_EQ(reports[0].file, unsafe.string());
+  EXPECT_EQ(reports[0].backend, "canary");
+  EXPECT_FALSE(reports[0].loads);
+  EXPECT_FALSE(reports[0].opened);
+  EXPECT_FALSE(reports[0].described);
+  EXPECT_THAT(reports[0].problem, HasSubstr("the folder " + open.string() + " is writable"));
+  EXPECT_FALSE(canary_ran());
+
+  reports = inspect_plugin_files(settings(safe));
+  ASSERT_GE(reports.size(), 2u);
+  EXPECT_EQ(reports[0].file, canary.string());
+  EXPECT_EQ(reports[1].file, songbird.string());
+  for (const auto& r : {reports[0], reports[1]}) {
+    EXPECT_TRUE(r.loads) << r.file << ": " << r.problem;
+    EXPECT_TRUE(r.opened);
+    EXPECT_EQ(r.name, "canary");
+    EXPECT_EQ(r.version, "0.0.1");
+    EXPECT_EQ(r.abi_major, ATHOMIC_ABI_VERSION_MAJOR);
+    EXPECT_EQ(r.abi_minor, ATHOMIC_ABI_VERSION_MINOR);
+  }
+  EXPECT_EQ(reports[1].backend, "songbird");
+  // The local plugin comes later in the search path; a folder searched first would shadow it.
+  const auto local = std::find_if(reports.begin(), reports.end(),
+                                  [](const PluginFileReport& r) { return r.backend == "local"; });
+  ASSERT_NE(local, reports.end());
+  EXPECT_FALSE(local->shadowed);
+  EXPECT_TRUE(canary_ran());
+}
+
+TEST_F(PluginNames, InspectionDescribesAFileItRefusesAfterOpeningIt) {
+  const auto reports = inspect_plugin_files(settings(ATHOMIC_TEST_PLUGIN_DIR));
+  const auto major = std::find_if(reports.begin(), reports.end(), [](const PluginFileReport& r) {
+    return r.backend == "abi_major";
+  });
+  ASSERT_NE(major, reports.end());
+  EXPECT_FALSE(major->loads);
+  EXPECT_TRUE(major->opened);
+  EXPECT_TRUE(major->described);
+  EXPECT_EQ(major->abi_major, ATHOMIC_ABI_VERSION_MAJOR + 1);
+  EXPECT_TRUE(major->name.empty());  // another major's layout is not read beyond its version
+  EXPECT_THAT(major->problem, HasSubstr("built for ABI"));
 }
 
 }  // namespace

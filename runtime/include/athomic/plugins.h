@@ -3,6 +3,7 @@
 
 #include <athomic/export.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -23,5 +24,29 @@ ATHOMIC_API std::vector<std::string> available_backends(const EventsSettings& se
 
 /// The file name a backend's plugin must have: "athomic_provider_<backend>.so".
 ATHOMIC_API std::string plugin_file_name(const std::string& backend);
+
+/// One plugin file on the search path, as the loader judges it.
+struct PluginFileReport {
+  std::string file;       ///< the path found
+  std::string backend;    ///< the backend its file name stands for
+  bool shadowed = false;  ///< a folder searched earlier has a file for the same backend
+  bool loads = false;     ///< whether the loader accepts it
+  std::string problem;    ///< why it does not load: the loader's message
+  /// Whether it was opened, so its code ran. A file refused before that — by the permission
+  /// check, or because it is not a shared library — was not.
+  bool opened = false;
+  /// Whether its entry point answered: then the ABI below is known, and so are the name and
+  /// version when the ABI major is this host's.
+  bool described = false;
+  std::string name;     ///< the backend name it declares
+  std::string version;  ///< its own version
+  uint16_t abi_major = 0;
+  uint16_t abi_minor = 0;
+};
+
+/// Every plugin file in the searched folders, in search order, each checked as the loader
+/// checks it. A file that fails the permission check is not opened; one that is opened stays
+/// loaded (plugins are never unloaded).
+ATHOMIC_API std::vector<PluginFileReport> inspect_plugin_files(const EventsSettings& settings);
 
 }  // namespace athomic

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -25,7 +26,8 @@ namespace athomic {
 /// (the publisher's, for in-process providers) for the lowest latency.
 enum class DispatchMode { pool, inline_call };
 
-/// What publish does when the pool's queue is full.
+/// What `publish` does when the pool's queue is full (events.executor.when_full): wait up to
+/// `publish_timeout` for room and then throw, or throw at once.
 enum class WhenFull { block, fail };
 
 /// The validated `events` section.
@@ -40,22 +42,43 @@ struct EventsSettings {
   DispatchMode dispatch_mode = DispatchMode::pool;
   /// events.executor.workers (0 in the file means one per hardware thread).
   unsigned workers = 4;
+  /// events.executor.close_timeout: how long close() waits for handlers.
   std::chrono::milliseconds close_timeout{5000};
-  /// events.executor.max_queued_events: events waiting for or running in pool handlers.
-  uint64_t max_queued_events = 65536;
-  /// events.executor.max_queued_bytes: bytes of those events (wire bytes for received events,
-  /// an estimate of the payload's size for in-process ones).
-  uint64_t max_queued_bytes = uint64_t{64} << 20;
-  /// events.executor.when_full: wait up to publish_timeout, then throw; or throw at once.
+  /// events.executor.max_queued_events (1 … 2^24 − 1): events waiting for or running in pool
+  /// handlers; the bound of the pool's queue.
+  std::size_t max_queued_events = 65'536;
+  /// events.executor.max_queued_bytes (1 KiB … 2^40 − 1): bytes of those events — the wire
+  /// bytes of a received event, an estimate of the payload's size for an in-process one.
+  std::uint64_t max_queued_bytes = std::uint64_t{64} << 20;
+  /// events.executor.when_full: what publish does when either bound is reached.
   WhenFull when_full = WhenFull::block;
-  /// events.executor.publish_timeout.
+  /// events.executor.publish_timeout (0 … 3600 s): how long a blocked publish waits for room.
   std::chrono::milliseconds publish_timeout{5000};
   /// events.propagated_context: the context fields publish captures.
   ContextFieldMask propagated_fields = kDefaultPropagatedFields;
   /// events.max_payload_bytes: the largest encoded event accepted or published.
   std::size_t max_payload_bytes = 1u << 20;
-  /// Where these settings came from, for messages.
+  /// Where these settings came from, for messages: the files read and the NALA_ variables
+  /// applied ("config/settings.toml, environment variable NALA_EVENTS__ENABLED"), or
+  /// "built-in defaults".
   std::string origin = "built-in defaults";
+  /// Where each key under `events` was set, by key path: "events.executor.workers" ->
+  /// "config/settings.toml:14", "events.provider.backend" -> "environment variable
+  /// NALA_EVENTS__PROVIDER__BACKEND". Filled by Settings::load() and Settings::from_toml().
+  std::map<std::string, std::string> origins;
+
+  /// Where @p key_path ("events.provider.backend") was set: its own entry in `origins`, else
+  /// that of its nearest enclosing table, else "built-in defaults" (a key no source set). For
+  /// settings built by hand (`origins` empty), `origin`.
+  std::string origin_of(const std::string& key_path) const {
+    if (origins.empty()) return origin;
+    for (std::string p = key_path; !p.empty();) {
+      if (auto it = origins.find(p); it != origins.end()) return it->second;
+      const auto cut = p.find_last_of(".[");
+      p.resize(cut == std::string::npos ? 0 : cut);
+    }
+    return "built-in defaults";
+  }
 };
 
 class ATHOMIC_API Settings {

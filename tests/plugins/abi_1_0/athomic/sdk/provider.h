@@ -1,0 +1,267 @@
+/*
+ * FROZEN: the provider ABI header as of ABI 1.0, kept unchanged so that tests can build a plugin
+ * exactly as a third party did against 1.0 and prove that this host still loads it
+ * (tests/plugins/CMakeLists.txt, tests/unit/abi_prefix_test.cpp). ABI 1.1 appended
+ * `host_version` to athomic_host_api; nothing else in the layout changed. Never edit this copy;
+ * freeze a new one when a later minor needs the same proof.
+ */
+/*
+ * athomic provider ABI — the one boundary between the athomic host and a transport plugin.
+ *
+ * Pure C, standard includes only, so that any language able to export a C symbol can implement
+ * a provider. Nothing here is C++: no std:: type, no exception, no C++ object crosses.
+ *
+ * Naming tells direction:
+ *   athomic_*_t / athomic_*        types
+ *   athomic_provider_*             implemented by the plugin, called by the host
+ *   athomic_host_*                 implemented by the host, called by the plugin
+ *
+ * Ownership: every pointer member and parameter carries an OWNERSHIP note.
+ *   "borrowed"  valid only for the duration of the call that received it;
+ *   "host-owned" / "plugin-owned" lives until that side frees it with its own function.
+ *
+ * Versioning (major.minor): the host refuses a plugin of a different major, or of a minor above
+ * its own. Every struct starts with its own size (`struct_size`); fields are only ever appended,
+ * so a reader checks `struct_size` before touching a field added in a later minor.
+ *
+ * Lifetime of the library: the host never unloads a plugin (it keeps it until process exit), so
+ * static storage in a plugin outlives every call.
+ */
+#ifndef ATHOMIC_SDK_PROVIDER_H
+#define ATHOMIC_SDK_PROVIDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** ABI major version: a change here breaks every existing plugin. */
+#define ATHOMIC_ABI_VERSION_MAJOR 1
+/** ABI minor version: appended fields or functions only; older plugins keep working. */
+#define ATHOMIC_ABI_VERSION_MINOR 0
+
+/** Name of the single symbol a plugin exports (see athomic_provider_entry_fn). */
+#define ATHOMIC_PROVIDER_ENTRY_SYMBOL "athomic_provider_entry"
+
+#if defined(_WIN32)
+#define ATHOMIC_PLUGIN_EXPORT __declspec(dllexport)
+#else
+#define ATHOMIC_PLUGIN_EXPORT __attribute__((visibility("default")))
+#endif
+
+/** Result of every fallible call. Static texts: athomic_status_text(). */
+typedef enum athomic_status {
+  ATHOMIC_OK = 0,
+  ATHOMIC_ERR_INVALID_ARGUMENT = 1, /**< a parameter or the configuration is wrong */
+  ATHOMIC_ERR_CONNECT = 2,          /**< the transport could not reach its server */
+  ATHOMIC_ERR_STATE = 3,            /**< the call is not allowed in the current state */
+  ATHOMIC_ERR_BACKPRESSURE = 4,     /**< the transport cannot accept more right now */
+  ATHOMIC_ERR_DECODE = 5,           /**< a received message is malformed */
+  ATHOMIC_ERR_UNSUPPORTED = 6,      /**< the provider lacks the capability */
+  ATHOMIC_ERR_INTERNAL = 7          /**< anything else, including a caught exception */
+} athomic_status;
+
+/** A view on bytes. OWNERSHIP: borrowed unless the enclosing declaration says otherwise. */
+typedef struct athomic_str {
+  const char* data; /**< not NUL-terminated in general; may be NULL when size == 0 */
+  size_t size;
+} athomic_str;
+
+/** Log levels understood by athomic_host_api.log. */
+typedef enum athomic_log_level {
+  ATHOMIC_LOG_TRACE = 0,
+  ATHOMIC_LOG_DEBUG = 1,
+  ATHOMIC_LOG_INFO = 2,
+  ATHOMIC_LOG_WARN = 3,
+  ATHOMIC_LOG_ERROR = 4
+} athomic_log_level;
+
+/** Whether an interest names one event exactly or is a pattern (reserved for wildcards). */
+typedef enum athomic_interest_kind {
+  ATHOMIC_INTEREST_EXACT = 0,
+  ATHOMIC_INTEREST_PATTERN = 1
+} athomic_interest_kind;
+
+/** Capability flags a provider declares in athomic_provider_info.capabilities. */
+enum {
+  /** Events stay in this process and are handed back by handle (athomic_host_api.deliver_event);
+   *  the host does not serialise them. */
+  ATHOMIC_CAP_IN_PROCESS = 1u << 0,
+  /** Events cross process boundaries: the host encodes each one into athomic_message.body and
+   *  the provider hands received bytes back through athomic_host_api.deliver_message. */
+  ATHOMIC_CAP_REMOTE = 1u << 1,
+  /** The transport can subscribe to ATHOMIC_INTEREST_PATTERN interests natively. */
+  ATHOMIC_CAP_PATTERN = 1u << 2,
+  /** The transport carries message headers besides the body. */
+  ATHOMIC_CAP_HEADERS = 1u << 3,
+  /** Messages survive a restart of the transport's server. */
+  ATHOMIC_CAP_PERSISTENT = 1u << 4,
+  /** Messages from one publisher on one event name arrive in publish order. */
+  ATHOMIC_CAP_ORDERED = 1u << 5
+};
+
+/** Opaque host state for one bus. OWNERSHIP: host-owned; valid from create until destroy. */
+typedef struct athomic_host_ctx athomic_host_ctx;
+/** Opaque in-flight event. OWNERSHIP: host-owned; borrowed by the provider for one publish call. */
+typedef struct athomic_host_event athomic_host_event;
+/** Opaque error sink. OWNERSHIP: host-owned; borrowed for the call that received it. */
+typedef struct athomic_error_sink athomic_error_sink;
+/** Opaque provider instance. OWNERSHIP: plugin-owned; freed by athomic_provider_vtable.destroy. */
+typedef struct athomic_provider athomic_provider;
+
+/**
+ * Services the host offers a plugin. OWNERSHIP: host-owned, valid until process exit.
+ * Every function may be called from any thread.
+ */
+typedef struct athomic_host_api {
+  uint32_t struct_size; /**< sizeof(athomic_host_api) as the host compiled it */
+  uint16_t abi_major;   /**< the host's ATHOMIC_ABI_VERSION_MAJOR */
+  uint16_t abi_minor;   /**< the host's ATHOMIC_ABI_VERSION_MINOR */
+
+  /**
+   * Record why a call failed. The host copies @p message; call at most once per sink.
+   * @param sink     borrowed; the sink passed to the failing call
+   * @param message  borrowed; UTF-8 text naming what was wrong and where
+   */
+  void (*error_set)(athomic_error_sink* sink, athomic_str message);
+
+  /**
+   * Write a line to the host's log, under the logger "athomic.provider.<name>".
+   * @param host     the host context given to create
+   * @param message  borrowed; must not contain secrets (mask passwords first)
+   */
+  void (*log)(athomic_host_ctx* host, athomic_log_level level, athomic_str message);
+
+  /**
+   * In-process providers: hand the event given to publish back to the host for dispatch.
+   * May only be called during the publish call that carried @p event, on that thread.
+   * @return ATHOMIC_OK, or ATHOMIC_ERR_STATE once the bus is closing
+   */
+  athomic_status (*deliver_event)(athomic_host_ctx* host, athomic_host_event* event);
+
+  /**
+   * Remote providers: hand a received message to the host, which decodes the envelope
+   * (payload object with the execution context under "_nala_context"), restores the context
+   * and dispatches it to the handlers of @p event_name. Malformed bodies are counted, logged
+   * and skipped by the host. The call returns ATHOMIC_ERR_DECODE for a body over the size
+   * limit, and in inline dispatch for any malformed body; in pool dispatch the host decodes on
+   * a worker, after the call has returned ATHOMIC_OK.
+   * May be called from any provider thread between a successful start and the return of stop.
+   * @param event_name borrowed; the event name (not the transport's channel or subject)
+   * @param body       borrowed; the bytes exactly as received
+   */
+  athomic_status (*deliver_message)(athomic_host_ctx* host, athomic_str event_name,
+                                    athomic_str body);
+
+  /** Monotonic clock in nanoseconds, the one the host uses for its own timings. */
+  uint64_t (*clock_now_ns)(void);
+} athomic_host_api;
+
+/** One message to publish. OWNERSHIP: borrowed, with everything it points to, for one call. */
+typedef struct athomic_message {
+  uint32_t struct_size;
+  /** The event name, e.g. "user.created". */
+  athomic_str event_name;
+  /** ATHOMIC_CAP_REMOTE providers: the encoded envelope (UTF-8 JSON). Empty otherwise. */
+  athomic_str body;
+  /** ATHOMIC_CAP_IN_PROCESS providers: the event to pass to deliver_event. NULL otherwise. */
+  athomic_host_event* event;
+} athomic_message;
+
+/**
+ * The functions of a provider. OWNERSHIP: plugin-owned, static storage.
+ *
+ * Threads: create, start, stop and destroy are called by one thread at a time, in that order
+ * (start and stop possibly repeated). publish may be called from many threads at once, between
+ * a successful start and the return of stop. interest_add and interest_remove are serialised
+ * by the host with each other, never concurrently with start or stop, and only while started;
+ * on start the host re-adds every interest that still has handlers. They may come on the
+ * provider's own delivering thread (a handler that subscribes, in inline dispatch), which
+ * must then not wait for that thread; the host holds no lock a handler needs during them.
+ * After interest_remove(T) returns, the provider should stop delivering T (late deliveries are
+ * tolerated and dropped by the host). After stop returns, the provider must not call
+ * deliver_message or deliver_event again, from any thread.
+ */
+typedef struct athomic_provider_vtable {
+  uint32_t struct_size;
+
+  /**
+   * Create an instance for one bus.
+   * @param host        host-owned; valid until process exit
+   * @param host_ctx    host-owned; valid until destroy returns
+   * @param config_json borrowed; this provider's configuration subtree as a JSON object
+   * @param out         receives the new plugin-owned instance on success
+   * @param err         borrowed; set a message on failure
+   */
+  athomic_status (*create)(const athomic_host_api* host, athomic_host_ctx* host_ctx,
+                           athomic_str config_json, athomic_provider** out,
+                           athomic_error_sink* err);
+
+  /** Free an instance; it is stopped first if it was started. Never fails. */
+  void (*destroy)(athomic_provider* self);
+
+  /** Connect or otherwise become able to publish and deliver. */
+  athomic_status (*start)(athomic_provider* self, athomic_error_sink* err);
+
+  /** Disconnect; after return no callback into the host happens. Never fails. */
+  void (*stop)(athomic_provider* self);
+
+  /**
+   * Publish one message. Returns once the transport has accepted it (queued or sent);
+   * ATHOMIC_ERR_BACKPRESSURE when it cannot, in which case nothing was kept.
+   */
+  athomic_status (*publish)(athomic_provider* self, const athomic_message* message,
+                            athomic_error_sink* err);
+
+  /**
+   * The host now has handlers for @p topic (an event name, or a pattern when kind says so).
+   * @param topic borrowed; copy it if kept
+   */
+  athomic_status (*interest_add)(athomic_provider* self, athomic_str topic,
+                                 athomic_interest_kind kind, athomic_error_sink* err);
+
+  /** The host no longer has handlers for @p topic. Never fails. */
+  void (*interest_remove)(athomic_provider* self, athomic_str topic, athomic_interest_kind kind);
+} athomic_provider_vtable;
+
+/** What the entry symbol answers. OWNERSHIP: plugin-owned, static storage. */
+typedef struct athomic_provider_info {
+  uint32_t struct_size;
+  uint16_t abi_major; /**< ATHOMIC_ABI_VERSION_MAJOR the plugin was compiled against */
+  uint16_t abi_minor; /**< ATHOMIC_ABI_VERSION_MINOR the plugin was compiled against */
+  const char* name;    /**< NUL-terminated backend name, e.g. "redis" */
+  const char* version; /**< NUL-terminated version of the plugin itself */
+  uint64_t capabilities; /**< ATHOMIC_CAP_* flags */
+  const athomic_provider_vtable* vtable;
+} athomic_provider_info;
+
+/**
+ * The one symbol a plugin exports, named ATHOMIC_PROVIDER_ENTRY_SYMBOL.
+ * Called once per load, from the loading thread.
+ * @param host host-owned, valid until process exit; its abi_major/abi_minor tell the host's ABI
+ * @return the plugin's description, or NULL if the plugin cannot work with this host
+ */
+typedef const athomic_provider_info* (*athomic_provider_entry_fn)(const athomic_host_api* host);
+
+/** Static English text for a status code. */
+static inline const char* athomic_status_text(athomic_status status) {
+  switch (status) {
+    case ATHOMIC_OK: return "ok";
+    case ATHOMIC_ERR_INVALID_ARGUMENT: return "invalid argument";
+    case ATHOMIC_ERR_CONNECT: return "connection failed";
+    case ATHOMIC_ERR_STATE: return "not allowed in the current state";
+    case ATHOMIC_ERR_BACKPRESSURE: return "transport cannot accept more";
+    case ATHOMIC_ERR_DECODE: return "malformed message";
+    case ATHOMIC_ERR_UNSUPPORTED: return "not supported by this provider";
+    case ATHOMIC_ERR_INTERNAL: return "internal error";
+  }
+  return "unknown status";
+}
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* ATHOMIC_SDK_PROVIDER_H */
