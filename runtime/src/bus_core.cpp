@@ -48,9 +48,15 @@ BusCore::BusCore(const EventsSettings& settings)
   provider_log_ = get_logger("athomic.provider." + std::string(plugin.info->name));
   nlohmann::json config = settings_.provider_config.is_object() ? settings_.provider_config
                                                                  : nlohmann::json::object();
+  if (ATHOMIC_STRUCT_HOLDS(*plugin.info, athomic_provider_info, settings) && plugin.info->settings) {
+    // The provider declared its keys: validate them like the host's own, defaults filled in.
+    provider_settings_.emplace(plugin.info->settings, settings_, plugin.info->name);
+    config = provider_settings_->effective();
+  }
   config["backend"] = settings_.backend;  // the provider always sees the backend it serves
   provider_.emplace(plugin, this, config.dump(), settings_.origin);
   remote_ = provider_->has(ATHOMIC_CAP_REMOTE);
+  acknowledges_ = remote_ && provider_->has(ATHOMIC_CAP_ACKNOWLEDGE);
   provider_retries_ = plugin.info->abi_major == ATHOMIC_ABI_VERSION_MAJOR && plugin.info->abi_minor >= 2;
   if (!inline_mode_) {
     const unsigned workers = resolve_workers(settings_.workers);
@@ -145,6 +151,12 @@ void BusCore::close(std::chrono::milliseconds timeout) {
     if (callers_left) {
       std::lock_guard interest(interest_mutex_);  // an interest change in progress finishes first
       provider_->stop();
+      if (const int64_t left = unacknowledged_.load(); left > 0) {
+        log_->error("close: provider '{}' stopped without completing {} accepted publish(es); "
+                    "their Completions stay pending (the provider breaks ABI 1.2's "
+                    "ATHOMIC_CAP_ACKNOWLEDGE rule)",
+                    provider_->plugin().info->name, left);
+      }
     } else {
       // A thread is still inside the provider (or a handler it runs): stopping the provider
       // would wait for it. Stop it once that thread is out; this bus lives until then.
@@ -200,7 +212,77 @@ BusStats BusCore::stats() const {
   s.running_at_close = running_at_close_.load(std::memory_order_relaxed);
   s.queued_events = budget_.events();
   s.queued_bytes = budget_.bytes();
+  s.dropped_by_transport = dropped_by_transport_.load(std::memory_order_relaxed);
+  std::lock_guard lock(health_mutex_);
+  s.outages = outages_;
   return s;
+}
+
+BusHealth BusCore::health() const {
+  BusHealth h;
+  h.started = state_.load() == kStarted;
+  {
+    std::lock_guard lock(health_mutex_);
+    h.connection = state_reported_ ? connection_
+                   : h.started     ? BusHealth::Connection::up
+                                   : BusHealth::Connection::down;
+    h.detail = connection_detail_;
+    h.since = connection_since_;
+    h.outages = outages_;
+  }
+  if (!h.started && h.connection == BusHealth::Connection::up) {
+    h.connection = BusHealth::Connection::down;
+  }
+  h.queue_fill = executor_ ? static_cast<double>(budget_.events()) /
+                                 static_cast<double>(budget_.max_events())
+                           : 0.0;
+  return h;
+}
+
+void BusCore::report_state(athomic_connection_state state, std::string_view detail) noexcept {
+  const auto next = state == ATHOMIC_CONNECTION_UP             ? BusHealth::Connection::up
+                    : state == ATHOMIC_CONNECTION_RECONNECTING ? BusHealth::Connection::reconnecting
+                                                               : BusHealth::Connection::down;
+  try {
+    std::lock_guard lock(health_mutex_);
+    const auto before = state_reported_ ? connection_ : BusHealth::Connection::up;
+    state_reported_ = true;
+    if (next != connection_ || detail != connection_detail_) {
+      if (before == BusHealth::Connection::up && next != BusHealth::Connection::up &&
+          state_.load() == kStarted) {
+        ++outages_;
+      }
+      if (next != connection_) connection_since_ = std::chrono::system_clock::now();
+      connection_ = next;
+      connection_detail_.assign(detail);
+    }
+  } catch (...) {
+  }
+}
+
+void BusCore::report_dropped(std::string_view event_name, uint64_t count,
+                             std::string_view reason) noexcept {
+  if (count == 0) return;
+  dropped_by_transport_.fetch_add(count, std::memory_order_relaxed);
+  uint64_t suppressed = 0;
+  if (transport_drop_log_.admit(suppressed)) {
+    try {
+      log_->error("provider '{}' lost {} received message(s){}: {}{}",
+                  provider_->plugin().info->name, count,
+                  event_name.empty() ? std::string() : fmt::format(" for '{}'", event_name),
+                  reason,
+                  suppressed ? fmt::format(" ({} more reports since the last)", suppressed) : "");
+    } catch (...) {
+    }
+  }
+}
+
+bool BusCore::provider_setting(std::string_view path, athomic_setting_value& out) const noexcept {
+  try {
+    return provider_settings_ && provider_settings_->get(path, out);
+  } catch (...) {
+    return false;
+  }
 }
 
 ProviderDescription BusCore::provider() const {

@@ -5,6 +5,7 @@
 #include "event_record.h"
 #include "executor.h"
 #include "provider_host.h"
+#include "provider_settings.h"
 #include "queue_budget.h"
 #include "rate_limited_log.h"
 #include "subscriber.h"
@@ -39,6 +40,7 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   Completion publish(std::string_view name, const Payload& payload);
   std::size_t handler_count(std::string_view name) const;
   BusStats stats() const;
+  BusHealth health() const;
   ProviderDescription provider() const;
   const EventsSettings& settings() const noexcept { return settings_; }
 
@@ -46,6 +48,11 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   athomic_status deliver_event(LocalDelivery* delivery) noexcept;
   athomic_status deliver_message(std::string_view name, std::string_view body) noexcept;
   spdlog::logger& provider_logger() noexcept { return *provider_log_; }
+  void publish_done(uint64_t token, athomic_status status, int64_t receivers,
+                    std::string_view error) noexcept;
+  void report_state(athomic_connection_state state, std::string_view detail) noexcept;
+  void report_dropped(std::string_view event_name, uint64_t count, std::string_view reason) noexcept;
+  bool provider_setting(std::string_view path, athomic_setting_value& out) const noexcept;
 
   // What the registry holds, for tests that check memory is given back.
   struct Internals {
@@ -107,8 +114,10 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   const bool inline_mode_;
   std::shared_ptr<spdlog::logger> log_;
   std::shared_ptr<spdlog::logger> provider_log_;
+  std::optional<ProviderSettings> provider_settings_;  // when the provider declares its keys
   std::optional<ProviderInstance> provider_;
   bool remote_ = false;
+  bool acknowledges_ = false;  // the provider completes publishes with publish_done
   bool provider_retries_ = false;  // the provider delivers a refused message again (ABI >= 1.2)
   std::unique_ptr<Executor> executor_;
   QueueBudget budget_;
@@ -159,8 +168,20 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   std::atomic<uint64_t> receive_refusals_{0};
   std::atomic<uint64_t> dropped_queue_full_{0};
   std::atomic<uint64_t> running_at_close_{0};
+  std::atomic<uint64_t> dropped_by_transport_{0};
+  std::atomic<int64_t> unacknowledged_{0};  // publishes the provider has not completed yet
   RateLimitedLog malformed_log_;
   RateLimitedLog refusal_log_;
+  RateLimitedLog transport_failure_log_;
+  RateLimitedLog transport_drop_log_;
+
+  // The connection as the provider reports it (ABI 1.2).
+  mutable std::mutex health_mutex_;
+  bool state_reported_ = false;
+  BusHealth::Connection connection_ = BusHealth::Connection::down;
+  std::string connection_detail_;
+  std::chrono::system_clock::time_point connection_since_ = std::chrono::system_clock::now();
+  uint64_t outages_ = 0;
 
   // Records the workers finished, for the publishers' next events (freed beyond kMaxReturned).
   static constexpr uint32_t kMaxReturned = 1024;

@@ -91,7 +91,7 @@ Completion BusCore::publish(std::string_view name, const Payload& given) {
   InlineEvent ev{handlers->name(), &payload, context, 0};
   LocalDelivery delivery{this, handlers, &ev, nullptr};
   athomic_message m{sizeof(athomic_message), {name.data(), name.size()}, {nullptr, 0},
-                    reinterpret_cast<athomic_host_event*>(&delivery)};
+                    reinterpret_cast<athomic_host_event*>(&delivery), 0};
   std::string error;
   if (provider_->publish(m, error) != ATHOMIC_OK) throw_refused(name, error);
   return Completion(ev.failed);
@@ -142,7 +142,7 @@ Completion BusCore::publish_pool(std::string_view name, const Payload& payload,
   Completion done(ev);
   LocalDelivery delivery{this, &handlers, nullptr, ev};
   athomic_message m{sizeof(athomic_message), {name.data(), name.size()}, {nullptr, 0},
-                    reinterpret_cast<athomic_host_event*>(&delivery)};
+                    reinterpret_cast<athomic_host_event*>(&delivery), 0};
   std::string error;
   const athomic_status st = provider_->publish(m, error);
   if (delivery.pool_event) {
@@ -203,12 +203,64 @@ Completion BusCore::publish_remote(std::string_view name, const Payload& payload
         body.size(), settings_.max_payload_bytes));
   }
   athomic_message m{sizeof(athomic_message), {name.data(), name.size()},
-                    {body.data(), body.size()}, nullptr};
+                    {body.data(), body.size()}, nullptr, 0};
+  Acknowledgement* ack = nullptr;
+  if (acknowledges_) {
+    // The transport completes it later; its address is the token.
+    ack = new Acknowledgement();
+    ack->bus = this;
+    ack->pending.store(1, std::memory_order_relaxed);
+    ack->refs.store(2, std::memory_order_relaxed);  // the provider's, and the Completion's
+    m.publish_token = reinterpret_cast<uint64_t>(ack);
+    unacknowledged_.fetch_add(1, std::memory_order_relaxed);
+  }
   std::string error;
   const athomic_status st = provider_->publish(m, error);
   spare = std::move(body);
-  if (st != ATHOMIC_OK) throw_refused(name, error);
-  return Completion();
+  if (st != ATHOMIC_OK) {
+    if (ack) {
+      unacknowledged_.fetch_sub(1, std::memory_order_relaxed);
+      delete ack;
+    }
+    throw_refused(name, error);
+  }
+  return ack ? Completion(ack) : Completion();
+}
+
+void BusCore::publish_done(uint64_t token, athomic_status status, int64_t receivers,
+                           std::string_view error) noexcept {
+  auto* ack = reinterpret_cast<Acknowledgement*>(token);
+  if (!ack || ack->bus != this || ack->kind != Outcome::Kind::acknowledgement) {
+    try {
+      log_->error("provider '{}' completed a publish with a token this bus never gave it",
+                  provider_->plugin().info->name);
+    } catch (...) {
+    }
+    return;
+  }
+  ack->receivers = receivers;
+  if (status != ATHOMIC_OK) {
+    publish_failures_.fetch_add(1, std::memory_order_relaxed);
+    ack->failed.store(1, std::memory_order_relaxed);
+    try {
+      ack->error = fmt::format("{} ({})", error.empty() ? "no message" : error,
+                               athomic_status_text(status));
+    } catch (...) {
+    }
+    uint64_t suppressed = 0;
+    if (transport_failure_log_.admit(suppressed)) {
+      try {
+        log_->error("provider '{}' could not deliver a publish: {}{}",
+                    provider_->plugin().info->name, ack->error,
+                    suppressed ? fmt::format(" ({} more since the last report)", suppressed) : "");
+      } catch (...) {
+      }
+    }
+  }
+  unacknowledged_.fetch_sub(1, std::memory_order_relaxed);
+  ack->pending.store(0, std::memory_order_seq_cst);  // publishes receivers and error
+  wake_waiters(ack);
+  release_outcome(ack);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -400,6 +452,7 @@ void BusCore::enqueue(PoolEvent& ev, const TopicState& handlers) noexcept {
     return;
   }
   // Set before any node is visible: a worker may finish the first delivery at once.
+  ev.receivers = n;
   ev.pending.store(n, std::memory_order_relaxed);
   for (uint32_t i = 0; i < n; ++i) {
     Subscriber* s = handlers.at(i);

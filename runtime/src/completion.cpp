@@ -103,13 +103,18 @@ void cache_or_free_record(PoolEvent* e) noexcept {
   ++tls_cache.size;
 }
 
-void release_from_completion(PoolEvent* e) noexcept {
-  if (e->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) cache_or_free_record(e);
+void release_outcome(Outcome* o) noexcept {
+  if (o->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  if (o->kind == Outcome::Kind::pool_event) {
+    cache_or_free_record(static_cast<PoolEvent*>(o));
+  } else {
+    delete static_cast<Acknowledgement*>(o);
+  }
 }
 
-void wake_waiters(PoolEvent* e) noexcept {
-  if (e->waiters.load(std::memory_order_seq_cst) == 0) return;
-  Stripe& s = stripe_for(e);
+void wake_waiters(Outcome* o) noexcept {
+  if (o->waiters.load(std::memory_order_seq_cst) == 0) return;
+  Stripe& s = stripe_for(o);
   { std::lock_guard lock(s.mutex); }
   s.cv.notify_all();
 }
@@ -118,16 +123,17 @@ void wake_waiters(PoolEvent* e) noexcept {
 
 Completion& Completion::operator=(Completion&& o) noexcept {
   if (this != &o) {
-    if (record_) detail::release_from_completion(record_);
+    if (record_) detail::release_outcome(record_);
     record_ = o.record_;
     failed_ = o.failed_;
+    receivers_ = o.receivers_;
     o.record_ = nullptr;
   }
   return *this;
 }
 
 Completion::~Completion() {
-  if (record_) detail::release_from_completion(record_);
+  if (record_) detail::release_outcome(record_);
 }
 
 bool Completion::done() const noexcept {
@@ -135,7 +141,9 @@ bool Completion::done() const noexcept {
 }
 
 void Completion::refuse_inside_handler() const {
-  if (detail::HandlerFrame::inside(record_->bus)) {
+  // A transport's acknowledgement does not need the bus's handlers; an in-process event does.
+  if (record_->kind == detail::Outcome::Kind::pool_event &&
+      detail::HandlerFrame::inside(record_->bus)) {
     throw EventBusError(
         "Completion::wait() called from inside a handler of the same bus: the handlers it waits "
         "for may need this very thread; wait from outside the bus's handlers, or publish without "
@@ -168,7 +176,25 @@ bool Completion::wait_for(std::chrono::nanoseconds timeout) const {
 }
 
 uint32_t Completion::failed_handlers() const noexcept {
-  return record_ ? record_->failed.load(std::memory_order_acquire) : failed_;
+  if (!record_) return failed_;
+  return record_->kind == detail::Outcome::Kind::pool_event
+             ? record_->failed.load(std::memory_order_acquire)
+             : 0;
+}
+
+int64_t Completion::receivers() const noexcept {
+  if (!record_) return receivers_;
+  return done() ? record_->receivers : -1;
+}
+
+bool Completion::delivered() const noexcept {
+  return done() && (!record_ || record_->kind == detail::Outcome::Kind::pool_event ||
+                    record_->failed.load(std::memory_order_acquire) == 0);
+}
+
+std::string Completion::error() const {
+  if (!record_ || !done() || record_->kind != detail::Outcome::Kind::acknowledgement) return {};
+  return record_->error;
 }
 
 }  // namespace athomic

@@ -145,6 +145,8 @@ std::size_t EventBus::handler_count(std::string_view event_name) const {
 
 BusStats EventBus::stats() const { return core_ ? core_->stats() : BusStats{}; }
 
+BusHealth EventBus::health() const { return core_ ? core_->health() : BusHealth{}; }
+
 bool EventBus::enabled() const noexcept { return core_ != nullptr; }
 
 ProviderDescription EventBus::provider() const {

@@ -2,8 +2,12 @@
 //
 //  * InlineEvent — on the delivering thread's stack, borrowing payload and context, for the
 //    duration of one inline dispatch.
-//  * PoolEvent — a recycled heap record that owns payload and context (or the received bytes
-//    until a worker decodes them) and carries one lane node per subscriber it is queued for.
+//  * Outcome — what a Completion waits for: deliveries outstanding, and how they went.
+//  * PoolEvent — an Outcome that is also the event: a recycled heap record that owns payload
+//    and context (or the received bytes until a worker decodes them) and carries one lane node
+//    per subscriber it is queued for.
+//  * Acknowledgement — an Outcome for a remote publish that the transport completes later
+//    (ATHOMIC_CAP_ACKNOWLEDGE): its token is the record's address.
 //  * LocalDelivery — what an in-process provider carries through publish and hands back with
 //    deliver_event: the event plus the handler array to dispatch it to.
 #pragma once
@@ -36,21 +40,32 @@ struct InlineEvent {
 // others (one event, several subscribers) wait for that.
 enum class Decode : uint8_t { none, raw, busy, ok, malformed };
 
-struct PoolEvent {
+struct Outcome {
+  enum class Kind : uint8_t { pool_event, acknowledgement };
+  explicit Outcome(Kind k) noexcept : kind(k) {}
+
+  // One reference for the deliveries still outstanding, one per Completion.
+  std::atomic<uint32_t> refs{0};
+  std::atomic<uint32_t> pending{0};  // deliveries not yet finished
+  std::atomic<uint32_t> failed{0};   // handler calls that threw, or 1: the transport failed it
+  std::atomic<uint32_t> waiters{0};  // threads blocked in Completion::wait
+  // Written before the last delivery is marked finished, read once done.
+  int64_t receivers = -1;  // handlers queued for, or subscribers the transport reached
+  std::string error;       // why the transport failed it
+  BusCore* bus = nullptr;
+  const Kind kind;
+};
+
+struct PoolEvent : Outcome {
   static constexpr std::size_t kMaxName = 255;
   static constexpr uint32_t kInlineNodes = 4;
   // Buffers up to this size stay with a recycled record; larger ones are freed with the event.
   static constexpr std::size_t kKeptRawCapacity = 4096;
   static constexpr uint32_t kKeptNodes = 64;
 
-  // One reference for the deliveries still outstanding, one per Completion.
-  std::atomic<uint32_t> refs{0};
-  std::atomic<uint32_t> pending{0};  // deliveries not yet finished
-  std::atomic<uint32_t> failed{0};   // handler calls that threw
-  std::atomic<uint32_t> waiters{0};  // threads blocked in Completion::wait
-  std::atomic<Decode> decode{Decode::none};
+  PoolEvent() noexcept : Outcome(Kind::pool_event) {}
 
-  BusCore* bus = nullptr;
+  std::atomic<Decode> decode{Decode::none};
   uint64_t charged_bytes = 0;  // what the event holds of the queue's byte bound
 
   Payload payload;
@@ -80,6 +95,10 @@ struct PoolEvent {
   void clear_content() noexcept;
 };
 
+struct Acknowledgement : Outcome {
+  Acknowledgement() noexcept : Outcome(Kind::acknowledgement) {}
+};
+
 // Handed through an in-process provider's publish; exactly one of the events is set, by mode.
 struct LocalDelivery {
   BusCore* bus = nullptr;
@@ -98,11 +117,11 @@ void free_records(PoolEvent* chain) noexcept;
 uint64_t live_pool_events() noexcept;
 PoolEvent* new_record();
 
-// Drops a Completion's reference; the event goes to this thread's cache when it was the last.
-void release_from_completion(PoolEvent* e) noexcept;
+// Drops a reference to @p o (a Completion's, or an acknowledgement's last); frees it, or for an
+// event puts it in this thread's cache, when it was the last.
+void release_outcome(Outcome* o) noexcept;
 
-// Marks one delivery finished and wakes waiters when it was the last (Completion side of the
-// record; the bus does the rest of the bookkeeping).
-void wake_waiters(PoolEvent* e) noexcept;
+// Wakes the threads waiting for @p o to be done.
+void wake_waiters(Outcome* o) noexcept;
 
 }  // namespace athomic::detail

@@ -52,10 +52,40 @@ uint64_t host_clock_now_ns() {
                                    .count());
 }
 
-constexpr athomic_host_api kHostApi{
-    sizeof(athomic_host_api), ATHOMIC_ABI_VERSION_MAJOR, ATHOMIC_ABI_VERSION_MINOR,
-    &host_error_set,          &host_log,                 &host_deliver_event,
-    &host_deliver_message,    &host_clock_now_ns,        ATHOMIC_VERSION};
+void host_publish_done(athomic_host_ctx* ctx, uint64_t token, athomic_status status,
+                       int64_t receivers, athomic_str error) {
+  core(ctx)->publish_done(token, status, receivers, view(error));
+}
+
+void host_report_state(athomic_host_ctx* ctx, athomic_connection_state state,
+                       athomic_str detail) {
+  core(ctx)->report_state(state, view(detail));
+}
+
+void host_report_dropped(athomic_host_ctx* ctx, athomic_str event_name, uint64_t count,
+                         athomic_str reason) {
+  core(ctx)->report_dropped(view(event_name), count, view(reason));
+}
+
+athomic_status host_setting(athomic_host_ctx* ctx, athomic_str path, athomic_setting_value* out) {
+  if (!out) return ATHOMIC_ERR_INVALID_ARGUMENT;
+  return core(ctx)->provider_setting(view(path), *out) ? ATHOMIC_OK
+                                                       : ATHOMIC_ERR_INVALID_ARGUMENT;
+}
+
+constexpr athomic_host_api kHostApi{sizeof(athomic_host_api),
+                                    ATHOMIC_ABI_VERSION_MAJOR,
+                                    ATHOMIC_ABI_VERSION_MINOR,
+                                    &host_error_set,
+                                    &host_log,
+                                    &host_deliver_event,
+                                    &host_deliver_message,
+                                    &host_clock_now_ns,
+                                    ATHOMIC_VERSION,
+                                    &host_publish_done,
+                                    &host_report_state,
+                                    &host_report_dropped,
+                                    &host_setting};
 
 }  // namespace
 

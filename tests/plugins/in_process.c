@@ -67,13 +67,13 @@ static void rem(athomic_provider* p, athomic_str t, athomic_interest_kind k) {
 
 static const athomic_provider_vtable vtable = {
     sizeof(athomic_provider_vtable), create, destroy, start, stop, publish, add, rem};
-static const athomic_provider_info info = {sizeof(athomic_provider_info),
-                                           ATHOMIC_ABI_VERSION_MAJOR,
-                                           ATHOMIC_ABI_VERSION_MINOR,
-                                           PROVIDER_NAME,
-                                           "0.0.1",
-                                           ATHOMIC_CAP_IN_PROCESS,
-                                           &vtable};
+static const athomic_provider_info info = {.struct_size = sizeof(athomic_provider_info),
+                                           .abi_major = ATHOMIC_ABI_VERSION_MAJOR,
+                                           .abi_minor = ATHOMIC_ABI_VERSION_MINOR,
+                                           .name = PROVIDER_NAME,
+                                           .version = "0.0.1",
+                                           .capabilities = ATHOMIC_CAP_IN_PROCESS,
+                                           .vtable = &vtable};
 
 ATHOMIC_PLUGIN_EXPORT const athomic_provider_info* athomic_provider_entry(
     const athomic_host_api* h) {

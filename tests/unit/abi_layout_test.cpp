@@ -24,7 +24,11 @@ TEST(AbiLayout, HostApi) {
   EXPECT_EQ(offsetof(athomic_host_api, deliver_message), 32u);
   EXPECT_EQ(offsetof(athomic_host_api, clock_now_ns), 40u);
   EXPECT_EQ(offsetof(athomic_host_api, host_version), 48u);  // 1.1
-  EXPECT_EQ(sizeof(athomic_host_api), 56u);
+  EXPECT_EQ(offsetof(athomic_host_api, publish_done), 56u);  // 1.2
+  EXPECT_EQ(offsetof(athomic_host_api, report_state), 64u);
+  EXPECT_EQ(offsetof(athomic_host_api, report_dropped), 72u);
+  EXPECT_EQ(offsetof(athomic_host_api, setting), 80u);
+  EXPECT_EQ(sizeof(athomic_host_api), 88u);
 }
 
 TEST(AbiLayout, ProviderVtable) {
@@ -45,12 +49,32 @@ TEST(AbiLayout, InfoAndMessage) {
   EXPECT_EQ(offsetof(athomic_provider_info, version), 16u);
   EXPECT_EQ(offsetof(athomic_provider_info, capabilities), 24u);
   EXPECT_EQ(offsetof(athomic_provider_info, vtable), 32u);
-  EXPECT_EQ(sizeof(athomic_provider_info), 40u);
+  EXPECT_EQ(offsetof(athomic_provider_info, settings), 40u);  // 1.2
+  EXPECT_EQ(sizeof(athomic_provider_info), 48u);
   EXPECT_EQ(offsetof(athomic_message, event_name), 8u);
   EXPECT_EQ(offsetof(athomic_message, body), 24u);
   EXPECT_EQ(offsetof(athomic_message, event), 40u);
-  EXPECT_EQ(sizeof(athomic_message), 48u);
+  EXPECT_EQ(offsetof(athomic_message, publish_token), 48u);  // 1.2
+  EXPECT_EQ(sizeof(athomic_message), 56u);
   EXPECT_EQ(sizeof(athomic_str), 16u);
+}
+
+TEST(AbiLayout, SettingsAddedIn1_2) {
+  EXPECT_EQ(offsetof(athomic_setting, path), 8u);
+  EXPECT_EQ(offsetof(athomic_setting, type), 16u);
+  EXPECT_EQ(offsetof(athomic_setting, flags), 20u);
+  EXPECT_EQ(offsetof(athomic_setting, default_json), 24u);
+  EXPECT_EQ(offsetof(athomic_setting, description), 32u);
+  EXPECT_EQ(offsetof(athomic_setting, min), 40u);
+  EXPECT_EQ(offsetof(athomic_setting, max), 48u);
+  EXPECT_EQ(offsetof(athomic_setting, choices), 56u);
+  EXPECT_EQ(sizeof(athomic_setting), 64u);
+  EXPECT_EQ(offsetof(athomic_setting_value, type), 4u);
+  EXPECT_EQ(offsetof(athomic_setting_value, boolean), 8u);
+  EXPECT_EQ(offsetof(athomic_setting_value, integer), 16u);
+  EXPECT_EQ(offsetof(athomic_setting_value, number), 24u);
+  EXPECT_EQ(offsetof(athomic_setting_value, text), 32u);
+  EXPECT_EQ(sizeof(athomic_setting_value), 48u);
 }
 
 TEST(AbiLayout, StatusCodesAndCapabilitiesKeepTheirValues) {
@@ -59,6 +83,10 @@ TEST(AbiLayout, StatusCodesAndCapabilitiesKeepTheirValues) {
   EXPECT_EQ(ATHOMIC_CAP_IN_PROCESS, 1u);
   EXPECT_EQ(ATHOMIC_CAP_REMOTE, 2u);
   EXPECT_EQ(ATHOMIC_CAP_ORDERED, 32u);
+  EXPECT_EQ(ATHOMIC_CAP_ACKNOWLEDGE, 64u);
+  EXPECT_EQ(ATHOMIC_CONNECTION_UP, 0);
+  EXPECT_EQ(ATHOMIC_CONNECTION_DOWN, 2);
+  EXPECT_EQ(ATHOMIC_SETTING_TABLE, 5);
   EXPECT_EQ(ATHOMIC_INTEREST_PATTERN, 1);
 }
 

@@ -10,6 +10,8 @@ TEST(TextUtil, EditDistance) {
   EXPECT_EQ(edit_distance("reddis", "redis"), 1u);
   EXPECT_EQ(edit_distance("", "abc"), 3u);
   EXPECT_EQ(edit_distance("kitten", "sitting"), 3u);
+  EXPECT_EQ(edit_distance("hodl", "hold"), 1u);  // a swap is one slip
+  EXPECT_EQ(edit_distance("ab", "ba"), 1u);
 }
 
 TEST(TextUtil, ClosestMatchSuggestsOnlyPlausibleMisspellings) {

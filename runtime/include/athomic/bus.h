@@ -25,7 +25,7 @@ struct EventsSettings;
 
 namespace detail {
 class BusCore;
-struct PoolEvent;
+struct Outcome;
 struct BusAccess;
 }  // namespace detail
 
@@ -59,16 +59,21 @@ class Subscription {
 };
 
 /// The outcome of one publish, to wait on or to ignore. With an in-process provider it is done
-/// when every local handler has finished (or was dropped by close()); with a remote one, when
-/// the transport has accepted the message (handlers run wherever the message is received).
-/// A Completion may outlive its bus.
+/// when every local handler has finished (or was dropped by close()). With a remote one it is
+/// done when the transport took the message — for a provider that acknowledges publishes
+/// (redis does), when the server answered, with the number of subscribers it reached or the
+/// reason it failed; handlers run wherever the message is received. A Completion may outlive
+/// its bus.
 class ATHOMIC_API Completion {
  public:
-  /// An already finished publish in which @p failed_handlers handlers threw.
-  explicit Completion(uint32_t failed_handlers = 0) noexcept : failed_(failed_handlers) {}
-  /// Takes over one reference to an in-flight event (runtime use).
-  explicit Completion(detail::PoolEvent* record) noexcept : record_(record) {}
-  Completion(Completion&& o) noexcept : record_(o.record_), failed_(o.failed_) {
+  /// An already finished publish that reached @p receivers handlers, @p failed_handlers of
+  /// which threw (-1: unknown).
+  explicit Completion(uint32_t failed_handlers = 0, int64_t receivers = -1) noexcept
+      : failed_(failed_handlers), receivers_(receivers) {}
+  /// Takes over one reference to an in-flight outcome (runtime use).
+  explicit Completion(detail::Outcome* record) noexcept : record_(record) {}
+  Completion(Completion&& o) noexcept
+      : record_(o.record_), failed_(o.failed_), receivers_(o.receivers_) {
     o.record_ = nullptr;
   }
   Completion& operator=(Completion&& o) noexcept;
@@ -78,18 +83,27 @@ class ATHOMIC_API Completion {
 
   bool done() const noexcept;
   /// Blocks until done.
-  /// @throws EventBusError when called, on a publish not yet done, from inside a handler of the
-  ///         same bus: the handlers it waits for may need the very thread that waits.
+  /// @throws EventBusError when called, on an in-process publish not yet done, from inside a
+  ///         handler of the same bus: the handlers it waits for may need the very thread.
   void wait() const;
   /// Blocks until done or @p timeout elapses; true when done. Refused like wait().
   bool wait_for(std::chrono::nanoseconds timeout) const;
   /// Handlers of this event that threw (valid once done; 0 for remote transports).
   uint32_t failed_handlers() const noexcept;
+  /// Once done: the handlers the event was queued for (in process), or the subscribers the
+  /// transport delivered it to when it says (Redis's PUBLISH reply); -1 when unknown.
+  int64_t receivers() const noexcept;
+  /// Done, and not failed by the transport (in-process events count as delivered once their
+  /// handlers ran, whether or not they threw: see failed_handlers()).
+  bool delivered() const noexcept;
+  /// Once done: why the transport failed the publish; empty when it did not.
+  std::string error() const;
 
  private:
   void refuse_inside_handler() const;
-  detail::PoolEvent* record_ = nullptr;  // nullptr: already done
-  uint32_t failed_ = 0;                  // when already done
+  detail::Outcome* record_ = nullptr;  // nullptr: already done
+  uint32_t failed_ = 0;                // when already done
+  int64_t receivers_ = -1;             // when already done
 };
 
 /// Counters since the bus was created. Every event the bus could not deliver is counted under
@@ -99,7 +113,10 @@ struct BusStats {
   uint64_t malformed_messages = 0;  ///< received messages that did not decode (skipped)
   uint64_t dropped_on_close = 0;    ///< handler calls abandoned because close() timed out
   uint64_t undeliverable = 0;       ///< received events with no handler in this process
-  uint64_t publish_failures = 0;    ///< publishes the transport refused (e.g. its buffer full)
+  /// Publishes the transport refused (e.g. its buffer full) or, for a provider that
+  /// acknowledges publishes, failed afterwards (e.g. the server refused it, or the provider
+  /// stopped before it could send it).
+  uint64_t publish_failures = 0;
   uint64_t queue_full = 0;          ///< publishes refused because the pool's queue stayed full
   /// Received messages the bus asked the provider to deliver again later (queue full); the
   /// provider keeps them and slows down its reading, so these are not losses.
@@ -109,9 +126,33 @@ struct BusStats {
   uint64_t dropped_queue_full = 0;
   /// Handler calls still running when close() returned (it stopped waiting for them).
   uint64_t running_at_close = 0;
+  /// Received messages the transport lost before they reached the bus, as the provider
+  /// reported them (e.g. a client library's slow-consumer limit).
+  uint64_t dropped_by_transport = 0;
+  /// Times the provider's connection went from up to reconnecting or down.
+  uint64_t outages = 0;
   /// Pool dispatch: events accepted and not yet handled by every handler, and their bytes.
   uint64_t queued_events = 0;
   uint64_t queued_bytes = 0;
+};
+
+/// The bus's state for a health check.
+struct BusHealth {
+  enum class Connection { up, reconnecting, down };
+  /// start() succeeded and close() was not called.
+  bool started = false;
+  /// As the provider last reported it (providers that report nothing count as up while
+  /// started, down otherwise).
+  Connection connection = Connection::down;
+  /// The provider's last words on it, e.g. the error that took the connection down.
+  std::string detail;
+  /// When the connection entered its present state.
+  std::chrono::system_clock::time_point since{};
+  uint64_t outages = 0;
+  /// Pool dispatch: how full the queue is (events / executor.max_queued_events, 0 to 1).
+  double queue_fill = 0;
+  /// Started, and the connection is up.
+  bool healthy() const noexcept { return started && connection == Connection::up; }
 };
 
 /// Who carries the events.
@@ -213,6 +254,8 @@ class ATHOMIC_API EventBus {
   /// Number of handlers currently subscribed to @p event_name.
   std::size_t handler_count(std::string_view event_name) const;
   BusStats stats() const;
+  /// Started or not, the provider's connection as it reports it, and how full the queue is.
+  BusHealth health() const;
   /// False for a bus built with events.enabled = false: it accepts calls and does nothing.
   bool enabled() const noexcept;
   /// The loaded provider (empty name when disabled).

@@ -87,13 +87,68 @@ enum {
   ATHOMIC_CAP_REMOTE = 1u << 1,
   /** The transport can subscribe to ATHOMIC_INTEREST_PATTERN interests natively. */
   ATHOMIC_CAP_PATTERN = 1u << 2,
-  /** The transport carries message headers besides the body. */
-  ATHOMIC_CAP_HEADERS = 1u << 3,
-  /** Messages survive a restart of the transport's server. */
-  ATHOMIC_CAP_PERSISTENT = 1u << 4,
+  /* 1u << 3 and 1u << 4 were declared by ABI 1.0 and 1.1 (headers, persistence) and never used
+   * by a host; they stay reserved. */
   /** Messages from one publisher on one event name arrive in publish order. */
-  ATHOMIC_CAP_ORDERED = 1u << 5
+  ATHOMIC_CAP_ORDERED = 1u << 5,
+  /** ABI 1.2: the provider completes every publish it accepts with
+   *  athomic_host_api.publish_done — the transport's verdict (and receiver count, if it has
+   *  one), or a failure when it could not deliver, at the latest when stop returns. A publish's
+   *  Completion then reports that outcome. */
+  ATHOMIC_CAP_ACKNOWLEDGE = 1u << 6
 };
+
+/** ABI 1.2: the state of a provider's connection, reported with athomic_host_api.report_state. */
+typedef enum athomic_connection_state {
+  ATHOMIC_CONNECTION_UP = 0,           /**< connected; events flow */
+  ATHOMIC_CONNECTION_RECONNECTING = 1, /**< lost; trying again, publishes are buffered */
+  ATHOMIC_CONNECTION_DOWN = 2          /**< lost and not trying any more (or not yet started) */
+} athomic_connection_state;
+
+/** ABI 1.2: the type of a provider setting, for the host's validation. */
+typedef enum athomic_setting_type {
+  ATHOMIC_SETTING_BOOL = 0,
+  ATHOMIC_SETTING_INT = 1,     /**< integer within [min, max] */
+  ATHOMIC_SETTING_NUMBER = 2,  /**< finite number within [min, max] */
+  ATHOMIC_SETTING_SECONDS = 3, /**< finite number of seconds within [min, max] */
+  ATHOMIC_SETTING_STRING = 4,  /**< text; one of `choices` when that is set */
+  ATHOMIC_SETTING_TABLE = 5    /**< a nested table: its keys are declared with dotted paths */
+} athomic_setting_type;
+
+/** ABI 1.2: flags of a provider setting. */
+enum {
+  ATHOMIC_SETTING_SECRET = 1u << 0 /**< masked in every message, log line and printout */
+};
+
+/**
+ * ABI 1.2: one key of a provider's settings, relative to `events.provider`.
+ * OWNERSHIP: plugin-owned, static storage.
+ */
+typedef struct athomic_setting {
+  uint32_t struct_size;
+  /** Dotted path below events.provider, e.g. "provider.provider.uri". */
+  const char* path;
+  athomic_setting_type type;
+  uint32_t flags;            /**< ATHOMIC_SETTING_* */
+  /** The default as JSON text (e.g. "5", "\"localhost\"", "true"); NULL: no default. */
+  const char* default_json;
+  /** One line: what the key means. */
+  const char* description;
+  double min;                /**< ATHOMIC_SETTING_INT / NUMBER / SECONDS: the bounds */
+  double max;
+  /** ATHOMIC_SETTING_STRING: NULL-terminated list of the allowed values, or NULL: any text. */
+  const char* const* choices;
+} athomic_setting;
+
+/** ABI 1.2: a setting's value (athomic_host_api.setting). */
+typedef struct athomic_setting_value {
+  uint32_t struct_size;
+  athomic_setting_type type;
+  int boolean;        /**< ATHOMIC_SETTING_BOOL */
+  int64_t integer;    /**< ATHOMIC_SETTING_INT */
+  double number;      /**< ATHOMIC_SETTING_NUMBER and ATHOMIC_SETTING_SECONDS */
+  athomic_str text;   /**< ATHOMIC_SETTING_STRING. OWNERSHIP: host-owned, valid until destroy */
+} athomic_setting_value;
 
 /** Opaque host state for one bus. OWNERSHIP: host-owned; valid from create until destroy. */
 typedef struct athomic_host_ctx athomic_host_ctx;
@@ -162,6 +217,54 @@ typedef struct athomic_host_api {
 
   /** NUL-terminated version of the host library, e.g. "0.1.0", for the plugin's own logs. */
   const char* host_version;
+
+  /* ---- ABI 1.2 and later: check struct_size before reading ---- */
+
+  /**
+   * Complete a publish the provider accepted (ATHOMIC_CAP_ACKNOWLEDGE providers; the token is
+   * athomic_message.publish_token). Exactly once for every publish that returned ATHOMIC_OK —
+   * possibly before it returns — and never for one that failed; from any thread, at the latest
+   * before stop returns; never while holding a lock the provider's publish takes.
+   * @param token      the message's publish_token
+   * @param status     ATHOMIC_OK when the transport took it; otherwise why it did not
+   * @param receivers  how many subscribers the transport delivered it to, or -1 when unknown
+   * @param error      borrowed; for a failure, what went wrong (names the server, not secrets)
+   */
+  void (*publish_done)(athomic_host_ctx* host, uint64_t token, athomic_status status,
+                       int64_t receivers, athomic_str error);
+
+  /**
+   * Report a change of the connection's state (and, for RECONNECTING or DOWN, why). The host
+   * keeps it for health checks, counts outages and logs the change. Any thread, any time
+   * between create and destroy; not while holding a lock the provider's publish takes.
+   * @param detail borrowed; e.g. "connection reset by 127.0.0.1:6379"
+   */
+  void (*report_state)(athomic_host_ctx* host, athomic_connection_state state,
+                       athomic_str detail);
+
+  /**
+   * Report messages the transport lost before they reached the provider — a client library's
+   * slow-consumer limit, a server that dropped a subscriber — so the host counts them
+   * (BusStats.dropped_by_transport) and logs them, rate-limited. Any thread.
+   * @param event_name borrowed; the event they were for, or empty when unknown
+   * @param count      how many (at least 1)
+   * @param reason     borrowed; e.g. "slow consumer: pending limit of 65536 messages reached"
+   */
+  void (*report_dropped)(athomic_host_ctx* host, athomic_str event_name, uint64_t count,
+                         athomic_str reason);
+
+  /**
+   * Read one of the provider's own settings, as the host validated it against the keys the
+   * provider declared (athomic_provider_info.settings): with its default when unset.
+   * May be called from create on. The string a STRING setting points to is host-owned and
+   * valid until destroy returns.
+   * @param path   borrowed; a declared path, e.g. "provider.provider.uri"
+   * @param out    receives the value; the member for the declared type is set
+   * @return ATHOMIC_OK; ATHOMIC_ERR_INVALID_ARGUMENT for a path that was not declared, or one
+   *         with no value and no default
+   */
+  athomic_status (*setting)(athomic_host_ctx* host, athomic_str path,
+                            athomic_setting_value* out);
 } athomic_host_api;
 
 /** One message to publish. OWNERSHIP: borrowed, with everything it points to, for one call. */
@@ -173,6 +276,12 @@ typedef struct athomic_message {
   athomic_str body;
   /** ATHOMIC_CAP_IN_PROCESS providers: the event to pass to deliver_event. NULL otherwise. */
   athomic_host_event* event;
+
+  /* ---- ABI 1.2 and later ---- */
+
+  /** ATHOMIC_CAP_ACKNOWLEDGE providers: the token to complete with publish_done once publish
+   *  returned ATHOMIC_OK (a publish that fails completes nothing). 0 for other providers. */
+  uint64_t publish_token;
 } athomic_message;
 
 /**
@@ -240,6 +349,13 @@ typedef struct athomic_provider_info {
   const char* version; /**< NUL-terminated version of the plugin itself */
   uint64_t capabilities; /**< ATHOMIC_CAP_* flags */
   const athomic_provider_vtable* vtable;
+
+  /* ---- ABI 1.2 and later ---- */
+
+  /** The provider's settings, NULL-terminated; NULL: none declared (the host then passes the
+   *  events.provider table to create unvalidated, as ABI 1.1 did). The host refuses keys
+   *  under events.provider that are not declared, with their origin and a did-you-mean. */
+  const athomic_setting* const* settings;
 } athomic_provider_info;
 
 /**

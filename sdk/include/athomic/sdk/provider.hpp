@@ -6,12 +6,15 @@
 
 #include <athomic/sdk/provider.h>
 
+#include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <exception>
 #include <new>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 namespace athomic::sdk {
 
@@ -53,10 +56,63 @@ class Host {
     return api_->deliver_event(ctx_, event);
   }
   uint64_t now_ns() const noexcept { return api_->clock_now_ns(); }
+
+  /// ABI 1.2 (providers declaring ATHOMIC_CAP_ACKNOWLEDGE): complete the publish whose
+  /// Message::publish_token is @p token — exactly once, at the latest before stop returns.
+  void publish_done(uint64_t token, athomic_status status, int64_t receivers = -1,
+                    std::string_view error = {}) const noexcept {
+    if (has(offsetof(athomic_host_api, publish_done))) {
+      api_->publish_done(ctx_, token, status, receivers, str(error));
+    }
+  }
+  /// ABI 1.2: the connection is up, reconnecting or down (with why).
+  void report_state(athomic_connection_state state, std::string_view detail = {}) const noexcept {
+    if (has(offsetof(athomic_host_api, report_state))) api_->report_state(ctx_, state, str(detail));
+  }
+  /// ABI 1.2: the transport lost @p count received messages before they reached us.
+  void report_dropped(std::string_view event_name, uint64_t count,
+                      std::string_view reason) const noexcept {
+    if (has(offsetof(athomic_host_api, report_dropped))) {
+      api_->report_dropped(ctx_, str(event_name), count, str(reason));
+    }
+  }
+
+  /// ABI 1.2: one of the provider's declared settings, validated by the host, its default when
+  /// unset. T is bool, an integer type, double, std::string or a std::chrono::duration (for
+  /// ATHOMIC_SETTING_SECONDS). @throws Error for a path the provider did not declare, or one
+  /// with neither value nor default.
+  template <class T>
+  T setting(std::string_view path) const {
+    athomic_setting_value v{};
+    v.struct_size = sizeof v;
+    if (!has(offsetof(athomic_host_api, setting)) ||
+        api_->setting(ctx_, str(path), &v) != ATHOMIC_OK) {
+      throw Error(ATHOMIC_ERR_INVALID_ARGUMENT,
+                  "setting events.provider." + std::string(path) + " has no value");
+    }
+    if constexpr (std::is_same_v<T, bool>) {
+      return v.boolean != 0;
+    } else if constexpr (std::is_integral_v<T>) {
+      return static_cast<T>(v.integer);
+    } else if constexpr (std::is_floating_point_v<T>) {
+      return v.type == ATHOMIC_SETTING_INT ? static_cast<T>(v.integer) : static_cast<T>(v.number);
+    } else if constexpr (std::is_same_v<T, std::string>) {
+      return std::string(view(v.text));
+    } else {
+      // A std::chrono::duration from a number of seconds.
+      return std::chrono::duration_cast<T>(std::chrono::duration<double>(v.number));
+    }
+  }
+  /// Whether the host has a value (set, or a default) for a declared setting.
+  bool has_setting(std::string_view path) const noexcept {
+    athomic_setting_value v{};
+    v.struct_size = sizeof v;
+    return has(offsetof(athomic_host_api, setting)) &&
+           api_->setting(ctx_, str(path), &v) == ATHOMIC_OK;
+  }
   /// The host library's version; empty for hosts older than ABI 1.1.
   std::string_view host_version() const noexcept {
-    return api_->struct_size >= offsetof(athomic_host_api, host_version) + sizeof(const char*) &&
-                   api_->host_version
+    return has(offsetof(athomic_host_api, host_version)) && api_->host_version
                ? std::string_view(api_->host_version)
                : std::string_view();
   }
@@ -64,6 +120,12 @@ class Host {
   uint16_t abi_minor() const noexcept { return api_->abi_minor; }
 
  private:
+  // Whether the host's table reaches the member at @p offset (a host of an older minor may
+  // not have it).
+  bool has(std::size_t offset) const noexcept {
+    return api_->struct_size >= offset + sizeof(void*);
+  }
+
   const athomic_host_api* api_;
   athomic_host_ctx* ctx_;
 };
@@ -71,8 +133,9 @@ class Host {
 /// One message to publish; views are valid only during Provider::publish.
 struct Message {
   std::string_view event_name;
-  std::string_view body;       // REMOTE providers
-  athomic_host_event* event;   // IN_PROCESS providers
+  std::string_view body;        // REMOTE providers
+  athomic_host_event* event;    // IN_PROCESS providers
+  uint64_t publish_token = 0;   // ACKNOWLEDGE providers: complete it with Host::publish_done
 };
 
 /// Base class of a provider. Methods may throw sdk::Error (or anything else: reported as
@@ -148,7 +211,13 @@ struct Adapter {
   static athomic_status publish(athomic_provider* p, const athomic_message* m,
                                 athomic_error_sink* err) noexcept {
     try {
-      self<P>(p)->impl.publish(Message{view(m->event_name), view(m->body), m->event});
+      // The host is at least as new as this plugin (it refuses newer minors), so a 1.2 message
+      // always carries the token; the check keeps the helper honest all the same.
+      const uint64_t token =
+          m->struct_size >= offsetof(athomic_message, publish_token) + sizeof(uint64_t)
+              ? m->publish_token
+              : 0;
+      self<P>(p)->impl.publish(Message{view(m->event_name), view(m->body), m->event, token});
       return ATHOMIC_OK;
     } catch (...) {
       return report(self<P>(p)->api, err);
@@ -175,11 +244,30 @@ struct Adapter {
 };
 
 }  // namespace detail
+
+/// One declared setting (ABI 1.2), for ATHOMIC_PROVIDER_WITH_SETTINGS. @p path is relative to
+/// events.provider; @p default_json is JSON text or nullptr.
+constexpr athomic_setting setting(const char* path, athomic_setting_type type,
+                                  const char* default_json, const char* description,
+                                  double min = 0, double max = 0, uint32_t flags = 0,
+                                  const char* const* choices = nullptr) noexcept {
+  return athomic_setting{sizeof(athomic_setting), path, type, flags, default_json, description,
+                         min, max, choices};
+}
+
 }  // namespace athomic::sdk
 
 /// Export @p ProviderClass as this plugin's provider. Use once, at namespace scope, in one
 /// source file. ProviderClass needs a constructor (athomic::sdk::Host, std::string_view json).
 #define ATHOMIC_PROVIDER(ProviderClass, name_literal, version_literal, capability_flags)     \
+  ATHOMIC_PROVIDER_WITH_SETTINGS(ProviderClass, name_literal, version_literal,              \
+                                 capability_flags, nullptr)
+
+/// The same, declaring the provider's settings (ABI 1.2): @p settings_list names a
+/// NULL-terminated array of `const athomic_setting*`. The host validates events.provider
+/// against it and hands the values back through Host::setting<T>().
+#define ATHOMIC_PROVIDER_WITH_SETTINGS(ProviderClass, name_literal, version_literal,         \
+                                       capability_flags, settings_list)                     \
   extern "C" ATHOMIC_PLUGIN_EXPORT const athomic_provider_info* athomic_provider_entry(     \
       const athomic_host_api* /*host*/) {                                                  \
     static const athomic_provider_info info{                                               \
@@ -189,7 +277,8 @@ struct Adapter {
         name_literal,                                                                      \
         version_literal,                                                                   \
         (capability_flags),                                                                \
-        &::athomic::sdk::detail::Adapter<ProviderClass>::vtable};                          \
+        &::athomic::sdk::detail::Adapter<ProviderClass>::vtable,                           \
+        (settings_list)};                                                                  \
     return &info;                                                                          \
   }                                                                                        \
   static_assert(true, "")
