@@ -43,7 +43,9 @@ BusCore::BusCore(const EventsSettings& settings)
     : settings_(settings),
       inline_mode_(settings.dispatch_mode == DispatchMode::inline_call),
       log_(get_logger("athomic.events")),
-      budget_(settings.max_queued_events, settings.max_queued_bytes) {
+      budget_(settings.max_queued_events, settings.max_queued_bytes),
+      max_returned_(static_cast<uint32_t>(
+          std::clamp<std::size_t>(settings.max_queued_events / 4, 1024, 16384))) {
   LoadedPlugin plugin = load_provider_plugin(settings_.backend, settings_);
   provider_log_ = get_logger("athomic.provider." + std::string(plugin.info->name));
   nlohmann::json config = settings_.provider_config.is_object() ? settings_.provider_config
