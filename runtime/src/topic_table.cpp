@@ -75,7 +75,7 @@ const TopicState* TopicTable::find(std::string_view name, std::size_t hash,
         moved = true;
         break;
       }
-      if (s->hash == hash && s->name() == name) return s;
+      if (s->hash == hash && same_name(s->name(), name)) return s;
       slot.clear();
     }
     if (moved) continue;
