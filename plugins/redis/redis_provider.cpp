@@ -1,9 +1,9 @@
-// The `redis` provider: Redis Pub/Sub on hiredis, channel = {key_prefix}{separator}{event name}.
+// The `redis` provider: Redis Pub/Sub, channel = {key_prefix}{separator}{event name}.
 //
 // One I/O thread owns two connections — one publishes, one is in subscribe mode — and drives
-// both from a poll() loop, woken through an eventfd. hiredis connects and authenticates; after
-// that the loop reads and writes the sockets itself and parses replies in place (resp.h), so
-// neither a publish nor a received event costs an allocation here.
+// both from a poll() loop, woken through an eventfd. The loop reads and writes the sockets
+// itself (redis_connection.h) and parses replies in place (resp.h), so neither a publish nor a
+// received event costs an allocation here.
 //
 // Publishes are formatted on the caller's thread straight into one shared byte buffer; the loop
 // takes the whole buffer at once and writes it pipelined. A publish stays in the loop's queue
@@ -42,8 +42,6 @@
 namespace athomic::redis {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 class RedisProvider final : public sdk::Provider {
  public:
   RedisProvider(sdk::Host host, std::string_view json) : host_(host) {
@@ -65,9 +63,9 @@ class RedisProvider final : public sdk::Provider {
     std::lock_guard life(lifecycle_);
     if (io_.joinable()) return;
     // The first connection is made on the caller's thread so that start() reports its error.
-    Connection pub, sub;
     std::string error;
-    if (!pub.open(config_.endpoint, error) || !sub.open(config_.endpoint, error)) {
+    if (!pub_.open(config_.endpoint, error) || !sub_.open(config_.endpoint, error)) {
+      pub_.close();
       throw sdk::Error(ATHOMIC_ERR_CONNECT, error);
     }
     {
@@ -76,8 +74,6 @@ class RedisProvider final : public sdk::Provider {
       running_ = true;
       connected_ = true;
     }
-    pub_ = std::move(pub);
-    sub_ = std::move(sub);
     host_.info("connected to " + config_.endpoint.display() + "; channels " + config_.key_prefix +
                config_.separator + "<event>");
     io_ = std::thread([this] { run(); });
@@ -352,15 +348,12 @@ class RedisProvider final : public sdk::Provider {
         if (stopping_) return false;
       }
       std::string error;
-      Connection pub, sub;
       // stop() must not wait for an attempt against an address that does not answer.
       const Connection::Cancel cancel{wake_fd_, [this] {
                                         std::lock_guard lock(mutex_);
                                         return stopping_;
                                       }};
-      if (pub.open(config_.endpoint, error, &cancel) && sub.open(config_.endpoint, error, &cancel)) {
-        pub_ = std::move(pub);
-        sub_ = std::move(sub);
+      if (pub_.open(config_.endpoint, error, &cancel) && sub_.open(config_.endpoint, error, &cancel)) {
         std::lock_guard lock(mutex_);
         connected_ = true;
         for (const auto& [ch, confirmed] : channels_) {
@@ -373,6 +366,7 @@ class RedisProvider final : public sdk::Provider {
                    std::to_string(buffered_.load()) + " buffered event(s)");
         return true;
       }
+      pub_.close();
       if (cancel.requested()) return false;
       if (attempt == 1 || attempt % 10 == 0) {
         host_.warn("reconnect attempt " + std::to_string(attempt) + " failed: " + error);
@@ -425,12 +419,16 @@ class RedisProvider final : public sdk::Provider {
         ok = pub_.read(error) && pub_.each_reply(error, [&](const resp::Reply& r) {
                if (r.value.type == '-') host_.error("PUBLISH failed: " + std::string(r.value.text));
                ++answered;
+               return true;
              });
         ok = on_publisher_replies(answered, error) && ok;
       }
       if (ok && (fds[2].revents & (POLLIN | POLLERR | POLLHUP))) {
         ok = sub_.read(error) &&
-             sub_.each_reply(error, [&](const resp::Reply& r) { on_subscriber_reply(r); });
+             sub_.each_reply(error, [&](const resp::Reply& r) {
+               on_subscriber_reply(r);
+               return true;
+             });
       }
       if (!ok) lose_connection(error);
     }
