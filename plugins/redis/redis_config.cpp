@@ -137,12 +137,14 @@ Config parse_config(std::string_view text) {
   Config c;
   const std::string p0 = "events.provider";
   reject_unknown(root, p0, {"backend", "provider", "max_buffered_events",
-                            "reconnect_initial_delay", "reconnect_max_delay", "flush_timeout"});
+                            "reconnect_initial_delay", "reconnect_max_delay", "flush_timeout",
+                            "keepalive_interval"});
   c.max_buffered_events = static_cast<std::size_t>(
       get_int(root, p0, "max_buffered_events", 100000, 1, 100000000));
   c.reconnect_initial_delay_s = get_seconds(root, p0, "reconnect_initial_delay", 0.1, 0.001, 60);
   c.reconnect_max_delay_s = get_seconds(root, p0, "reconnect_max_delay", 5.0, 0.001, 3600);
   c.flush_timeout_s = get_seconds(root, p0, "flush_timeout", 2.0, 0, 3600);
+  c.keepalive_interval_s = get_seconds(root, p0, "keepalive_interval", 30.0, 0, 3600);
 
   // The KV-store connection the bus reuses, nested as in the Python framework.
   const std::string p1 = p0 + ".provider";

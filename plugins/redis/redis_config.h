@@ -27,6 +27,7 @@ struct Config {
   double reconnect_initial_delay_s = 0.1;
   double reconnect_max_delay_s = 5.0;
   double flush_timeout_s = 2.0;
+  double keepalive_interval_s = 30.0;  // 0: no keepalive PING
 
   std::string channel(std::string_view event_name) const {
     std::string c;

@@ -5,17 +5,24 @@
 // itself (redis_connection.h) and parses replies in place (resp.h), so neither a publish nor a
 // received event costs an allocation here.
 //
+// Each connection fails and comes back on its own: the loop keeps serving the other one while
+// it reconnects (with backoff, every step non-blocking). When the subscribing connection comes
+// back, it subscribes every wanted channel again; when the publishing one does, it sends again
+// the publishes the server had not answered. An idle connection sends PING every
+// keepalive_interval, so that a server's `timeout` does not close it.
+//
 // Publishes are formatted on the caller's thread straight into one shared byte buffer; the loop
 // takes the whole buffer at once and writes it pipelined. A publish stays in the loop's queue
-// until the server has answered it, so on a lost connection the unanswered ones are sent again,
-// after every channel has been re-subscribed. The queue is bounded: when it is full, publish
-// fails and nothing is kept.
+// until the server has answered it. The queue is bounded: when it is full, publish fails and
+// nothing is kept.
 //
 // Publishing and subscribing use two connections, which the server serves in no particular
 // order. So that a subscription change and this process's publishes take effect in the order
 // they were made, a change is sent only once the publishes made before it are answered, and the
 // publishes made after it wait for its confirmation. (Changes are rare; this costs a round trip
-// each, never on the publish path otherwise.)
+// each, never on the publish path otherwise.) For the same reason publishes wait while the
+// subscribing connection is down or re-subscribing, so this instance does not miss its own
+// events.
 #include "redis_connection.h"
 
 #include "redis_config.h"
@@ -28,7 +35,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -41,6 +47,20 @@
 
 namespace athomic::redis {
 namespace {
+
+Clock::duration seconds(double s) {
+  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+}
+
+// One of the two connections, and how it comes back when lost.
+struct Link {
+  explicit Link(const char* n) : name(n) {}
+  const char* name;  // "publishing" or "subscribing", for the log
+  Connection conn;
+  Clock::time_point retry_at{};  // while down and not connecting: when the next attempt begins
+  double delay = 0;              // the wait after the next failed attempt
+  int attempts = 0;              // failed attempts since the connection was lost
+};
 
 class RedisProvider final : public sdk::Provider {
  public:
@@ -62,17 +82,17 @@ class RedisProvider final : public sdk::Provider {
   void start() override {
     std::lock_guard life(lifecycle_);
     if (io_.joinable()) return;
-    // The first connection is made on the caller's thread so that start() reports its error.
+    // The first connections are made on the caller's thread so that start() reports the error.
     std::string error;
-    if (!pub_.open(config_.endpoint, error) || !sub_.open(config_.endpoint, error)) {
-      pub_.close();
+    if (!pub_.conn.open(config_.endpoint, error) || !sub_.conn.open(config_.endpoint, error)) {
+      pub_.conn.close();
       throw sdk::Error(ATHOMIC_ERR_CONNECT, error);
     }
     {
       std::lock_guard lock(mutex_);
       stopping_ = false;
       running_ = true;
-      connected_ = true;
+      pub_up_ = sub_up_ = true;
     }
     host_.info("connected to " + config_.endpoint.display() + "; channels " + config_.key_prefix +
                config_.separator + "<event>");
@@ -90,7 +110,7 @@ class RedisProvider final : public sdk::Provider {
     io_.join();
     std::lock_guard lock(mutex_);
     running_ = false;
-    connected_ = false;
+    pub_up_ = sub_up_ = false;
     const std::size_t lost = buffered_.load();
     if (lost) {
       host_.warn(std::to_string(lost) + " published events were not delivered to " +
@@ -105,10 +125,12 @@ class RedisProvider final : public sdk::Provider {
     answered_ = published_;  // what was lost is not waited for
     ops_.clear();
     ops_in_flight_ = 0;
-    resubscriptions_due_ = 0;
+    resubscribing_ = 0;
     for (auto& [ch, confirmed] : channels_) confirmed = false;
-    pub_.close();
-    sub_.close();
+    for (Link* link : {&pub_, &sub_}) {
+      link->conn.close();
+      link->attempts = 0;
+    }
   }
 
   void publish(const sdk::Message& m) override {
@@ -123,7 +145,7 @@ class RedisProvider final : public sdk::Provider {
             ATHOMIC_ERR_BACKPRESSURE,
             std::to_string(buffered) + " events are already waiting for " +
                 config_.endpoint.display() +
-                (connected_ ? " (the server is not keeping up)" : " (disconnected, reconnecting)") +
+                (pub_up_ ? " (the server is not keeping up)" : " (disconnected, reconnecting)") +
                 "; events.provider.max_buffered_events is " +
                 std::to_string(config_.max_buffered_events));
       }
@@ -152,12 +174,13 @@ class RedisProvider final : public sdk::Provider {
     lock.lock();
     // Wait for the server's confirmation so that an event published right after subscribe()
     // returns reaches this handler. Not from the I/O thread itself (a handler subscribing in
-    // inline mode), and not while disconnected: re-subscription happens on reconnect.
+    // inline mode), and not while the subscribing connection is down: it re-subscribes when
+    // it is back.
     if (std::this_thread::get_id() == io_.get_id()) return;
     const auto limit = std::chrono::duration<double>(config_.endpoint.connect_timeout_s);
     if (!cv_.wait_for(lock, limit, [&] {
           auto it = channels_.find(ch);
-          return stopping_ || !connected_ || it == channels_.end() || it->second;
+          return stopping_ || !sub_up_ || it == channels_.end() || it->second;
         })) {
       host_.warn("no confirmation of SUBSCRIBE " + ch + " within socket_connect_timeout");
     }
@@ -203,18 +226,21 @@ class RedisProvider final : public sdk::Provider {
   }
 
   // Takes queued work: subscription changes, and every publish made since the last time.
-  // Returns whether publishes may be written: not after a reconnect until the server has
-  // answered every re-subscription, so that nothing is published before we listen again.
-  // (Only those: a channel subscribed since then waits for the publishes made before it.)
+  // Returns whether publishes may be written: only while the subscribing connection is up and
+  // has every channel subscribed again (or nothing is subscribed), so that nothing is published
+  // before we listen. (Only those: a channel subscribed since then waits for the publishes
+  // made before it.)
   bool take_work() {
     bool may_publish;
     {
       std::lock_guard lock(mutex_);
       wake_pending_ = false;
-      ops_.insert(ops_.end(), std::make_move_iterator(sub_ops_.begin()),
-                  std::make_move_iterator(sub_ops_.end()));
-      sub_ops_.clear();
-      may_publish = resubscriptions_due_ == 0;
+      if (sub_.conn.is_open()) {
+        ops_.insert(ops_.end(), std::make_move_iterator(sub_ops_.begin()),
+                    std::make_move_iterator(sub_ops_.end()));
+      }
+      sub_ops_.clear();  // while down: the channels are all subscribed again when it is back
+      may_publish = resubscribing_ == 0 && (sub_.conn.is_open() || channels_.empty());
       if (!pending_lengths_.empty()) {
         if (head_ == queue_.size()) {
           // Everything before was answered: take the buffer itself, keep ours for next time.
@@ -234,7 +260,8 @@ class RedisProvider final : public sdk::Provider {
     if (ops_in_flight_ == 0 && !ops_.empty() && answered_ >= ops_.front().after) {
       for (const auto& op : ops_) {
         if (op.after != ops_.front().after) break;
-        resp::append_command(sub_.output(), op.subscribe ? "SUBSCRIBE" : "UNSUBSCRIBE", op.channel);
+        resp::append_command(sub_.conn.output(), op.subscribe ? "SUBSCRIBE" : "UNSUBSCRIBE",
+                             op.channel);
         ++ops_in_flight_;
       }
     }
@@ -251,20 +278,42 @@ class RedisProvider final : public sdk::Provider {
   }
 
   bool flush_publishes(std::string& error) {
+    // A keepalive PING first: it was queued between two whole commands.
+    if (!pub_.conn.flush(error)) return false;
+    if (pub_.conn.wants_write()) return true;
     const std::size_t limit = publish_limit();
     if (sent_ >= limit) return true;
-    const long n = pub_.write_some(std::string_view(queue_).substr(sent_, limit - sent_), error);
+    const long n = pub_.conn.write_some(std::string_view(queue_).substr(sent_, limit - sent_), error);
     if (n < 0) return false;
     sent_ += static_cast<std::size_t>(n);
     return true;
+  }
+
+  // PING on a connection that has written nothing for keepalive_interval (the server counts
+  // only what it receives). On the publishing connection only between whole commands; its
+  // answer (+PONG) is told from PUBLISH's (an integer or an error) by its type.
+  // (When it may not, something else wakes the loop: a write the socket takes, or the reply
+  // that lets publishes go.)
+  bool may_ping(const Link& link, bool may_publish) const noexcept {
+    if (config_.keepalive_interval_s <= 0 || !link.conn.is_open() || link.conn.wants_write()) {
+      return false;
+    }
+    return &link == &sub_ || (may_publish && sent_ == queue_.size());
+  }
+
+  void keepalive(Link& link, bool may_publish, Clock::time_point now) {
+    if (may_ping(link, may_publish) &&
+        now - link.conn.last_write() >= seconds(config_.keepalive_interval_s)) {
+      resp::append_command(link.conn.output(), "PING");
+    }
   }
 
   // A reply to SUBSCRIBE or UNSUBSCRIBE, or an error, on the subscriber connection. Replies
   // come in the order the commands went: the re-subscriptions sent on reconnect first, then the
   // subscription changes in flight.
   void subscription_answered() {
-    if (resubscriptions_due_ > 0) {
-      --resubscriptions_due_;
+    if (resubscribing_ > 0) {
+      --resubscribing_;
     } else if (ops_in_flight_ > 0) {
       ops_.pop_front();
       --ops_in_flight_;
@@ -277,12 +326,12 @@ class RedisProvider final : public sdk::Provider {
         host_.error("the server refused a subscription change: " + std::string(r.value.text));
         subscription_answered();
       }
-      return;
+      return;  // +PONG outside subscribe mode
     }
-    if (r.count < 3) return;
+    if (r.count < 2) return;
     const std::string_view kind = r.items[0].text;
     const std::string_view ch = r.items[1].text;
-    if (kind == "message") {
+    if (kind == "message" && r.count >= 3) {
       const std::size_t prefix = config_.key_prefix.size() + config_.separator.size();
       if (ch.size() <= prefix) return;
       host_.deliver_message(ch.substr(prefix), r.items[2].text);
@@ -294,6 +343,7 @@ class RedisProvider final : public sdk::Provider {
     } else if (kind == "unsubscribe") {
       subscription_answered();
     }
+    // "pong": a keepalive answered.
   }
 
   // @p answered replies came for the oldest unanswered publishes.
@@ -320,63 +370,94 @@ class RedisProvider final : public sdk::Provider {
     return true;
   }
 
-  // Marks the connection lost: unanswered publishes will be written again, after the
-  // channels are re-subscribed.
-  void lose_connection(const std::string& why) {
-    pub_.close();
-    sub_.close();
-    sent_ = head_;
+  // Closes @p link after a failure; it reconnects at once, then with backoff.
+  void lose(Link& link, const std::string& why) {
+    link.conn.close();
+    link.retry_at = Clock::now();
+    link.delay = config_.reconnect_initial_delay_s;
+    link.attempts = 0;
     std::lock_guard lock(mutex_);
-    connected_ = false;
-    resubscriptions_due_ = 0;
-    // Every wanted channel is subscribed again on reconnect; pending changes are moot.
-    sub_ops_.clear();
-    ops_.clear();
-    ops_in_flight_ = 0;
-    for (auto& [ch, confirmed] : channels_) confirmed = false;
-    cv_.notify_all();
-    host_.warn("lost the connection to " + config_.endpoint.display() + ": " + why + "; " +
-               std::to_string(buffered_.load()) + " events buffered; reconnecting");
+    if (&link == &pub_) {
+      pub_up_ = false;
+      sent_ = head_;  // what was not answered is written again
+    } else {
+      sub_up_ = false;
+      // Every wanted channel is subscribed again on reconnect; pending changes are moot.
+      resubscribing_ = 0;
+      ops_.clear();
+      ops_in_flight_ = 0;
+      for (auto& [ch, confirmed] : channels_) confirmed = false;
+      cv_.notify_all();
+    }
+    host_.warn("lost the " + std::string(link.name) + " connection to " +
+               config_.endpoint.display() + ": " + why + "; " + std::to_string(buffered_.load()) +
+               " events buffered; reconnecting");
   }
 
-  // Retries with exponential backoff until connected (true) or stopping (false).
-  bool reconnect() {
-    double delay = config_.reconnect_initial_delay_s;
-    for (int attempt = 1;; ++attempt) {
-      {
-        std::lock_guard lock(mutex_);
-        if (stopping_) return false;
-      }
-      std::string error;
-      // stop() must not wait for an attempt against an address that does not answer.
-      const Connection::Cancel cancel{wake_fd_, [this] {
-                                        std::lock_guard lock(mutex_);
-                                        return stopping_;
-                                      }};
-      if (pub_.open(config_.endpoint, error, &cancel) && sub_.open(config_.endpoint, error, &cancel)) {
-        std::lock_guard lock(mutex_);
-        connected_ = true;
-        for (const auto& [ch, confirmed] : channels_) {
-          resp::append_command(sub_.output(), "SUBSCRIBE", ch);
-        }
-        resubscriptions_due_ = channels_.size();
-        host_.info("reconnected to " + config_.endpoint.display() + " after " +
-                   std::to_string(attempt) + " attempt(s); re-subscribing " +
-                   std::to_string(channels_.size()) + " channel(s), then sending " +
-                   std::to_string(buffered_.load()) + " buffered event(s)");
-        return true;
-      }
-      pub_.close();
-      if (cancel.requested()) return false;
-      if (attempt == 1 || attempt % 10 == 0) {
-        host_.warn("reconnect attempt " + std::to_string(attempt) + " failed: " + error);
-      }
-      // Sleep, but wake at once for stop().
-      pollfd p{wake_fd_, POLLIN, 0};
-      ::poll(&p, 1, static_cast<int>(delay * 1000));
-      drain_wake();
-      delay = std::min(delay * 2, config_.reconnect_max_delay_s);
+  void attempt_failed(Link& link, const std::string& error) {
+    ++link.attempts;
+    if (link.attempts == 1 || link.attempts % 10 == 0) {
+      host_.warn("reconnect attempt " + std::to_string(link.attempts) + " of the " + link.name +
+                 " connection failed: " + error);
     }
+    link.retry_at = Clock::now() + seconds(link.delay);
+    link.delay = std::min(link.delay * 2, config_.reconnect_max_delay_s);
+  }
+
+  void reconnected(Link& link) {
+    const int attempts = link.attempts + 1;
+    link.attempts = 0;
+    std::lock_guard lock(mutex_);
+    if (&link == &pub_) {
+      pub_up_ = true;
+      host_.info("reconnected the publishing connection to " + config_.endpoint.display() +
+                 " after " + std::to_string(attempts) + " attempt(s); sending " +
+                 std::to_string(buffered_.load()) + " buffered event(s)");
+      return;
+    }
+    sub_up_ = true;
+    sub_ops_.clear();  // the wanted channels say it all
+    for (const auto& [ch, confirmed] : channels_) {
+      resp::append_command(sub_.conn.output(), "SUBSCRIBE", ch);
+    }
+    resubscribing_ = channels_.size();
+    host_.info("reconnected the subscribing connection to " + config_.endpoint.display() +
+               " after " + std::to_string(attempts) + " attempt(s); re-subscribing " +
+               std::to_string(channels_.size()) + " channel(s)");
+  }
+
+  // A link that is down: starts an attempt when due, moves one on after poll().
+  void drive_reconnect(Link& link, short revents, Clock::time_point now) {
+    if (!link.conn.connecting()) {
+      if (now < link.retry_at) return;
+      link.conn.begin(config_.endpoint);
+      revents = 0;
+    } else if (!revents && now < link.conn.deadline()) {
+      return;
+    }
+    std::string error;
+    switch (link.conn.advance(revents, error)) {
+      case Connection::Step::ready: reconnected(link); break;
+      case Connection::Step::failed: attempt_failed(link, error); break;
+      case Connection::Step::pending: break;
+    }
+  }
+
+  // What to poll for on @p link, and the time by which the loop must look at it again.
+  pollfd poll_entry(const Link& link, short open_events, bool may_publish,
+                    Clock::time_point& wake_at) const {
+    if (link.conn.is_open()) {
+      if (may_ping(link, may_publish)) {
+        wake_at = std::min(wake_at, link.conn.last_write() + seconds(config_.keepalive_interval_s));
+      }
+      return {link.conn.fd(), open_events, 0};
+    }
+    if (link.conn.connecting()) {
+      wake_at = std::min(wake_at, link.conn.deadline());
+      return link.conn.wait();
+    }
+    wake_at = std::min(wake_at, link.retry_at);
+    return {-1, 0, 0};
   }
 
   void run() {
@@ -389,48 +470,74 @@ class RedisProvider final : public sdk::Provider {
       }
       if (stopping) {
         // Give queued publishes a bounded chance to reach the server, then leave.
-        if (!pub_.is_open()) return;
-        if (!flush_deadline) {
-          flush_deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                              std::chrono::duration<double>(config_.flush_timeout_s));
-        }
+        if (!pub_.conn.is_open()) return;
+        if (!flush_deadline) flush_deadline = Clock::now() + seconds(config_.flush_timeout_s);
         if (buffered_.load() == 0 || Clock::now() >= *flush_deadline) return;
       }
-      if (!pub_.is_open()) {
-        if (!reconnect()) return;
+      Clock::time_point now = Clock::now();
+      for (Link* link : {&pub_, &sub_}) {
+        if (!link->conn.is_open() && !stopping) drive_reconnect(*link, 0, now);
       }
       const bool may_publish = take_work();
-      std::string error;
-      bool ok = sub_.flush(error) && (!may_publish || flush_publishes(error));
-      const bool pub_blocked = may_publish && sent_ < publish_limit();
-      if (ok && sent_ > head_) {
+      keepalive(sub_, may_publish, now);
+      keepalive(pub_, may_publish, now);
+      std::string pub_error, sub_error;
+      bool pub_ok = !pub_.conn.is_open() || !may_publish || flush_publishes(pub_error);
+      bool sub_ok = !sub_.conn.is_open() || sub_.conn.flush(sub_error);
+      const bool pub_blocked =
+          pub_.conn.is_open() && may_publish && (sent_ < publish_limit() || pub_.conn.wants_write());
+      if (pub_ok && sent_ > head_) {
         // A reply is due and will wake this loop, which then takes what was published
         // meanwhile: publishers need not signal the eventfd, a system call each.
         std::lock_guard lock(mutex_);
         wake_pending_ = true;
       }
-      pollfd fds[3] = {{wake_fd_, POLLIN, 0},
-                       {pub_.fd(), static_cast<short>(POLLIN | (pub_blocked ? POLLOUT : 0)), 0},
-                       {sub_.fd(), static_cast<short>(POLLIN | (sub_.wants_write() ? POLLOUT : 0)), 0}};
-      if (ok) ::poll(fds, 3, stopping ? 10 : -1);
+      Clock::time_point wake_at = Clock::time_point::max();
+      pollfd fds[3] = {
+          {wake_fd_, POLLIN, 0},
+          poll_entry(pub_, static_cast<short>(POLLIN | (pub_blocked ? POLLOUT : 0)), may_publish,
+                     wake_at),
+          poll_entry(sub_, static_cast<short>(POLLIN | (sub_.conn.wants_write() ? POLLOUT : 0)),
+                     may_publish, wake_at)};
+      if (stopping) wake_at = std::min(wake_at, Clock::now() + std::chrono::milliseconds(10));
+      int timeout_ms = -1;
+      if (wake_at != Clock::time_point::max()) {
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(wake_at - Clock::now());
+        timeout_ms = static_cast<int>(std::clamp<int64_t>(left.count(), 0, 60000));
+      }
+      if (pub_ok && sub_ok) ::poll(fds, 3, timeout_ms);
       if (fds[0].revents) drain_wake();
-      if (ok && (fds[1].revents & (POLLIN | POLLERR | POLLHUP))) {
-        std::size_t answered = 0;
-        ok = pub_.read(error) && pub_.each_reply(error, [&](const resp::Reply& r) {
-               if (r.value.type == '-') host_.error("PUBLISH failed: " + std::string(r.value.text));
-               ++answered;
-               return true;
-             });
-        ok = on_publisher_replies(answered, error) && ok;
+      now = Clock::now();
+      constexpr short kReadable = POLLIN | POLLERR | POLLHUP;
+      if (pub_.conn.is_open()) {
+        if (pub_ok && (fds[1].revents & kReadable)) {
+          std::size_t answered = 0;
+          pub_ok = pub_.conn.read(pub_error) &&
+                   pub_.conn.each_reply(pub_error, [&](const resp::Reply& r) {
+                     if (r.value.type == '+') return true;  // PONG
+                     if (r.value.type == '-') {
+                       host_.error("PUBLISH failed: " + std::string(r.value.text));
+                     }
+                     ++answered;
+                     return true;
+                   });
+          pub_ok = on_publisher_replies(answered, pub_error) && pub_ok;
+        }
+        if (!pub_ok) lose(pub_, pub_error);
+      } else if (!stopping) {
+        drive_reconnect(pub_, fds[1].revents, now);
       }
-      if (ok && (fds[2].revents & (POLLIN | POLLERR | POLLHUP))) {
-        ok = sub_.read(error) &&
-             sub_.each_reply(error, [&](const resp::Reply& r) {
-               on_subscriber_reply(r);
-               return true;
-             });
+      if (sub_.conn.is_open()) {
+        if (sub_ok && (fds[2].revents & kReadable)) {
+          sub_ok = sub_.conn.read(sub_error) && sub_.conn.each_reply(sub_error, [&](const resp::Reply& r) {
+                     on_subscriber_reply(r);
+                     return true;
+                   });
+        }
+        if (!sub_ok) lose(sub_, sub_error);
+      } else if (!stopping) {
+        drive_reconnect(sub_, fds[2].revents, now);
       }
-      if (!ok) lose_connection(error);
     }
   }
 
@@ -457,10 +564,10 @@ class RedisProvider final : public sdk::Provider {
   bool wake_pending_ = false;
   bool running_ = false;
   bool stopping_ = false;
-  bool connected_ = false;
+  bool pub_up_ = false, sub_up_ = false;  // each connection is open (for waits and messages)
 
-  // I/O thread only (and stop(), after joining it).
-  Connection pub_, sub_;
+  // I/O thread only (and start() and stop(), while it does not run).
+  Link pub_{"publishing"}, sub_{"subscribing"};
   std::string queue_;              // publishes not yet answered, oldest first, from head_
   std::deque<uint32_t> lengths_;   // the length of each, from head_
   std::size_t head_ = 0;           // start of the oldest unanswered publish in queue_
@@ -468,7 +575,7 @@ class RedisProvider final : public sdk::Provider {
   uint64_t answered_ = 0;          // publishes answered by the server (or given up by stop)
   std::deque<SubOp> ops_;          // subscription changes in order, the first ones maybe sent
   std::size_t ops_in_flight_ = 0;  // of ops_, sent and not yet confirmed
-  std::size_t resubscriptions_due_ = 0;  // SUBSCRIBEs sent on reconnect, not yet answered
+  std::size_t resubscribing_ = 0;  // SUBSCRIBEs sent on reconnect, not yet answered
 };
 
 }  // namespace
