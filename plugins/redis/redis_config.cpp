@@ -136,11 +136,13 @@ Config parse_config(std::string_view text) {
   if (!root.is_object()) throw std::invalid_argument("events.provider must be a table");
   Config c;
   const std::string p0 = "events.provider";
-  reject_unknown(root, p0, {"backend", "provider", "max_buffered_events",
+  reject_unknown(root, p0, {"backend", "provider", "max_buffered_events", "max_buffered_bytes",
                             "reconnect_initial_delay", "reconnect_max_delay", "flush_timeout",
                             "keepalive_interval"});
   c.max_buffered_events = static_cast<std::size_t>(
       get_int(root, p0, "max_buffered_events", 100000, 1, 100000000));
+  c.max_buffered_bytes = static_cast<std::size_t>(
+      get_int(root, p0, "max_buffered_bytes", int64_t{64} << 20, 1024, int64_t{1} << 40));
   c.reconnect_initial_delay_s = get_seconds(root, p0, "reconnect_initial_delay", 0.1, 0.001, 60);
   c.reconnect_max_delay_s = get_seconds(root, p0, "reconnect_max_delay", 5.0, 0.001, 3600);
   c.flush_timeout_s = get_seconds(root, p0, "flush_timeout", 2.0, 0, 3600);

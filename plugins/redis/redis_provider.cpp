@@ -13,8 +13,8 @@
 //
 // Publishes are formatted on the caller's thread straight into one shared byte buffer; the loop
 // takes the whole buffer at once and writes it pipelined. A publish stays in the loop's queue
-// until the server has answered it. The queue is bounded: when it is full, publish fails and
-// nothing is kept.
+// until the server has answered it. The queue is bounded in events and in bytes: when either
+// is reached, publish fails and nothing is kept.
 //
 // Publishing and subscribing use two connections, which the server serves in no particular
 // order. So that a subscription change and this process's publishes take effect in the order
@@ -122,6 +122,7 @@ class RedisProvider final : public sdk::Provider {
     lengths_.clear();
     head_ = sent_ = 0;
     buffered_ = 0;
+    buffered_bytes_ = 0;
     answered_ = published_;  // what was lost is not waited for
     ops_.clear();
     ops_in_flight_ = 0;
@@ -140,20 +141,24 @@ class RedisProvider final : public sdk::Provider {
       std::lock_guard lock(mutex_);
       if (!running_ || stopping_) throw sdk::Error(ATHOMIC_ERR_STATE, "the redis provider is stopped");
       const std::size_t buffered = buffered_.load(std::memory_order_relaxed);
+      const std::size_t bytes = buffered_bytes_.load(std::memory_order_relaxed);
+      // The command's size, within a few bytes of the length headers.
+      const std::size_t size = 48 + config_.key_prefix.size() + config_.separator.size() +
+                               m.event_name.size() + m.body.size();
       if (buffered >= config_.max_buffered_events) {
-        throw sdk::Error(
-            ATHOMIC_ERR_BACKPRESSURE,
-            std::to_string(buffered) + " events are already waiting for " +
-                config_.endpoint.display() +
-                (pub_up_ ? " (the server is not keeping up)" : " (disconnected, reconnecting)") +
-                "; events.provider.max_buffered_events is " +
-                std::to_string(config_.max_buffered_events));
+        refuse(buffered, bytes, "max_buffered_events is " + std::to_string(config_.max_buffered_events));
+      }
+      if (bytes + size > config_.max_buffered_bytes) {
+        refuse(buffered, bytes, "max_buffered_bytes is " + std::to_string(config_.max_buffered_bytes) +
+                                    " and this event needs " + std::to_string(size));
       }
       const std::size_t before = pending_.size();
       append_publish(pending_, channel_parts, m.body);
-      pending_lengths_.push_back(static_cast<uint32_t>(pending_.size() - before));
+      const std::size_t length = pending_.size() - before;
+      pending_lengths_.push_back(static_cast<uint32_t>(length));
       ++published_;
       buffered_.fetch_add(1, std::memory_order_relaxed);
+      buffered_bytes_.fetch_add(length, std::memory_order_relaxed);
       need_wake = !wake_pending_;
       wake_pending_ = true;
     }
@@ -201,6 +206,16 @@ class RedisProvider final : public sdk::Provider {
   }
 
  private:
+  // With mutex_ held.
+  [[noreturn]] void refuse(std::size_t events, std::size_t bytes, const std::string& limit) const {
+    throw sdk::Error(ATHOMIC_ERR_BACKPRESSURE,
+                     std::to_string(events) + " events (" + std::to_string(bytes) +
+                         " bytes) are already waiting for " + config_.endpoint.display() +
+                         (pub_up_ ? " (the server is not keeping up)" : " (disconnected, reconnecting)") +
+                         "; events.provider." + limit +
+                         "; nothing was kept: retry later, or raise the limit");
+  }
+
   void wake() noexcept {
     const uint64_t one = 1;
     [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
@@ -353,10 +368,13 @@ class RedisProvider final : public sdk::Provider {
       error = "protocol error from the server: more replies than commands";
       return false;
     }
+    std::size_t bytes = 0;
     for (std::size_t i = 0; i < answered; ++i) {
-      head_ += lengths_.front();
+      bytes += lengths_.front();
       lengths_.pop_front();
     }
+    head_ += bytes;
+    buffered_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
     answered_ += answered;
     if (head_ == queue_.size()) {
       queue_.clear();
@@ -553,6 +571,7 @@ class RedisProvider final : public sdk::Provider {
   std::string pending_;                     // formatted PUBLISH commands, not yet taken
   std::vector<uint32_t> pending_lengths_;   // the length of each
   std::atomic<std::size_t> buffered_{0};    // publishes not yet answered by the server
+  std::atomic<std::size_t> buffered_bytes_{0};  // their size as commands
   struct SubOp {
     bool subscribe;
     std::string channel;
