@@ -35,6 +35,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -111,6 +112,7 @@ class RedisProvider final : public sdk::Provider {
     std::lock_guard lock(mutex_);
     running_ = false;
     pub_up_ = sub_up_ = false;
+    report_publish_errors(Clock::time_point::max());
     const std::size_t lost = buffered_.load();
     if (lost) {
       host_.warn(std::to_string(lost) + " published events were not delivered to " +
@@ -126,8 +128,8 @@ class RedisProvider final : public sdk::Provider {
     answered_ = published_;  // what was lost is not waited for
     ops_.clear();
     ops_in_flight_ = 0;
-    resubscribing_ = 0;
-    for (auto& [ch, confirmed] : channels_) confirmed = false;
+    resubscribing_.clear();
+    for (auto& [ch, state] : channels_) state.confirmed = false;
     for (Link* link : {&pub_, &sub_}) {
       link->conn.close();
       link->attempts = 0;
@@ -171,7 +173,7 @@ class RedisProvider final : public sdk::Provider {
     }
     const std::string ch = config_.channel(topic);
     std::unique_lock lock(mutex_);
-    channels_[ch] = false;
+    channels_[ch] = ChannelState{};
     sub_ops_.push_back({true, ch, published_});
     wake_pending_ = true;
     lock.unlock();
@@ -185,9 +187,17 @@ class RedisProvider final : public sdk::Provider {
     const auto limit = std::chrono::duration<double>(config_.endpoint.connect_timeout_s);
     if (!cv_.wait_for(lock, limit, [&] {
           auto it = channels_.find(ch);
-          return stopping_ || !sub_up_ || it == channels_.end() || it->second;
+          return stopping_ || !sub_up_ || it == channels_.end() || it->second.confirmed ||
+                 !it->second.refused.empty();
         })) {
       host_.warn("no confirmation of SUBSCRIBE " + ch + " within socket_connect_timeout");
+    }
+    if (auto it = channels_.find(ch); it != channels_.end() && !it->second.refused.empty()) {
+      const std::string why = std::move(it->second.refused);
+      channels_.erase(it);  // the server did not subscribe it: nothing to undo
+      throw sdk::Error(ATHOMIC_ERR_INVALID_ARGUMENT,
+                       "the server at " + config_.endpoint.display() + " refused SUBSCRIBE " + ch +
+                           ": " + why + refusal_hint(why));
     }
   }
 
@@ -206,6 +216,14 @@ class RedisProvider final : public sdk::Provider {
   }
 
  private:
+  // What to check when the server refuses a command on a channel.
+  std::string refusal_hint(std::string_view why) const {
+    if (!why.starts_with("NOPERM")) return "";
+    return " (check the channel permissions of the ACL user " +
+           (config_.endpoint.user.empty() ? std::string("default") : "'" + config_.endpoint.user + "'") +
+           " of events.provider.provider.provider)";
+  }
+
   // With mutex_ held.
   [[noreturn]] void refuse(std::size_t events, std::size_t bytes, const std::string& limit) const {
     throw sdk::Error(ATHOMIC_ERR_BACKPRESSURE,
@@ -255,7 +273,7 @@ class RedisProvider final : public sdk::Provider {
                     std::make_move_iterator(sub_ops_.end()));
       }
       sub_ops_.clear();  // while down: the channels are all subscribed again when it is back
-      may_publish = resubscribing_ == 0 && (sub_.conn.is_open() || channels_.empty());
+      may_publish = resubscribing_.empty() && (sub_.conn.is_open() || channels_.empty());
       if (!pending_lengths_.empty()) {
         if (head_ == queue_.size()) {
           // Everything before was answered: take the buffer itself, keep ours for next time.
@@ -323,24 +341,38 @@ class RedisProvider final : public sdk::Provider {
     }
   }
 
-  // A reply to SUBSCRIBE or UNSUBSCRIBE, or an error, on the subscriber connection. Replies
-  // come in the order the commands went: the re-subscriptions sent on reconnect first, then the
-  // subscription changes in flight.
-  void subscription_answered() {
-    if (resubscribing_ > 0) {
-      --resubscribing_;
+  // A reply to SUBSCRIBE or UNSUBSCRIBE on the subscriber connection, or an error (@p refused)
+  // in its place. Replies come in the order the commands went: the re-subscriptions sent on
+  // reconnect first, then the subscription changes in flight. A refused SUBSCRIBE is marked on
+  // its channel, for interest_add to report, and never re-subscribed.
+  void subscription_answered(std::string_view refused = {}) {
+    bool subscribe = true;
+    std::string channel;
+    if (!resubscribing_.empty()) {
+      channel = std::move(resubscribing_.front());
+      resubscribing_.pop_front();
     } else if (ops_in_flight_ > 0) {
+      subscribe = ops_.front().subscribe;
+      channel = std::move(ops_.front().channel);
       ops_.pop_front();
       --ops_in_flight_;
+    }
+    if (refused.empty()) return;
+    const std::string command = subscribe ? "SUBSCRIBE " : "UNSUBSCRIBE ";
+    host_.error("the server at " + config_.endpoint.display() + " refused " + command +
+                (channel.empty() ? std::string("(no command was waiting)") : channel) + ": " +
+                std::string(refused) + refusal_hint(refused));
+    if (!subscribe || channel.empty()) return;
+    std::lock_guard lock(mutex_);
+    if (auto it = channels_.find(channel); it != channels_.end() && !it->second.confirmed) {
+      it->second.refused = refused;
+      cv_.notify_all();
     }
   }
 
   void on_subscriber_reply(const resp::Reply& r) {
     if (!r.is_array) {
-      if (r.value.type == '-') {
-        host_.error("the server refused a subscription change: " + std::string(r.value.text));
-        subscription_answered();
-      }
+      if (r.value.type == '-') subscription_answered(r.value.text.empty() ? "error" : r.value.text);
       return;  // +PONG outside subscribe mode
     }
     if (r.count < 2) return;
@@ -353,7 +385,7 @@ class RedisProvider final : public sdk::Provider {
     } else if (kind == "subscribe") {
       subscription_answered();
       std::lock_guard lock(mutex_);
-      if (auto it = channels_.find(std::string(ch)); it != channels_.end()) it->second = true;
+      if (auto it = channels_.find(std::string(ch)); it != channels_.end()) it->second.confirmed = true;
       cv_.notify_all();
     } else if (kind == "unsubscribe") {
       subscription_answered();
@@ -361,13 +393,45 @@ class RedisProvider final : public sdk::Provider {
     // "pong": a keepalive answered.
   }
 
+  // The server's answer to one publish, the @p index-th unanswered one: the number of
+  // receivers, or an error. This is where a publish's outcome is known, and the one place to
+  // hand it to the host. For now errors are counted and logged (report_publish_errors).
+  void publish_answered(std::size_t index, const resp::Reply& reply) {
+    if (reply.is_array || reply.value.type != '-') return;  // ':' receivers
+    std::size_t at = head_;
+    for (std::size_t i = 0; i < index; ++i) at += lengths_[i];
+    const std::string_view command(queue_.data() + at, lengths_[index]);
+    ++publish_errors_;
+    ++publish_errors_unreported_;
+    latest_publish_error_ = "to " + std::string(publish_channel(command)) + ": " +
+                            std::string(reply.value.text) + refusal_hint(reply.value.text);
+  }
+
+  // The channel of a PUBLISH command formatted by append_publish.
+  static std::string_view publish_channel(std::string_view command) {
+    constexpr std::string_view kHead = "*3\r\n$7\r\nPUBLISH\r\n$";
+    const std::size_t eol = command.find("\r\n", kHead.size());
+    if (!command.starts_with(kHead) || eol == std::string_view::npos) return "?";
+    std::size_t length = 0;
+    std::from_chars(command.data() + kHead.size(), command.data() + eol, length);
+    return command.substr(eol + 2, std::min(length, command.size() - eol - 2));
+  }
+
+  // Logs the PUBLISH errors not yet logged, at most once a second (at once when @p now is
+  // max()), with the count since the last report and in all.
+  void report_publish_errors(Clock::time_point now) {
+    if (publish_errors_unreported_ == 0 || now < next_publish_error_report_) return;
+    host_.error("the server refused " + std::to_string(publish_errors_unreported_) +
+                " PUBLISH(es) since the last report, " + std::to_string(publish_errors_) +
+                " in all; the latest, " + latest_publish_error_);
+    publish_errors_unreported_ = 0;
+    next_publish_error_report_ =
+        now == Clock::time_point::max() ? Clock::time_point{} : now + std::chrono::seconds(1);
+  }
+
   // @p answered replies came for the oldest unanswered publishes.
-  bool on_publisher_replies(std::size_t answered, std::string& error) {
-    if (answered == 0) return true;
-    if (answered > lengths_.size()) {
-      error = "protocol error from the server: more replies than commands";
-      return false;
-    }
+  void on_publisher_replies(std::size_t answered) {
+    if (answered == 0) return;
     std::size_t bytes = 0;
     for (std::size_t i = 0; i < answered; ++i) {
       bytes += lengths_.front();
@@ -385,7 +449,6 @@ class RedisProvider final : public sdk::Provider {
       head_ = 0;
     }
     buffered_.fetch_sub(answered, std::memory_order_relaxed);
-    return true;
   }
 
   // Closes @p link after a failure; it reconnects at once, then with backoff.
@@ -401,10 +464,10 @@ class RedisProvider final : public sdk::Provider {
     } else {
       sub_up_ = false;
       // Every wanted channel is subscribed again on reconnect; pending changes are moot.
-      resubscribing_ = 0;
+      resubscribing_.clear();
       ops_.clear();
       ops_in_flight_ = 0;
-      for (auto& [ch, confirmed] : channels_) confirmed = false;
+      for (auto& [ch, state] : channels_) state.confirmed = false;
       cv_.notify_all();
     }
     host_.warn("lost the " + std::string(link.name) + " connection to " +
@@ -435,13 +498,14 @@ class RedisProvider final : public sdk::Provider {
     }
     sub_up_ = true;
     sub_ops_.clear();  // the wanted channels say it all
-    for (const auto& [ch, confirmed] : channels_) {
+    for (const auto& [ch, state] : channels_) {
+      if (!state.refused.empty()) continue;  // refused before: it would be again
       resp::append_command(sub_.conn.output(), "SUBSCRIBE", ch);
+      resubscribing_.push_back(ch);
     }
-    resubscribing_ = channels_.size();
     host_.info("reconnected the subscribing connection to " + config_.endpoint.display() +
                " after " + std::to_string(attempts) + " attempt(s); re-subscribing " +
-               std::to_string(channels_.size()) + " channel(s)");
+               std::to_string(resubscribing_.size()) + " channel(s)");
   }
 
   // A link that is down: starts an attempt when due, moves one on after poll().
@@ -518,6 +582,7 @@ class RedisProvider final : public sdk::Provider {
           poll_entry(sub_, static_cast<short>(POLLIN | (sub_.conn.wants_write() ? POLLOUT : 0)),
                      may_publish, wake_at)};
       if (stopping) wake_at = std::min(wake_at, Clock::now() + std::chrono::milliseconds(10));
+      if (publish_errors_unreported_ > 0) wake_at = std::min(wake_at, next_publish_error_report_);
       int timeout_ms = -1;
       if (wake_at != Clock::time_point::max()) {
         const auto left = std::chrono::ceil<std::chrono::milliseconds>(wake_at - Clock::now());
@@ -526,20 +591,28 @@ class RedisProvider final : public sdk::Provider {
       if (pub_ok && sub_ok) ::poll(fds, 3, timeout_ms);
       if (fds[0].revents) drain_wake();
       now = Clock::now();
+      report_publish_errors(now);
       constexpr short kReadable = POLLIN | POLLERR | POLLHUP;
       if (pub_.conn.is_open()) {
         if (pub_ok && (fds[1].revents & kReadable)) {
           std::size_t answered = 0;
+          bool extra = false;
           pub_ok = pub_.conn.read(pub_error) &&
                    pub_.conn.each_reply(pub_error, [&](const resp::Reply& r) {
-                     if (r.value.type == '+') return true;  // PONG
-                     if (r.value.type == '-') {
-                       host_.error("PUBLISH failed: " + std::string(r.value.text));
+                     if (!r.is_array && r.value.type == '+') return true;  // PONG
+                     if (answered == lengths_.size()) {
+                       extra = true;
+                       return false;
                      }
-                     ++answered;
+                     publish_answered(answered++, r);
                      return true;
                    });
-          pub_ok = on_publisher_replies(answered, pub_error) && pub_ok;
+          on_publisher_replies(answered);
+          if (extra) {
+            pub_ok = false;
+            pub_error = "protocol error from the server: more replies than commands";
+          }
+          report_publish_errors(now);
         }
         if (!pub_ok) lose(pub_, pub_error);
       } else if (!stopping) {
@@ -577,7 +650,11 @@ class RedisProvider final : public sdk::Provider {
     std::string channel;
     uint64_t after;  // how many publishes were made before it
   };
-  std::map<std::string, bool> channels_;  // wanted channel -> confirmed
+  struct ChannelState {
+    bool confirmed = false;  // by the server, on the current subscribing connection
+    std::string refused;     // the server's error, when it refused to subscribe
+  };
+  std::map<std::string, ChannelState> channels_;  // wanted channels
   std::vector<SubOp> sub_ops_;            // subscription changes not yet taken by the loop
   uint64_t published_ = 0;                // publishes accepted since the provider was made
   bool wake_pending_ = false;
@@ -594,7 +671,11 @@ class RedisProvider final : public sdk::Provider {
   uint64_t answered_ = 0;          // publishes answered by the server (or given up by stop)
   std::deque<SubOp> ops_;          // subscription changes in order, the first ones maybe sent
   std::size_t ops_in_flight_ = 0;  // of ops_, sent and not yet confirmed
-  std::size_t resubscribing_ = 0;  // SUBSCRIBEs sent on reconnect, not yet answered
+  std::deque<std::string> resubscribing_;  // SUBSCRIBEs sent on reconnect, not yet answered
+  // PUBLISH errors: all, those not yet logged, the latest, and when the log may speak again.
+  uint64_t publish_errors_ = 0, publish_errors_unreported_ = 0;
+  std::string latest_publish_error_;
+  Clock::time_point next_publish_error_report_{};
 };
 
 }  // namespace

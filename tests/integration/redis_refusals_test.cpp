@@ -3,12 +3,46 @@
 // logged, never a silent loss.
 #include "redis_support.h"
 
+#include <spdlog/sinks/base_sink.h>
+
 #include <mutex>
+#include <algorithm>
 
 namespace athomic::test {
 namespace {
 
 using testing::HasSubstr;
+
+// Collects what the redis provider logs, for the duration of the object.
+class ProviderLog {
+ public:
+  ProviderLog() : sink_(std::make_shared<Sink>()) {
+    get_logger("athomic.provider.redis")->sinks().push_back(sink_);
+  }
+  ~ProviderLog() {
+    auto& sinks = get_logger("athomic.provider.redis")->sinks();
+    sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
+  }
+  bool eventually_contains(const std::string& text) {
+    return eventually([&] { return this->text().find(text) != std::string::npos; });
+  }
+  std::string text() {
+    std::lock_guard lock(sink_->lines_mutex);
+    return sink_->lines;
+  }
+
+ private:
+  struct Sink : spdlog::sinks::base_sink<std::mutex> {
+    std::mutex lines_mutex;
+    std::string lines;
+    void sink_it_(const spdlog::details::log_msg& msg) override {
+      std::lock_guard lock(lines_mutex);
+      lines.append(msg.payload.data(), msg.payload.size()).push_back('\n');
+    }
+    void flush_() override {}
+  };
+  std::shared_ptr<Sink> sink_;
+};
 
 TEST(RedisRefusals, ABufferFullOfBytesIsRefusedAndWhatWasAcceptedArrives) {
   RedisServer server;
@@ -51,6 +85,47 @@ TEST(RedisRefusals, TheByteLimitIsValidated) {
                                       " is invalid: expected an integer from"));
     }
   }
+}
+
+// A server whose user `app` may use only the channels app_events:allowed.*.
+std::vector<std::string> acl_server_options() {
+  return {"--user", "app", "on", ">app-pw", "~*", "&app_events:allowed.*", "+@all"};
+}
+
+TEST(RedisRefusals, ASubscriptionTheServerRefusesMakesSubscribeThrow) {
+  RedisServer server(acl_server_options());
+  auto bus = started(redis_settings(server.uri("app:app-pw")));
+  Counter allowed;
+  bus->subscribe("allowed.one", [&](const Event&) { allowed.add(); });
+  Counter denied;
+  try {
+    bus->subscribe("denied", [&](const Event&) { denied.add(); });
+    ADD_FAILURE() << "subscribe() succeeded on a channel the server refused";
+  } catch (const EventBusError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("SUBSCRIBE app_events:denied"));
+    EXPECT_THAT(e.what(), HasSubstr("NOPERM"));
+  }
+  EXPECT_EQ(pubsub_channels(server.port()), std::set<std::string>{"app_events:allowed.one"});
+  // The connection goes on, and a later subscription to the same event is refused again.
+  EXPECT_THROW(bus->subscribe("denied", [](const Event&) {}), EventBusError);
+  bus->publish("allowed.one", {});
+  EXPECT_TRUE(allowed.wait_for_at_least(1));
+  RawClient other(server.port());
+  other.command({"PUBLISH", "app_events:denied", "{}"});
+  bus->publish("allowed.one", {});
+  EXPECT_TRUE(allowed.wait_for_at_least(2));
+  EXPECT_EQ(denied.value(), 0);
+}
+
+TEST(RedisRefusals, PublishesTheServerRefusesAreCountedAndLogged) {
+  RedisServer server(acl_server_options());
+  ProviderLog log;
+  auto bus = started(redis_settings(server.uri("app:app-pw")));
+  bus->publish("denied", {{"n", 1}});
+  EXPECT_TRUE(log.eventually_contains("1 in all; the latest, to app_events:denied: NOPERM"))
+      << log.text();
+  for (int n = 2; n <= 5; ++n) bus->publish("denied", {{"n", n}});
+  EXPECT_TRUE(log.eventually_contains("5 in all")) << log.text();
 }
 
 }  // namespace
