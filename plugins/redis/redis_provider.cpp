@@ -134,6 +134,8 @@ class RedisProvider final : public sdk::Provider {
       link->conn.close();
       link->attempts = 0;
     }
+    delivery_retry_at_ = {};
+    sub_failure_.clear();
   }
 
   void publish(const sdk::Message& m) override {
@@ -331,7 +333,8 @@ class RedisProvider final : public sdk::Provider {
     if (config_.keepalive_interval_s <= 0 || !link.conn.is_open() || link.conn.wants_write()) {
       return false;
     }
-    return &link == &sub_ || (may_publish && sent_ == queue_.size());
+    if (&link == &sub_) return sub_failure_.empty();
+    return may_publish && sent_ == queue_.size();
   }
 
   void keepalive(Link& link, bool may_publish, Clock::time_point now) {
@@ -370,18 +373,19 @@ class RedisProvider final : public sdk::Provider {
     }
   }
 
-  void on_subscriber_reply(const resp::Reply& r) {
+  // False when the host did not take a message (see deliver_received).
+  bool on_subscriber_reply(const resp::Reply& r) {
     if (!r.is_array) {
       if (r.value.type == '-') subscription_answered(r.value.text.empty() ? "error" : r.value.text);
-      return;  // +PONG outside subscribe mode
+      return true;  // +PONG outside subscribe mode
     }
-    if (r.count < 2) return;
+    if (r.count < 2) return true;
     const std::string_view kind = r.items[0].text;
     const std::string_view ch = r.items[1].text;
     if (kind == "message" && r.count >= 3) {
       const std::size_t prefix = config_.key_prefix.size() + config_.separator.size();
-      if (ch.size() <= prefix) return;
-      host_.deliver_message(ch.substr(prefix), r.items[2].text);
+      if (ch.size() <= prefix) return true;
+      return host_.deliver_message(ch.substr(prefix), r.items[2].text) != ATHOMIC_ERR_BACKPRESSURE;
     } else if (kind == "subscribe") {
       subscription_answered();
       std::lock_guard lock(mutex_);
@@ -391,6 +395,61 @@ class RedisProvider final : public sdk::Provider {
       subscription_answered();
     }
     // "pong": a keepalive answered.
+    return true;
+  }
+
+  // ---- The host's backpressure ----
+  // When its dispatch queue is full, the host answers deliver_message with
+  // ATHOMIC_ERR_BACKPRESSURE and has not taken the message. The message then stays where it
+  // is, at the front of the receive buffer (the parser works in place: the reply is simply not
+  // consumed), the subscribing socket is not read, so TCP pushes back on the server, and the
+  // loop offers the same bytes again kDeliveryRetry later, through its poll timeout, serving
+  // the publishing connection, subscription changes and stop() meanwhile.
+  static constexpr auto kDeliveryRetry = std::chrono::milliseconds(1);
+
+  bool delivery_held() const noexcept { return delivery_retry_at_ != Clock::time_point{}; }
+
+  // Hands on the replies in the subscriber's receive buffer, until the host refuses one.
+  bool deliver_received(std::string& error) {
+    delivery_retry_at_ = {};
+    return sub_.conn.each_reply(error, [&](const resp::Reply& r) {
+      if (on_subscriber_reply(r)) return true;
+      delivery_retry_at_ = Clock::now() + kDeliveryRetry;
+      return false;
+    });
+  }
+
+  // Reads and delivers, or retries a held delivery when due. A failure of the connection
+  // (@p ok false, or one found here) waits until what was received before it is delivered.
+  void serve_subscriber(short revents, Clock::time_point now, bool ok, std::string& error) {
+    if (ok && sub_failure_.empty()) {
+      if (delivery_held()) {
+        if (now >= delivery_retry_at_) ok = deliver_received(error);
+      } else if (revents & (POLLIN | POLLERR | POLLHUP)) {
+        ok = sub_.conn.read(error) && deliver_received(error);
+      }
+    }
+    if (!ok && sub_failure_.empty()) sub_failure_ = error;
+    if (!sub_failure_.empty() && !delivery_held()) {
+      const std::string why = std::move(sub_failure_);
+      sub_failure_.clear();
+      lose(sub_, why);
+    }
+  }
+
+  // On the way out while a delivery is held: what stays undelivered is said, not dropped
+  // silently.
+  void report_undelivered() {
+    if (!delivery_held()) return;
+    std::size_t messages = 0;
+    std::string error;
+    sub_.conn.each_reply(error, [&](const resp::Reply& r) {
+      if (r.is_array && r.count >= 3 && r.items[0].text == "message") ++messages;
+      return true;
+    });
+    host_.warn(std::to_string(messages) + " received events were not delivered before stop: the "
+               "host's dispatch queue stayed full");
+    delivery_retry_at_ = {};
   }
 
   // The server's answer to one publish, the @p index-th unanswered one: the number of
@@ -552,9 +611,11 @@ class RedisProvider final : public sdk::Provider {
       }
       if (stopping) {
         // Give queued publishes a bounded chance to reach the server, then leave.
-        if (!pub_.conn.is_open()) return;
         if (!flush_deadline) flush_deadline = Clock::now() + seconds(config_.flush_timeout_s);
-        if (buffered_.load() == 0 || Clock::now() >= *flush_deadline) return;
+        if (!pub_.conn.is_open() || buffered_.load() == 0 || Clock::now() >= *flush_deadline) {
+          report_undelivered();
+          return;
+        }
       }
       Clock::time_point now = Clock::now();
       for (Link* link : {&pub_, &sub_}) {
@@ -565,7 +626,7 @@ class RedisProvider final : public sdk::Provider {
       keepalive(pub_, may_publish, now);
       std::string pub_error, sub_error;
       bool pub_ok = !pub_.conn.is_open() || !may_publish || flush_publishes(pub_error);
-      bool sub_ok = !sub_.conn.is_open() || sub_.conn.flush(sub_error);
+      bool sub_ok = !sub_.conn.is_open() || !sub_failure_.empty() || sub_.conn.flush(sub_error);
       const bool pub_blocked =
           pub_.conn.is_open() && may_publish && (sent_ < publish_limit() || pub_.conn.wants_write());
       if (pub_ok && sent_ > head_) {
@@ -579,8 +640,14 @@ class RedisProvider final : public sdk::Provider {
           {wake_fd_, POLLIN, 0},
           poll_entry(pub_, static_cast<short>(POLLIN | (pub_blocked ? POLLOUT : 0)), may_publish,
                      wake_at),
-          poll_entry(sub_, static_cast<short>(POLLIN | (sub_.conn.wants_write() ? POLLOUT : 0)),
+          poll_entry(sub_,
+                     static_cast<short>((delivery_held() ? 0 : POLLIN) |
+                                        (sub_.conn.wants_write() && sub_failure_.empty() ? POLLOUT : 0)),
                      may_publish, wake_at)};
+      if (delivery_held()) {
+        wake_at = std::min(wake_at, delivery_retry_at_);
+        if (!(fds[2].events & POLLOUT)) fds[2].fd = -1;  // not even for POLLHUP: it would spin
+      }
       if (stopping) wake_at = std::min(wake_at, Clock::now() + std::chrono::milliseconds(10));
       if (publish_errors_unreported_ > 0) wake_at = std::min(wake_at, next_publish_error_report_);
       int timeout_ms = -1;
@@ -619,13 +686,7 @@ class RedisProvider final : public sdk::Provider {
         drive_reconnect(pub_, fds[1].revents, now);
       }
       if (sub_.conn.is_open()) {
-        if (sub_ok && (fds[2].revents & kReadable)) {
-          sub_ok = sub_.conn.read(sub_error) && sub_.conn.each_reply(sub_error, [&](const resp::Reply& r) {
-                     on_subscriber_reply(r);
-                     return true;
-                   });
-        }
-        if (!sub_ok) lose(sub_, sub_error);
+        serve_subscriber(fds[2].revents, now, sub_ok, sub_error);
       } else if (!stopping) {
         drive_reconnect(sub_, fds[2].revents, now);
       }
@@ -674,6 +735,8 @@ class RedisProvider final : public sdk::Provider {
   std::deque<std::string> resubscribing_;  // SUBSCRIBEs sent on reconnect, not yet answered
   // PUBLISH errors: all, those not yet logged, the latest, and when the log may speak again.
   uint64_t publish_errors_ = 0, publish_errors_unreported_ = 0;
+  Clock::time_point delivery_retry_at_{};  // set while the host has not taken a message
+  std::string sub_failure_;  // the subscriber's failure, kept until what it received is delivered
   std::string latest_publish_error_;
   Clock::time_point next_publish_error_report_{};
 };
