@@ -10,6 +10,7 @@ packages=(
   libhiredis-dev libnats-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   redis-server redis-tools nats-server
+  python3-redis
 )
 
 missing=()
