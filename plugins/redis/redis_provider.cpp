@@ -23,6 +23,7 @@
 // each, never on the publish path otherwise.) For the same reason publishes wait while the
 // subscribing connection is down or re-subscribing, so this instance does not miss its own
 // events.
+#include "publish_queue.h"
 #include "redis_connection.h"
 
 #include "redis_config.h"
@@ -120,12 +121,9 @@ class RedisProvider final : public sdk::Provider {
     }
     pending_.clear();
     pending_lengths_.clear();
-    queue_.clear();
-    lengths_.clear();
-    head_ = sent_ = 0;
+    queue_.clear(published_);
     buffered_ = 0;
     buffered_bytes_ = 0;
-    answered_ = published_;  // what was lost is not waited for
     ops_.clear();
     ops_in_flight_ = 0;
     resubscribing_.clear();
@@ -157,7 +155,7 @@ class RedisProvider final : public sdk::Provider {
                                     " and this event needs " + std::to_string(size));
       }
       const std::size_t before = pending_.size();
-      append_publish(pending_, channel_parts, m.body);
+      PublishQueue::format(pending_, channel_parts, m.body);
       const std::size_t length = pending_.size() - before;
       pending_lengths_.push_back(static_cast<uint32_t>(length));
       ++published_;
@@ -247,19 +245,6 @@ class RedisProvider final : public sdk::Provider {
     }
   }
 
-  // PUBLISH <prefix><separator><name> <body>, formatted in place (the channel is never built
-  // as a string of its own).
-  static void append_publish(std::string& out, const std::string_view (&channel)[3],
-                             std::string_view body) {
-    out.append("*3\r\n$7\r\nPUBLISH\r\n");
-    resp::append_header(out, '$', channel[0].size() + channel[1].size() + channel[2].size());
-    for (auto part : channel) out.append(part);
-    out.append("\r\n", 2);
-    resp::append_header(out, '$', body.size());
-    out.append(body);
-    out.append("\r\n", 2);
-  }
-
   // Takes queued work: subscription changes, and every publish made since the last time.
   // Returns whether publishes may be written: only while the subscribing connection is up and
   // has every channel subscribed again (or nothing is subscribed), so that nothing is published
@@ -276,23 +261,11 @@ class RedisProvider final : public sdk::Provider {
       }
       sub_ops_.clear();  // while down: the channels are all subscribed again when it is back
       may_publish = resubscribing_.empty() && (sub_.conn.is_open() || channels_.empty());
-      if (!pending_lengths_.empty()) {
-        if (head_ == queue_.size()) {
-          // Everything before was answered: take the buffer itself, keep ours for next time.
-          queue_.clear();
-          head_ = sent_ = 0;
-          queue_.swap(pending_);
-        } else {
-          queue_.append(pending_);
-          pending_.clear();
-        }
-        lengths_.insert(lengths_.end(), pending_lengths_.begin(), pending_lengths_.end());
-        pending_lengths_.clear();
-      }
+      queue_.take(pending_, pending_lengths_);
     }
     // Send the next subscription changes once every publish made before them is answered;
     // changes made with no publish in between go together.
-    if (ops_in_flight_ == 0 && !ops_.empty() && answered_ >= ops_.front().after) {
+    if (ops_in_flight_ == 0 && !ops_.empty() && queue_.answered() >= ops_.front().after) {
       for (const auto& op : ops_) {
         if (op.after != ops_.front().after) break;
         resp::append_command(sub_.conn.output(), op.subscribe ? "SUBSCRIBE" : "UNSUBSCRIBE",
@@ -305,22 +278,19 @@ class RedisProvider final : public sdk::Provider {
 
   // End of the bytes of queue_ that may be written now: the publishes made before the first
   // subscription change that is still waiting to be sent or confirmed.
-  std::size_t publish_limit() const noexcept {
-    if (ops_.empty() || ops_.front().after >= answered_ + lengths_.size()) return queue_.size();
-    std::size_t limit = head_;
-    for (uint64_t i = answered_; i < ops_.front().after; ++i) limit += lengths_[i - answered_];
-    return limit;
+  std::size_t publish_limit() const {
+    return queue_.limit(ops_.empty() ? UINT64_MAX : ops_.front().after);
   }
 
   bool flush_publishes(std::string& error) {
     // A keepalive PING first: it was queued between two whole commands.
     if (!pub_.conn.flush(error)) return false;
     if (pub_.conn.wants_write()) return true;
-    const std::size_t limit = publish_limit();
-    if (sent_ >= limit) return true;
-    const long n = pub_.conn.write_some(std::string_view(queue_).substr(sent_, limit - sent_), error);
+    const std::string_view unwritten = queue_.unwritten(publish_limit());
+    if (unwritten.empty()) return true;
+    const long n = pub_.conn.write_some(unwritten, error);
     if (n < 0) return false;
-    sent_ += static_cast<std::size_t>(n);
+    queue_.wrote(static_cast<std::size_t>(n));
     return true;
   }
 
@@ -334,7 +304,7 @@ class RedisProvider final : public sdk::Provider {
       return false;
     }
     if (&link == &sub_) return sub_failure_.empty();
-    return may_publish && sent_ == queue_.size();
+    return may_publish && queue_.all_written();
   }
 
   void keepalive(Link& link, bool may_publish, Clock::time_point now) {
@@ -457,23 +427,11 @@ class RedisProvider final : public sdk::Provider {
   // hand it to the host. For now errors are counted and logged (report_publish_errors).
   void publish_answered(std::size_t index, const resp::Reply& reply) {
     if (reply.is_array || reply.value.type != '-') return;  // ':' receivers
-    std::size_t at = head_;
-    for (std::size_t i = 0; i < index; ++i) at += lengths_[i];
-    const std::string_view command(queue_.data() + at, lengths_[index]);
+    const std::string_view command = queue_.command(index);
     ++publish_errors_;
     ++publish_errors_unreported_;
-    latest_publish_error_ = "to " + std::string(publish_channel(command)) + ": " +
+    latest_publish_error_ = "to " + std::string(PublishQueue::channel_of(command)) + ": " +
                             std::string(reply.value.text) + refusal_hint(reply.value.text);
-  }
-
-  // The channel of a PUBLISH command formatted by append_publish.
-  static std::string_view publish_channel(std::string_view command) {
-    constexpr std::string_view kHead = "*3\r\n$7\r\nPUBLISH\r\n$";
-    const std::size_t eol = command.find("\r\n", kHead.size());
-    if (!command.starts_with(kHead) || eol == std::string_view::npos) return "?";
-    std::size_t length = 0;
-    std::from_chars(command.data() + kHead.size(), command.data() + eol, length);
-    return command.substr(eol + 2, std::min(length, command.size() - eol - 2));
   }
 
   // Logs the PUBLISH errors not yet logged, at most once a second (at once when @p now is
@@ -491,24 +449,10 @@ class RedisProvider final : public sdk::Provider {
   // @p answered replies came for the oldest unanswered publishes.
   void on_publisher_replies(std::size_t answered) {
     if (answered == 0) return;
-    std::size_t bytes = 0;
-    for (std::size_t i = 0; i < answered; ++i) {
-      bytes += lengths_.front();
-      lengths_.pop_front();
-    }
-    head_ += bytes;
-    buffered_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
-    answered_ += answered;
-    if (head_ == queue_.size()) {
-      queue_.clear();
-      head_ = sent_ = 0;
-    } else if (head_ >= (std::size_t{1} << 20)) {
-      queue_.erase(0, head_);
-      sent_ -= head_;
-      head_ = 0;
-    }
+    buffered_bytes_.fetch_sub(queue_.pop_answered(answered), std::memory_order_relaxed);
     buffered_.fetch_sub(answered, std::memory_order_relaxed);
   }
+
 
   // Closes @p link after a failure; it reconnects at once, then with backoff.
   void lose(Link& link, const std::string& why) {
@@ -519,7 +463,7 @@ class RedisProvider final : public sdk::Provider {
     std::lock_guard lock(mutex_);
     if (&link == &pub_) {
       pub_up_ = false;
-      sent_ = head_;  // what was not answered is written again
+      queue_.rewind();
     } else {
       sub_up_ = false;
       // Every wanted channel is subscribed again on reconnect; pending changes are moot.
@@ -627,9 +571,9 @@ class RedisProvider final : public sdk::Provider {
       std::string pub_error, sub_error;
       bool pub_ok = !pub_.conn.is_open() || !may_publish || flush_publishes(pub_error);
       bool sub_ok = !sub_.conn.is_open() || !sub_failure_.empty() || sub_.conn.flush(sub_error);
-      const bool pub_blocked =
-          pub_.conn.is_open() && may_publish && (sent_ < publish_limit() || pub_.conn.wants_write());
-      if (pub_ok && sent_ > head_) {
+      const bool pub_blocked = pub_.conn.is_open() && may_publish &&
+                               (!queue_.unwritten(publish_limit()).empty() || pub_.conn.wants_write());
+      if (pub_ok && queue_.reply_due()) {
         // A reply is due and will wake this loop, which then takes what was published
         // meanwhile: publishers need not signal the eventfd, a system call each.
         std::lock_guard lock(mutex_);
@@ -667,7 +611,7 @@ class RedisProvider final : public sdk::Provider {
           pub_ok = pub_.conn.read(pub_error) &&
                    pub_.conn.each_reply(pub_error, [&](const resp::Reply& r) {
                      if (!r.is_array && r.value.type == '+') return true;  // PONG
-                     if (answered == lengths_.size()) {
+                     if (answered == queue_.unanswered()) {
                        extra = true;
                        return false;
                      }
@@ -725,11 +669,7 @@ class RedisProvider final : public sdk::Provider {
 
   // I/O thread only (and start() and stop(), while it does not run).
   Link pub_{"publishing"}, sub_{"subscribing"};
-  std::string queue_;              // publishes not yet answered, oldest first, from head_
-  std::deque<uint32_t> lengths_;   // the length of each, from head_
-  std::size_t head_ = 0;           // start of the oldest unanswered publish in queue_
-  std::size_t sent_ = 0;           // bytes of queue_ written on the current connection
-  uint64_t answered_ = 0;          // publishes answered by the server (or given up by stop)
+  PublishQueue queue_;             // publishes taken from pending_, until answered
   std::deque<SubOp> ops_;          // subscription changes in order, the first ones maybe sent
   std::size_t ops_in_flight_ = 0;  // of ops_, sent and not yet confirmed
   std::deque<std::string> resubscribing_;  // SUBSCRIBEs sent on reconnect, not yet answered
