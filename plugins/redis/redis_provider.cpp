@@ -515,7 +515,12 @@ class RedisProvider final : public sdk::Provider {
   void drive_reconnect(Link& link, short revents, Clock::time_point now) {
     if (!link.conn.connecting()) {
       if (now < link.retry_at) return;
-      link.conn.begin(config_.endpoint);
+      try {
+        link.conn.begin(config_.endpoint);
+      } catch (const std::exception& e) {  // no eventfd or thread for the resolver
+        attempt_failed(link, std::string("cannot start connecting: ") + e.what());
+        return;
+      }
       revents = 0;
     } else if (!revents && now < link.conn.deadline()) {
       return;
