@@ -49,16 +49,20 @@ TEST(RedisConnections, KillingThePublishingConnectionLeavesTheSubscriptionAlone)
   const BusClients before = bus_clients(admin);
   ASSERT_FALSE(before.publisher.empty());
   ASSERT_FALSE(before.subscriber.empty());
-  constexpr int kEvents = 600;
-  for (int n = 0; n < kEvents; ++n) {
-    if (n == kEvents / 3) {
+  // The bus publishes n in [0, 600), another client n in [600, 1200), interleaved: what the
+  // other client publishes while the bus reconnects reaches the subscription only if it stayed.
+  RawClient other(server.port());
+  constexpr int kEach = 600;
+  for (int n = 0; n < kEach; ++n) {
+    if (n == kEach / 3) {
       EXPECT_EQ(admin.command({"CLIENT", "KILL", "ID", before.publisher}), 1);
     }
     bus->publish("stream", {{"n", n}});
+    other.command({"PUBLISH", "app_events:stream", json{{"n", kEach + n}}.dump()});
     if (n % 4 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  ASSERT_TRUE(receiver.wait_for_all(kEvents));
-  receiver.expect_each(kEvents, /*exactly_once=*/false);
+  ASSERT_TRUE(receiver.wait_for_all(2 * kEach));
+  receiver.expect_each(2 * kEach, /*exactly_once=*/false);
   const BusClients after = bus_clients(admin);
   EXPECT_EQ(after.subscriber, before.subscriber) << "the subscribing connection was replaced";
   EXPECT_NE(after.publisher, before.publisher);
