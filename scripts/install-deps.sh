@@ -9,6 +9,7 @@ packages=(
   nlohmann-json3-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libyaml-cpp-dev libcli11-dev
   libhiredis-dev libnats-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libconcurrentqueue-dev libatomic-queue-dev
   redis-server redis-tools nats-server
   python3-redis
 )

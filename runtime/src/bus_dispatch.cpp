@@ -3,11 +3,15 @@
 
 #include "codec.h"
 #include "context_slot.h"
+#include "handler_frame.h"
 #include "hazard.h"
+#include "payload_size.h"
 
 #include <athomic/errors.h>
 
 #include <fmt/format.h>
+
+#include <thread>
 
 namespace athomic::detail {
 
@@ -18,14 +22,22 @@ const Payload& empty_payload() {
   return kEmpty;
 }
 
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// A worker drains up to this many events of one lane before letting waiting lanes go first.
+constexpr unsigned kLaneBatch = 64;
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
 // Publish
 
 void BusCore::throw_not_running(std::string_view name) const {
-  const int s = state_.load();
-  if (s == kCreated) {
+  if (state_.load() == kCreated) {
     throw EventBusError(fmt::format("publish('{}'): the event bus is not started; call start()",
                                     name));
   }
@@ -40,67 +52,117 @@ void BusCore::throw_refused(std::string_view name, const std::string& error) {
 
 Completion BusCore::publish(std::string_view name, const Payload& given) {
   const std::size_t hash = TopicTable::hash_of(name);
-  Topic* topic = topics_.find(name, hash);
-  if (!topic) validate_event_name(name);  // names in the table were validated on subscribe
-  const Payload& payload = (!given || given->is_null()) ? empty_payload() : given;
-  if (!payload->is_object()) {
-    throw EventBusError(fmt::format("publish('{}'): the payload must be a JSON object, got {}",
-                                    name, payload->type_name()));
-  }
-
-  // One hazard covers the handler list we are about to use and keeps close() waiting for us.
+  // One hazard covers the handler array we are about to use and keeps close() waiting for us.
   HazardSlot slot;
-  const HandlerList* list = topic ? slot.protect(topic->list) : nullptr;
+  const TopicState* handlers = topics_.find(name, hash, slot);
+  if (!handlers && !slot.overflow()) {
+    validate_event_name(name);  // names in the table were validated on subscribe
+    slot.set(this);
+  }
   if (slot.overflow()) {
     throw EventBusError(fmt::format(
         "publish('{}'): handlers publishing from handlers nested more than {} levels deep", name,
         HazardRecord::kSlots));
   }
-  if (!list) slot.set(this);
+  const Payload& payload = (!given || given->is_null()) ? empty_payload() : given;
+  if (!payload->is_object()) {
+    throw EventBusError(fmt::format("publish('{}'): the payload must be a JSON object, got {}",
+                                    name, payload->type_name()));
+  }
   if (state_.load(std::memory_order_seq_cst) != kStarted) throw_not_running(name);
 
-  if (remote_) return publish_remote(topic ? std::string_view(topic->name) : name, payload);
-  if (!list) return Completion();  // in process, nobody listens
+  if (remote_) return publish_remote(handlers ? handlers->name() : name, payload);
+  if (!handlers) return Completion();  // in process, nobody listens
 
-  // Capture the propagated part of the publisher's context.
-  const ContextPtr* current = tls_current_context;
-  const bool restrict =
-      current && *current && ((*current)->fields() & ~settings_.propagated_fields) != 0;
-
-  std::string error;
-  if (inline_mode_) {
-    EventRecord rec;
-    rec.bus = this;
-    rec.name = topic->name;
-    rec.payload = &payload;
-    if (restrict) rec.context_owned = ExecutionContext::restrict(*current, settings_.propagated_fields);
-    rec.context = restrict ? &rec.context_owned : current;
-    rec.handlers_view = list;
-    athomic_message m{sizeof(athomic_message), {name.data(), name.size()}, {nullptr, 0},
-                      reinterpret_cast<athomic_host_event*>(&rec)};
-    if (provider_->publish(m, error) != ATHOMIC_OK) throw_refused(name, error);
-    return Completion(rec.failed.load(std::memory_order_relaxed));
+  // The propagated part of the publisher's context: its own pointer, or the restricted copy
+  // the context caches (built once per context).
+  const ContextPtr* context = tls_current_context;
+  ContextPtr restricted;
+  if (context && *context && ((*context)->fields() & ~settings_.propagated_fields) != 0) {
+    if (const ContextPtr* cached = (*context)->restricted_ptr(settings_.propagated_fields)) {
+      context = cached;
+    } else {
+      restricted = ExecutionContext::restrict(*context, settings_.propagated_fields);
+      context = &restricted;
+    }
   }
 
-  EventRecord* rec = new_pool_record();
-  rec->name = topic->name;
-  rec->payload_owned = payload;
-  rec->payload = &rec->payload_owned;
-  if (current && *current) {
-    rec->context_owned =
-        restrict ? ExecutionContext::restrict(*current, settings_.propagated_fields) : *current;
-  }
-  rec->context = &rec->context_owned;
-  rec->handlers_view = list;
+  if (!inline_mode_) return publish_pool(name, payload, *handlers, context);
+  InlineEvent ev{handlers->name(), &payload, context, 0};
+  LocalDelivery delivery{this, handlers, &ev, nullptr};
   athomic_message m{sizeof(athomic_message), {name.data(), name.size()}, {nullptr, 0},
-                    reinterpret_cast<athomic_host_event*>(rec)};
-  Completion done(rec);  // owns the initial reference
+                    reinterpret_cast<athomic_host_event*>(&delivery)};
+  std::string error;
   if (provider_->publish(m, error) != ATHOMIC_OK) throw_refused(name, error);
+  return Completion(ev.failed);
+}
+
+void BusCore::take_budget(std::string_view name, uint64_t bytes) {
+  if (bytes > budget_.max_bytes()) {
+    queue_full_.fetch_add(1, std::memory_order_relaxed);
+    throw EventBusError(fmt::format(
+        "publish('{}'): the event holds about {} bytes, more than the whole queue may "
+        "(events.executor.max_queued_bytes = {})",
+        name, bytes, budget_.max_bytes()));
+  }
+  if (budget_.try_take(bytes)) return;
+  // A handler's publish does not wait: the queue it would wait for may need its worker.
+  const bool may_wait = settings_.when_full == WhenFull::block && !HandlerFrame::inside(this);
+  if (may_wait && budget_.take(bytes, std::chrono::steady_clock::now() + settings_.publish_timeout,
+                               [this] { return state_.load() != kStarted; })) {
+    return;
+  }
+  if (state_.load() != kStarted) throw_not_running(name);
+  queue_full_.fetch_add(1, std::memory_order_relaxed);
+  throw EventBusError(fmt::format(
+      "publish('{}'): the dispatch queue is full ({} events, {} bytes waiting; "
+      "events.executor.max_queued_events = {}, max_queued_bytes = {}){}: handlers are not "
+      "keeping up",
+      name, budget_.events(), budget_.bytes(), budget_.max_events(), budget_.max_bytes(),
+      !may_wait ? (settings_.when_full == WhenFull::fail
+                       ? " and events.executor.when_full is \"fail\""
+                       : " and a handler's publish does not wait for room")
+                : fmt::format(" for events.executor.publish_timeout ({} ms)",
+                              settings_.publish_timeout.count())));
+}
+
+Completion BusCore::publish_pool(std::string_view name, const Payload& payload,
+                                 const TopicState& handlers, const ContextPtr* context) {
+  const uint64_t bytes = sizeof(PoolEvent) + approximate_size(*payload);
+  take_budget(name, bytes);
+  PoolEvent* ev = take_record();
+  ev->charged_bytes = bytes;
+  ev->set_name(handlers.name());
+  ev->payload = payload;
+  if (context && *context) ev->context = *context;
+  ev->decode.store(Decode::none, std::memory_order_relaxed);
+  ev->failed.store(0, std::memory_order_relaxed);
+  ev->pending.store(0, std::memory_order_relaxed);
+  ev->refs.store(2, std::memory_order_relaxed);  // the deliveries', and the Completion's
+  Completion done(ev);
+  LocalDelivery delivery{this, &handlers, nullptr, ev};
+  athomic_message m{sizeof(athomic_message), {name.data(), name.size()}, {nullptr, 0},
+                    reinterpret_cast<athomic_host_event*>(&delivery)};
+  std::string error;
+  const athomic_status st = provider_->publish(m, error);
+  if (delivery.pool_event) {
+    // The provider never handed the event back: nothing was queued.
+    ev->pending.store(1, std::memory_order_relaxed);
+    finish(*ev);
+    if (st == ATHOMIC_OK) {
+      undeliverable_.fetch_add(1, std::memory_order_relaxed);
+      return done;
+    }
+  }
+  if (st != ATHOMIC_OK) throw_refused(name, error);
   return done;
 }
 
 Completion BusCore::publish_remote(std::string_view name, const Payload& payload) {
-  thread_local std::string body;
+  // A thread's buffer, borrowed for the call: a provider that delivers synchronously may run a
+  // handler that publishes again, on this thread, while the outer body is still in use.
+  thread_local std::string spare;
+  std::string body = std::move(spare);
   // A thread publishes many events in one context: encode it once, not once per event. The
   // cache holds a reference, so its key cannot be reused by another context.
   thread_local struct {
@@ -118,6 +180,11 @@ Completion BusCore::publish_remote(std::string_view name, const Payload& payload
       if (!ctx) {
         restricted = ExecutionContext::restrict(*current, settings_.propagated_fields);
         ctx = restricted.get();
+      }
+      if (ctx->feature_flags().size() > kMaxFeatureFlags) {
+        throw EventBusError(fmt::format(
+            "publish('{}'): the context has {} feature flags; receivers accept at most {}", name,
+            ctx->feature_flags().size(), kMaxFeatureFlags));
       }
       context_cache.json = ctx->is_empty() ? std::string() : encode_context(*ctx);
       context_cache.source = *current;
@@ -138,30 +205,80 @@ Completion BusCore::publish_remote(std::string_view name, const Payload& payload
   athomic_message m{sizeof(athomic_message), {name.data(), name.size()},
                     {body.data(), body.size()}, nullptr};
   std::string error;
-  if (provider_->publish(m, error) != ATHOMIC_OK) throw_refused(name, error);
+  const athomic_status st = provider_->publish(m, error);
+  spare = std::move(body);
+  if (st != ATHOMIC_OK) throw_refused(name, error);
   return Completion();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Records
+
+PoolEvent* BusCore::take_record() {
+  PoolEvent* e = take_cached_record();
+  if (!e && returned_.load(std::memory_order_relaxed)) {
+    // Taking the whole list at once cannot suffer ABA; workers may push meanwhile.
+    PoolEvent* chain = returned_.exchange(nullptr, std::memory_order_acquire);
+    uint32_t n = 0;
+    if (chain) {
+      e = chain;
+      chain = chain->next_free;
+      n = 1;
+    }
+    while (chain) {
+      PoolEvent* next = chain->next_free;
+      cache_or_free_record(chain);
+      chain = next;
+      ++n;
+    }
+    returned_count_.fetch_sub(n, std::memory_order_relaxed);
+  }
+  if (!e) e = new_record();
+  e->bus = this;
+  e->next_free = nullptr;
+  return e;
+}
+
+void BusCore::recycle(PoolEvent* e) noexcept {
+  if (returned_count_.fetch_add(1, std::memory_order_relaxed) >= kMaxReturned) {
+    returned_count_.fetch_sub(1, std::memory_order_relaxed);
+    e->next_free = nullptr;
+    free_records(e);
+    return;
+  }
+  PoolEvent* head = returned_.load(std::memory_order_relaxed);
+  do {
+    e->next_free = head;
+  } while (!returned_.compare_exchange_weak(head, e, std::memory_order_release,
+                                            std::memory_order_relaxed));
 }
 
 // ---------------------------------------------------------------------------------------------
 // Dispatch
 
-athomic_status BusCore::deliver_event(EventRecord* r) noexcept {
-  // Called by an in-process provider from inside publish, which holds the list's hazard.
-  if (!r || r->bus != this || !r->handlers_view) return ATHOMIC_ERR_INVALID_ARGUMENT;
-  if (inline_mode_) {
-    dispatch_inline(*r, *r->handlers_view);
-  } else {
-    dispatch_pool(*r, *r->handlers_view);
+athomic_status BusCore::deliver_event(LocalDelivery* d) noexcept {
+  // Called by an in-process provider from inside publish, which holds the handlers' hazard.
+  if (!d || d->bus != this || !d->handlers) return ATHOMIC_ERR_INVALID_ARGUMENT;
+  if (InlineEvent* ev = d->inline_event) {
+    d->inline_event = nullptr;
+    dispatch_inline(*ev, *d->handlers);
+    return ATHOMIC_OK;
   }
-  return ATHOMIC_OK;
+  if (PoolEvent* ev = d->pool_event) {
+    d->pool_event = nullptr;
+    enqueue(*ev, *d->handlers);
+    return ATHOMIC_OK;
+  }
+  return ATHOMIC_ERR_STATE;  // handed back twice
 }
 
 athomic_status BusCore::deliver_message(std::string_view name, std::string_view body) noexcept {
-  if (state_.load(std::memory_order_acquire) != kStarted) return ATHOMIC_ERR_STATE;
-  Topic* topic = topics_.find(name);
   HazardSlot slot;
-  const HandlerList* list = topic ? slot.protect(topic->list) : nullptr;
-  if (!list) {
+  const TopicState* handlers = topics_.find(name, TopicTable::hash_of(name), slot);
+  if (!handlers) slot.set(this);  // close waits for us either way
+  if (state_.load(std::memory_order_seq_cst) != kStarted) return ATHOMIC_ERR_STATE;
+  if (!handlers) {
+    if (slot.overflow()) return ATHOMIC_ERR_STATE;
     undeliverable_.fetch_add(1, std::memory_order_relaxed);
     return ATHOMIC_OK;
   }
@@ -172,18 +289,47 @@ athomic_status BusCore::deliver_message(std::string_view name, std::string_view 
   }
   if (!inline_mode_) {
     // Decoding happens on a worker: the provider's thread, which every received event passes
-    // through, only copies the bytes and hands them over.
-    EventRecord* rec = new_pool_record();
-    rec->name = topic->name;
-    rec->topic = topic;
-    rec->raw.assign(body);
-    rec->refs.fetch_add(1, std::memory_order_relaxed);  // the decoding task's
-    Subscriber* const decode = nullptr;
-    if (!executor_->submit(rec, &decode, 1)) {
-      Task t{rec, nullptr};
-      drop_task(this, t);
+    // through, only copies the bytes and queues them.
+    const uint64_t bytes = sizeof(PoolEvent) + body.size();
+    if (!budget_.try_take(bytes)) {
+      if (provider_retries_) {
+        receive_refusals_.fetch_add(1, std::memory_order_relaxed);
+        return ATHOMIC_ERR_BACKPRESSURE;
+      }
+      // A provider built before 1.2 drops what is refused: wait a bounded time for room.
+      if (!budget_.take(bytes, std::chrono::steady_clock::now() + settings_.publish_timeout,
+                        [this] { return state_.load() != kStarted; })) {
+        dropped_queue_full_.fetch_add(1, std::memory_order_relaxed);
+        uint64_t suppressed = 0;
+        if (refusal_log_.admit(suppressed)) {
+          try {
+            log_->error("dropped a received '{}' event: the dispatch queue stayed full for "
+                        "events.executor.publish_timeout and provider '{}' cannot deliver it "
+                        "again{}",
+                        name, provider_->plugin().info->name,
+                        suppressed ? fmt::format(" ({} more since the last report)", suppressed)
+                                   : "");
+          } catch (...) {
+          }
+        }
+        return ATHOMIC_ERR_BACKPRESSURE;
+      }
     }
-    release(rec);
+    PoolEvent* ev;
+    try {
+      ev = take_record();
+      ev->raw.assign(body);
+    } catch (...) {
+      budget_.give_back(bytes);
+      return ATHOMIC_ERR_BACKPRESSURE;
+    }
+    ev->charged_bytes = bytes;
+    ev->set_name(handlers->name());
+    ev->decode.store(Decode::raw, std::memory_order_relaxed);
+    ev->failed.store(0, std::memory_order_relaxed);
+    ev->pending.store(0, std::memory_order_relaxed);
+    ev->refs.store(1, std::memory_order_relaxed);  // the deliveries'
+    enqueue(*ev, *handlers);
     return ATHOMIC_OK;
   }
   DecodedEvent decoded;
@@ -192,12 +338,8 @@ athomic_status BusCore::deliver_message(std::string_view name, std::string_view 
     skip_malformed(name, error);
     return ATHOMIC_ERR_DECODE;
   }
-  EventRecord rec;
-  rec.bus = this;
-  rec.name = topic->name;
-  rec.payload = &decoded.payload;
-  rec.context = &decoded.context;
-  dispatch_inline(rec, *list);
+  InlineEvent ev{handlers->name(), &decoded.payload, &decoded.context, 0};
+  dispatch_inline(ev, *handlers);
   return ATHOMIC_OK;
 }
 
@@ -213,175 +355,149 @@ void BusCore::skip_malformed(std::string_view name, const std::string& why) noex
   }
 }
 
-// On a worker: decodes a received message, then runs its handlers — the only one here, or
-// each as a task of its own.
-void BusCore::decode_and_dispatch(EventRecord& r) noexcept {
-  DecodedEvent decoded;
-  std::string error;
-  if (!decode_envelope(r.raw, decoded, error)) {
-    skip_malformed(r.name, error);
-    return;
-  }
-  r.payload_owned = std::move(decoded.payload);
-  r.payload = &r.payload_owned;
-  r.context_owned = std::move(decoded.context);
-  r.context = &r.context_owned;
-  HazardSlot slot;
-  const HandlerList* list = slot.protect(r.topic->list);
-  if (!list) {
-    undeliverable_.fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
-  if (list->items.size() > 1) {
-    dispatch_pool(r, *list);
-    return;
-  }
-  // The hazard on the list keeps unsubscribe waiting for this call, as in inline dispatch.
-  const Subscriber& sub = *list->items.front();
-  if (!sub.active.load(std::memory_order_seq_cst)) return;
-  ContextSwap swap(r.context);
-  const Event ev(r.name, *r.payload,
-                 (r.context && *r.context) ? **r.context : ExecutionContext::empty());
-  invoke(sub, ev, r);
-}
-
-EventRecord* BusCore::new_pool_record() {
-  free_buried();
-  auto* r = new EventRecord();
-  r->on_heap = true;
-  r->bus = this;
-  return r;
-}
-
-void BusCore::release(EventRecord* r) noexcept {
-  if (r->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) bury(r);
-}
-
-void BusCore::bury(EventRecord* r) noexcept {
-  // The handler list goes now: it may hold the last reference to an unsubscribed handler.
-  r->handlers.reset();
-  // What a worker decoded is freed here, on the worker that made it; the rest goes back.
-  if (r->topic) {
-    r->payload_owned.reset();
-    r->context_owned.reset();
-  }
-  if (buried_count_.fetch_add(1, std::memory_order_relaxed) >= kMaxBuried) {
-    buried_count_.fetch_sub(1, std::memory_order_relaxed);
-    delete r;
-    return;
-  }
-  EventRecord* head = buried_.load(std::memory_order_relaxed);
-  do {
-    r->next_buried = head;
-  } while (!buried_.compare_exchange_weak(head, r, std::memory_order_release,
-                                          std::memory_order_relaxed));
-}
-
-void BusCore::free_buried() noexcept {
-  if (!buried_.load(std::memory_order_relaxed)) return;
-  // Taking the whole list at once cannot suffer ABA; pushes may go on meanwhile.
-  EventRecord* r = buried_.exchange(nullptr, std::memory_order_acquire);
-  uint32_t n = 0;
-  while (r) {
-    EventRecord* next = r->next_buried;
-    delete r;
-    r = next;
-    ++n;
-  }
-  buried_count_.fetch_sub(n, std::memory_order_relaxed);
-}
-
-void BusCore::invoke(const Subscriber& s, const Event& ev, EventRecord& r) noexcept {
-  const char* what = nullptr;
+bool BusCore::invoke(const Subscriber& s, const Event& ev) noexcept {
   try {
     s.fn(ev);
-    return;
+    return true;
   } catch (const std::exception& e) {
-    what = e.what();
     handler_failures_.fetch_add(1, std::memory_order_relaxed);
-    r.failed.fetch_add(1, std::memory_order_relaxed);
     try {
-      log_->error("handler #{} for '{}' threw: {}", s.id, ev.name(), what);
+      log_->error("handler #{} for '{}' threw: {}", s.id & 0xffffffffu, ev.name(), e.what());
     } catch (...) {
     }
   } catch (...) {
     handler_failures_.fetch_add(1, std::memory_order_relaxed);
-    r.failed.fetch_add(1, std::memory_order_relaxed);
     try {
-      log_->error("handler #{} for '{}' threw a non-standard exception", s.id, ev.name());
+      log_->error("handler #{} for '{}' threw a non-standard exception", s.id & 0xffffffffu,
+                  ev.name());
     } catch (...) {
     }
   }
+  return false;
 }
 
-void BusCore::dispatch_inline(EventRecord& r, const HandlerList& list) noexcept {
-  // Handlers run on the provider's thread: see lock_interest.
-  struct Delivering {
-    const BusCore* outer = delivering;
-    explicit Delivering(const BusCore* bus) { delivering = bus; }
-    ~Delivering() { delivering = outer; }
-  } marker(this);
-  ContextSwap swap(r.context);
-  const Event ev(r.name, *r.payload,
-                 (r.context && *r.context) ? **r.context : ExecutionContext::empty());
-  for (const auto& sub : list.items) {
-    // Only this thread can have cleared it since the list was read (others are waited for).
-    if (!sub->active.load(std::memory_order_relaxed)) continue;
-    invoke(*sub, ev, r);
+void BusCore::dispatch_inline(InlineEvent& ev, const TopicState& handlers) noexcept {
+  HandlerFrame frame(this);
+  ContextSwap swap(ev.context);
+  const Event e(ev.name, *ev.payload,
+                (ev.context && *ev.context) ? **ev.context : ExecutionContext::empty());
+  const uint32_t n = handlers.count.load(std::memory_order_acquire);
+  for (uint32_t i = 0; i < n; ++i) {
+    const Subscriber& s = *handlers.at(i);
+    // Cleared by an unsubscribe on this thread, or by one inside a handler elsewhere (which
+    // promises only "never called again"); others wait for this dispatch.
+    if (!s.active.load(std::memory_order_seq_cst)) continue;
+    if (!invoke(s, e)) ++ev.failed;
   }
 }
 
-void BusCore::dispatch_pool(EventRecord& r, const HandlerList& list) noexcept {
-  const std::size_t n = list.items.size();
-  if (n == 0) return;
-  r.handlers = list.shared_from_this();
-  r.handlers_view = nullptr;
-  r.pending.fetch_add(static_cast<uint32_t>(n), std::memory_order_relaxed);
-  r.refs.fetch_add(static_cast<uint32_t>(n), std::memory_order_relaxed);
-  // Subscriber pointers of an immutable list; small events avoid a heap array.
-  Subscriber* stack_subs[8];
-  std::unique_ptr<Subscriber*[]> heap_subs;
-  Subscriber** subs = stack_subs;
-  if (n > 8) {
-    heap_subs.reset(new Subscriber*[n]);
-    subs = heap_subs.get();
-  }
-  for (std::size_t i = 0; i < n; ++i) subs[i] = list.items[i].get();
-  if (!executor_->submit(&r, subs, n)) {
-    for (std::size_t i = 0; i < n; ++i) {
-      Task t{&r, subs[i]};
-      drop_task(this, t);
-    }
-  }
-}
-
-void BusCore::run_task(void* self, Task& t) noexcept {
-  auto* bus = static_cast<BusCore*>(self);
-  if (!t.subscriber) {
-    bus->decode_and_dispatch(*t.record);
-    bus->release(t.record);
+void BusCore::enqueue(PoolEvent& ev, const TopicState& handlers) noexcept {
+  const uint32_t n = handlers.count.load(std::memory_order_acquire);
+  if (n == 0 || !ev.reserve_nodes(n)) {
+    if (n > 0) dropped_queue_full_.fetch_add(1, std::memory_order_relaxed);  // out of memory
+    ev.pending.store(1, std::memory_order_relaxed);
+    finish(ev);
     return;
   }
-  {
-    HazardSlot slot;
-    slot.set(t.subscriber);
-    if (t.subscriber->active.load(std::memory_order_seq_cst)) {
-      EventRecord& r = *t.record;
-      ContextSwap swap(r.context);
-      const Event ev(r.name, *r.payload,
-                     (r.context && *r.context) ? **r.context : ExecutionContext::empty());
-      bus->invoke(*t.subscriber, ev, r);
+  // Set before any node is visible: a worker may finish the first delivery at once.
+  ev.pending.store(n, std::memory_order_relaxed);
+  for (uint32_t i = 0; i < n; ++i) {
+    Subscriber* s = handlers.at(i);
+    LaneNode& node = ev.node(i);
+    node.event = &ev;
+    Lane& lane = s->next_lane();
+    if (lane.push(&node)) {
+      s->ref();  // the scheduled lane's
+      executor_->schedule(&lane);
     }
   }
-  finish_one(t.record);
-  bus->release(t.record);
 }
 
-void BusCore::drop_task(void* self, Task& t) noexcept {
+void BusCore::drain(void* self, Lane& lane, unsigned worker) noexcept {
   auto* bus = static_cast<BusCore*>(self);
-  bus->dropped_.fetch_add(1, std::memory_order_relaxed);
-  if (t.subscriber) finish_one(t.record);  // a decoding task counts no handler call
-  bus->release(t.record);
+  Subscriber& sub = *lane.owner;
+  HandlerFrame frame(bus);
+  WorkerNote& note = bus->notes_[worker];
+  if (note.subscriber_id != sub.id) {
+    std::lock_guard lock(note.mutex);
+    note.subscriber_id = sub.id;
+    try {
+      note.event = sub.name;
+    } catch (...) {
+    }
+  }
+  lane.draining.store(true, std::memory_order_seq_cst);
+  unsigned done = 0;
+  for (;;) {
+    LaneNode* node = lane.pop();
+    if (!node) {
+      if (lane.maybe_nonempty()) {
+        cpu_relax();  // a publisher is between its two steps
+        continue;
+      }
+      lane.draining.store(false, std::memory_order_seq_cst);
+      if (!lane.try_release()) break;
+      lane.draining.store(true, std::memory_order_seq_cst);
+      continue;
+    }
+    bus->deliver(sub, *node->event);
+    if (++done >= kLaneBatch && bus->executor_->others_waiting()) {
+      // Let the lanes that wait go first; this one stays scheduled and queues behind them.
+      lane.draining.store(false, std::memory_order_seq_cst);
+      bus->executor_->schedule(&lane);
+      return;
+    }
+  }
+  sub.unref();  // the scheduled lane's; may free the subscriber and its lanes
+}
+
+void BusCore::deliver(Subscriber& s, PoolEvent& ev) noexcept {
+  if (abandon_.load(std::memory_order_relaxed)) {
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+  } else if (s.active.load(std::memory_order_seq_cst) &&
+             (ev.decode.load(std::memory_order_acquire) == Decode::none || decode_once(ev))) {
+    ContextSwap swap(&ev.context);
+    const Event e(ev.name(), ev.payload, ev.context ? *ev.context : ExecutionContext::empty());
+    if (!invoke(s, e)) ev.failed.fetch_add(1, std::memory_order_relaxed);
+  }
+  finish(ev);
+}
+
+bool BusCore::decode_once(PoolEvent& ev) noexcept {
+  Decode d = ev.decode.load(std::memory_order_acquire);
+  if (d == Decode::raw && ev.decode.compare_exchange_strong(d, Decode::busy,
+                                                            std::memory_order_acq_rel)) {
+    DecodedEvent out;
+    std::string error;
+    if (decode_envelope(ev.raw, out, error)) {
+      ev.payload = std::move(out.payload);
+      ev.context = std::move(out.context);
+      ev.decode.store(Decode::ok, std::memory_order_release);
+      return true;
+    }
+    skip_malformed(ev.name(), error);
+    ev.decode.store(Decode::malformed, std::memory_order_release);
+    return false;
+  }
+  // Another subscriber's worker is decoding it: that takes a few hundred nanoseconds.
+  for (unsigned round = 0; d == Decode::busy; ++round) {
+    if (round < 128) {
+      cpu_relax();
+    } else {
+      std::this_thread::yield();
+    }
+    d = ev.decode.load(std::memory_order_acquire);
+  }
+  return d == Decode::ok;
+}
+
+void BusCore::finish(PoolEvent& ev) noexcept {
+  if (ev.pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  // The last delivery: what the event holds goes now, not when the record is reused.
+  ev.clear_content();
+  budget_.give_back(ev.charged_bytes);
+  wake_waiters(&ev);
+  if (ev.refs.fetch_sub(1, std::memory_order_acq_rel) == 1) recycle(&ev);
 }
 
 }  // namespace athomic::detail

@@ -35,7 +35,11 @@ void encode_envelope(const nlohmann::json& payload, std::string_view context_jso
         kContextKey));
   }
   const std::size_t start = out.size();
-  write_json(payload, out);
+  std::string error;
+  if (!write_json_checked(payload, kMaxJsonDepth, out, error)) {
+    out.resize(start);
+    throw EventBusError(fmt::format("the payload cannot travel: {} (receivers refuse it)", error));
+  }
   if (context_json.empty()) return;
   // Splice the context in before the closing brace instead of copying the payload.
   out.pop_back();

@@ -17,7 +17,8 @@ inline constexpr std::size_t kMaxFeatureFlags = 256;
 inline constexpr int kMaxJsonDepth = 64;
 
 // Appends the envelope of @p payload (a JSON object) and @p ctx (may be null) to @p out.
-// @throws EventBusError when the payload already holds the reserved key.
+// @throws EventBusError when the payload already holds the reserved key, or holds what a
+//         receiver would refuse (nesting deeper than kMaxJsonDepth, NaN or infinity).
 void encode_envelope(const nlohmann::json& payload, const ExecutionContext* ctx,
                      std::string& out);
 // The same with the context already encoded by encode_context (empty: no context).

@@ -96,29 +96,33 @@ std::optional<std::string_view> ExecutionContext::get(ContextField f) const noex
   return std::string_view(strings_[static_cast<unsigned>(f)]);
 }
 
-const ExecutionContext* ExecutionContext::restrict_view(ContextFieldMask mask) const {
-  if ((set_ & ~mask) == 0) return this;
+const ContextPtr* ExecutionContext::restricted_ptr(ContextFieldMask mask) const {
   const ContextFieldMask wanted = set_ & mask;
   // The cached restriction is right for this mask exactly when it holds the same fields.
-  const ExecutionContext* cached = restricted_.load(std::memory_order_acquire);
-  if (cached) return cached->set_ == wanted ? cached : nullptr;
-  auto* fresh = new ExecutionContext();
-  fresh->set_ = wanted;
+  const ContextPtr* cached = restricted_.load(std::memory_order_acquire);
+  if (cached) return (*cached)->set_ == wanted ? cached : nullptr;
+  auto fresh_ctx = std::make_shared<ExecutionContext>();
+  fresh_ctx->set_ = wanted;
   for (std::size_t i = 0; i < kContextStringFieldCount; ++i) {
-    if (wanted & (1u << i)) fresh->strings_[i] = strings_[i];
+    if (wanted & (1u << i)) fresh_ctx->strings_[i] = strings_[i];
   }
-  if (wanted & kFlagsBit) fresh->flags_ = flags_;
+  if (wanted & kFlagsBit) fresh_ctx->flags_ = flags_;
+  auto* fresh = new ContextPtr(std::move(fresh_ctx));
   if (restricted_.compare_exchange_strong(cached, fresh, std::memory_order_acq_rel)) return fresh;
   delete fresh;
-  return cached->set_ == wanted ? cached : nullptr;
+  return (*cached)->set_ == wanted ? cached : nullptr;
+}
+
+const ExecutionContext* ExecutionContext::restrict_view(ContextFieldMask mask) const {
+  if ((set_ & ~mask) == 0) return this;
+  const ContextPtr* p = restricted_ptr(mask);
+  return p ? p->get() : nullptr;
 }
 
 ContextPtr ExecutionContext::restrict(const ContextPtr& self, ContextFieldMask mask) {
   if (!self) return nullptr;
-  if (const ExecutionContext* view = self->restrict_view(mask)) {
-    // Aliasing constructor: the restricted view lives exactly as long as its parent.
-    return ContextPtr(self, view);
-  }
+  if ((self->set_ & ~mask) == 0) return self;
+  if (const ContextPtr* cached = self->restricted_ptr(mask)) return *cached;
   Builder b(*self);
   for (std::size_t i = 0; i < kContextFieldCount; ++i) {
     if (!(mask & (1u << i))) b.clear(static_cast<ContextField>(i));

@@ -1,5 +1,6 @@
 // The public EventBus: a thin face over BusCore, or a no-op when events are disabled.
 #include "bus_core.h"
+#include "handler_frame.h"
 
 #include <athomic/bus.h>
 #include <athomic/log.h>
@@ -8,6 +9,7 @@
 #include <fmt/format.h>
 
 #include <mutex>
+#include <thread>
 
 namespace athomic {
 
@@ -55,9 +57,26 @@ void validate_event_name(std::string_view name) {
   }
 }
 
-EventBus::EventBus(std::unique_ptr<detail::BusCore> core) : core_(std::move(core)) {}
+EventBus::EventBus(std::shared_ptr<detail::BusCore> core) : core_(std::move(core)) {}
 
-EventBus::~EventBus() = default;
+EventBus::~EventBus() {
+  if (!core_) return;
+  if (detail::HandlerFrame::inside(core_.get())) {
+    // The last owner let go inside one of the bus's own handlers: closing here would wait for
+    // this very handler. Close on a thread of its own, which keeps the bus alive meanwhile.
+    std::thread([core = std::move(core_)] {
+      try {
+        core->close(core->settings().close_timeout);
+      } catch (...) {
+      }
+    }).detach();
+    return;
+  }
+  try {
+    core_->close(core_->settings().close_timeout);
+  } catch (...) {
+  }
+}
 
 std::shared_ptr<EventBus> EventBus::create(const Settings& settings) {
   return create(settings.events());
@@ -71,7 +90,7 @@ std::shared_ptr<EventBus> EventBus::create(const EventsSettings& settings) {
                settings.origin);
     return std::shared_ptr<EventBus>(new EventBus(nullptr));
   }
-  return std::shared_ptr<EventBus>(new EventBus(std::make_unique<detail::BusCore>(settings)));
+  return std::shared_ptr<EventBus>(new EventBus(std::make_shared<detail::BusCore>(settings)));
 }
 
 void EventBus::start() {
@@ -87,11 +106,16 @@ void EventBus::close(std::chrono::milliseconds timeout) {
 }
 
 Subscription EventBus::subscribe(std::string_view event_name, Handler handler) {
+  return subscribe(event_name, std::move(handler), SubscribeOptions{});
+}
+
+Subscription EventBus::subscribe(std::string_view event_name, Handler handler,
+                                 const SubscribeOptions& options) {
   if (!core_) {
     validate_event_name(event_name);
     return Subscription();
   }
-  return core_->subscribe(event_name, std::move(handler));
+  return core_->subscribe(event_name, std::move(handler), options);
 }
 
 bool EventBus::unsubscribe(const Subscription& subscription) {

@@ -1,12 +1,20 @@
-// One in-flight event, as the host hands it to an in-process provider and to workers.
+// The in-flight forms of an event. Each struct has one meaning whatever the dispatch mode:
+//
+//  * InlineEvent — on the delivering thread's stack, borrowing payload and context, for the
+//    duration of one inline dispatch.
+//  * PoolEvent — a recycled heap record that owns payload and context (or the received bytes
+//    until a worker decodes them) and carries one lane node per subscriber it is queued for.
+//  * LocalDelivery — what an in-process provider carries through publish and hands back with
+//    deliver_event: the event plus the handler array to dispatch it to.
 #pragma once
 
-#include "topic_table.h"
+#include "lane.h"
 
 #include <athomic/context.h>
 #include <athomic/event.h>
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -15,43 +23,86 @@
 namespace athomic::detail {
 
 class BusCore;
+struct TopicState;
 
-// Inline dispatch keeps the record on the publisher's stack and borrows payload and context;
-// pool dispatch allocates it once, owns both, and reference-counts it across the tasks.
-struct EventRecord {
-  std::atomic<uint32_t> refs{1};
-  std::atomic<uint32_t> pending{0};  // handler calls not yet finished
-  std::atomic<uint32_t> failed{0};   // handler calls that threw
-  std::atomic<uint32_t> waiters{0};  // threads blocked in Completion::wait
-
-  BusCore* bus = nullptr;
-  std::string_view name;   // the interned topic name (valid while the bus lives)
-
-  const Payload* payload = nullptr;     // what handlers see
-  const ContextPtr* context = nullptr;  // what handlers run in (may point at a null ContextPtr)
-
-  // Owned copies, used when the record outlives the publish call.
-  Payload payload_owned;
-  ContextPtr context_owned;
-  // The list being dispatched, protected by the publisher's hazard during the publish call.
-  const HandlerList* handlers_view = nullptr;
-  std::shared_ptr<const HandlerList> handlers;  // keeps the subscribers of queued tasks alive
-  bool on_heap = false;
-  EventRecord* next_buried = nullptr;  // in BusCore's list of records waiting to be freed
-
-  // A received message decoded on a worker (pool dispatch): the bytes, and the topic whose
-  // handlers get it once decoded. Set only for those records.
-  std::string raw;
-  Topic* topic = nullptr;
+struct InlineEvent {
+  std::string_view name;
+  const Payload* payload = nullptr;
+  const ContextPtr* context = nullptr;  // may point at a null ContextPtr: no context
+  uint32_t failed = 0;                  // handler calls that threw
 };
 
-// Drops a reference; frees heap records when it was the last. (The bus's own threads use
-// BusCore::release instead, which hands the record back to the bus.)
-inline void release(EventRecord* r) noexcept {
-  if (r->refs.fetch_sub(1, std::memory_order_acq_rel) == 1 && r->on_heap) delete r;
-}
+// Where a received event's bytes stand. The first worker to reach the event decodes it; the
+// others (one event, several subscribers) wait for that.
+enum class Decode : uint8_t { none, raw, busy, ok, malformed };
 
-// Marks one handler call finished and wakes waiters when it was the last.
-void finish_one(EventRecord* r) noexcept;
+struct PoolEvent {
+  static constexpr std::size_t kMaxName = 255;
+  static constexpr uint32_t kInlineNodes = 4;
+  // Buffers up to this size stay with a recycled record; larger ones are freed with the event.
+  static constexpr std::size_t kKeptRawCapacity = 4096;
+  static constexpr uint32_t kKeptNodes = 64;
+
+  // One reference for the deliveries still outstanding, one per Completion.
+  std::atomic<uint32_t> refs{0};
+  std::atomic<uint32_t> pending{0};  // deliveries not yet finished
+  std::atomic<uint32_t> failed{0};   // handler calls that threw
+  std::atomic<uint32_t> waiters{0};  // threads blocked in Completion::wait
+  std::atomic<Decode> decode{Decode::none};
+
+  BusCore* bus = nullptr;
+  uint64_t charged_bytes = 0;  // what the event holds of the queue's byte bound
+
+  Payload payload;
+  ContextPtr context;
+  std::string raw;  // received bytes, until decoded
+
+  uint8_t name_size = 0;
+  char name_data[kMaxName];
+
+  LaneNode nodes[kInlineNodes];
+  std::unique_ptr<LaneNode[]> more_nodes;
+  uint32_t more_capacity = 0;
+
+  PoolEvent* next_free = nullptr;  // in a free list
+
+  std::string_view name() const noexcept { return {name_data, name_size}; }
+  void set_name(std::string_view n) noexcept {
+    name_size = static_cast<uint8_t>(n.size());
+    for (std::size_t i = 0; i < n.size(); ++i) name_data[i] = n[i];
+  }
+  // Room for @p count nodes; false when memory for them cannot be had.
+  bool reserve_nodes(uint32_t count) noexcept;
+  LaneNode& node(uint32_t i) noexcept {
+    return i < kInlineNodes ? nodes[i] : more_nodes[i - kInlineNodes];
+  }
+  // Drops what the event holds once delivered; keeps small buffers for the next use.
+  void clear_content() noexcept;
+};
+
+// Handed through an in-process provider's publish; exactly one of the events is set, by mode.
+struct LocalDelivery {
+  BusCore* bus = nullptr;
+  const TopicState* handlers = nullptr;  // hazard-protected by the publish call
+  InlineEvent* inline_event = nullptr;
+  PoolEvent* pool_event = nullptr;
+};
+
+// Records are recycled: a thread keeps a few for its next publishes, and each bus takes back
+// the ones its workers finish (see BusCore). These free records on the calling thread.
+PoolEvent* take_cached_record() noexcept;   // nullptr when the thread has none
+void cache_or_free_record(PoolEvent* e) noexcept;
+// Frees a chain linked through next_free.
+void free_records(PoolEvent* chain) noexcept;
+// Live PoolEvent objects in the process (test hook).
+uint64_t live_pool_events() noexcept;
+PoolEvent* new_record();
+
+// Drops a Completion's reference; the event goes to this thread's cache when it was the last.
+void release_from_completion(PoolEvent* e) noexcept;
+
+// Marks one delivery finished and wakes waiters when it was the last (Completion side of the
+// record; the bus does the rest of the bookkeeping).
+void wake_waiters(PoolEvent* e) noexcept;
 
 }  // namespace athomic::detail

@@ -14,25 +14,25 @@ inline void cpu_relax() noexcept {
 }
 }  // namespace
 
-Executor::Executor(unsigned workers, RunFn run, RunFn drop, void* owner)
-    : workers_(workers),
-      run_(run),
-      drop_(drop),
-      owner_(owner),
-      cells_(new Cell[kRingCapacity]),
-      mask_(kRingCapacity - 1) {
+Executor::Executor(unsigned workers, DrainFn drain, void* owner)
+    : drain_(drain), owner_(owner), cells_(new Cell[kRingCapacity]), mask_(kRingCapacity - 1) {
   for (std::size_t i = 0; i < kRingCapacity; ++i) {
     cells_[i].sequence.store(i, std::memory_order_relaxed);
   }
-  threads_.reserve(workers_);
-  for (unsigned i = 0; i < workers_; ++i) threads_.emplace_back([this] { work(); });
+  std::lock_guard lock(exit_mutex_);
+  workers_.resize(workers);
+  for (unsigned i = 0; i < workers; ++i) {
+    workers_[i].thread = std::thread([this, i] { work(i); });
+  }
 }
 
-Executor::~Executor() { shutdown(std::chrono::steady_clock::now()); }
+Executor::~Executor() {
+  stop(std::chrono::steady_clock::time_point::max(), nullptr);
+}
 
 bool Executor::is_worker_thread() const noexcept { return tls_worker_of == this; }
 
-bool Executor::try_push(const Task& t) noexcept {
+bool Executor::try_push(Lane* lane) noexcept {
   std::size_t pos = enqueue_pos_.load(std::memory_order_relaxed);
   for (;;) {
     Cell& cell = cells_[pos & mask_];
@@ -40,7 +40,7 @@ bool Executor::try_push(const Task& t) noexcept {
     const auto diff = static_cast<std::intptr_t>(seq) - static_cast<std::intptr_t>(pos);
     if (diff == 0) {
       if (enqueue_pos_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
-        cell.task = t;
+        cell.lane = lane;
         cell.sequence.store(pos + 1, std::memory_order_release);
         return true;
       }
@@ -52,7 +52,7 @@ bool Executor::try_push(const Task& t) noexcept {
   }
 }
 
-bool Executor::try_pop(Task& t) noexcept {
+bool Executor::try_pop(Lane*& lane) noexcept {
   std::size_t pos = dequeue_pos_.load(std::memory_order_relaxed);
   for (;;) {
     Cell& cell = cells_[pos & mask_];
@@ -60,7 +60,7 @@ bool Executor::try_pop(Task& t) noexcept {
     const auto diff = static_cast<std::intptr_t>(seq) - static_cast<std::intptr_t>(pos + 1);
     if (diff == 0) {
       if (dequeue_pos_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
-        t = cell.task;
+        lane = cell.lane;
         cell.sequence.store(pos + mask_ + 1, std::memory_order_release);
         return true;
       }
@@ -72,12 +72,12 @@ bool Executor::try_pop(Task& t) noexcept {
   }
 }
 
-bool Executor::pop(Task& t) {
-  if (try_pop(t)) return true;
+bool Executor::pop(Lane*& lane) {
+  if (try_pop(lane)) return true;
   if (overflow_size_.load(std::memory_order_acquire) == 0) return false;
   std::lock_guard lock(overflow_mutex_);
   if (overflow_.empty()) return false;
-  t = overflow_.front();
+  lane = overflow_.front();
   overflow_.pop_front();
   overflow_size_.fetch_sub(1, std::memory_order_release);
   return true;
@@ -93,7 +93,7 @@ void Executor::wake(unsigned count) noexcept {
 }
 
 void Executor::unpark() noexcept {
-  // Leave the parked state: take back a claim a publisher made on us if there is one (it
+  // Leave the parked state: take back a claim a scheduler made on us if there is one (it
   // already counted us out of `parked`), else count ourselves out.
   uint64_t idle = idle_.load(std::memory_order_relaxed);
   for (;;) {
@@ -105,114 +105,116 @@ void Executor::unpark() noexcept {
   }
 }
 
-bool Executor::submit(EventRecord* record, Subscriber* const* subscribers, std::size_t count) {
-  if (stopping_.load(std::memory_order_acquire)) return false;
-  unfinished_.fetch_add(count, std::memory_order_relaxed);
-  for (std::size_t i = 0; i < count; ++i) {
-    const Task t{record, subscribers[i]};
-    if (!try_push(t)) {
+void Executor::schedule(Lane* lane) noexcept {
+  if (!try_push(lane)) {
+    // At most one entry per lane: bounded by the number of subscriptions.
+    try {
       std::lock_guard lock(overflow_mutex_);
-      overflow_.push_back(t);
+      overflow_.push_back(lane);
       overflow_size_.fetch_add(1, std::memory_order_release);
+    } catch (...) {
+      // Out of memory for one list node: wait for the ring instead of losing the lane.
+      while (!try_push(lane)) std::this_thread::yield();
     }
   }
   // Pairs with the fence a worker issues after announcing it parks: either we see it parked,
-  // or it sees our tasks.
+  // or it sees our lane.
   std::atomic_thread_fence(std::memory_order_seq_cst);
   uint64_t idle = idle_.load(std::memory_order_relaxed);
-  if (parked_of(idle) == 0) return true;
-  const std::size_t uncovered = count - std::min<std::size_t>(count, looking_.load(std::memory_order_relaxed));
-  // Claim the workers we wake: moving them from parked to claimed means the tasks submitted
-  // before they rise do not wake them again (one system call per wake, not per task).
-  unsigned n = 0;
-  while (n < uncovered && parked_of(idle) > 0) {
+  if (parked_of(idle) == 0 || looking_.load(std::memory_order_relaxed) != 0) return;
+  // Claim the worker we wake: the lanes scheduled before it rises do not wake another.
+  while (parked_of(idle) > 0) {
     if (idle_.compare_exchange_weak(idle, idle - kOneParked + 1, std::memory_order_seq_cst,
                                     std::memory_order_relaxed)) {
-      ++n;
+      wake(1);
+      return;
     }
   }
-  if (n > 0) wake(n);
-  return true;
 }
 
-void Executor::execute(Task& t) noexcept {
-  if (abandon_.load(std::memory_order_relaxed)) {
-    dropped_.fetch_add(1, std::memory_order_relaxed);
-    drop_(owner_, t);
-  } else {
-    run_(owner_, t);
-  }
-  if (unfinished_.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
-      shutdown_waiting_.load(std::memory_order_seq_cst)) {
-    std::lock_guard lock(idle_mutex_);
-    idle_cv_.notify_all();
-  }
-}
-
-void Executor::work() {
+void Executor::work(unsigned index) {
   tls_worker_of = this;
-  Task t;
+  Lane* lane = nullptr;
   for (;;) {
-    if (pop(t)) {
-      execute(t);
+    if (pop(lane)) {
+      drain_(owner_, *lane, index);
       continue;
     }
-    if (stopping_.load(std::memory_order_acquire)) return;
+    if (stopping_.load(std::memory_order_acquire)) break;
     // Keep looking for a little while, one worker at a time.
     unsigned expected = 0;
     if (looking_.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
       bool found = false;
       for (int round = 0; round < kLookRounds && !found; ++round) {
         cpu_relax();
-        found = pop(t);
+        found = pop(lane);
       }
       looking_.store(0, std::memory_order_release);
       if (found) {
-        execute(t);
+        drain_(owner_, *lane, index);
         continue;
       }
     }
-    // Park. Announce first, then look once more: a publisher that missed the announcement has
-    // made its tasks visible to this look (see the fence in submit).
+    // Park. Announce first, then look once more: a scheduler that missed the announcement has
+    // made its lane visible to this look (see the fence in schedule).
     const uint32_t seen = wake_seq_.load(std::memory_order_acquire);
     idle_.fetch_add(kOneParked, std::memory_order_seq_cst);
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (pop(t)) {
+    if (pop(lane)) {
       unpark();
-      execute(t);
+      drain_(owner_, *lane, index);
       continue;
     }
     if (stopping_.load(std::memory_order_acquire)) {
       unpark();
-      return;
+      break;
     }
     wake_seq_.wait(seen, std::memory_order_acquire);
     unpark();
   }
+  exited(index);
 }
 
-std::size_t Executor::shutdown(std::chrono::steady_clock::time_point deadline) {
-  if (threads_.empty()) return dropped_.load(std::memory_order_relaxed);
+void Executor::exited(unsigned index) noexcept {
+  std::shared_ptr<void> last;
   {
-    std::unique_lock lock(idle_mutex_);
-    shutdown_waiting_.store(true, std::memory_order_seq_cst);
-    const bool idle = idle_cv_.wait_until(lock, deadline, [&] {
-      return unfinished_.load(std::memory_order_seq_cst) == 0;
-    });
-    if (!idle) abandon_.store(true, std::memory_order_relaxed);
+    std::lock_guard lock(exit_mutex_);
+    workers_[index].exited = true;
+    if (workers_[index].detached && --detached_running_ == 0) last = std::move(keep_);
+    exit_cv_.notify_all();
   }
+  // `last` may own this executor: nothing of it is touched once it goes.
+}
+
+unsigned Executor::stop(std::chrono::steady_clock::time_point deadline, std::shared_ptr<void> keep) {
+  std::unique_lock lock(exit_mutex_);
+  if (stopped_) return detached_running_;
+  stopped_ = true;
   stopping_.store(true, std::memory_order_release);
-  wake(workers_);
-  for (auto& th : threads_) th.join();
-  threads_.clear();
-  // Whatever a racing submit left behind is dropped, so no completion waits forever.
-  Task t;
-  while (pop(t)) {
-    dropped_.fetch_add(1, std::memory_order_relaxed);
-    drop_(owner_, t);
-    unfinished_.fetch_sub(1, std::memory_order_relaxed);
+  lock.unlock();
+  wake(size());
+  lock.lock();
+  exit_cv_.wait_until(lock, deadline, [&] {
+    return std::all_of(workers_.begin(), workers_.end(), [](const Worker& w) { return w.exited; });
+  });
+  unsigned left = 0;
+  for (auto& w : workers_) {
+    if (!w.thread.joinable()) continue;
+    if (w.exited) {
+      if (w.thread.get_id() == std::this_thread::get_id()) {
+        w.thread.detach();
+      } else {
+        w.thread.join();  // it has left work(); joining takes no time
+      }
+    } else {
+      w.detached = true;
+      w.thread.detach();
+      ++left;
+    }
   }
-  return dropped_.load(std::memory_order_relaxed);
+  detached_running_ = left;
+  if (left > 0) keep_ = std::move(keep);
+  return left;
 }
 
 }  // namespace athomic::detail

@@ -1,13 +1,18 @@
-// The worker pool that runs handlers.
+// The worker pool of pool dispatch. It runs lanes, not single events: a lane is one
+// subscription's serial queue (lane.h), handed to the pool when a push finds it idle and drained
+// by one worker at a time, so one subscription's events run in order while different
+// subscriptions run in parallel.
 //
-// Tasks go through a bounded lock-free ring (sequence number per cell: a producer claims a cell
-// with one compare-and-swap, a worker takes one the same way), so publishers never contend on a
-// lock with workers. A worker that finds the ring empty keeps looking for a short while before
-// it parks on a futex — but only one worker looks at a time, so an idle pool spins at most one
-// thread briefly, not all of them. A publisher wakes parked workers only when nobody is looking, and
-// only as many as it brought tasks; it claims each one it wakes, so later publishers do not wake
-// it again before it runs. When the ring is full, tasks go to a mutex-guarded overflow
-// list instead of blocking the publisher (a handler that publishes must never wait for itself).
+// Ready lanes go through a bounded lock-free ring (a sequence number per cell: a producer claims
+// a cell with one compare-and-swap, a worker takes one the same way); a lane is in it at most
+// once, so it holds at most one entry per lane — beyond the ring's capacity the rest wait in a
+// mutex-guarded list. A worker that finds nothing keeps looking for a short while before it
+// parks on a futex, one worker at a time; whoever schedules a lane wakes a parked worker only
+// when nobody is looking, and claims the one it wakes, so later schedules do not wake it again
+// before it runs.
+//
+// stop() lets the workers finish what is queued, waits for them until a deadline, and detaches
+// those still inside a handler: each keeps what it needs alive (`keep`) until it returns.
 #pragma once
 
 #include <atomic>
@@ -18,62 +23,67 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
 namespace athomic::detail {
 
-struct EventRecord;
-struct Subscriber;
-
-struct Task {
-  EventRecord* record;
-  Subscriber* subscriber;
-};
+class Lane;
 
 class Executor {
  public:
-  using RunFn = void (*)(void* owner, Task& task) noexcept;
+  // Drains @p lane on worker @p worker; called with the lane owned by the caller.
+  using DrainFn = void (*)(void* owner, Lane& lane, unsigned worker) noexcept;
 
-  // @p run is called for each task on a worker; @p drop for each task discarded by shutdown.
-  Executor(unsigned workers, RunFn run, RunFn drop, void* owner);
+  Executor(unsigned workers, DrainFn drain, void* owner);
   ~Executor();
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
 
-  // Enqueues one task per subscriber. False (nothing enqueued) once shutdown has begun.
-  bool submit(EventRecord* record, Subscriber* const* subscribers, std::size_t count);
+  // Queues a lane whose push found it idle. Never blocks, never fails.
+  void schedule(Lane* lane) noexcept;
+  // True when lanes wait for a worker (a worker with a long lane then lets them go first).
+  bool others_waiting() const noexcept {
+    return enqueue_pos_.load(std::memory_order_relaxed) !=
+               dequeue_pos_.load(std::memory_order_relaxed) ||
+           overflow_size_.load(std::memory_order_relaxed) != 0;
+  }
 
-  // Waits until every submitted task has run, or @p deadline; then discards every task not yet
-  // started (returning how many were discarded) and joins the workers, which finish the task
-  // they are running.
-  std::size_t shutdown(std::chrono::steady_clock::time_point deadline);
+  // Lets the workers finish what is queued and exit; waits for them until @p deadline. Workers
+  // still running then are detached, and @p keep stays alive until the last of them exits.
+  // Returns the number left running. Idempotent.
+  unsigned stop(std::chrono::steady_clock::time_point deadline, std::shared_ptr<void> keep);
 
+  unsigned size() const noexcept { return static_cast<unsigned>(workers_.size()); }
   // True on one of this executor's worker threads.
   bool is_worker_thread() const noexcept;
 
  private:
-  static constexpr std::size_t kRingCapacity = std::size_t{1} << 14;  // per bus; bursts beyond go to overflow
-  // Polls before parking: about ten microseconds of spinning. Longer, or yielding, loop costs
-  // the other threads of a small machine more than the wake-ups it saves.
+  static constexpr std::size_t kRingCapacity = std::size_t{1} << 12;
+  // Polls before parking: a few microseconds. Longer, or yielding, costs the other threads of a
+  // small machine more than the wake-ups it saves.
   static constexpr int kLookRounds = 256;
 
   struct Cell {
     std::atomic<std::size_t> sequence;
-    Task task;
+    Lane* lane;
+  };
+  struct Worker {
+    std::thread thread;
+    bool exited = false;    // guarded by exit_mutex_
+    bool detached = false;  // guarded by exit_mutex_
   };
 
-  bool try_push(const Task& t) noexcept;
-  bool try_pop(Task& t) noexcept;
-  bool pop(Task& t);  // ring first, then overflow
-  void execute(Task& t) noexcept;
+  bool try_push(Lane* lane) noexcept;
+  bool try_pop(Lane*& lane) noexcept;
+  bool pop(Lane*& lane);  // ring first, then overflow
   void wake(unsigned count) noexcept;
   void unpark() noexcept;
-  void work();
+  void work(unsigned index);
+  void exited(unsigned index) noexcept;
 
-  const unsigned workers_;
-  RunFn run_;
-  RunFn drop_;
+  DrainFn drain_;
   void* owner_;
 
   std::unique_ptr<Cell[]> cells_;
@@ -82,27 +92,26 @@ class Executor {
   alignas(64) std::atomic<std::size_t> dequeue_pos_{0};
 
   // Workers parked (or about to park) on wake_seq_: the high half counts those nobody has
-  // claimed, the low half those a publisher claimed and is waking. One word, so that both
+  // claimed, the low half those a scheduler claimed and is waking. One word, so that both
   // change in one step.
   static constexpr uint64_t kOneParked = uint64_t{1} << 32;
   static unsigned parked_of(uint64_t idle) noexcept { return static_cast<unsigned>(idle >> 32); }
   static unsigned claimed_of(uint64_t idle) noexcept { return static_cast<unsigned>(idle); }
   alignas(64) std::atomic<uint64_t> idle_{0};
-  std::atomic<unsigned> looking_{0};               // 0 or 1: the worker polling for work
-  std::atomic<uint32_t> wake_seq_{0};              // the futex parked workers wait on
-  std::atomic<std::size_t> unfinished_{0};         // submitted, not yet run or dropped
+  std::atomic<unsigned> looking_{0};   // 0 or 1: the worker polling for work
+  std::atomic<uint32_t> wake_seq_{0};  // the futex parked workers wait on
   std::atomic<bool> stopping_{false};
-  std::atomic<bool> abandon_{false};               // past the deadline: drop instead of run
-  std::atomic<bool> shutdown_waiting_{false};
-  std::atomic<std::size_t> dropped_{0};
 
   std::mutex overflow_mutex_;
-  std::deque<Task> overflow_;
+  std::deque<Lane*> overflow_;
   std::atomic<std::size_t> overflow_size_{0};
 
-  std::mutex idle_mutex_;
-  std::condition_variable idle_cv_;
-  std::vector<std::thread> threads_;
+  std::mutex exit_mutex_;
+  std::condition_variable exit_cv_;
+  std::vector<Worker> workers_;
+  unsigned detached_running_ = 0;  // guarded by exit_mutex_
+  std::shared_ptr<void> keep_;     // guarded by exit_mutex_
+  bool stopped_ = false;           // guarded by exit_mutex_
 };
 
 }  // namespace athomic::detail

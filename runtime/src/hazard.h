@@ -1,10 +1,10 @@
 // Per-thread hazard slots: "this thread is using object X right now".
 //
-// Dispatch publishes the handler list (or, for a pool task, the subscriber) it is about to use
-// in one slot with a sequentially consistent store, then re-checks that the object is still
-// current. Writers that retire an object scan every thread's slots: an object no slot names
-// can be freed, and an unsubscribe waits until no other thread names the subscriber or a list
-// containing it. One store per publish buys both memory safety and the unsubscribe guarantee,
+// A publish or delivery publishes the topic state it is about to read in one slot with a
+// sequentially consistent store, then re-checks that the state is still current. Writers that
+// retire a state scan every thread's slots: a state no slot names can be freed; an unsubscribe
+// in inline dispatch waits until no other thread names a state that held the subscriber; close
+// waits until no thread names one of the bus's states. One store per publish buys all three,
 // without a per-handler reference count.
 #pragma once
 
@@ -51,6 +51,16 @@ class Hazards {
     }
   }
 
+  // Calls f(value) for every non-null slot of every thread, the caller's included.
+  template <class F>
+  static void for_each_all(F&& f) {
+    for (HazardRecord* r = head.load(std::memory_order_acquire); r; r = r->next) {
+      for (const auto& slot : r->slots) {
+        if (const void* v = slot.load(std::memory_order_seq_cst)) f(v);
+      }
+    }
+  }
+
   // True when any other thread's slot holds a value for which pred is true.
   template <class Pred>
   static bool any_other(Pred&& pred) {
@@ -69,18 +79,6 @@ class Hazards {
 class HazardSlot {
  public:
   HazardSlot() noexcept : rec_(Hazards::mine()) {}
-  // Protects the pointer loaded from @p src: returns it once it is published and still current,
-  // nullptr if @p src is null. Sets overflow() when the nesting depth is exhausted.
-  template <class T>
-  const T* protect(const std::atomic<const T*>& src) noexcept {
-    for (;;) {
-      const T* p = src.load(std::memory_order_acquire);
-      if (!p) return nullptr;
-      if (!set(p)) return nullptr;
-      if (src.load(std::memory_order_seq_cst) == p) return p;
-      clear();
-    }
-  }
   bool set(const void* p) noexcept {
     if (held_) clear();
     held_ = Hazards::push(rec_, p);

@@ -16,4 +16,10 @@ namespace athomic::detail {
 // Appends the compact JSON text of @p value to @p out.
 void write_json(const nlohmann::json& value, std::string& out);
 
+// The same, refusing what a receiver refuses: containers nested deeper than @p max_depth
+// levels, and numbers JSON cannot carry (NaN, infinities — the plain writer turns them into
+// null). On refusal returns false and says what and where (a JSON pointer) in @p error.
+bool write_json_checked(const nlohmann::json& value, int max_depth, std::string& out,
+                        std::string& error);
+
 }  // namespace athomic::detail

@@ -39,7 +39,7 @@ void host_log(athomic_host_ctx* ctx, athomic_log_level level, athomic_str messag
 }
 
 athomic_status host_deliver_event(athomic_host_ctx* ctx, athomic_host_event* event) {
-  return core(ctx)->deliver_event(reinterpret_cast<EventRecord*>(event));
+  return core(ctx)->deliver_event(reinterpret_cast<LocalDelivery*>(event));
 }
 
 athomic_status host_deliver_message(athomic_host_ctx* ctx, athomic_str name, athomic_str body) {

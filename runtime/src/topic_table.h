@@ -1,51 +1,56 @@
-// Interned event names: a hash table that readers search without locks.
+// Event names → their handlers, searched by publishers without locks.
 //
-// Topics are never removed while the table lives (a name with no handlers keeps its entry), so
-// a Topic* once found stays valid. Writers hold the registry mutex; growth builds a new array
-// and publishes it, keeping old arrays until destruction (at most twice the final size).
+// A TopicState is one version of a topic: its name and an array of subscriber pointers. The
+// array grows in place — a subscribe writes the next slot, then publishes the new count — and
+// is otherwise immutable: an unsubscribe, or a subscribe that needs more room, builds a new
+// state and swaps it in. A publisher publishes the state it found in a hazard slot and reads
+// it without locks; a replaced or removed state is freed once no thread's slot names it.
+//
+// The TopicTable indexes the current states by name: open addressing with linear probing, each
+// entry a state pointer with 16 bits of its hash in the spare top bits, so a probe dereferences
+// only states whose tag matches — after protecting them. Removing a topic leaves a tombstone;
+// when tombstones pile up the array is rebuilt in place under a sequence number (readers that
+// see it change retry), and when live topics outgrow it a larger array replaces it. Replaced
+// arrays are kept until the table is destroyed: at most the size of the largest array in all.
+// Writers hold the registry mutex.
 #pragma once
 
-#include <athomic/bus.h>
+#include "hazard.h"
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <string>
 #include <string_view>
 #include <vector>
 
 namespace athomic::detail {
 
-struct Topic;
+struct Subscriber;
 
-// One subscription.
-struct Subscriber {
-  Subscriber(uint64_t id_, Handler fn_, Topic* topic_)
-      : id(id_), fn(std::move(fn_)), topic(topic_) {}
-  const uint64_t id;
-  const Handler fn;
-  Topic* const topic;
-  // Cleared by unsubscribe before it waits; checked before every call.
-  std::atomic<bool> active{true};
-};
+struct TopicState {
+  // One allocation: this header, then `capacity` slots, then the name's bytes.
+  static TopicState* create(std::string_view name, std::size_t hash, uint32_t capacity);
+  static void destroy(const TopicState* s) noexcept;
+  // Live TopicState objects in the process (test hook).
+  static uint64_t live() noexcept;
 
-// An immutable snapshot of a topic's handlers, replaced wholesale on every change.
-struct HandlerList : std::enable_shared_from_this<HandlerList> {
-  std::vector<std::shared_ptr<Subscriber>> items;
-};
+  std::string_view name() const noexcept { return {name_data, name_size}; }
+  Subscriber* at(uint32_t i) const noexcept { return items[i].load(std::memory_order_acquire); }
 
-struct Topic {
-  Topic(std::string n, std::size_t h) : name(std::move(n)), hash(h) {}
-  const std::string name;
   const std::size_t hash;
-  // What dispatch reads (hazard-protected); nullptr when there are no handlers.
-  std::atomic<const HandlerList*> list{nullptr};
-  // Owner of *list; guarded by the registry mutex.
-  std::shared_ptr<const HandlerList> list_owner;
-  // Whether the provider was told of interest in this name; guarded by the interest mutex.
-  bool interest = false;
+  const uint32_t capacity;
+  const uint32_t name_size;
+  const char* const name_data;
+  std::atomic<Subscriber*>* const items;
+  // Slots [0, count) are published; a reader loads count, then the slots below it.
+  std::atomic<uint32_t> count{0};
+
+ private:
+  TopicState(std::size_t h, uint32_t cap, uint32_t name_len, const char* name_ptr,
+             std::atomic<Subscriber*>* slots) noexcept
+      : hash(h), capacity(cap), name_size(name_len), name_data(name_ptr), items(slots) {}
 };
 
 class TopicTable {
@@ -58,39 +63,57 @@ class TopicTable {
   static std::size_t hash_of(std::string_view name) noexcept {
     return std::hash<std::string_view>{}(name);
   }
-  // Lock-free.
-  Topic* find(std::string_view name) const noexcept { return find(name, hash_of(name)); }
-  Topic* find(std::string_view name, std::size_t hash) const noexcept {
-    const Array* a = array_.load(std::memory_order_acquire);
-    for (std::size_t i = hash & a->mask;; i = (i + 1) & a->mask) {
-      Topic* t = a->slots[i].load(std::memory_order_acquire);
-      if (!t) return nullptr;
-      if (t->hash == hash && t->name == name) return t;
-    }
-  }
-  // Caller holds the registry mutex.
-  Topic* find_or_insert(std::string_view name);
-  // Caller holds the registry mutex.
+
+  // Lock-free. The current state of @p name, published in @p slot (which then keeps it alive);
+  // nullptr when the name has no state or @p slot's thread ran out of nesting depth
+  // (slot.overflow() tells).
+  const TopicState* find(std::string_view name, std::size_t hash, HazardSlot& slot) const noexcept;
+
+  // Writers (registry mutex held): no protection needed, states change only under the mutex.
+  TopicState* get(std::string_view name, std::size_t hash) const noexcept;
+  // @p state's name must not be present.
+  void insert(TopicState* state);
+  // Replaces the state of the same name; the caller retires @p old.
+  void replace(const TopicState* old, TopicState* now) noexcept;
+  // The caller retires @p state.
+  void erase(const TopicState* state) noexcept;
+  std::size_t size() const noexcept { return live_; }
   template <class F>
   void for_each(F&& f) const {
-    for (const auto& t : topics_) f(static_cast<const Topic&>(*t));
-  }
-  template <class F>
-  void for_each(F&& f) {
-    for (const auto& t : topics_) f(*t);
+    const Array* a = array_.load(std::memory_order_relaxed);
+    for (std::size_t i = 0; i <= a->mask; ++i) {
+      const uintptr_t e = a->entries[i].load(std::memory_order_relaxed);
+      if (e != kEmpty && e != kTombstone) f(state_of(e));
+    }
   }
 
  private:
+  static constexpr uintptr_t kEmpty = 0;
+  static constexpr uintptr_t kTombstone = 1;
+  static constexpr int kTagShift = 48;
+
   struct Array {
     explicit Array(std::size_t capacity);
-    std::size_t mask;
-    std::unique_ptr<std::atomic<Topic*>[]> slots;
+    const std::size_t mask;
+    std::atomic<uint32_t> sequence{0};  // odd while rebuilt in place
+    std::unique_ptr<std::atomic<uintptr_t>[]> entries;
   };
-  static void place(Array& a, Topic* t) noexcept;
 
-  std::atomic<const Array*> array_;
-  std::vector<std::unique_ptr<Array>> arrays_;
-  std::vector<std::unique_ptr<Topic>> topics_;
+  static uintptr_t tag_of(std::size_t hash) noexcept { return (hash >> 48) | 0x8000u; }
+  static uintptr_t entry_of(const TopicState* s) noexcept {
+    return reinterpret_cast<uintptr_t>(s) | (tag_of(s->hash) << kTagShift);
+  }
+  static TopicState* state_of(uintptr_t e) noexcept {
+    return reinterpret_cast<TopicState*>(e & ((uintptr_t{1} << kTagShift) - 1));
+  }
+  std::size_t slot_of(const Array& a, const TopicState* s) const noexcept;
+  static void place(Array& a, const TopicState* s) noexcept;
+  void rebuild(std::size_t capacity);
+
+  std::atomic<Array*> array_;
+  std::vector<std::unique_ptr<Array>> arrays_;  // the current one last
+  std::size_t live_ = 0;
+  std::size_t tombstones_ = 0;
 };
 
 }  // namespace athomic::detail

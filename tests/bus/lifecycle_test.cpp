@@ -74,25 +74,69 @@ TEST(Lifecycle, PublishAfterCloseFailsClearly) {
 
 TEST(Lifecycle, CloseTimeoutDropsQueuedCallsAndCountsThem) {
   auto bus = started(local_settings(DispatchMode::pool, 1));
-  std::atomic<bool> release{false};
+  Gate gate;
   std::atomic<int> ran{0};
   bus->subscribe("block", [&](const Event&) {
-    eventually([&] { return release.load(); });
+    gate.wait();
     ran++;
   });
   std::vector<Completion> pending;
   for (int i = 0; i < 10; ++i) pending.push_back(bus->publish("block", {}));
-  std::thread releaser([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    release = true;
-  });
+  ASSERT_TRUE(eventually([&] { return bus->stats().queued_events == 10; }));
+  // close() returns while the first call still runs; the gate opens only afterwards.
   bus->close(std::chrono::milliseconds(50));
-  releaser.join();
-  // The running call finished; the nine queued ones were dropped, and nobody waits forever.
+  EXPECT_EQ(bus->stats().running_at_close, 1u);
+  gate.open();
+  // The running call finishes; the nine queued behind it are dropped as it returns, and nobody
+  // waits forever.
+  ASSERT_TRUE(eventually([&] { return bus->stats().dropped_on_close == 9; }));
   EXPECT_EQ(ran, 1);
-  EXPECT_EQ(bus->stats().dropped_on_close, 9u);
-  for (auto& c : pending) EXPECT_TRUE(c.done());
+  for (auto& c : pending) EXPECT_TRUE(eventually([&] { return c.done(); }));
 }
+
+class BoundedClose : public testing::TestWithParam<std::tuple<std::string, DispatchMode>> {};
+
+TEST_P(BoundedClose, ReturnsWhileAHandlerIsStuckAndTheHandlerFinishesLater) {
+  auto s = backend_settings(std::get<0>(GetParam()), std::get<1>(GetParam()), 2);
+  auto bus = started(s);
+  Gate gate, entered;
+  std::atomic<bool> finished{false};
+  bus->subscribe("stuck", [&, payload_seen = std::make_shared<int>(0)](const Event& e) {
+    entered.open();
+    gate.wait();
+    // What the handler uses is still alive after close returned.
+    (*payload_seen) += e.payload()["n"].get<int>();
+    EXPECT_EQ(e.name(), "stuck");
+    finished = true;
+  });
+  // Inline dispatch runs the handler on the publishing thread: publish from another one.
+  // The publishing thread holds its own reference, as any thread using a shared bus does.
+  std::thread publisher([&, mine = bus]() mutable {
+    try {
+      mine->publish("stuck", {{"n", 1}});
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << e.what();
+    }
+    mine.reset();
+  });
+  ASSERT_TRUE(entered.wait());
+  bus->close(std::chrono::milliseconds(100));  // returns: the gate is still shut
+  EXPECT_FALSE(finished.load());
+  EXPECT_THROW(bus->publish("stuck", {}), EventBusError);
+  bus.reset();  // the last reference may go while the handler runs
+  gate.open();
+  publisher.join();
+  EXPECT_TRUE(eventually([&] { return finished.load(); }));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Everywhere, BoundedClose,
+    testing::Combine(testing::Values("local", "loopback"),
+                     testing::Values(DispatchMode::pool, DispatchMode::inline_call)),
+    [](const auto& info) {
+      return std::get<0>(info.param) +
+             (std::get<1>(info.param) == DispatchMode::pool ? "Pool" : "Inline");
+    });
 
 TEST(Lifecycle, CloseFromInsideAHandlerIsRefused) {
   auto bus = started(local_settings(DispatchMode::pool, 2));

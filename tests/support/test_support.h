@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -28,6 +29,19 @@ inline EventsSettings local_settings(DispatchMode mode = DispatchMode::pool, uns
   s.provider_config = {{"backend", "local"}};
   return s;
 }
+
+#ifdef ATHOMIC_TEST_PLUGIN_DIR
+// A bus on any plugin the test build has (`loopback` is the synchronous remote one in
+// tests/plugins, found through plugins_dir).
+inline EventsSettings backend_settings(const std::string& backend, DispatchMode mode,
+                                       unsigned workers = 4) {
+  EventsSettings s = local_settings(mode, workers);
+  s.backend = backend;
+  s.provider_config = {{"backend", backend}};
+  if (backend != "local") s.plugins_dir = ATHOMIC_TEST_PLUGIN_DIR;
+  return s;
+}
+#endif
 
 inline std::shared_ptr<EventBus> started(const EventsSettings& s) {
   auto bus = EventBus::create(s);
@@ -68,6 +82,30 @@ class Counter {
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   int value_ = 0;
+};
+
+// A gate threads wait at until it is opened (the test's way to hold a handler).
+class Gate {
+ public:
+  void open() {
+    std::lock_guard lock(mutex_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  // Waits until opened, or kGenerous passes (a deadlock guard): true when opened.
+  bool wait() {
+    std::unique_lock lock(mutex_);
+    return cv_.wait_for(lock, kGenerous, [&] { return open_; });
+  }
+  bool is_open() const {
+    std::lock_guard lock(mutex_);
+    return open_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  bool open_ = false;
 };
 
 // Sets an environment variable for the scope of the object.

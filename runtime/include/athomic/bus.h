@@ -25,12 +25,23 @@ struct EventsSettings;
 
 namespace detail {
 class BusCore;
-struct EventRecord;
+struct PoolEvent;
+struct BusAccess;
 }  // namespace detail
 
 /// A handler. It runs inside the publisher's execution context. Exceptions it throws are
 /// caught, logged with the event name and trace id, and counted; other handlers are unaffected.
 using Handler = std::function<void(const Event&)>;
+
+/// How one subscription is run.
+struct SubscribeOptions {
+  /// Pool dispatch: how many of this subscription's handler calls may run at once, on different
+  /// workers (1 to 1024). With 1, the default, the subscription receives the events of each
+  /// publisher (and of each provider connection) one at a time, in the order they were
+  /// published. With more, calls overlap and that order is no longer kept. Inline dispatch runs
+  /// handlers on the delivering thread and ignores this.
+  uint32_t max_concurrency = 1;
+};
 
 /// Identifies one subscription; pass it to EventBus::unsubscribe.
 class Subscription {
@@ -48,14 +59,15 @@ class Subscription {
 };
 
 /// The outcome of one publish, to wait on or to ignore. With an in-process provider it is done
-/// when every local handler has finished; with a remote one, when the transport has accepted
-/// the message (handlers run wherever the message is received).
+/// when every local handler has finished (or was dropped by close()); with a remote one, when
+/// the transport has accepted the message (handlers run wherever the message is received).
+/// A Completion may outlive its bus.
 class ATHOMIC_API Completion {
  public:
   /// An already finished publish in which @p failed_handlers handlers threw.
   explicit Completion(uint32_t failed_handlers = 0) noexcept : failed_(failed_handlers) {}
   /// Takes over one reference to an in-flight event (runtime use).
-  explicit Completion(detail::EventRecord* record) noexcept : record_(record) {}
+  explicit Completion(detail::PoolEvent* record) noexcept : record_(record) {}
   Completion(Completion&& o) noexcept : record_(o.record_), failed_(o.failed_) {
     o.record_ = nullptr;
   }
@@ -66,24 +78,40 @@ class ATHOMIC_API Completion {
 
   bool done() const noexcept;
   /// Blocks until done.
+  /// @throws EventBusError when called, on a publish not yet done, from inside a handler of the
+  ///         same bus: the handlers it waits for may need the very thread that waits.
   void wait() const;
-  /// Blocks until done or @p timeout elapses; true when done.
+  /// Blocks until done or @p timeout elapses; true when done. Refused like wait().
   bool wait_for(std::chrono::nanoseconds timeout) const;
   /// Handlers of this event that threw (valid once done; 0 for remote transports).
   uint32_t failed_handlers() const noexcept;
 
  private:
-  detail::EventRecord* record_ = nullptr;  // nullptr: already done
-  uint32_t failed_ = 0;                    // when already done
+  void refuse_inside_handler() const;
+  detail::PoolEvent* record_ = nullptr;  // nullptr: already done
+  uint32_t failed_ = 0;                  // when already done
 };
 
-/// Counters since the bus was created.
+/// Counters since the bus was created. Every event the bus could not deliver is counted under
+/// one reason.
 struct BusStats {
-  uint64_t handler_failures = 0;   ///< handler calls that threw
-  uint64_t malformed_messages = 0; ///< received messages that did not decode (skipped)
-  uint64_t dropped_on_close = 0;   ///< handler calls abandoned when close() timed out
-  uint64_t undeliverable = 0;      ///< received events with no handler in this process
-  uint64_t publish_failures = 0;   ///< publishes the transport refused (e.g. its buffer full)
+  uint64_t handler_failures = 0;    ///< handler calls that threw
+  uint64_t malformed_messages = 0;  ///< received messages that did not decode (skipped)
+  uint64_t dropped_on_close = 0;    ///< handler calls abandoned because close() timed out
+  uint64_t undeliverable = 0;       ///< received events with no handler in this process
+  uint64_t publish_failures = 0;    ///< publishes the transport refused (e.g. its buffer full)
+  uint64_t queue_full = 0;          ///< publishes refused because the pool's queue stayed full
+  /// Received messages the bus asked the provider to deliver again later (queue full); the
+  /// provider keeps them and slows down its reading, so these are not losses.
+  uint64_t receive_refusals = 0;
+  /// Received messages dropped because the queue stayed full and the provider (built for an
+  /// ABI before 1.2) cannot deliver them again.
+  uint64_t dropped_queue_full = 0;
+  /// Handler calls still running when close() returned (it stopped waiting for them).
+  uint64_t running_at_close = 0;
+  /// Pool dispatch: events accepted and not yet handled by every handler, and their bytes.
+  uint64_t queued_events = 0;
+  uint64_t queued_bytes = 0;
 };
 
 /// Who carries the events.
@@ -96,6 +124,24 @@ struct ProviderDescription {
   uint64_t capabilities = 0;
 };
 
+/// An event bus: handlers subscribed to event names, events published to them, carried by the
+/// provider plugin the settings name. Every call is safe from any thread.
+///
+/// Guarantees, in both dispatch modes and on every provider:
+///  * Order: a subscription receives the events of one publisher, or of one provider
+///    connection, in the order they were published (unless it opted into
+///    SubscribeOptions::max_concurrency > 1). Different subscriptions run concurrently in pool
+///    dispatch.
+///  * Bounds (pool dispatch): at most executor.max_queued_events events and
+///    executor.max_queued_bytes bytes wait for or run in handlers. When full, publish waits up to
+///    executor.publish_timeout (when_full = "block") or at once (when_full = "fail") throws
+///    EventBusError; a handler's own publish never waits for the queue it drains. A provider
+///    delivering received messages is told to slow down instead.
+///  * From inside a handler: publish, subscribe and unsubscribe work; close() and waiting on a
+///    Completion of the same bus are refused with EventBusError.
+///  * close(timeout) returns within the timeout (plus a few milliseconds) whatever handlers do.
+///  * Nothing is lost silently: every event the bus could not deliver is counted in stats() by
+///    reason, and refused publishes throw.
 class ATHOMIC_API EventBus {
  public:
   /// Builds a bus from explicit settings, loading its provider plugin. Not started.
@@ -111,15 +157,24 @@ class ATHOMIC_API EventBus {
   /// @throws EventBusError naming the cause, e.g. an unreachable server.
   void start();
 
-  /// Stops accepting publishes, stops the provider, and waits up to the configured timeout
-  /// for running and queued handlers. Handlers still queued then are dropped and counted.
-  /// Idempotent; must not be called from inside a handler of this bus.
+  /// Stops accepting publishes, then waits — in all at most the configured
+  /// executor.close_timeout, or @p timeout — for publishes in progress and for queued handler
+  /// calls to finish, and stops the provider. What has not started by then is dropped and
+  /// counted (stats().dropped_on_close). Handler calls still running are not interrupted: close
+  /// logs how many there are and for which events, counts them (running_at_close), and returns;
+  /// what they use stays alive until they return, and the events queued behind them are dropped
+  /// as they do. Idempotent.
+  /// @throws EventBusError when called from inside a handler of this bus (it would wait for
+  ///         itself).
   void close();
   void close(std::chrono::milliseconds timeout);
 
   /// Registers @p handler for @p event_name. Allowed before start and from inside handlers.
-  /// @throws EventBusError for an invalid event name or a closed bus.
+  /// With a remote provider it returns once the transport confirmed the subscription.
+  /// @throws EventBusError for an invalid event name, a closed bus, or a provider that refused.
   Subscription subscribe(std::string_view event_name, Handler handler);
+  Subscription subscribe(std::string_view event_name, Handler handler,
+                         const SubscribeOptions& options);
 
   /// Registers a handler that only wants the payload.
   template <class F>
@@ -131,16 +186,21 @@ class ATHOMIC_API EventBus {
                      }));
   }
 
-  /// Removes a subscription. When it returns, the handler is not running on any other thread
-  /// and will not be called again; called from inside that handler, it returns at once.
+  /// Removes a subscription. When it returns, the handler will not be called again, and — when
+  /// called from outside this bus's handlers — is not running on any thread. Called from inside
+  /// a handler of this bus it does not wait for calls running on other threads (two handlers
+  /// removing each other must not wait for each other): the promise there is only "never called
+  /// again". A wait longer than a few seconds is logged once, naming the event and subscription.
   /// @return false if the subscription was not (or no longer) registered.
   bool unsubscribe(const Subscription& subscription);
 
   /// Publishes @p payload (a JSON object; null counts as {}) to every handler of @p event_name,
   /// with the current execution context.
-  /// @throws EventBusError for an invalid name, a payload that is not an object or is larger
-  ///         than the limit, a bus that is not started or closed, or a transport that refused
-  ///         the message (nothing is kept in that case).
+  /// @throws EventBusError for an invalid name, a payload that is not an object, a bus that is
+  ///         not started or closed, a full queue (see the class comment), or a transport that
+  ///         refused the message (nothing is kept in that case). Remote transports also refuse
+  ///         what a receiver would: an encoded event over events.max_payload_bytes, nesting
+  ///         deeper than 64 levels, NaN or infinite numbers.
   Completion publish(std::string_view event_name, nlohmann::json payload);
   /// Same, sharing an already built payload (no copy). A template only so that
   /// `publish(name, {})` means the JSON overload.
@@ -159,9 +219,10 @@ class ATHOMIC_API EventBus {
   ProviderDescription provider() const;
 
  private:
-  explicit EventBus(std::unique_ptr<detail::BusCore> core);
+  friend struct detail::BusAccess;
+  explicit EventBus(std::shared_ptr<detail::BusCore> core);
   Completion publish_shared(std::string_view event_name, const Payload& payload);
-  std::unique_ptr<detail::BusCore> core_;
+  std::shared_ptr<detail::BusCore> core_;
 };
 
 /// The process-wide bus, built from Settings::load() on first use and started.

@@ -133,6 +133,10 @@ class ATHOMIC_API ExecutionContext {
   /// Same, returning a borrowed pointer valid as long as this context (no reference count), or
   /// nullptr when the one cache slot already serves another mask.
   const ExecutionContext* restrict_view(ContextFieldMask mask) const;
+  /// The cached restriction to @p mask as an owning pointer kept by this context (borrowed:
+  /// valid as long as this context; copies of it own the restricted context alone). nullptr
+  /// when the cache slot serves another mask. Call only when @p mask removes a field.
+  const ContextPtr* restricted_ptr(ContextFieldMask mask) const;
 
   bool operator==(const ExecutionContext& other) const noexcept;
 
@@ -143,7 +147,7 @@ class ATHOMIC_API ExecutionContext {
   ContextFieldMask set_ = 0;
   // One cached restriction: publish on a bus always asks for the same mask. nullptr from
   // restrict_view means another mask holds the slot; restrict() then builds an owned copy.
-  mutable std::atomic<const ExecutionContext*> restricted_{nullptr};
+  mutable std::atomic<const ContextPtr*> restricted_{nullptr};
 };
 
 /// Makes @p ctx the current context of this thread until destroyed; the previous one is

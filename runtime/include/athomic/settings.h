@@ -25,6 +25,9 @@ namespace athomic {
 /// (the publisher's, for in-process providers) for the lowest latency.
 enum class DispatchMode { pool, inline_call };
 
+/// What publish does when the pool's queue is full.
+enum class WhenFull { block, fail };
+
 /// The validated `events` section.
 struct EventsSettings {
   bool enabled = true;
@@ -38,6 +41,15 @@ struct EventsSettings {
   /// events.executor.workers (0 in the file means one per hardware thread).
   unsigned workers = 4;
   std::chrono::milliseconds close_timeout{5000};
+  /// events.executor.max_queued_events: events waiting for or running in pool handlers.
+  uint64_t max_queued_events = 65536;
+  /// events.executor.max_queued_bytes: bytes of those events (wire bytes for received events,
+  /// an estimate of the payload's size for in-process ones).
+  uint64_t max_queued_bytes = uint64_t{64} << 20;
+  /// events.executor.when_full: wait up to publish_timeout, then throw; or throw at once.
+  WhenFull when_full = WhenFull::block;
+  /// events.executor.publish_timeout.
+  std::chrono::milliseconds publish_timeout{5000};
   /// events.propagated_context: the context fields publish captures.
   ContextFieldMask propagated_fields = kDefaultPropagatedFields;
   /// events.max_payload_bytes: the largest encoded event accepted or published.

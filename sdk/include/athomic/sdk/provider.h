@@ -33,7 +33,7 @@ extern "C" {
 /** ABI major version: a change here breaks every existing plugin. */
 #define ATHOMIC_ABI_VERSION_MAJOR 1
 /** ABI minor version: appended fields or functions only; older plugins keep working. */
-#define ATHOMIC_ABI_VERSION_MINOR 1
+#define ATHOMIC_ABI_VERSION_MINOR 2
 
 /** Name of the single symbol a plugin exports (see athomic_provider_entry_fn). */
 #define ATHOMIC_PROVIDER_ENTRY_SYMBOL "athomic_provider_entry"
@@ -141,6 +141,13 @@ typedef struct athomic_host_api {
    * and skipped by the host. The call returns ATHOMIC_ERR_DECODE for a body over the size
    * limit, and in inline dispatch for any malformed body; in pool dispatch the host decodes on
    * a worker, after the call has returned ATHOMIC_OK.
+   *
+   * ABI 1.2: in pool dispatch the call returns ATHOMIC_ERR_BACKPRESSURE, at once, when the
+   * host's dispatch queue is full. The message was NOT taken: keep it, stop reading from the
+   * transport (so that the server feels the pressure), and deliver it again after a short
+   * wait (about a millisecond), keeping the order of what follows. For plugins built for an
+   * older minor the host instead waits up to its publish timeout for room and then drops the
+   * message, counting it.
    * May be called from any provider thread between a successful start and the return of stop.
    * @param event_name borrowed; the event name (not the transport's channel or subject)
    * @param body       borrowed; the bytes exactly as received

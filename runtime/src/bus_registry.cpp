@@ -1,0 +1,277 @@
+// The subscriber registry: subscribe, unsubscribe, and giving back what they replace.
+#include "bus_core.h"
+
+#include "handler_frame.h"
+#include "hazard.h"
+
+#include <athomic/errors.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <thread>
+
+namespace athomic::detail {
+
+namespace {
+
+constexpr uint32_t kMaxConcurrency = 1024;
+constexpr uint32_t kFirstCapacity = 4;
+// Retired states and subscribers are freed in batches: each pass reads every thread's hazards.
+constexpr std::size_t kReclaimBatch = 32;
+constexpr auto kSlowUnsubscribe = std::chrono::seconds(5);
+
+uint32_t slot_index(uint64_t id) noexcept { return static_cast<uint32_t>(id); }
+uint32_t slot_generation(uint64_t id) noexcept { return static_cast<uint32_t>(id >> 32); }
+
+}  // namespace
+
+std::unique_lock<std::mutex> BusCore::lock_interest() {
+  if (HandlerFrame::inside(this)) return std::unique_lock(interest_mutex_, std::try_to_lock);
+  return std::unique_lock(interest_mutex_);
+}
+
+void BusCore::apply_deferred_interest(std::unique_lock<std::mutex>& registry) noexcept {
+  while (!deferred_interest_.empty()) {
+    const std::string name = std::move(deferred_interest_.back());
+    deferred_interest_.pop_back();
+    const bool wanted = topics_.get(name, TopicTable::hash_of(name)) != nullptr;
+    const bool told = interest_.count(name) != 0;
+    if (wanted == told || state_.load() != kStarted) continue;
+    registry.unlock();
+    bool done = true;
+    try {
+      if (wanted) {
+        provider_->interest_add(name);
+      } else {
+        provider_->interest_remove(name);
+      }
+    } catch (const std::exception& e) {
+      done = false;
+      try {
+        log_->error("the provider refused interest in '{}' for a handler subscribed from "
+                    "inside a handler; its events will not arrive: {}", name, e.what());
+      } catch (...) {
+      }
+    } catch (...) {
+      done = false;
+    }
+    registry.lock();
+    if (done) {
+      try {
+        if (wanted) {
+          interest_.insert(name);
+        } else {
+          interest_.erase(name);
+        }
+      } catch (...) {
+      }
+    }
+  }
+}
+
+Subscriber* BusCore::find_subscriber(uint64_t id) const noexcept {
+  const uint32_t index = slot_index(id);
+  if (index >= subscribers_.size()) return nullptr;
+  const SubscriberSlot& slot = subscribers_[index];
+  return slot.generation == slot_generation(id) ? slot.subscriber : nullptr;
+}
+
+void BusCore::retire(const TopicState* s) { retired_states_.push_back({s, ++retire_seq_}); }
+
+void BusCore::retire(Subscriber* s) { retired_subscribers_.push_back({s, ++retire_seq_}); }
+
+void BusCore::reclaim(bool force) {
+  if (retired_states_.empty() && retired_subscribers_.empty()) return;
+  if (!force && retired_states_.size() + retired_subscribers_.size() < kReclaimBatch) return;
+  // Every thread's hazards, this one's too: a handler that (un)subscribes may be iterating a
+  // state it just retired.
+  std::vector<const void*> in_use;
+  Hazards::for_each_all([&](const void* v) { in_use.push_back(v); });
+  std::sort(in_use.begin(), in_use.end());
+  std::erase_if(retired_states_, [&](const RetiredState& r) {
+    if (std::binary_search(in_use.begin(), in_use.end(), r.state)) return false;
+    TopicState::destroy(r.state);
+    return true;
+  });
+  // A subscriber is reachable only through states retired before it (every later state was
+  // built without it): once those are gone, no publisher can reach it.
+  uint64_t oldest_state = UINT64_MAX;
+  for (const auto& r : retired_states_) oldest_state = std::min(oldest_state, r.seq);
+  std::erase_if(retired_subscribers_, [&](const RetiredSubscriber& r) {
+    if (r.seq > oldest_state) return false;
+    r.subscriber->unref();
+    return true;
+  });
+}
+
+Subscription BusCore::subscribe(std::string_view name, Handler handler,
+                                const SubscribeOptions& options) {
+  validate_event_name(name);
+  if (!handler) throw EventBusError(fmt::format("subscribe('{}'): the handler is empty", name));
+  if (options.max_concurrency < 1 || options.max_concurrency > kMaxConcurrency) {
+    throw EventBusError(fmt::format(
+        "subscribe('{}'): max_concurrency = {} is invalid: expected 1 to {}", name,
+        options.max_concurrency, kMaxConcurrency));
+  }
+  const std::size_t hash = TopicTable::hash_of(name);
+  auto interest = lock_interest();
+  std::unique_lock registry(registry_mutex_);
+  if (state_.load() >= kClosing) {
+    throw EventBusError(fmt::format("subscribe('{}'): the event bus is closed", name));
+  }
+  if (state_.load() == kStarted && interest_.count(std::string(name)) == 0) {
+    if (!interest.owns_lock()) {
+      deferred_interest_.emplace_back(name);
+    } else {
+      // Before the handler is installed: if the provider refuses, nothing was subscribed.
+      registry.unlock();
+      try {
+        provider_->interest_add(name);
+      } catch (...) {
+        registry.lock();
+        apply_deferred_interest(registry);
+        throw;
+      }
+      registry.lock();
+      interest_.emplace(name);
+    }
+  }
+
+  uint32_t index;
+  if (!free_slots_.empty()) {
+    index = free_slots_.back();
+    free_slots_.pop_back();
+  } else {
+    index = static_cast<uint32_t>(subscribers_.size());
+    subscribers_.emplace_back();
+  }
+  SubscriberSlot& slot = subscribers_[index];
+  if (slot.generation == 0) slot.generation = 1;
+  const uint64_t id = (uint64_t{slot.generation} << 32) | index;
+  Subscriber* sub;
+  try {
+    sub = new Subscriber(id, std::move(handler), std::string(name),
+                         inline_mode_ ? 0 : options.max_concurrency);
+  } catch (...) {
+    free_slots_.push_back(index);
+    throw;
+  }
+  slot.subscriber = sub;
+  ++subscriber_count_;
+
+  TopicState* current = topics_.get(name, hash);
+  if (!current) {
+    TopicState* fresh = TopicState::create(name, hash, kFirstCapacity);
+    fresh->items[0].store(sub, std::memory_order_relaxed);
+    fresh->count.store(1, std::memory_order_release);
+    topics_.insert(fresh);
+  } else if (const uint32_t n = current->count.load(std::memory_order_relaxed);
+             n < current->capacity) {
+    // In place: readers see the new slot only once count covers it.
+    current->items[n].store(sub, std::memory_order_release);
+    current->count.store(n + 1, std::memory_order_release);
+  } else {
+    TopicState* grown = TopicState::create(name, hash, current->capacity * 2);
+    for (uint32_t i = 0; i < n; ++i) grown->items[i].store(current->at(i), std::memory_order_relaxed);
+    grown->items[n].store(sub, std::memory_order_relaxed);
+    grown->count.store(n + 1, std::memory_order_release);
+    topics_.replace(current, grown);
+    retire(current);
+  }
+  reclaim();
+  if (interest.owns_lock()) apply_deferred_interest(registry);
+  return Subscription(id, std::string(name));
+}
+
+bool BusCore::unsubscribe(const Subscription& s) {
+  Subscriber* sub = nullptr;
+  std::vector<const TopicState*> containing;
+  {
+    auto interest = lock_interest();
+    std::unique_lock registry(registry_mutex_);
+    sub = find_subscriber(s.id());
+    if (!sub) return false;
+    SubscriberSlot& slot = subscribers_[slot_index(s.id())];
+    slot.subscriber = nullptr;
+    if (++slot.generation == 0) slot.generation = 1;
+    free_slots_.push_back(slot_index(s.id()));
+    --subscriber_count_;
+    sub->active.store(false, std::memory_order_seq_cst);
+
+    const std::size_t hash = TopicTable::hash_of(sub->name);
+    TopicState* current = topics_.get(sub->name, hash);
+    const uint32_t n = current->count.load(std::memory_order_relaxed);
+    if (n == 1) {
+      topics_.erase(current);
+      deferred_interest_.push_back(sub->name);
+    } else {
+      // A new version without it: threads dispatching the old one finish with the old one.
+      const uint32_t capacity =
+          (n - 1) * 4 <= current->capacity && current->capacity > kFirstCapacity
+              ? current->capacity / 2
+              : current->capacity;
+      TopicState* next = TopicState::create(sub->name, hash, capacity);
+      uint32_t k = 0;
+      for (uint32_t i = 0; i < n; ++i) {
+        Subscriber* other = current->at(i);
+        if (other != sub) next->items[k++].store(other, std::memory_order_relaxed);
+      }
+      next->count.store(k, std::memory_order_release);
+      topics_.replace(current, next);
+    }
+    retire(current);
+    // The versions that may still hold it: this one and older ones not yet freed.
+    for (const auto& r : retired_states_) {
+      if (r.state->hash == hash && r.state->name() == sub->name) containing.push_back(r.state);
+    }
+    sub->ref();  // ours, for the wait below
+    retire(sub);
+    reclaim();
+    if (interest.owns_lock()) apply_deferred_interest(registry);
+  }
+  // Inside a handler of this bus, waiting for other threads could be waiting for a handler that
+  // waits for us; "never called again" holds without it (active is cleared).
+  if (!HandlerFrame::inside(this)) wait_until_unused(*sub, std::move(containing));
+  sub->unref();
+  return true;
+}
+
+void BusCore::wait_until_unused(const Subscriber& sub, std::vector<const TopicState*> states) {
+  // Inline dispatch: a thread running the handler holds a hazard on a version that held it.
+  // Pool dispatch: the worker draining one of its lanes has marked the lane.
+  std::sort(states.begin(), states.end());
+  auto in_use = [&] {
+    for (uint32_t i = 0; i < sub.lane_count; ++i) {
+      if (sub.lanes[i].draining.load(std::memory_order_seq_cst)) return true;
+    }
+    return !states.empty() && Hazards::any_other([&](const void* v) {
+      return std::binary_search(states.begin(), states.end(), v);
+    });
+  };
+  const auto start = std::chrono::steady_clock::now();
+  bool logged = false;
+  unsigned round = 0;
+  while (in_use()) {
+    if (!logged && std::chrono::steady_clock::now() - start > kSlowUnsubscribe) {
+      logged = true;
+      log_->warn("unsubscribe: handler #{} of '{}' has been running for more than {} s; "
+                 "waiting for it to return",
+                 sub.id & 0xffffffffu, sub.name, kSlowUnsubscribe.count());
+    }
+    if (round < 64) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(std::min(1000u, 10u * (round - 63))));
+    }
+    ++round;
+  }
+}
+
+std::size_t BusCore::handler_count(std::string_view name) const {
+  std::lock_guard lock(registry_mutex_);
+  const TopicState* t = topics_.get(name, TopicTable::hash_of(name));
+  return t ? t->count.load(std::memory_order_relaxed) : 0;
+}
+
+}  // namespace athomic::detail

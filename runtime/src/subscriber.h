@@ -1,0 +1,47 @@
+// One subscription: the handler, whether it is still subscribed, and (pool dispatch) its lanes.
+#pragma once
+
+#include "lane.h"
+
+#include <athomic/bus.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace athomic::detail {
+
+struct Subscriber {
+  Subscriber(uint64_t id_, Handler fn_, std::string name_, uint32_t lanes_)
+      : id(id_), fn(std::move(fn_)), name(std::move(name_)), lane_count(lanes_),
+        lanes(lanes_ ? new Lane[lanes_] : nullptr) {
+    for (uint32_t i = 0; i < lane_count; ++i) lanes[i].owner = this;
+  }
+
+  // The lane the next delivery goes to: the only one, or the next in turn when the subscriber
+  // allowed several handler calls at once (max_concurrency > 1).
+  Lane& next_lane() noexcept {
+    if (lane_count == 1) return lanes[0];
+    return lanes[next_lane_turn.fetch_add(1, std::memory_order_relaxed) % lane_count];
+  }
+
+  void ref() noexcept { refs.fetch_add(1, std::memory_order_relaxed); }
+  void unref() noexcept {
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  const uint64_t id;
+  const Handler fn;
+  const std::string name;
+  // Cleared by unsubscribe before it waits; checked before every call.
+  std::atomic<bool> active{true};
+  // One held by the registry until no publisher can reach this subscriber any more, one per
+  // scheduled lane.
+  std::atomic<uint32_t> refs{1};
+  const uint32_t lane_count;
+  std::atomic<uint32_t> next_lane_turn{0};
+  const std::unique_ptr<Lane[]> lanes;
+};
+
+}  // namespace athomic::detail

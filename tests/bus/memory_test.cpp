@@ -1,0 +1,75 @@
+// Memory returns: finished events release their payload and context at once, and topics with
+// no handler left are reclaimed. Counted through the registry's own figures, not RSS.
+#include "bus_core.h"
+#include "event_record.h"
+#include "test_support.h"
+#include "topic_table.h"
+
+namespace athomic::test {
+namespace {
+
+using detail::BusAccess;
+
+class Memory : public testing::TestWithParam<DispatchMode> {};
+
+TEST_P(Memory, AHandledEventKeepsNeitherPayloadNorContext) {
+  auto bus = started(local_settings(GetParam(), 2));
+  Counter handled;
+  bus->subscribe("kept", [&](const Event&) { handled.add(); });
+  std::vector<std::weak_ptr<const nlohmann::json>> payloads;
+  std::vector<std::weak_ptr<const ExecutionContext>> contexts;
+  std::vector<Completion> done;
+  for (int i = 0; i < 100; ++i) {
+    auto ctx = ExecutionContext::Builder().trace_id("t" + std::to_string(i)).build();
+    auto payload = std::make_shared<const nlohmann::json>(
+        nlohmann::json{{"i", i}, {"blob", std::string(1000, 'z')}});
+    payloads.push_back(payload);
+    contexts.push_back(ctx);
+    ContextScope scope(ctx);
+    done.push_back(bus->publish("kept", payload));
+  }
+  ASSERT_TRUE(handled.wait_for_at_least(100));
+  for (auto& c : done) c.wait();
+  // Nothing else publishes: what the bus kept would stay until its next event.
+  for (std::size_t i = 0; i < payloads.size(); ++i) {
+    EXPECT_TRUE(payloads[i].expired()) << "payload " << i << " is still held";
+    EXPECT_TRUE(contexts[i].expired()) << "context " << i << " is still held";
+  }
+}
+
+TEST_P(Memory, TopicsWithNoHandlerLeftAreReclaimed) {
+  auto bus = started(local_settings(GetParam(), 2));
+  auto* core = BusAccess::core(*bus);
+  const uint64_t states_before = detail::TopicState::live();
+  bus->subscribe("stays", [](const Event&) {});
+  for (int i = 0; i < 100000; ++i) {
+    const std::string name = "request." + std::to_string(i) + ".done";
+    auto sub = bus->subscribe(name, [](const Event&) {});
+    bus->publish(name, {});
+    ASSERT_TRUE(bus->unsubscribe(sub));
+  }
+  const auto in = core->internals();
+  EXPECT_EQ(in.topics, 1u);
+  EXPECT_EQ(in.subscribers, 1u);
+  // Retired states and subscribers are freed in small batches, never all kept.
+  EXPECT_LT(in.retired_states + in.retired_subscribers, 64u);
+  EXPECT_LT(detail::TopicState::live() - states_before, 64u);
+}
+
+TEST_P(Memory, FinishedRecordsAreReusedNotAccumulated) {
+  auto bus = started(local_settings(GetParam(), 2));
+  Counter handled;
+  bus->subscribe("r", [&](const Event&) { handled.add(); });
+  for (int i = 0; i < 20000; ++i) bus->publish("r", {});
+  ASSERT_TRUE(handled.wait_for_at_least(20000));
+  ASSERT_TRUE(eventually([&] { return bus->stats().queued_events == 0; }));
+  // Bounded by the bus's and this thread's caches, not by the number of events.
+  EXPECT_LE(detail::live_pool_events(), 1024u + 256u + 256u * 8);
+  EXPECT_LE(BusAccess::core(*bus)->internals().cached_records, 1024u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, Memory,
+                         testing::Values(DispatchMode::pool, DispatchMode::inline_call), mode_name);
+
+}  // namespace
+}  // namespace athomic::test
