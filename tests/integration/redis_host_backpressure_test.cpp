@@ -1,7 +1,7 @@
-// The provider, loaded through its C entry symbol, under a host whose dispatch queue is full:
-// deliver_message answers ATHOMIC_ERR_BACKPRESSURE and does not take the message. The provider
-// must keep it, try again, keep the publishing connection going meanwhile, and lose nothing.
-// (The runtime's host does not answer so yet; this test host stands in for it, at the ABI.)
+// The provider under a host whose dispatch queue is full: deliver_message answers
+// ATHOMIC_ERR_BACKPRESSURE and does not take the message. The provider must keep it, try again,
+// keep the publishing connection going meanwhile, and lose nothing. Once at the ABI, with a
+// test host that refuses for as long as the test says; once through the runtime's own host.
 #include "redis_support.h"
 
 #include <athomic/sdk/provider.h>
@@ -92,6 +92,38 @@ TEST(RedisHostBackpressure, AMessageTheHostRefusesIsKeptAndDeliveredLater) {
   vt.stop(p);
   vt.destroy(p);
   for (int n = 0; n < kEvents; ++n) EXPECT_EQ(host.bodies[static_cast<std::size_t>(n)], std::to_string(n));
+}
+
+TEST(RedisHostBackpressure, AFullDispatchQueueSlowsTheSubscriberAndLosesNothing) {
+  // The runtime's host: a pool of 8 queued events, and a handler held until the test lets go,
+  // so the host refuses what the provider delivers until then.
+  RedisServer server;
+  auto s = redis_settings(server.uri());
+  s.max_queued_events = 8;
+  auto bus = started(s);
+  Gate gate;
+  std::mutex m;
+  std::vector<int> received;
+  bus->subscribe("bp", [&](const Event& e) {
+    gate.wait();
+    std::lock_guard lock(m);
+    received.push_back(e.payload()["n"].get<int>());
+  });
+  RawClient publisher(server.port());
+  constexpr int kEvents = 2000;
+  for (int n = 0; n < kEvents; ++n) {
+    publisher.command({"PUBLISH", "app_events:bp", json{{"n", n}}.dump()});
+  }
+  ASSERT_TRUE(eventually([&] { return bus->stats().receive_refusals > 0; }))
+      << "the host never refused a delivery";
+  gate.open();
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(m);
+    return received.size() == static_cast<std::size_t>(kEvents);
+  })) << received.size() << " of " << kEvents << " delivered";
+  std::lock_guard lock(m);
+  for (int n = 0; n < kEvents; ++n) EXPECT_EQ(received[static_cast<std::size_t>(n)], n);
+  EXPECT_EQ(bus->stats().dropped_queue_full, 0u);
 }
 
 }  // namespace
