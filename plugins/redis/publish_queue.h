@@ -34,7 +34,8 @@ class PublishQueue {
   std::size_t limit(uint64_t before) const;
   // The bytes not yet written, up to @p limit.
   std::string_view unwritten(std::size_t limit) const noexcept {
-    return sent_ >= limit ? std::string_view() : std::string_view(bytes_).substr(sent_, limit - sent_);
+    return sent_ >= limit ? std::string_view()
+                          : std::string_view(bytes_).substr(sent_, limit - sent_);
   }
   void wrote(std::size_t n) noexcept { sent_ += n; }
   bool all_written() const noexcept { return sent_ == bytes_.size(); }
@@ -48,10 +49,10 @@ class PublishQueue {
   void clear(uint64_t published);
 
  private:
-  std::string bytes_;            // from head_: the unanswered commands
-  std::deque<uint32_t> lengths_; // the length of each
-  std::size_t head_ = 0;         // start of the oldest unanswered command in bytes_
-  std::size_t sent_ = 0;         // bytes of bytes_ written on the current connection
+  std::string bytes_;             // from head_: the unanswered commands
+  std::deque<uint32_t> lengths_;  // the length of each
+  std::size_t head_ = 0;          // start of the oldest unanswered command in bytes_
+  std::size_t sent_ = 0;          // bytes of bytes_ written on the current connection
   uint64_t answered_ = 0;
 };
 

@@ -58,11 +58,14 @@ void Connection::begin(const Endpoint& ep) {
 
 pollfd Connection::wait() const noexcept {
   switch (phase_) {
-    case Phase::resolving: return {resolution_->fd(), POLLIN, 0};
-    case Phase::connecting: return {fd_, POLLOUT, 0};
+    case Phase::resolving:
+      return {resolution_->fd(), POLLIN, 0};
+    case Phase::connecting:
+      return {fd_, POLLOUT, 0};
     case Phase::handshaking:
       return {fd_, static_cast<short>(POLLIN | (out_.empty() ? 0 : POLLOUT)), 0};
-    default: return {-1, 0, 0};
+    default:
+      return {-1, 0, 0};
   }
 }
 
@@ -167,8 +170,10 @@ Connection::Step Connection::advance(short revents, std::string& error) {
                   (handshake_replies_.empty() && handshake_expected_ == 2 ? "AUTH" : "PING") +
                   " (" + seconds_text(ep.connect_timeout_s) + ")");
     }
-    case Phase::ready: return Step::ready;
-    case Phase::closed: break;
+    case Phase::ready:
+      return Step::ready;
+    case Phase::closed:
+      break;
   }
   error = "connecting to " + ep.display() + " was abandoned";
   return Step::failed;
@@ -180,7 +185,8 @@ bool Connection::handshake_replies(std::string& error, bool& complete) {
   std::string parse_error;
   if (!each_reply(parse_error, [&](const resp::Reply& r) {
         if (handshake_replies_.size() < handshake_expected_) {
-          handshake_replies_.emplace_back(r.is_array ? '*' : r.value.type, std::string(r.value.text));
+          handshake_replies_.emplace_back(r.is_array ? '*' : r.value.type,
+                                          std::string(r.value.text));
         }
         return true;
       })) {
@@ -210,9 +216,12 @@ bool Connection::open(const Endpoint& ep, std::string& error, const Cancel* canc
   begin(ep);
   for (short revents = 0;;) {
     switch (advance(revents, error)) {
-      case Step::ready: return true;
-      case Step::failed: return false;
-      case Step::pending: break;
+      case Step::ready:
+        return true;
+      case Step::failed:
+        return false;
+      case Step::pending:
+        break;
     }
     pollfd fds[2] = {wait(), {cancel ? cancel->fd : -1, POLLIN, 0}};
     const auto left =

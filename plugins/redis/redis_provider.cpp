@@ -141,18 +141,21 @@ class RedisProvider final : public sdk::Provider {
     bool need_wake;
     {
       std::lock_guard lock(mutex_);
-      if (!running_ || stopping_) throw sdk::Error(ATHOMIC_ERR_STATE, "the redis provider is stopped");
+      if (!running_ || stopping_)
+        throw sdk::Error(ATHOMIC_ERR_STATE, "the redis provider is stopped");
       const std::size_t buffered = buffered_.load(std::memory_order_relaxed);
       const std::size_t bytes = buffered_bytes_.load(std::memory_order_relaxed);
       // The command's size, within a few bytes of the length headers.
       const std::size_t size = 48 + config_.key_prefix.size() + config_.separator.size() +
                                m.event_name.size() + m.body.size();
       if (buffered >= config_.max_buffered_events) {
-        refuse(buffered, bytes, "max_buffered_events is " + std::to_string(config_.max_buffered_events));
+        refuse(buffered, bytes,
+               "max_buffered_events is " + std::to_string(config_.max_buffered_events));
       }
       if (bytes + size > config_.max_buffered_bytes) {
-        refuse(buffered, bytes, "max_buffered_bytes is " + std::to_string(config_.max_buffered_bytes) +
-                                    " and this event needs " + std::to_string(size));
+        refuse(buffered, bytes,
+               "max_buffered_bytes is " + std::to_string(config_.max_buffered_bytes) +
+                   " and this event needs " + std::to_string(size));
       }
       const std::size_t before = pending_.size();
       PublishQueue::format(pending_, channel_parts, m.body);
@@ -195,9 +198,9 @@ class RedisProvider final : public sdk::Provider {
     if (auto it = channels_.find(ch); it != channels_.end() && !it->second.refused.empty()) {
       const std::string why = std::move(it->second.refused);
       channels_.erase(it);  // the server did not subscribe it: nothing to undo
-      throw sdk::Error(ATHOMIC_ERR_INVALID_ARGUMENT,
-                       "the server at " + config_.endpoint.display() + " refused SUBSCRIBE " + ch +
-                           ": " + why + refusal_hint(why));
+      throw sdk::Error(ATHOMIC_ERR_INVALID_ARGUMENT, "the server at " + config_.endpoint.display() +
+                                                         " refused SUBSCRIBE " + ch + ": " + why +
+                                                         refusal_hint(why));
     }
   }
 
@@ -220,18 +223,19 @@ class RedisProvider final : public sdk::Provider {
   std::string refusal_hint(std::string_view why) const {
     if (!why.starts_with("NOPERM")) return "";
     return " (check the channel permissions of the ACL user " +
-           (config_.endpoint.user.empty() ? std::string("default") : "'" + config_.endpoint.user + "'") +
+           (config_.endpoint.user.empty() ? std::string("default")
+                                          : "'" + config_.endpoint.user + "'") +
            " of events.provider.provider.provider)";
   }
 
   // With mutex_ held.
   [[noreturn]] void refuse(std::size_t events, std::size_t bytes, const std::string& limit) const {
-    throw sdk::Error(ATHOMIC_ERR_BACKPRESSURE,
-                     std::to_string(events) + " events (" + std::to_string(bytes) +
-                         " bytes) are already waiting for " + config_.endpoint.display() +
-                         (pub_up_ ? " (the server is not keeping up)" : " (disconnected, reconnecting)") +
-                         "; events.provider." + limit +
-                         "; nothing was kept: retry later, or raise the limit");
+    throw sdk::Error(
+        ATHOMIC_ERR_BACKPRESSURE,
+        std::to_string(events) + " events (" + std::to_string(bytes) +
+            " bytes) are already waiting for " + config_.endpoint.display() +
+            (pub_up_ ? " (the server is not keeping up)" : " (disconnected, reconnecting)") +
+            "; events.provider." + limit + "; nothing was kept: retry later, or raise the limit");
   }
 
   void wake() noexcept {
@@ -359,7 +363,8 @@ class RedisProvider final : public sdk::Provider {
     } else if (kind == "subscribe") {
       subscription_answered();
       std::lock_guard lock(mutex_);
-      if (auto it = channels_.find(std::string(ch)); it != channels_.end()) it->second.confirmed = true;
+      if (auto it = channels_.find(std::string(ch)); it != channels_.end())
+        it->second.confirmed = true;
       cv_.notify_all();
     } else if (kind == "unsubscribe") {
       subscription_answered();
@@ -417,7 +422,8 @@ class RedisProvider final : public sdk::Provider {
       if (r.is_array && r.count >= 3 && r.items[0].text == "message") ++messages;
       return true;
     });
-    host_.warn(std::to_string(messages) + " received events were not delivered before stop: the "
+    host_.warn(std::to_string(messages) +
+               " received events were not delivered before stop: the "
                "host's dispatch queue stayed full");
     delivery_retry_at_ = {};
   }
@@ -452,7 +458,6 @@ class RedisProvider final : public sdk::Provider {
     buffered_bytes_.fetch_sub(queue_.pop_answered(answered), std::memory_order_relaxed);
     buffered_.fetch_sub(answered, std::memory_order_relaxed);
   }
-
 
   // Closes @p link after a failure; it reconnects at once, then with backoff.
   void lose(Link& link, const std::string& why) {
@@ -527,9 +532,14 @@ class RedisProvider final : public sdk::Provider {
     }
     std::string error;
     switch (link.conn.advance(revents, error)) {
-      case Connection::Step::ready: reconnected(link); break;
-      case Connection::Step::failed: attempt_failed(link, error); break;
-      case Connection::Step::pending: break;
+      case Connection::Step::ready:
+        reconnected(link);
+        break;
+      case Connection::Step::failed:
+        attempt_failed(link, error);
+        break;
+      case Connection::Step::pending:
+        break;
     }
   }
 
@@ -576,8 +586,9 @@ class RedisProvider final : public sdk::Provider {
       std::string pub_error, sub_error;
       bool pub_ok = !pub_.conn.is_open() || !may_publish || flush_publishes(pub_error);
       bool sub_ok = !sub_.conn.is_open() || !sub_failure_.empty() || sub_.conn.flush(sub_error);
-      const bool pub_blocked = pub_.conn.is_open() && may_publish &&
-                               (!queue_.unwritten(publish_limit()).empty() || pub_.conn.wants_write());
+      const bool pub_blocked =
+          pub_.conn.is_open() && may_publish &&
+          (!queue_.unwritten(publish_limit()).empty() || pub_.conn.wants_write());
       if (pub_ok && queue_.reply_due()) {
         // A reply is due and will wake this loop, which then takes what was published
         // meanwhile: publishers need not signal the eventfd, a system call each.
@@ -589,10 +600,11 @@ class RedisProvider final : public sdk::Provider {
           {wake_fd_, POLLIN, 0},
           poll_entry(pub_, static_cast<short>(POLLIN | (pub_blocked ? POLLOUT : 0)), may_publish,
                      wake_at),
-          poll_entry(sub_,
-                     static_cast<short>((delivery_held() ? 0 : POLLIN) |
-                                        (sub_.conn.wants_write() && sub_failure_.empty() ? POLLOUT : 0)),
-                     may_publish, wake_at)};
+          poll_entry(
+              sub_,
+              static_cast<short>((delivery_held() ? 0 : POLLIN) |
+                                 (sub_.conn.wants_write() && sub_failure_.empty() ? POLLOUT : 0)),
+              may_publish, wake_at)};
       if (delivery_held()) {
         wake_at = std::min(wake_at, delivery_retry_at_);
         if (!(fds[2].events & POLLOUT)) fds[2].fd = -1;  // not even for POLLHUP: it would spin
@@ -651,9 +663,9 @@ class RedisProvider final : public sdk::Provider {
   // Shared with the I/O thread.
   std::mutex mutex_;
   std::condition_variable cv_;
-  std::string pending_;                     // formatted PUBLISH commands, not yet taken
-  std::vector<uint32_t> pending_lengths_;   // the length of each
-  std::atomic<std::size_t> buffered_{0};    // publishes not yet answered by the server
+  std::string pending_;                         // formatted PUBLISH commands, not yet taken
+  std::vector<uint32_t> pending_lengths_;       // the length of each
+  std::atomic<std::size_t> buffered_{0};        // publishes not yet answered by the server
   std::atomic<std::size_t> buffered_bytes_{0};  // their size as commands
   struct SubOp {
     bool subscribe;
@@ -665,8 +677,8 @@ class RedisProvider final : public sdk::Provider {
     std::string refused;     // the server's error, when it refused to subscribe
   };
   std::map<std::string, ChannelState> channels_;  // wanted channels
-  std::vector<SubOp> sub_ops_;            // subscription changes not yet taken by the loop
-  uint64_t published_ = 0;                // publishes accepted since the provider was made
+  std::vector<SubOp> sub_ops_;                    // subscription changes not yet taken by the loop
+  uint64_t published_ = 0;                        // publishes accepted since the provider was made
   bool wake_pending_ = false;
   bool running_ = false;
   bool stopping_ = false;

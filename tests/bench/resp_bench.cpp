@@ -43,10 +43,11 @@ struct Delivery {
 
 std::string envelope(int n) {
   char out[256];
-  const int len = std::snprintf(out, sizeof out,
-                                R"({"n":%d,"pad":"%064d","ts":123456789012345,)"
-                                R"("_nala_context":{"tenant_id":"bench","trace_id":"bench-trace"}})",
-                                n, n);
+  const int len =
+      std::snprintf(out, sizeof out,
+                    R"({"n":%d,"pad":"%064d","ts":123456789012345,)"
+                    R"("_nala_context":{"tenant_id":"bench","trace_id":"bench-trace"}})",
+                    n, n);
   return std::string(out, static_cast<std::size_t>(len));
 }
 
@@ -57,8 +58,9 @@ const std::string& message_stream() {
     while (out.size() < (std::size_t{1} << 20)) {
       const std::string body = envelope(static_cast<int>(out.size()));
       resp::append_header(out, '*', 3);
-      for (std::string_view part : {std::string_view("message"), std::string_view("bench:bench.event"),
-                                    std::string_view(body)}) {
+      for (std::string_view part :
+           {std::string_view("message"), std::string_view("bench:bench.event"),
+            std::string_view(body)}) {
         resp::append_header(out, '$', part.size());
         out.append(part).append("\r\n");
       }
@@ -101,7 +103,8 @@ void check(benchmark::State& state, const std::string& stream, const Delivery& d
     state.SkipWithError("a reader missed messages");
     work_check_failed = true;
   }
-  state.counters["msgs/pass"] = static_cast<double>(d.messages) / static_cast<double>(state.iterations());
+  state.counters["msgs/pass"] =
+      static_cast<double>(d.messages) / static_cast<double>(state.iterations());
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) *
                           static_cast<int64_t>(expected ? expected : stream.size() / 4));
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * stream.size()));
@@ -220,8 +223,9 @@ void hiredis_messages(benchmark::State& state, const std::string& stream, bool d
           auto* r = static_cast<redisReply*>(reply);
           if (r->type == REDIS_REPLY_ARRAY && r->elements >= 3 &&
               std::string_view(r->element[0]->str, r->element[0]->len) == "message") {
-            sink.delivery.deliver(std::string_view(r->element[1]->str, r->element[1]->len).substr(kPrefix.size()),
-                                  std::string_view(r->element[2]->str, r->element[2]->len));
+            sink.delivery.deliver(
+                std::string_view(r->element[1]->str, r->element[1]->len).substr(kPrefix.size()),
+                std::string_view(r->element[2]->str, r->element[2]->len));
           } else if (r->type == REDIS_REPLY_INTEGER) {
             sink.delivery.integers += r->integer;
           }
@@ -236,10 +240,16 @@ void hiredis_messages(benchmark::State& state, const std::string& stream, bool d
 
 void BM_Messages_Athomic(benchmark::State& s) { athomic_messages(s, message_stream()); }
 void BM_Messages_Hiredis(benchmark::State& s) { hiredis_messages(s, message_stream(), false); }
-void BM_Messages_HiredisDefault(benchmark::State& s) { hiredis_messages(s, message_stream(), true); }
+void BM_Messages_HiredisDefault(benchmark::State& s) {
+  hiredis_messages(s, message_stream(), true);
+}
 void BM_PublishReplies_Athomic(benchmark::State& s) { athomic_messages(s, integer_stream()); }
-void BM_PublishReplies_Hiredis(benchmark::State& s) { hiredis_messages(s, integer_stream(), false); }
-void BM_PublishReplies_HiredisDefault(benchmark::State& s) { hiredis_messages(s, integer_stream(), true); }
+void BM_PublishReplies_Hiredis(benchmark::State& s) {
+  hiredis_messages(s, integer_stream(), false);
+}
+void BM_PublishReplies_HiredisDefault(benchmark::State& s) {
+  hiredis_messages(s, integer_stream(), true);
+}
 
 // Chunk sizes: what one read() returns; 16 KiB is hiredis's own read size.
 #define CHUNKS Arg(4096)->Arg(16384)->Arg(65536)

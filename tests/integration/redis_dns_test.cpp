@@ -20,15 +20,16 @@ class SilentDns {
  public:
   SilentDns() {
     const char* addr = std::getenv("ATHOMIC_TEST_SILENT_DNS");
-    if (!addr) throw std::runtime_error("ATHOMIC_TEST_SILENT_DNS is not set: run through silent_dns.sh");
+    if (!addr)
+      throw std::runtime_error("ATHOMIC_TEST_SILENT_DNS is not set: run through silent_dns.sh");
     fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     sockaddr_in sa{};
     sa.sin_family = AF_INET;
     sa.sin_port = htons(53);
     ::inet_pton(AF_INET, addr, &sa.sin_addr);
     if (::bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
-      throw std::runtime_error(std::string("silent DNS server: bind ") + addr + ":53: " +
-                               std::strerror(errno));
+      throw std::runtime_error(std::string("silent DNS server: bind ") + addr +
+                               ":53: " + std::strerror(errno));
     }
     thread_ = std::thread([this] {
       char buf[1500];

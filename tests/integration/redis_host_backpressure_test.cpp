@@ -47,16 +47,23 @@ struct TestHost {
   }
 };
 
-const athomic_host_api kApi{sizeof(athomic_host_api), ATHOMIC_ABI_VERSION_MAJOR,
-                            ATHOMIC_ABI_VERSION_MINOR, &TestHost::error_set, &TestHost::log,
-                            &TestHost::deliver_event, &TestHost::deliver_message,
-                            &TestHost::now_ns, "test"};
+const athomic_host_api kApi{sizeof(athomic_host_api),
+                            ATHOMIC_ABI_VERSION_MAJOR,
+                            ATHOMIC_ABI_VERSION_MINOR,
+                            &TestHost::error_set,
+                            &TestHost::log,
+                            &TestHost::deliver_event,
+                            &TestHost::deliver_message,
+                            &TestHost::now_ns,
+                            "test"};
 
 TEST(RedisHostBackpressure, AMessageTheHostRefusesIsKeptAndDeliveredLater) {
   RedisServer server;
-  void* lib = ::dlopen(ATHOMIC_REDIS_PLUGIN, RTLD_NOW | RTLD_LOCAL);  // never closed, as the host does
+  void* lib =
+      ::dlopen(ATHOMIC_REDIS_PLUGIN, RTLD_NOW | RTLD_LOCAL);  // never closed, as the host does
   ASSERT_TRUE(lib) << ::dlerror();
-  auto entry = reinterpret_cast<athomic_provider_entry_fn>(::dlsym(lib, ATHOMIC_PROVIDER_ENTRY_SYMBOL));
+  auto entry =
+      reinterpret_cast<athomic_provider_entry_fn>(::dlsym(lib, ATHOMIC_PROVIDER_ENTRY_SYMBOL));
   ASSERT_TRUE(entry);
   const athomic_provider_vtable& vt = *entry(&kApi)->vtable;
   TestHost host;
@@ -64,8 +71,8 @@ TEST(RedisHostBackpressure, AMessageTheHostRefusesIsKeptAndDeliveredLater) {
   auto* sink = reinterpret_cast<athomic_error_sink*>(&error);
   const std::string config = redis_config(server.uri()).dump();
   athomic_provider* p = nullptr;
-  ASSERT_EQ(vt.create(&kApi, reinterpret_cast<athomic_host_ctx*>(&host), {config.data(), config.size()},
-                      &p, sink),
+  ASSERT_EQ(vt.create(&kApi, reinterpret_cast<athomic_host_ctx*>(&host),
+                      {config.data(), config.size()}, &p, sink),
             ATHOMIC_OK)
       << error;
   ASSERT_EQ(vt.start(p, sink), ATHOMIC_OK) << error;
@@ -74,7 +81,8 @@ TEST(RedisHostBackpressure, AMessageTheHostRefusesIsKeptAndDeliveredLater) {
   host.full = true;
   RawClient publisher(server.port());
   constexpr int kEvents = 2000;
-  for (int n = 0; n < kEvents; ++n) publisher.command({"PUBLISH", "app_events:bp", std::to_string(n)});
+  for (int n = 0; n < kEvents; ++n)
+    publisher.command({"PUBLISH", "app_events:bp", std::to_string(n)});
   ASSERT_TRUE(eventually([&] { return host.refusals.load() >= 20; })) << "delivery was not retried";
   EXPECT_EQ(host.taken(), 0u);
 
@@ -82,7 +90,8 @@ TEST(RedisHostBackpressure, AMessageTheHostRefusesIsKeptAndDeliveredLater) {
   RawClient watcher(server.port());
   watcher.command({"SUBSCRIBE", "app_events:other"});
   const std::string body = "{}";
-  const athomic_message m{sizeof(athomic_message), {"other", 5}, {body.data(), body.size()}, nullptr};
+  const athomic_message m{
+      sizeof(athomic_message), {"other", 5}, {body.data(), body.size()}, nullptr};
   ASSERT_EQ(vt.publish(p, &m, sink), ATHOMIC_OK) << error;
   EXPECT_EQ(watcher.next_message(), body);
 
@@ -91,7 +100,8 @@ TEST(RedisHostBackpressure, AMessageTheHostRefusesIsKeptAndDeliveredLater) {
       << host.taken() << " of " << kEvents << " delivered";
   vt.stop(p);
   vt.destroy(p);
-  for (int n = 0; n < kEvents; ++n) EXPECT_EQ(host.bodies[static_cast<std::size_t>(n)], std::to_string(n));
+  for (int n = 0; n < kEvents; ++n)
+    EXPECT_EQ(host.bodies[static_cast<std::size_t>(n)], std::to_string(n));
 }
 
 TEST(RedisHostBackpressure, AFullDispatchQueueSlowsTheSubscriberAndLosesNothing) {
@@ -120,7 +130,8 @@ TEST(RedisHostBackpressure, AFullDispatchQueueSlowsTheSubscriberAndLosesNothing)
   ASSERT_TRUE(eventually([&] {
     std::lock_guard lock(m);
     return received.size() == static_cast<std::size_t>(kEvents);
-  })) << received.size() << " of " << kEvents << " delivered";
+  })) << received.size()
+      << " of " << kEvents << " delivered";
   std::lock_guard lock(m);
   for (int n = 0; n < kEvents; ++n) EXPECT_EQ(received[static_cast<std::size_t>(n)], n);
   EXPECT_EQ(bus->stats().dropped_queue_full, 0u);

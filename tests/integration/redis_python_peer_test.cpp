@@ -54,7 +54,8 @@ TEST(RedisPythonPeer, EventsAndTheirContextCrossInBothDirections) {
   EXPECT_EQ(received_context->user_id(), "py-user");
   EXPECT_EQ(received_context->locale(), "pt-BR");
   EXPECT_EQ(received_context->correlation_id(), "corr-9");
-  EXPECT_EQ(received_context->feature_flags(), (ExecutionContext::FeatureFlags{{"new_checkout", true}}));
+  EXPECT_EQ(received_context->feature_flags(),
+            (ExecutionContext::FeatureFlags{{"new_checkout", true}}));
   EXPECT_EQ(python.wait(kGenerous), 0);
 }
 

@@ -184,7 +184,8 @@ inline std::vector<ClientInfo> client_list(RawClient& c) {
     ClientInfo info;
     std::istringstream fields(line);
     for (std::string f; fields >> f;) {
-      if (const auto eq = f.find('='); eq != std::string::npos) info[f.substr(0, eq)] = f.substr(eq + 1);
+      if (const auto eq = f.find('='); eq != std::string::npos)
+        info[f.substr(0, eq)] = f.substr(eq + 1);
     }
     if (!info.empty()) out.push_back(std::move(info));
   }

@@ -42,8 +42,9 @@ TEST(Redis, PublishedMessagesHaveTheSeedsShapeOnTheWire) {
   }
   const auto body = sub.next_message();
   ASSERT_TRUE(body);
-  EXPECT_EQ(*body,
-            R"({"id":"user-123","name":"Ada","_nala_context":{"tenant_id":"acme","trace_id":"t-1"}})");
+  EXPECT_EQ(
+      *body,
+      R"({"id":"user-123","name":"Ada","_nala_context":{"tenant_id":"acme","trace_id":"t-1"}})");
 }
 
 TEST(Redis, AMessageFromAnotherClientIsDeliveredWithItsContext) {
@@ -58,8 +59,9 @@ TEST(Redis, AMessageFromAnotherClientIsDeliveredWithItsContext) {
     got.add();
   });
   RawClient pub(server.port());
-  pub.command({"PUBLISH", "app_events:user.created",
-               R"({"id":"u-9","_nala_context":{"trace_id":"py-trace","tenant_id":"acme","user_id":null}})"});
+  pub.command(
+      {"PUBLISH", "app_events:user.created",
+       R"({"id":"u-9","_nala_context":{"trace_id":"py-trace","tenant_id":"acme","user_id":null}})"});
   ASSERT_TRUE(got.wait_for_at_least(1));
   EXPECT_EQ(payload, (json{{"id", "u-9"}}));
   ASSERT_TRUE(ctx);
@@ -80,7 +82,8 @@ TEST(Redis, ChannelsFollowTheHandlers) {
   bus->unsubscribe(a);
   EXPECT_EQ(pubsub_channels(server.port()).count("app_events:order.paid"), 1u);
   bus->unsubscribe(b);
-  EXPECT_TRUE(eventually([&] { return pubsub_channels(server.port()).count("app_events:order.paid") == 0; }));
+  EXPECT_TRUE(eventually(
+      [&] { return pubsub_channels(server.port()).count("app_events:order.paid") == 0; }));
   EXPECT_EQ(pubsub_channels(server.port()).count("app_events:order.shipped"), 1u);
 }
 
@@ -233,9 +236,11 @@ TEST(Redis, PasswordsRightAndWrong) {
 TEST(Redis, SeparateFieldsWithUserAndPassword) {
   RedisServer server({"--user", "app", "on", ">app-pw", "~*", "&*", "+@all"});
   auto s = redis_settings("");
-  s.provider_config["provider"]["provider"] = {
-      {"backend", "redis"}, {"host", "127.0.0.1"}, {"port", server.port()},
-      {"user", "app"},      {"password", "app-pw"}};
+  s.provider_config["provider"]["provider"] = {{"backend", "redis"},
+                                               {"host", "127.0.0.1"},
+                                               {"port", server.port()},
+                                               {"user", "app"},
+                                               {"password", "app-pw"}};
   auto bus = started(s);
   Counter got;
   bus->subscribe("acl.ok", [&](const Event&) { got.add(); });
@@ -246,8 +251,9 @@ TEST(Redis, SeparateFieldsWithUserAndPassword) {
 TEST(Redis, ConnectionRefusedAtStart) {
   const int port = free_port();  // nothing listens here
   const auto msg = start_error(redis_settings("redis://127.0.0.1:" + std::to_string(port) + "/0"));
-  EXPECT_THAT(msg, HasSubstr("provider 'redis' failed to start: cannot connect to redis://127.0.0.1:" +
-                             std::to_string(port) + "/0"));
+  EXPECT_THAT(msg,
+              HasSubstr("provider 'redis' failed to start: cannot connect to redis://127.0.0.1:" +
+                        std::to_string(port) + "/0"));
   EXPECT_THAT(msg, HasSubstr("refused"));
 }
 
@@ -403,7 +409,7 @@ void close_during_a_hanging_reconnect(bool server_accepts) {
   const auto port = static_cast<uint16_t>(server.port());
   server.kill9();
   SilentListener silent(port, /*drop_connections=*/!server_accepts);
-  bus->publish("x", {});  // buffered meanwhile
+  bus->publish("x", {});                                        // buffered meanwhile
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // an attempt is under way
   const auto before = std::chrono::steady_clock::now();
   bus->close();
