@@ -29,6 +29,33 @@ using athomic::detail::LaneNode;
 
 constexpr uint64_t kItems = 1 << 16;
 
+// Bytes the library queues allocate, through their allocator hooks.
+std::atomic<uint64_t> g_queue_bytes{0};
+struct CountedTraits : moodycamel::ConcurrentQueueDefaultTraits {
+  static void* malloc(std::size_t size) {
+    g_queue_bytes.fetch_add(size, std::memory_order_relaxed);
+    return ::operator new(size);
+  }
+  static void free(void* p) { ::operator delete(p); }
+};
+template <class T>
+struct CountedAllocator : std::allocator<T> {
+  using value_type = T;
+  template <class U>
+  struct rebind {
+    using other = CountedAllocator<U>;
+  };
+  CountedAllocator() = default;
+  template <class U>
+  CountedAllocator(const CountedAllocator<U>&) noexcept {}
+  T* allocate(std::size_t n) {
+    g_queue_bytes.fetch_add(n * sizeof(T), std::memory_order_relaxed);
+    return std::allocator<T>::allocate(n);
+  }
+};
+using MoodycamelQueue = moodycamel::ConcurrentQueue<uint64_t, CountedTraits>;
+using AtomicQueue = atomic_queue::AtomicQueueB2<uint64_t, CountedAllocator<uint64_t>>;
+
 // The consumer's side of each queue: take everything in order, check the order, count.
 template <class Take>
 void run_transfer(benchmark::State& state, Take&& take_all,
@@ -78,7 +105,7 @@ void lane(benchmark::State& state) {
 }
 
 void moodycamel_queue(benchmark::State& state) {
-  moodycamel::ConcurrentQueue<uint64_t> queue;
+  MoodycamelQueue queue;
   run_transfer(
       state,
       [&](uint64_t expected, std::atomic<bool>& ok) {
@@ -97,7 +124,7 @@ void moodycamel_queue(benchmark::State& state) {
 }
 
 void atomic_queue_b(benchmark::State& state) {
-  atomic_queue::AtomicQueueB2<uint64_t> queue(4096);
+  AtomicQueue queue(4096);
   run_transfer(
       state,
       [&](uint64_t expected, std::atomic<bool>& ok) {
@@ -121,13 +148,16 @@ template <class Make>
 void idle_memory(benchmark::State& state, std::size_t object_size, Make&& make) {
   constexpr int kQueues = 1000;
   for (auto _ : state) {
-    const uint64_t before = allocations();
+    const uint64_t allocs = allocations();
+    const uint64_t bytes = g_queue_bytes.load();
     auto made = make(kQueues);
     benchmark::DoNotOptimize(made);
     state.counters["allocs_per_queue"] =
-        static_cast<double>(allocations() - before) / static_cast<double>(kQueues);
+        static_cast<double>(allocations() - allocs) / static_cast<double>(kQueues);
+    state.counters["bytes_per_queue"] =
+        static_cast<double>(object_size) +
+        static_cast<double>(g_queue_bytes.load() - bytes) / static_cast<double>(kQueues);
   }
-  state.counters["object_bytes"] = static_cast<double>(object_size);
 }
 
 int register_all() {
@@ -143,14 +173,13 @@ int register_all() {
     idle_memory(s, sizeof(Lane), [](int n) { return std::make_unique<Lane[]>(n); });
   });
   add(idle, "moodycamel_queue", [](auto& s) {
-    idle_memory(s, sizeof(moodycamel::ConcurrentQueue<uint64_t>), [](int n) {
-      return std::make_unique<moodycamel::ConcurrentQueue<uint64_t>[]>(n);
-    });
+    idle_memory(s, sizeof(MoodycamelQueue),
+                [](int n) { return std::make_unique<MoodycamelQueue[]>(n); });
   });
   add(idle, "atomic_queue", [](auto& s) {
-    idle_memory(s, sizeof(atomic_queue::AtomicQueueB2<uint64_t>), [](int n) {
-      std::vector<std::unique_ptr<atomic_queue::AtomicQueueB2<uint64_t>>> v;
-      for (int i = 0; i < n; ++i) v.push_back(std::make_unique<atomic_queue::AtomicQueueB2<uint64_t>>(4096));
+    idle_memory(s, sizeof(AtomicQueue), [](int n) {
+      std::vector<std::unique_ptr<AtomicQueue>> v;
+      for (int i = 0; i < n; ++i) v.push_back(std::make_unique<AtomicQueue>(4096));
       return v;
     });
   });
