@@ -208,6 +208,9 @@ Completion BusCore::publish_remote(std::string_view name, const Payload& payload
     // The transport completes it later; its address is the token.
     ack = new Acknowledgement();
     ack->bus = this;
+    // In inline dispatch the provider's thread runs handlers: one of them waiting for the
+    // provider's answer would wait for itself.
+    ack->needs_handler_threads = inline_mode_;
     ack->pending.store(1, std::memory_order_relaxed);
     ack->refs.store(2, std::memory_order_relaxed);  // the provider's, and the Completion's
     m.publish_token = reinterpret_cast<uint64_t>(ack);
