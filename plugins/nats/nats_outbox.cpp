@@ -73,7 +73,14 @@ void Outbox::put(std::string_view event_name, std::string_view body, uint64_t to
   queued_.append(config.subject_prefix).append(1, '.').append(event_name).append(1, '\0');
   queued_.append(body);
   held_ += size;
+  ++accepted_;
   if (writer_idle_) wake_.notify_one();
+}
+
+void Outbox::fence(std::chrono::milliseconds limit) {
+  std::unique_lock lock(mutex_);
+  const uint64_t target = accepted_;
+  finished_.wait_for(lock, limit, [&] { return finished_count_ >= target || !running_; });
 }
 
 void Outbox::run() {
@@ -100,6 +107,7 @@ void Outbox::send(std::string& batch) {
              session_->publishing_closed() ? "not sent: the connection to " + url +
                                                  " is closed (events.provider.max_reconnect)"
                                            : "not sent: stopped while reconnecting to " + url);
+    finish(batch);
     return;
   }
   const uint64_t reconnects_before = reconnects();
@@ -133,7 +141,7 @@ void Outbox::send(std::string& batch) {
     pos = next;
   }
   if (written == 0) {
-    release(batch.size());
+    finish(batch);
     return;
   }
   // Confirmed once the server answered a PING sent after the batch — on the same connection:
@@ -156,7 +164,7 @@ void Outbox::send(std::string& batch) {
              "the connection to " + url +
                  " was lost before the server confirmed it; it may or may not have been delivered");
   }
-  release(batch.size());
+  finish(batch);
 }
 
 bool Outbox::wait_until_connected() {
@@ -182,9 +190,17 @@ void Outbox::complete(const std::string& batch, std::size_t from, std::size_t to
   }
 }
 
-void Outbox::release(std::size_t bytes) {
+void Outbox::finish(const std::string& batch) {
+  uint64_t count = 0;
+  for (std::size_t pos = 0; pos < batch.size(); ++count) {
+    Header h;
+    std::memcpy(&h, batch.data() + pos, sizeof h);
+    pos += sizeof h + h.subject_size + 1 + h.body_size;
+  }
   std::lock_guard lock(mutex_);
-  held_ -= bytes;
+  held_ -= batch.size();
+  finished_count_ += count;
+  finished_.notify_all();
 }
 
 uint64_t Outbox::reconnects() const {

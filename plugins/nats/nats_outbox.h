@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -32,6 +33,10 @@ class Outbox {
   /// Queues one message. @throws athomic::sdk::Error: ATHOMIC_ERR_BACKPRESSURE when the buffer
   /// is full, ATHOMIC_ERR_STATE when stopped, ATHOMIC_ERR_CONNECT when the client gave up.
   void put(std::string_view event_name, std::string_view body, uint64_t token);
+  /// Waits until every message put before the call has been completed (the server read it, or
+  /// it failed), or @p limit passes. A subscription made after it cannot see those messages:
+  /// the two connections are served in no particular order.
+  void fence(std::chrono::milliseconds limit);
 
  private:
   // A queued message: this header, then the subject and a NUL, then the body.
@@ -49,7 +54,8 @@ class Outbox {
   bool past_drain_deadline() const;
   void complete(const std::string& batch, std::size_t from, std::size_t to, athomic_status status,
                 const std::string& error);
-  void release(std::size_t bytes);
+  // Every message of @p batch was completed: its bytes leave the buffer.
+  void finish(const std::string& batch);
   uint64_t reconnects() const;
 
   std::shared_ptr<Session> session_;
@@ -59,10 +65,13 @@ class Outbox {
 
   std::mutex mutex_;
   std::condition_variable wake_;
+  std::condition_variable finished_;
   bool running_ = false;
   bool writer_idle_ = false;
-  std::string queued_;  // records, in publish order
-  uint64_t held_ = 0;   // bytes queued or sent and not yet confirmed
+  std::string queued_;           // records, in publish order
+  uint64_t held_ = 0;            // bytes queued or sent and not yet confirmed
+  uint64_t accepted_ = 0;        // messages put, ever
+  uint64_t finished_count_ = 0;  // of those, completed (in publish order)
   std::atomic<int64_t> drain_deadline_ns_{INT64_MAX};
 };
 

@@ -75,6 +75,8 @@ class NatsProvider final : public athomic::sdk::Provider {
       throw Error(ATHOMIC_ERR_UNSUPPORTED, "pattern subscriptions are not supported yet");
     }
     if (!session_) throw Error(ATHOMIC_ERR_STATE, "the nats provider is stopped");
+    // Events published before the subscription reach the server first: it must not see them.
+    outbox_.fence(std::chrono::milliseconds(config_.connect_timeout_ms));
     session_->subscribe(sub_, topic);
   }
 
@@ -120,6 +122,6 @@ class NatsProvider final : public athomic::sdk::Provider {
 }  // namespace
 }  // namespace athomic_nats
 
-ATHOMIC_PROVIDER_WITH_SETTINGS(athomic_nats::NatsProvider, "nats", "0.2.0",
+ATHOMIC_PROVIDER_WITH_SETTINGS(athomic_nats::NatsProvider, "nats", ATHOMIC_NATS_VERSION,
                                ATHOMIC_CAP_REMOTE | ATHOMIC_CAP_ORDERED | ATHOMIC_CAP_ACKNOWLEDGE,
                                athomic_nats::kSettings);

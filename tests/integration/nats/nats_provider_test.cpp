@@ -108,6 +108,34 @@ TEST(NatsProvider, InlineHandlerUnsubscribingItselfReturnsAtOnce) {
   pub->close();
 }
 
+// The two connections are served in no particular order: a subscription must not overtake the
+// events its own process published before it.
+TEST(NatsProvider, ASubscriptionDoesNotSeeEventsPublishedBeforeIt) {
+  NatsServer server;
+  auto bus = started(nats_settings(server));
+  // While the server is frozen the publishes wait in the provider (the first one in the
+  // client); the subscription is made meanwhile, and the server reads again afterwards.
+  server.freeze();
+  for (int i = 0; i < 1000; ++i) bus->publish("before.subscribe", {{"n", i}});
+  std::atomic<int> early{0};
+  Counter after;
+  std::thread subscriber([&] {
+    bus->subscribe("before.subscribe", [&](const Event& e) {
+      if (e.payload().contains("n")) {
+        early++;
+      } else {
+        after.add();
+      }
+    });
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // into subscribe()
+  server.thaw();
+  subscriber.join();
+  bus->publish("before.subscribe", {{"after", true}});
+  ASSERT_TRUE(after.wait_for_at_least(1));
+  EXPECT_EQ(early.load(), 0);
+}
+
 // Finding 2, the host's side: when the dispatch queue is full the host answers
 // ATHOMIC_ERR_BACKPRESSURE and the provider keeps the message and delivers it again later.
 TEST(NatsProvider, FullDispatchQueueIsRetriedNotDropped) {
