@@ -74,7 +74,10 @@ void Outbox::put(std::string_view event_name, std::string_view body, uint64_t to
   queued_.append(body);
   held_ += size;
   ++accepted_;
-  if (writer_idle_) wake_.notify_one();
+  if (writer_idle_) {
+    writer_idle_ = false;  // one wake-up is enough until it sleeps again
+    wake_.notify_one();
+  }
 }
 
 void Outbox::fence(std::chrono::milliseconds limit) {
