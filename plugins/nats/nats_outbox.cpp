@@ -60,6 +60,12 @@ void Outbox::put(std::string_view event_name, std::string_view body, uint64_t to
   }
   const std::size_t size =
       sizeof(Header) + config.subject_prefix.size() + 1 + event_name.size() + 1 + body.size();
+  if (size > static_cast<uint64_t>(config.buffer_bytes)) {
+    throw Error(ATHOMIC_ERR_INVALID_ARGUMENT,
+                "the message takes " + std::to_string(size) +
+                    " bytes; events.provider.reconnect_buffer_bytes = " +
+                    std::to_string(config.buffer_bytes) + " cannot hold it");
+  }
   if (held_ + size > static_cast<uint64_t>(config.buffer_bytes)) {
     throw Error(ATHOMIC_ERR_BACKPRESSURE,
                 std::to_string(held_) + " bytes of publishes wait for " + masked(config.url) +

@@ -36,13 +36,14 @@ class NatsProvider final : public athomic::sdk::Provider {
     try {
       sub = connect(*session, Session::kSubscribing);
       outbox_.start(session, pub);
+      session->start_drop_watch();
     } catch (...) {
+      outbox_.stop();
       session->close_gate(std::chrono::steady_clock::now());  // nothing to report: never started
       close(pub);
       close(sub);
       throw;
     }
-    session->start_drop_watch();
     session_ = std::move(session);
     pub_ = pub;
     sub_ = sub;

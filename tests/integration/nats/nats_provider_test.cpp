@@ -243,6 +243,21 @@ TEST(NatsProvider, PublishDoesNotBlockWhileTheServerIsFrozen) {
   EXPECT_EQ(got.value(), static_cast<int>(accepted.size()));
 }
 
+// A message the buffer could never hold is refused as such, not as a momentary backpressure.
+TEST(NatsProvider, AMessageLargerThanTheBufferIsRefusedClearly) {
+  NatsServer server;
+  auto pub = started(nats_settings(server, DispatchMode::pool, {{"reconnect_buffer_bytes", 1024}}));
+  try {
+    pub->publish("too.large", {{"pad", std::string(2048, 'x')}});
+    FAIL() << "a message larger than the buffer was accepted";
+  } catch (const EventBusError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("reconnect_buffer_bytes = 1024 cannot hold it"));
+  }
+  Completion ok = pub->publish("small.enough", {{"n", 1}});
+  ASSERT_TRUE(ok.wait_for(kGenerous));
+  EXPECT_TRUE(ok.delivered()) << ok.error();
+}
+
 // Publishes the server has not confirmed when the bus closes are failed, not forgotten.
 TEST(NatsProvider, PublishesUnconfirmedAtCloseAreReportedAsFailures) {
   NatsServer server;
