@@ -5,7 +5,8 @@
 #   3. build tests/integration/nats (a project of its own on the installed runtime);
 #   4. run them with the plugin as shipped, then again with the AddressSanitizer build of the
 #      plugin (its runtime preloaded into the uninstrumented host), so that memory the client
-#      library's threads touch after it was freed is caught.
+#      library's threads touch after it was freed is caught; and the lifecycle tests once more
+#      under valgrind, where it is installed.
 # Each test starts its own nats-server on a free loopback port.
 # Usage: nats_provider.sh <athomic build dir> <source dir>
 set -euo pipefail
@@ -44,5 +45,13 @@ libasan=$(g++ -print-file-name=libasan.so)
 # Leaks are not checked: the host and the client library are not instrumented.
 LD_PRELOAD="$libasan" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 ATHOMIC_LOG_LEVEL=warn \
   ATHOMIC_PLUGIN_PATH="$work/plugins-asan" "$work/tests/athomic_nats_tests" || status=1
+echo "== the lifecycle tests under valgrind, plugin as shipped"
+if command -v valgrind >/dev/null; then
+  ATHOMIC_LOG_LEVEL=warn ATHOMIC_PLUGIN_PATH="$work/plugins" \
+    valgrind -q --error-exitcode=9 --errors-for-leak-kinds=none "$work/tests/athomic_nats_tests" \
+    --gtest_filter='*InlineHandlerUnsubscribingItself*:*EventsFlow*:*UnconfirmedAtClose*' || status=1
+else
+  echo "valgrind is not installed: skipped (the AddressSanitizer run above covers the same)"
+fi
 [ $status -eq 0 ] && echo "PASS" || echo "FAIL"
 exit $status
