@@ -77,7 +77,10 @@ class NatsProvider final : public athomic::sdk::Provider {
     }
     if (!session_) throw Error(ATHOMIC_ERR_STATE, "the nats provider is stopped");
     // Events published before the subscription reach the server first: it must not see them.
-    outbox_.fence(std::chrono::milliseconds(config_.connect_timeout_ms));
+    // (Not while reconnecting: then nothing orders the two connections, and nothing moves.)
+    if (natsConnection_Status(pub_) == NATS_CONN_STATUS_CONNECTED) {
+      outbox_.fence(std::chrono::milliseconds(config_.connect_timeout_ms));
+    }
     session_->subscribe(sub_, topic);
   }
 

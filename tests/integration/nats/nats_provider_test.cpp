@@ -178,7 +178,9 @@ TEST(NatsProvider, FullDispatchQueueIsRetriedNotDropped) {
 TEST(NatsProvider, SlowConsumerDropsAreReported) {
   NatsServer server;
   auto sub = started(nats_settings(server, DispatchMode::inline_call));
-  auto pub = started(nats_settings(server));
+  // Room for every publish at once, however slowly the writer runs on a busy machine.
+  auto pub =
+      started(nats_settings(server, DispatchMode::pool, {{"reconnect_buffer_bytes", 64 << 20}}));
   Gate release;
   std::atomic<int> received{0};
   sub->subscribe("slow.consumer", [&](const Event&) {
