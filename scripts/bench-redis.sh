@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Redis end to end: publisher process -> redis-server -> subscriber process with a handler,
 # against the raw pipelined PUBLISH rate redis-benchmark -P 32 reaches on the same server, in the
-# same run; then publish->handler latency at a fixed 10,000 events/s. Release build.
+# same run; then publish->handler latency at a fixed 10,000 events/s; then the provider's RESP
+# parser against hiredis's reader (athomic_resp_bench). Release build.
 #   scripts/bench-redis.sh            N=1000000 events, LAT_N=50000 for latency (override either)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cmake --preset release >/dev/null
-cmake --build --preset release -j2 --target athomic_e2e_bench athomic_provider_redis >/dev/null
+cmake --build --preset release -j2 --target athomic_e2e_bench athomic_provider_redis \
+  athomic_resp_bench >/dev/null
 
 N=${N:-1000000}
 LAT_N=${LAT_N:-50000}
@@ -87,3 +89,8 @@ sleep "${SETTLE:-1}"
 read -r sub2 <&"${SUB2[0]}"
 wait "$SUB2_PID" || true
 echo "subscriber: $sub2"
+
+echo "== RESP reader: the provider's parser against hiredis's redisReader (CPU time per pass)"
+build/release/bin/athomic_resp_bench --benchmark_repetitions=5 \
+  --benchmark_enable_random_interleaving=true --benchmark_min_time=0.3 \
+  --benchmark_report_aggregates_only=true 2>/dev/null | grep -E '_median'

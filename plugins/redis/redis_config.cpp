@@ -19,7 +19,8 @@ using nlohmann::json;
   throw std::invalid_argument(path + " = " + shown + " is invalid: " + allowed);
 }
 
-void reject_unknown(const json& obj, const std::string& path, const std::vector<std::string>& known) {
+void reject_unknown(const json& obj, const std::string& path,
+                    const std::vector<std::string>& known) {
   for (const auto& [k, v] : obj.items()) {
     if (std::find(known.begin(), known.end(), k) != known.end()) continue;
     std::string msg = "unknown setting " + path + "." + k + "; known keys: ";
@@ -28,7 +29,8 @@ void reject_unknown(const json& obj, const std::string& path, const std::vector<
   }
 }
 
-std::string get_string(const json& obj, const std::string& path, const char* key, std::string dflt) {
+std::string get_string(const json& obj, const std::string& path, const char* key,
+                       std::string dflt) {
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return dflt;
   if (!it->is_string()) bad(path + "." + key, *it, "expected a string");
@@ -46,8 +48,8 @@ double get_seconds(const json& obj, const std::string& path, const char* key, do
   return it->get<double>();
 }
 
-int64_t get_int(const json& obj, const std::string& path, const char* key, int64_t dflt,
-                int64_t lo, int64_t hi) {
+int64_t get_int(const json& obj, const std::string& path, const char* key, int64_t dflt, int64_t lo,
+                int64_t hi) {
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return dflt;
   if (!it->is_number_integer() || it->get<int64_t>() < lo || it->get<int64_t>() > hi) {
@@ -90,8 +92,9 @@ std::string Endpoint::display() const {
 Endpoint parse_uri(std::string_view uri) {
   constexpr std::string_view kScheme = "redis://";
   if (!uri.starts_with(kScheme)) {
-    throw std::invalid_argument("uri must start with redis:// (TLS and unix sockets are not "
-                                "supported)");
+    throw std::invalid_argument(
+        "uri must start with redis:// (TLS and unix sockets are not "
+        "supported)");
   }
   Endpoint ep;
   std::string_view rest = uri.substr(kScheme.size());
@@ -136,13 +139,18 @@ Config parse_config(std::string_view text) {
   if (!root.is_object()) throw std::invalid_argument("events.provider must be a table");
   Config c;
   const std::string p0 = "events.provider";
-  reject_unknown(root, p0, {"backend", "provider", "max_buffered_events",
-                            "reconnect_initial_delay", "reconnect_max_delay", "flush_timeout"});
-  c.max_buffered_events = static_cast<std::size_t>(
-      get_int(root, p0, "max_buffered_events", 100000, 1, 100000000));
+  reject_unknown(
+      root, p0,
+      {"backend", "provider", "max_buffered_events", "max_buffered_bytes",
+       "reconnect_initial_delay", "reconnect_max_delay", "flush_timeout", "keepalive_interval"});
+  c.max_buffered_events =
+      static_cast<std::size_t>(get_int(root, p0, "max_buffered_events", 100000, 1, 100000000));
+  c.max_buffered_bytes = static_cast<std::size_t>(
+      get_int(root, p0, "max_buffered_bytes", int64_t{64} << 20, 1024, int64_t{1} << 40));
   c.reconnect_initial_delay_s = get_seconds(root, p0, "reconnect_initial_delay", 0.1, 0.001, 60);
   c.reconnect_max_delay_s = get_seconds(root, p0, "reconnect_max_delay", 5.0, 0.001, 3600);
   c.flush_timeout_s = get_seconds(root, p0, "flush_timeout", 2.0, 0, 3600);
+  c.keepalive_interval_s = get_seconds(root, p0, "keepalive_interval", 30.0, 0, 3600);
 
   // The KV-store connection the bus reuses, nested as in the Python framework.
   const std::string p1 = p0 + ".provider";
@@ -156,8 +164,9 @@ Config parse_config(std::string_view text) {
   const std::string p2 = p1 + ".provider";
   const json conn = kv.value("provider", json::object());
   if (!conn.is_object()) bad(p2, conn, "expected a table");
-  reject_unknown(conn, p2, {"backend", "uri", "host", "port", "db", "user", "password",
-                            "socket_connect_timeout"});
+  reject_unknown(
+      conn, p2,
+      {"backend", "uri", "host", "port", "db", "user", "password", "socket_connect_timeout"});
   const std::string backend = get_string(conn, p2, "backend", "redis");
   if (backend != "redis") bad(p2 + ".backend", conn["backend"], "expected \"redis\"");
   if (auto uri = get_string(conn, p2, "uri", ""); !uri.empty()) {

@@ -24,9 +24,11 @@ struct Config {
   std::string key_prefix = "events";
   std::string separator = ":";
   std::size_t max_buffered_events = 100000;
+  std::size_t max_buffered_bytes = std::size_t{64} << 20;
   double reconnect_initial_delay_s = 0.1;
   double reconnect_max_delay_s = 5.0;
   double flush_timeout_s = 2.0;
+  double keepalive_interval_s = 30.0;  // 0: no keepalive PING
 
   std::string channel(std::string_view event_name) const {
     std::string c;

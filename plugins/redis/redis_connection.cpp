@@ -1,13 +1,10 @@
 #include "redis_connection.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cerrno>
 #include <cstring>
-#include <utility>
-#include <vector>
-#include <fcntl.h>
-#include <poll.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -15,11 +12,11 @@ namespace athomic::redis {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-std::string timeout_text(const Endpoint& ep) {
-  return "timed out after " + std::to_string(ep.connect_timeout_s).substr(0, 5) +
-         " s (events.provider.provider.provider.socket_connect_timeout)";
+std::string seconds_text(double s) {
+  std::string t = std::to_string(s);
+  t.erase(t.find_last_not_of('0') + 1);
+  if (t.back() == '.') t.pop_back();
+  return t + " s (events.provider.provider.provider.socket_connect_timeout)";
 }
 
 Clock::time_point deadline_after(double seconds) {
@@ -27,140 +24,232 @@ Clock::time_point deadline_after(double seconds) {
          std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
 }
 
-enum class Wait { ready, timeout, cancelled };
-
-// Waits until @p fd is ready for @p events, the deadline passes, or @p cancel (if any) asks.
-Wait wait_for(int fd, short events, Clock::time_point deadline,
-              const Connection::Cancel* cancel) {
-  for (;;) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    pollfd fds[2] = {{fd, events, 0}, {cancel ? cancel->fd : -1, POLLIN, 0}};
-    const int n = ::poll(fds, cancel ? 2 : 1, static_cast<int>(std::max<int64_t>(0, left)));
-    if (n < 0 && errno == EINTR) continue;
-    if (n == 0) return Wait::timeout;
-    if (n < 0) return Wait::ready;  // the read or write that follows reports the error
-    if (cancel && fds[1].revents) {
-      uint64_t v;
-      while (::read(cancel->fd, &v, sizeof v) > 0) {
-      }
-      if (cancel->requested()) return Wait::cancelled;
-    }
-    if (fds[0].revents) return Wait::ready;
-  }
+// TCP keepalive as hiredis sets it (15 s idle, then 3 probes 5 s apart), so that a peer that
+// vanished is noticed even when nothing is written; and no Nagle delay on pipelined commands.
+void tune_socket(int fd) {
+  const int one = 1, idle = 15, interval = 5, count = 3;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
 }
 
 }  // namespace
 
-Connection& Connection::operator=(Connection&& o) noexcept {
-  if (this != &o) {
-    close();
-    c_ = o.c_;
-    o.c_ = nullptr;
-    out_ = std::move(o.out_);
-    in_ = std::move(o.in_);
-    in_begin_ = o.in_begin_;
-    in_end_ = o.in_end_;
-    o.out_.clear();
-    o.in_begin_ = o.in_end_ = 0;
-  }
-  return *this;
-}
-
 void Connection::close() noexcept {
-  if (c_) redisFree(c_);
-  c_ = nullptr;
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  phase_ = Phase::closed;
+  resolution_.reset();  // a resolver still running finishes alone
+  addresses_.clear();
+  handshake_replies_.clear();
   out_.clear();
   in_begin_ = in_end_ = 0;
 }
 
-bool Connection::open(const Endpoint& ep, std::string& error, const Cancel* cancel) {
+void Connection::begin(const Endpoint& ep) {
   close();
-  // Non-blocking from the start, so that every wait below ends at the deadline or on cancel.
-  redisContext* c = redisConnectNonBlock(ep.host.c_str(), ep.port);
-  if (!c || c->err) {
-    std::string why = c ? c->errstr : "out of memory";
-    if (c && c->err == REDIS_ERR_OTHER) why = "cannot resolve host '" + ep.host + "': " + why;
-    if (c) redisFree(c);
-    error = "cannot connect to " + ep.display() + ": " + why;
-    return false;
+  ep_ = &ep;
+  deadline_ = deadline_after(ep.connect_timeout_s);
+  phase_ = Phase::resolving;
+  resolution_ = std::make_unique<Resolution>(ep.host, ep.port);
+}
+
+pollfd Connection::wait() const noexcept {
+  switch (phase_) {
+    case Phase::resolving:
+      return {resolution_->fd(), POLLIN, 0};
+    case Phase::connecting:
+      return {fd_, POLLOUT, 0};
+    case Phase::handshaking:
+      return {fd_, static_cast<short>(POLLIN | (out_.empty() ? 0 : POLLOUT)), 0};
+    default:
+      return {-1, 0, 0};
   }
-  c_ = c;
+}
+
+// Starts a non-blocking connect to the next address; false (with @p error) when none is left.
+bool Connection::connect_next(std::string& error) {
+  while (!addresses_.empty()) {
+    const Address a = addresses_.front();
+    addresses_.erase(addresses_.begin());
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = ::socket(a.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) {
+      error = std::strerror(errno);
+      continue;
+    }
+    if (::connect(fd_, reinterpret_cast<const sockaddr*>(&a.addr), a.len) == 0 ||
+        errno == EINPROGRESS) {
+      phase_ = Phase::connecting;
+      return true;
+    }
+    error = std::strerror(errno);
+  }
+  return false;
+}
+
+Connection::Step Connection::advance(short revents, std::string& error) {
+  const Endpoint& ep = *ep_;
   auto fail = [&](std::string why) {
     close();
     error = std::move(why);
-    return false;
+    return Step::failed;
   };
-  const std::string cancelled = "connecting to " + ep.display() + " was cancelled";
-  switch (wait_for(c->fd, POLLOUT, deadline_after(ep.connect_timeout_s), cancel)) {
-    case Wait::timeout: return fail("cannot connect to " + ep.display() + ": " + timeout_text(ep));
-    case Wait::cancelled: return fail(cancelled);
-    case Wait::ready: break;
-  }
-  int err = 0;
-  socklen_t len = sizeof err;
-  ::getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
-  if (err) return fail("cannot connect to " + ep.display() + ": " + std::strerror(err));
-
-  // AUTH (with a password) and PING, pipelined, answered within one more timeout.
-  std::string commands;
-  if (!ep.password.empty()) {
-    if (ep.user.empty()) {
-      resp::append_command(commands, "AUTH", ep.password);
-    } else {
-      resp::append_command(commands, "AUTH", ep.user, ep.password);
+  const bool late = Clock::now() >= deadline_;
+  switch (phase_) {
+    case Phase::resolving: {
+      if (!resolution_->done()) {
+        if (!late) return Step::pending;
+        return fail("cannot connect to " + ep.display() + ": cannot resolve host '" + ep.host +
+                    "' within " + seconds_text(ep.connect_timeout_s) +
+                    "; check the host name and the name servers in /etc/resolv.conf");
+      }
+      addresses_ = resolution_->addresses();
+      const std::string why = resolution_->error();
+      resolution_.reset();
+      if (addresses_.empty()) {
+        return fail("cannot connect to " + ep.display() + ": cannot resolve host '" + ep.host +
+                    "': " + (why.empty() ? "no address" : why));
+      }
+      std::string connect_error;
+      deadline_ = deadline_after(ep.connect_timeout_s);
+      if (!connect_next(connect_error)) {
+        return fail("cannot connect to " + ep.display() + ": " + connect_error);
+      }
+      return Step::pending;
     }
-  }
-  resp::append_command(commands, "PING");
-  const std::size_t expected = ep.password.empty() ? 1 : 2;
-  const auto deadline = deadline_after(ep.connect_timeout_s);
-  std::string io_error;
-  for (std::size_t written = 0; written < commands.size();) {
-    const long n = write_some(std::string_view(commands).substr(written), io_error);
-    if (n < 0) return fail("no answer from " + ep.display() + ": " + io_error);
-    written += static_cast<std::size_t>(n);
-    if (written == commands.size()) break;
-    const Wait w = wait_for(c->fd, POLLOUT, deadline, cancel);
-    if (w == Wait::cancelled) return fail(cancelled);
-    if (w == Wait::timeout) return fail("no answer from " + ep.display() + ": " + timeout_text(ep));
-  }
-  std::vector<std::pair<char, std::string>> replies;  // (type, text)
-  for (;;) {
-    if (!each_reply(io_error, [&](const resp::Reply& r) {
-          replies.emplace_back(r.is_array ? '*' : r.value.type, std::string(r.value.text));
-        })) {
-      return fail("no answer from " + ep.display() + ": " + io_error);
+    case Phase::connecting: {
+      if (!revents) {
+        if (!late) return Step::pending;
+        return fail("cannot connect to " + ep.display() + ": timed out after " +
+                    seconds_text(ep.connect_timeout_s));
+      }
+      int err = 0;
+      socklen_t len = sizeof err;
+      ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (err) {
+        std::string next_error = std::strerror(err);
+        if (connect_next(next_error)) return Step::pending;  // the host's next address
+        return fail("cannot connect to " + ep.display() + ": " + next_error);
+      }
+      tune_socket(fd_);
+      // AUTH (with a password) and PING, pipelined, answered within one more timeout.
+      if (!ep.password.empty()) {
+        if (ep.user.empty()) {
+          resp::append_command(out_, "AUTH", ep.password);
+        } else {
+          resp::append_command(out_, "AUTH", ep.user, ep.password);
+        }
+      }
+      resp::append_command(out_, "PING");
+      handshake_expected_ = ep.password.empty() ? 1 : 2;
+      deadline_ = deadline_after(ep.connect_timeout_s);
+      phase_ = Phase::handshaking;
+      revents = POLLOUT;
+      [[fallthrough]];
     }
-    if (replies.size() >= expected) break;
-    const Wait w = wait_for(c->fd, POLLIN, deadline, cancel);
-    if (w == Wait::cancelled) return fail(cancelled);
-    if (w == Wait::timeout) {
+    case Phase::handshaking: {
+      std::string io_error;
+      if ((revents & POLLOUT) && !flush(io_error)) {
+        return fail("no answer from " + ep.display() + ": " + io_error);
+      }
+      if ((revents & (POLLIN | POLLERR | POLLHUP)) && !read(io_error)) {
+        return fail("no answer from " + ep.display() + ": " + io_error);
+      }
+      bool complete = false;
+      if (!handshake_replies(io_error, complete)) return fail(io_error);
+      if (complete) {
+        phase_ = Phase::ready;
+        handshake_replies_.clear();
+        return Step::ready;
+      }
+      if (!late) return Step::pending;
       return fail("no answer from " + ep.display() + ": timed out waiting for " +
-                  (replies.empty() && expected == 2 ? "AUTH" : "PING") + " (" +
-                  timeout_text(ep) + ")");
+                  (handshake_replies_.empty() && handshake_expected_ == 2 ? "AUTH" : "PING") +
+                  " (" + seconds_text(ep.connect_timeout_s) + ")");
     }
-    if (!read(io_error)) return fail("no answer from " + ep.display() + ": " + io_error);
+    case Phase::ready:
+      return Step::ready;
+    case Phase::closed:
+      break;
   }
-  if (expected == 2 && replies.front().first == '-') {
-    return fail("authentication failed at " + ep.display() + ": " + replies.front().second);
+  error = "connecting to " + ep.display() + " was abandoned";
+  return Step::failed;
+}
+
+// Collects the answers to AUTH and PING; @p complete once both (or the one) came and were good.
+bool Connection::handshake_replies(std::string& error, bool& complete) {
+  const Endpoint& ep = *ep_;
+  std::string parse_error;
+  if (!each_reply(parse_error, [&](const resp::Reply& r) {
+        if (handshake_replies_.size() < handshake_expected_) {
+          handshake_replies_.emplace_back(r.is_array ? '*' : r.value.type,
+                                          std::string(r.value.text));
+        }
+        return true;
+      })) {
+    error = "no answer from " + ep.display() + ": " + parse_error;
+    return false;
   }
-  if (replies.back().first == '-') {
-    std::string why = replies.back().second;
+  if (handshake_replies_.size() < handshake_expected_) return true;
+  if (handshake_expected_ == 2 && handshake_replies_.front().first == '-') {
+    error = "authentication failed at " + ep.display() + ": " + handshake_replies_.front().second;
+    return false;
+  }
+  if (handshake_replies_.back().first == '-') {
+    std::string why = handshake_replies_.back().second;
     if (why.rfind("NOAUTH", 0) == 0) {
-      why += " (set a password in events.provider.provider.provider)";
-      return fail("authentication failed at " + ep.display() + ": " + why);
+      error = "authentication failed at " + ep.display() + ": " + why +
+              " (set a password in events.provider.provider.provider)";
+    } else {
+      error = "the server at " + ep.display() + " refused PING: " + why;
     }
-    return fail("the server at " + ep.display() + " refused PING: " + why);
+    return false;
   }
-  redisEnableKeepAlive(c);
-  in_begin_ = in_end_ = 0;  // nothing follows the two answers
+  complete = true;
   return true;
+}
+
+bool Connection::open(const Endpoint& ep, std::string& error, const Cancel* cancel) {
+  begin(ep);
+  for (short revents = 0;;) {
+    switch (advance(revents, error)) {
+      case Step::ready:
+        return true;
+      case Step::failed:
+        return false;
+      case Step::pending:
+        break;
+    }
+    pollfd fds[2] = {wait(), {cancel ? cancel->fd : -1, POLLIN, 0}};
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now()).count() + 1;
+    const int n = ::poll(fds, cancel ? 2 : 1, static_cast<int>(std::max<int64_t>(0, left)));
+    if (n < 0 && errno != EINTR) {
+      close();
+      error = std::string("poll failed: ") + std::strerror(errno);
+      return false;
+    }
+    if (cancel && n > 0 && fds[1].revents) {
+      uint64_t v;
+      while (::read(cancel->fd, &v, sizeof v) > 0) {
+      }
+      if (cancel->requested()) {
+        close();
+        error = "connecting to " + ep.display() + " was cancelled";
+        return false;
+      }
+    }
+    revents = n > 0 ? fds[0].revents : 0;  // advance() sees the deadline by itself
+  }
 }
 
 long Connection::write_some(std::string_view data, std::string& error) {
   std::size_t done = 0;
   while (done < data.size()) {
-    const ssize_t n = ::send(c_->fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+    const ssize_t n = ::send(fd_, data.data() + done, data.size() - done, MSG_NOSIGNAL);
     if (n > 0) {
       done += static_cast<std::size_t>(n);
     } else if (n < 0 && errno == EINTR) {
@@ -172,6 +261,7 @@ long Connection::write_some(std::string_view data, std::string& error) {
       return -1;
     }
   }
+  if (done > 0) last_write_ = Clock::now();
   return static_cast<long>(done);
 }
 
@@ -196,7 +286,7 @@ bool Connection::read(std::string& error) {
     if (in_.size() - in_end_ < kReadChunk) in_.resize(std::max(in_.size() * 2, kReadChunk * 4));
   }
   for (;;) {
-    const ssize_t n = ::read(c_->fd, in_.data() + in_end_, in_.size() - in_end_);
+    const ssize_t n = ::read(fd_, in_.data() + in_end_, in_.size() - in_end_);
     if (n > 0) {
       in_end_ += static_cast<std::size_t>(n);
       return true;

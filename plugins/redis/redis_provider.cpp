@@ -1,21 +1,29 @@
-// The `redis` provider: Redis Pub/Sub on hiredis, channel = {key_prefix}{separator}{event name}.
+// The `redis` provider: Redis Pub/Sub, channel = {key_prefix}{separator}{event name}.
 //
 // One I/O thread owns two connections — one publishes, one is in subscribe mode — and drives
-// both from a poll() loop, woken through an eventfd. hiredis connects and authenticates; after
-// that the loop reads and writes the sockets itself and parses replies in place (resp.h), so
-// neither a publish nor a received event costs an allocation here.
+// both from a poll() loop, woken through an eventfd. The loop reads and writes the sockets
+// itself (redis_connection.h) and parses replies in place (resp.h), so neither a publish nor a
+// received event costs an allocation here.
+//
+// Each connection fails and comes back on its own: the loop keeps serving the other one while
+// it reconnects (with backoff, every step non-blocking). When the subscribing connection comes
+// back, it subscribes every wanted channel again; when the publishing one does, it sends again
+// the publishes the server had not answered. An idle connection sends PING every
+// keepalive_interval, so that a server's `timeout` does not close it.
 //
 // Publishes are formatted on the caller's thread straight into one shared byte buffer; the loop
 // takes the whole buffer at once and writes it pipelined. A publish stays in the loop's queue
-// until the server has answered it, so on a lost connection the unanswered ones are sent again,
-// after every channel has been re-subscribed. The queue is bounded: when it is full, publish
-// fails and nothing is kept.
+// until the server has answered it. The queue is bounded in events and in bytes: when either
+// is reached, publish fails and nothing is kept.
 //
 // Publishing and subscribing use two connections, which the server serves in no particular
 // order. So that a subscription change and this process's publishes take effect in the order
 // they were made, a change is sent only once the publishes made before it are answered, and the
 // publishes made after it wait for its confirmation. (Changes are rare; this costs a round trip
-// each, never on the publish path otherwise.)
+// each, never on the publish path otherwise.) For the same reason publishes wait while the
+// subscribing connection is down or re-subscribing, so this instance does not miss its own
+// events.
+#include "publish_queue.h"
 #include "redis_connection.h"
 
 #include "redis_config.h"
@@ -42,7 +50,19 @@
 namespace athomic::redis {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+Clock::duration seconds(double s) {
+  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+}
+
+// One of the two connections, and how it comes back when lost.
+struct Link {
+  explicit Link(const char* n) : name(n) {}
+  const char* name;  // "publishing" or "subscribing", for the log
+  Connection conn;
+  Clock::time_point retry_at{};  // while down and not connecting: when the next attempt begins
+  double delay = 0;              // the wait after the next failed attempt
+  int attempts = 0;              // failed attempts since the connection was lost
+};
 
 class RedisProvider final : public sdk::Provider {
  public:
@@ -64,20 +84,18 @@ class RedisProvider final : public sdk::Provider {
   void start() override {
     std::lock_guard life(lifecycle_);
     if (io_.joinable()) return;
-    // The first connection is made on the caller's thread so that start() reports its error.
-    Connection pub, sub;
+    // The first connections are made on the caller's thread so that start() reports the error.
     std::string error;
-    if (!pub.open(config_.endpoint, error) || !sub.open(config_.endpoint, error)) {
+    if (!pub_.conn.open(config_.endpoint, error) || !sub_.conn.open(config_.endpoint, error)) {
+      pub_.conn.close();
       throw sdk::Error(ATHOMIC_ERR_CONNECT, error);
     }
     {
       std::lock_guard lock(mutex_);
       stopping_ = false;
       running_ = true;
-      connected_ = true;
+      pub_up_ = sub_up_ = true;
     }
-    pub_ = std::move(pub);
-    sub_ = std::move(sub);
     host_.info("connected to " + config_.endpoint.display() + "; channels " + config_.key_prefix +
                config_.separator + "<event>");
     io_ = std::thread([this] { run(); });
@@ -94,7 +112,8 @@ class RedisProvider final : public sdk::Provider {
     io_.join();
     std::lock_guard lock(mutex_);
     running_ = false;
-    connected_ = false;
+    pub_up_ = sub_up_ = false;
+    report_publish_errors(Clock::time_point::max());
     const std::size_t lost = buffered_.load();
     if (lost) {
       host_.warn(std::to_string(lost) + " published events were not delivered to " +
@@ -102,17 +121,19 @@ class RedisProvider final : public sdk::Provider {
     }
     pending_.clear();
     pending_lengths_.clear();
-    queue_.clear();
-    lengths_.clear();
-    head_ = sent_ = 0;
+    queue_.clear(published_);
     buffered_ = 0;
-    answered_ = published_;  // what was lost is not waited for
+    buffered_bytes_ = 0;
     ops_.clear();
     ops_in_flight_ = 0;
-    resubscriptions_due_ = 0;
-    for (auto& [ch, confirmed] : channels_) confirmed = false;
-    pub_.close();
-    sub_.close();
+    resubscribing_.clear();
+    for (auto& [ch, state] : channels_) state.confirmed = false;
+    for (Link* link : {&pub_, &sub_}) {
+      link->conn.close();
+      link->attempts = 0;
+    }
+    delivery_retry_at_ = {};
+    sub_failure_.clear();
   }
 
   void publish(const sdk::Message& m) override {
@@ -120,22 +141,29 @@ class RedisProvider final : public sdk::Provider {
     bool need_wake;
     {
       std::lock_guard lock(mutex_);
-      if (!running_ || stopping_) throw sdk::Error(ATHOMIC_ERR_STATE, "the redis provider is stopped");
+      if (!running_ || stopping_)
+        throw sdk::Error(ATHOMIC_ERR_STATE, "the redis provider is stopped");
       const std::size_t buffered = buffered_.load(std::memory_order_relaxed);
+      const std::size_t bytes = buffered_bytes_.load(std::memory_order_relaxed);
+      // The command's size, within a few bytes of the length headers.
+      const std::size_t size = 48 + config_.key_prefix.size() + config_.separator.size() +
+                               m.event_name.size() + m.body.size();
       if (buffered >= config_.max_buffered_events) {
-        throw sdk::Error(
-            ATHOMIC_ERR_BACKPRESSURE,
-            std::to_string(buffered) + " events are already waiting for " +
-                config_.endpoint.display() +
-                (connected_ ? " (the server is not keeping up)" : " (disconnected, reconnecting)") +
-                "; events.provider.max_buffered_events is " +
-                std::to_string(config_.max_buffered_events));
+        refuse(buffered, bytes,
+               "max_buffered_events is " + std::to_string(config_.max_buffered_events));
+      }
+      if (bytes + size > config_.max_buffered_bytes) {
+        refuse(buffered, bytes,
+               "max_buffered_bytes is " + std::to_string(config_.max_buffered_bytes) +
+                   " and this event needs " + std::to_string(size));
       }
       const std::size_t before = pending_.size();
-      append_publish(pending_, channel_parts, m.body);
-      pending_lengths_.push_back(static_cast<uint32_t>(pending_.size() - before));
+      PublishQueue::format(pending_, channel_parts, m.body);
+      const std::size_t length = pending_.size() - before;
+      pending_lengths_.push_back(static_cast<uint32_t>(length));
       ++published_;
       buffered_.fetch_add(1, std::memory_order_relaxed);
+      buffered_bytes_.fetch_add(length, std::memory_order_relaxed);
       need_wake = !wake_pending_;
       wake_pending_ = true;
     }
@@ -148,7 +176,7 @@ class RedisProvider final : public sdk::Provider {
     }
     const std::string ch = config_.channel(topic);
     std::unique_lock lock(mutex_);
-    channels_[ch] = false;
+    channels_[ch] = ChannelState{};
     sub_ops_.push_back({true, ch, published_});
     wake_pending_ = true;
     lock.unlock();
@@ -156,14 +184,23 @@ class RedisProvider final : public sdk::Provider {
     lock.lock();
     // Wait for the server's confirmation so that an event published right after subscribe()
     // returns reaches this handler. Not from the I/O thread itself (a handler subscribing in
-    // inline mode), and not while disconnected: re-subscription happens on reconnect.
+    // inline mode), and not while the subscribing connection is down: it re-subscribes when
+    // it is back.
     if (std::this_thread::get_id() == io_.get_id()) return;
     const auto limit = std::chrono::duration<double>(config_.endpoint.connect_timeout_s);
     if (!cv_.wait_for(lock, limit, [&] {
           auto it = channels_.find(ch);
-          return stopping_ || !connected_ || it == channels_.end() || it->second;
+          return stopping_ || !sub_up_ || it == channels_.end() || it->second.confirmed ||
+                 !it->second.refused.empty();
         })) {
       host_.warn("no confirmation of SUBSCRIBE " + ch + " within socket_connect_timeout");
+    }
+    if (auto it = channels_.find(ch); it != channels_.end() && !it->second.refused.empty()) {
+      const std::string why = std::move(it->second.refused);
+      channels_.erase(it);  // the server did not subscribe it: nothing to undo
+      throw sdk::Error(ATHOMIC_ERR_INVALID_ARGUMENT, "the server at " + config_.endpoint.display() +
+                                                         " refused SUBSCRIBE " + ch + ": " + why +
+                                                         refusal_hint(why));
     }
   }
 
@@ -182,6 +219,25 @@ class RedisProvider final : public sdk::Provider {
   }
 
  private:
+  // What to check when the server refuses a command on a channel.
+  std::string refusal_hint(std::string_view why) const {
+    if (!why.starts_with("NOPERM")) return "";
+    return " (check the channel permissions of the ACL user " +
+           (config_.endpoint.user.empty() ? std::string("default")
+                                          : "'" + config_.endpoint.user + "'") +
+           " of events.provider.provider.provider)";
+  }
+
+  // With mutex_ held.
+  [[noreturn]] void refuse(std::size_t events, std::size_t bytes, const std::string& limit) const {
+    throw sdk::Error(
+        ATHOMIC_ERR_BACKPRESSURE,
+        std::to_string(events) + " events (" + std::to_string(bytes) +
+            " bytes) are already waiting for " + config_.endpoint.display() +
+            (pub_up_ ? " (the server is not keeping up)" : " (disconnected, reconnecting)") +
+            "; events.provider." + limit + "; nothing was kept: retry later, or raise the limit");
+  }
+
   void wake() noexcept {
     const uint64_t one = 1;
     [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
@@ -193,52 +249,31 @@ class RedisProvider final : public sdk::Provider {
     }
   }
 
-  // PUBLISH <prefix><separator><name> <body>, formatted in place (the channel is never built
-  // as a string of its own).
-  static void append_publish(std::string& out, const std::string_view (&channel)[3],
-                             std::string_view body) {
-    out.append("*3\r\n$7\r\nPUBLISH\r\n");
-    resp::append_header(out, '$', channel[0].size() + channel[1].size() + channel[2].size());
-    for (auto part : channel) out.append(part);
-    out.append("\r\n", 2);
-    resp::append_header(out, '$', body.size());
-    out.append(body);
-    out.append("\r\n", 2);
-  }
-
   // Takes queued work: subscription changes, and every publish made since the last time.
-  // Returns whether publishes may be written: not after a reconnect until the server has
-  // answered every re-subscription, so that nothing is published before we listen again.
-  // (Only those: a channel subscribed since then waits for the publishes made before it.)
+  // Returns whether publishes may be written: only while the subscribing connection is up and
+  // has every channel subscribed again (or nothing is subscribed), so that nothing is published
+  // before we listen. (Only those: a channel subscribed since then waits for the publishes
+  // made before it.)
   bool take_work() {
     bool may_publish;
     {
       std::lock_guard lock(mutex_);
       wake_pending_ = false;
-      ops_.insert(ops_.end(), std::make_move_iterator(sub_ops_.begin()),
-                  std::make_move_iterator(sub_ops_.end()));
-      sub_ops_.clear();
-      may_publish = resubscriptions_due_ == 0;
-      if (!pending_lengths_.empty()) {
-        if (head_ == queue_.size()) {
-          // Everything before was answered: take the buffer itself, keep ours for next time.
-          queue_.clear();
-          head_ = sent_ = 0;
-          queue_.swap(pending_);
-        } else {
-          queue_.append(pending_);
-          pending_.clear();
-        }
-        lengths_.insert(lengths_.end(), pending_lengths_.begin(), pending_lengths_.end());
-        pending_lengths_.clear();
+      if (sub_.conn.is_open()) {
+        ops_.insert(ops_.end(), std::make_move_iterator(sub_ops_.begin()),
+                    std::make_move_iterator(sub_ops_.end()));
       }
+      sub_ops_.clear();  // while down: the channels are all subscribed again when it is back
+      may_publish = resubscribing_.empty() && (sub_.conn.is_open() || channels_.empty());
+      queue_.take(pending_, pending_lengths_);
     }
     // Send the next subscription changes once every publish made before them is answered;
     // changes made with no publish in between go together.
-    if (ops_in_flight_ == 0 && !ops_.empty() && answered_ >= ops_.front().after) {
+    if (ops_in_flight_ == 0 && !ops_.empty() && queue_.answered() >= ops_.front().after) {
       for (const auto& op : ops_) {
         if (op.after != ops_.front().after) break;
-        resp::append_command(sub_.output(), op.subscribe ? "SUBSCRIBE" : "UNSUBSCRIBE", op.channel);
+        resp::append_command(sub_.conn.output(), op.subscribe ? "SUBSCRIBE" : "UNSUBSCRIBE",
+                             op.channel);
         ++ops_in_flight_;
       }
     }
@@ -247,142 +282,282 @@ class RedisProvider final : public sdk::Provider {
 
   // End of the bytes of queue_ that may be written now: the publishes made before the first
   // subscription change that is still waiting to be sent or confirmed.
-  std::size_t publish_limit() const noexcept {
-    if (ops_.empty() || ops_.front().after >= answered_ + lengths_.size()) return queue_.size();
-    std::size_t limit = head_;
-    for (uint64_t i = answered_; i < ops_.front().after; ++i) limit += lengths_[i - answered_];
-    return limit;
+  std::size_t publish_limit() const {
+    return queue_.limit(ops_.empty() ? UINT64_MAX : ops_.front().after);
   }
 
   bool flush_publishes(std::string& error) {
-    const std::size_t limit = publish_limit();
-    if (sent_ >= limit) return true;
-    const long n = pub_.write_some(std::string_view(queue_).substr(sent_, limit - sent_), error);
+    // A keepalive PING first: it was queued between two whole commands.
+    if (!pub_.conn.flush(error)) return false;
+    if (pub_.conn.wants_write()) return true;
+    const std::string_view unwritten = queue_.unwritten(publish_limit());
+    if (unwritten.empty()) return true;
+    const long n = pub_.conn.write_some(unwritten, error);
     if (n < 0) return false;
-    sent_ += static_cast<std::size_t>(n);
+    queue_.wrote(static_cast<std::size_t>(n));
     return true;
   }
 
-  // A reply to SUBSCRIBE or UNSUBSCRIBE, or an error, on the subscriber connection. Replies
-  // come in the order the commands went: the re-subscriptions sent on reconnect first, then the
-  // subscription changes in flight.
-  void subscription_answered() {
-    if (resubscriptions_due_ > 0) {
-      --resubscriptions_due_;
-    } else if (ops_in_flight_ > 0) {
-      ops_.pop_front();
-      --ops_in_flight_;
+  // PING on a connection that has written nothing for keepalive_interval (the server counts
+  // only what it receives). On the publishing connection only between whole commands; its
+  // answer (+PONG) is told from PUBLISH's (an integer or an error) by its type.
+  // (When it may not, something else wakes the loop: a write the socket takes, or the reply
+  // that lets publishes go.)
+  bool may_ping(const Link& link, bool may_publish) const noexcept {
+    if (config_.keepalive_interval_s <= 0 || !link.conn.is_open() || link.conn.wants_write()) {
+      return false;
+    }
+    if (&link == &sub_) return sub_failure_.empty();
+    return may_publish && queue_.all_written();
+  }
+
+  void keepalive(Link& link, bool may_publish, Clock::time_point now) {
+    if (may_ping(link, may_publish) &&
+        now - link.conn.last_write() >= seconds(config_.keepalive_interval_s)) {
+      resp::append_command(link.conn.output(), "PING");
     }
   }
 
-  void on_subscriber_reply(const resp::Reply& r) {
-    if (!r.is_array) {
-      if (r.value.type == '-') {
-        host_.error("the server refused a subscription change: " + std::string(r.value.text));
-        subscription_answered();
-      }
-      return;
+  // A reply to SUBSCRIBE or UNSUBSCRIBE on the subscriber connection, or an error (@p refused)
+  // in its place. Replies come in the order the commands went: the re-subscriptions sent on
+  // reconnect first, then the subscription changes in flight. A refused SUBSCRIBE is marked on
+  // its channel, for interest_add to report, and never re-subscribed.
+  void subscription_answered(std::string_view refused = {}) {
+    bool subscribe = true;
+    std::string channel;
+    if (!resubscribing_.empty()) {
+      channel = std::move(resubscribing_.front());
+      resubscribing_.pop_front();
+    } else if (ops_in_flight_ > 0) {
+      subscribe = ops_.front().subscribe;
+      channel = std::move(ops_.front().channel);
+      ops_.pop_front();
+      --ops_in_flight_;
     }
-    if (r.count < 3) return;
+    if (refused.empty()) return;
+    const std::string command = subscribe ? "SUBSCRIBE " : "UNSUBSCRIBE ";
+    host_.error("the server at " + config_.endpoint.display() + " refused " + command +
+                (channel.empty() ? std::string("(no command was waiting)") : channel) + ": " +
+                std::string(refused) + refusal_hint(refused));
+    if (!subscribe || channel.empty()) return;
+    std::lock_guard lock(mutex_);
+    if (auto it = channels_.find(channel); it != channels_.end() && !it->second.confirmed) {
+      it->second.refused = refused;
+      cv_.notify_all();
+    }
+  }
+
+  // False when the host did not take a message (see deliver_received).
+  bool on_subscriber_reply(const resp::Reply& r) {
+    if (!r.is_array) {
+      if (r.value.type == '-') subscription_answered(r.value.text.empty() ? "error" : r.value.text);
+      return true;  // +PONG outside subscribe mode
+    }
+    if (r.count < 2) return true;
     const std::string_view kind = r.items[0].text;
     const std::string_view ch = r.items[1].text;
-    if (kind == "message") {
+    if (kind == "message" && r.count >= 3) {
       const std::size_t prefix = config_.key_prefix.size() + config_.separator.size();
-      if (ch.size() <= prefix) return;
-      host_.deliver_message(ch.substr(prefix), r.items[2].text);
+      if (ch.size() <= prefix) return true;
+      return host_.deliver_message(ch.substr(prefix), r.items[2].text) != ATHOMIC_ERR_BACKPRESSURE;
     } else if (kind == "subscribe") {
       subscription_answered();
       std::lock_guard lock(mutex_);
-      if (auto it = channels_.find(std::string(ch)); it != channels_.end()) it->second = true;
+      if (auto it = channels_.find(std::string(ch)); it != channels_.end())
+        it->second.confirmed = true;
       cv_.notify_all();
     } else if (kind == "unsubscribe") {
       subscription_answered();
     }
-  }
-
-  // @p answered replies came for the oldest unanswered publishes.
-  bool on_publisher_replies(std::size_t answered, std::string& error) {
-    if (answered == 0) return true;
-    if (answered > lengths_.size()) {
-      error = "protocol error from the server: more replies than commands";
-      return false;
-    }
-    for (std::size_t i = 0; i < answered; ++i) {
-      head_ += lengths_.front();
-      lengths_.pop_front();
-    }
-    answered_ += answered;
-    if (head_ == queue_.size()) {
-      queue_.clear();
-      head_ = sent_ = 0;
-    } else if (head_ >= (std::size_t{1} << 20)) {
-      queue_.erase(0, head_);
-      sent_ -= head_;
-      head_ = 0;
-    }
-    buffered_.fetch_sub(answered, std::memory_order_relaxed);
+    // "pong": a keepalive answered.
     return true;
   }
 
-  // Marks the connection lost: unanswered publishes will be written again, after the
-  // channels are re-subscribed.
-  void lose_connection(const std::string& why) {
-    pub_.close();
-    sub_.close();
-    sent_ = head_;
-    std::lock_guard lock(mutex_);
-    connected_ = false;
-    resubscriptions_due_ = 0;
-    // Every wanted channel is subscribed again on reconnect; pending changes are moot.
-    sub_ops_.clear();
-    ops_.clear();
-    ops_in_flight_ = 0;
-    for (auto& [ch, confirmed] : channels_) confirmed = false;
-    cv_.notify_all();
-    host_.warn("lost the connection to " + config_.endpoint.display() + ": " + why + "; " +
-               std::to_string(buffered_.load()) + " events buffered; reconnecting");
+  // ---- The host's backpressure ----
+  // When its dispatch queue is full, the host answers deliver_message with
+  // ATHOMIC_ERR_BACKPRESSURE and has not taken the message. The message then stays where it
+  // is, at the front of the receive buffer (the parser works in place: the reply is simply not
+  // consumed), the subscribing socket is not read, so TCP pushes back on the server, and the
+  // loop offers the same bytes again kDeliveryRetry later, through its poll timeout, serving
+  // the publishing connection, subscription changes and stop() meanwhile.
+  static constexpr auto kDeliveryRetry = std::chrono::milliseconds(1);
+
+  bool delivery_held() const noexcept { return delivery_retry_at_ != Clock::time_point{}; }
+
+  // Hands on the replies in the subscriber's receive buffer, until the host refuses one.
+  bool deliver_received(std::string& error) {
+    delivery_retry_at_ = {};
+    return sub_.conn.each_reply(error, [&](const resp::Reply& r) {
+      if (on_subscriber_reply(r)) return true;
+      delivery_retry_at_ = Clock::now() + kDeliveryRetry;
+      return false;
+    });
   }
 
-  // Retries with exponential backoff until connected (true) or stopping (false).
-  bool reconnect() {
-    double delay = config_.reconnect_initial_delay_s;
-    for (int attempt = 1;; ++attempt) {
-      {
-        std::lock_guard lock(mutex_);
-        if (stopping_) return false;
+  // Reads and delivers, or retries a held delivery when due. A failure of the connection
+  // (@p ok false, or one found here) waits until what was received before it is delivered.
+  void serve_subscriber(short revents, Clock::time_point now, bool ok, std::string& error) {
+    if (ok && sub_failure_.empty()) {
+      if (delivery_held()) {
+        if (now >= delivery_retry_at_) ok = deliver_received(error);
+      } else if (revents & (POLLIN | POLLERR | POLLHUP)) {
+        ok = sub_.conn.read(error) && deliver_received(error);
       }
-      std::string error;
-      Connection pub, sub;
-      // stop() must not wait for an attempt against an address that does not answer.
-      const Connection::Cancel cancel{wake_fd_, [this] {
-                                        std::lock_guard lock(mutex_);
-                                        return stopping_;
-                                      }};
-      if (pub.open(config_.endpoint, error, &cancel) && sub.open(config_.endpoint, error, &cancel)) {
-        pub_ = std::move(pub);
-        sub_ = std::move(sub);
-        std::lock_guard lock(mutex_);
-        connected_ = true;
-        for (const auto& [ch, confirmed] : channels_) {
-          resp::append_command(sub_.output(), "SUBSCRIBE", ch);
-        }
-        resubscriptions_due_ = channels_.size();
-        host_.info("reconnected to " + config_.endpoint.display() + " after " +
-                   std::to_string(attempt) + " attempt(s); re-subscribing " +
-                   std::to_string(channels_.size()) + " channel(s), then sending " +
-                   std::to_string(buffered_.load()) + " buffered event(s)");
-        return true;
-      }
-      if (cancel.requested()) return false;
-      if (attempt == 1 || attempt % 10 == 0) {
-        host_.warn("reconnect attempt " + std::to_string(attempt) + " failed: " + error);
-      }
-      // Sleep, but wake at once for stop().
-      pollfd p{wake_fd_, POLLIN, 0};
-      ::poll(&p, 1, static_cast<int>(delay * 1000));
-      drain_wake();
-      delay = std::min(delay * 2, config_.reconnect_max_delay_s);
     }
+    if (!ok && sub_failure_.empty()) sub_failure_ = error;
+    if (!sub_failure_.empty() && !delivery_held()) {
+      const std::string why = std::move(sub_failure_);
+      sub_failure_.clear();
+      lose(sub_, why);
+    }
+  }
+
+  // On the way out while a delivery is held: what stays undelivered is said, not dropped
+  // silently.
+  void report_undelivered() {
+    if (!delivery_held()) return;
+    std::size_t messages = 0;
+    std::string error;
+    sub_.conn.each_reply(error, [&](const resp::Reply& r) {
+      if (r.is_array && r.count >= 3 && r.items[0].text == "message") ++messages;
+      return true;
+    });
+    host_.warn(std::to_string(messages) +
+               " received events were not delivered before stop: the "
+               "host's dispatch queue stayed full");
+    delivery_retry_at_ = {};
+  }
+
+  // The server's answer to one publish, the @p index-th unanswered one: the number of
+  // receivers, or an error. This is where a publish's outcome is known, and the one place to
+  // hand it to the host. For now errors are counted and logged (report_publish_errors).
+  void publish_answered(std::size_t index, const resp::Reply& reply) {
+    if (reply.is_array || reply.value.type != '-') return;  // ':' receivers
+    const std::string_view command = queue_.command(index);
+    ++publish_errors_;
+    ++publish_errors_unreported_;
+    latest_publish_error_ = "to " + std::string(PublishQueue::channel_of(command)) + ": " +
+                            std::string(reply.value.text) + refusal_hint(reply.value.text);
+  }
+
+  // Logs the PUBLISH errors not yet logged, at most once a second (at once when @p now is
+  // max()), with the count since the last report and in all.
+  void report_publish_errors(Clock::time_point now) {
+    if (publish_errors_unreported_ == 0 || now < next_publish_error_report_) return;
+    host_.error("the server refused " + std::to_string(publish_errors_unreported_) +
+                " PUBLISH(es) since the last report, " + std::to_string(publish_errors_) +
+                " in all; the latest, " + latest_publish_error_);
+    publish_errors_unreported_ = 0;
+    next_publish_error_report_ =
+        now == Clock::time_point::max() ? Clock::time_point{} : now + std::chrono::seconds(1);
+  }
+
+  // @p answered replies came for the oldest unanswered publishes.
+  void on_publisher_replies(std::size_t answered) {
+    if (answered == 0) return;
+    buffered_bytes_.fetch_sub(queue_.pop_answered(answered), std::memory_order_relaxed);
+    buffered_.fetch_sub(answered, std::memory_order_relaxed);
+  }
+
+  // Closes @p link after a failure; it reconnects at once, then with backoff.
+  void lose(Link& link, const std::string& why) {
+    link.conn.close();
+    link.retry_at = Clock::now();
+    link.delay = config_.reconnect_initial_delay_s;
+    link.attempts = 0;
+    std::lock_guard lock(mutex_);
+    if (&link == &pub_) {
+      pub_up_ = false;
+      queue_.rewind();
+    } else {
+      sub_up_ = false;
+      // Every wanted channel is subscribed again on reconnect; pending changes are moot.
+      resubscribing_.clear();
+      ops_.clear();
+      ops_in_flight_ = 0;
+      for (auto& [ch, state] : channels_) state.confirmed = false;
+      cv_.notify_all();
+    }
+    host_.warn("lost the " + std::string(link.name) + " connection to " +
+               config_.endpoint.display() + ": " + why + "; " + std::to_string(buffered_.load()) +
+               " events buffered; reconnecting");
+  }
+
+  void attempt_failed(Link& link, const std::string& error) {
+    ++link.attempts;
+    if (link.attempts == 1 || link.attempts % 10 == 0) {
+      host_.warn("reconnect attempt " + std::to_string(link.attempts) + " of the " + link.name +
+                 " connection failed: " + error);
+    }
+    link.retry_at = Clock::now() + seconds(link.delay);
+    link.delay = std::min(link.delay * 2, config_.reconnect_max_delay_s);
+  }
+
+  void reconnected(Link& link) {
+    const int attempts = link.attempts + 1;
+    link.attempts = 0;
+    std::lock_guard lock(mutex_);
+    if (&link == &pub_) {
+      pub_up_ = true;
+      host_.info("reconnected the publishing connection to " + config_.endpoint.display() +
+                 " after " + std::to_string(attempts) + " attempt(s); sending " +
+                 std::to_string(buffered_.load()) + " buffered event(s)");
+      return;
+    }
+    sub_up_ = true;
+    sub_ops_.clear();  // the wanted channels say it all
+    for (const auto& [ch, state] : channels_) {
+      if (!state.refused.empty()) continue;  // refused before: it would be again
+      resp::append_command(sub_.conn.output(), "SUBSCRIBE", ch);
+      resubscribing_.push_back(ch);
+    }
+    host_.info("reconnected the subscribing connection to " + config_.endpoint.display() +
+               " after " + std::to_string(attempts) + " attempt(s); re-subscribing " +
+               std::to_string(resubscribing_.size()) + " channel(s)");
+  }
+
+  // A link that is down: starts an attempt when due, moves one on after poll().
+  void drive_reconnect(Link& link, short revents, Clock::time_point now) {
+    if (!link.conn.connecting()) {
+      if (now < link.retry_at) return;
+      try {
+        link.conn.begin(config_.endpoint);
+      } catch (const std::exception& e) {  // no eventfd or thread for the resolver
+        attempt_failed(link, std::string("cannot start connecting: ") + e.what());
+        return;
+      }
+      revents = 0;
+    } else if (!revents && now < link.conn.deadline()) {
+      return;
+    }
+    std::string error;
+    switch (link.conn.advance(revents, error)) {
+      case Connection::Step::ready:
+        reconnected(link);
+        break;
+      case Connection::Step::failed:
+        attempt_failed(link, error);
+        break;
+      case Connection::Step::pending:
+        break;
+    }
+  }
+
+  // What to poll for on @p link, and the time by which the loop must look at it again.
+  pollfd poll_entry(const Link& link, short open_events, bool may_publish,
+                    Clock::time_point& wake_at) const {
+    if (link.conn.is_open()) {
+      if (may_ping(link, may_publish)) {
+        wake_at = std::min(wake_at, link.conn.last_write() + seconds(config_.keepalive_interval_s));
+      }
+      return {link.conn.fd(), open_events, 0};
+    }
+    if (link.conn.connecting()) {
+      wake_at = std::min(wake_at, link.conn.deadline());
+      return link.conn.wait();
+    }
+    wake_at = std::min(wake_at, link.retry_at);
+    return {-1, 0, 0};
   }
 
   void run() {
@@ -395,44 +570,87 @@ class RedisProvider final : public sdk::Provider {
       }
       if (stopping) {
         // Give queued publishes a bounded chance to reach the server, then leave.
-        if (!pub_.is_open()) return;
-        if (!flush_deadline) {
-          flush_deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                              std::chrono::duration<double>(config_.flush_timeout_s));
+        if (!flush_deadline) flush_deadline = Clock::now() + seconds(config_.flush_timeout_s);
+        if (!pub_.conn.is_open() || buffered_.load() == 0 || Clock::now() >= *flush_deadline) {
+          report_undelivered();
+          return;
         }
-        if (buffered_.load() == 0 || Clock::now() >= *flush_deadline) return;
       }
-      if (!pub_.is_open()) {
-        if (!reconnect()) return;
+      Clock::time_point now = Clock::now();
+      for (Link* link : {&pub_, &sub_}) {
+        if (!link->conn.is_open() && !stopping) drive_reconnect(*link, 0, now);
       }
       const bool may_publish = take_work();
-      std::string error;
-      bool ok = sub_.flush(error) && (!may_publish || flush_publishes(error));
-      const bool pub_blocked = may_publish && sent_ < publish_limit();
-      if (ok && sent_ > head_) {
+      keepalive(sub_, may_publish, now);
+      keepalive(pub_, may_publish, now);
+      std::string pub_error, sub_error;
+      bool pub_ok = !pub_.conn.is_open() || !may_publish || flush_publishes(pub_error);
+      bool sub_ok = !sub_.conn.is_open() || !sub_failure_.empty() || sub_.conn.flush(sub_error);
+      const bool pub_blocked =
+          pub_.conn.is_open() && may_publish &&
+          (!queue_.unwritten(publish_limit()).empty() || pub_.conn.wants_write());
+      if (pub_ok && queue_.reply_due()) {
         // A reply is due and will wake this loop, which then takes what was published
         // meanwhile: publishers need not signal the eventfd, a system call each.
         std::lock_guard lock(mutex_);
         wake_pending_ = true;
       }
-      pollfd fds[3] = {{wake_fd_, POLLIN, 0},
-                       {pub_.fd(), static_cast<short>(POLLIN | (pub_blocked ? POLLOUT : 0)), 0},
-                       {sub_.fd(), static_cast<short>(POLLIN | (sub_.wants_write() ? POLLOUT : 0)), 0}};
-      if (ok) ::poll(fds, 3, stopping ? 10 : -1);
+      Clock::time_point wake_at = Clock::time_point::max();
+      pollfd fds[3] = {
+          {wake_fd_, POLLIN, 0},
+          poll_entry(pub_, static_cast<short>(POLLIN | (pub_blocked ? POLLOUT : 0)), may_publish,
+                     wake_at),
+          poll_entry(
+              sub_,
+              static_cast<short>((delivery_held() ? 0 : POLLIN) |
+                                 (sub_.conn.wants_write() && sub_failure_.empty() ? POLLOUT : 0)),
+              may_publish, wake_at)};
+      if (delivery_held()) {
+        wake_at = std::min(wake_at, delivery_retry_at_);
+        if (!(fds[2].events & POLLOUT)) fds[2].fd = -1;  // not even for POLLHUP: it would spin
+      }
+      if (stopping) wake_at = std::min(wake_at, Clock::now() + std::chrono::milliseconds(10));
+      if (publish_errors_unreported_ > 0) wake_at = std::min(wake_at, next_publish_error_report_);
+      int timeout_ms = -1;
+      if (wake_at != Clock::time_point::max()) {
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(wake_at - Clock::now());
+        timeout_ms = static_cast<int>(std::clamp<int64_t>(left.count(), 0, 60000));
+      }
+      if (pub_ok && sub_ok) ::poll(fds, 3, timeout_ms);
       if (fds[0].revents) drain_wake();
-      if (ok && (fds[1].revents & (POLLIN | POLLERR | POLLHUP))) {
-        std::size_t answered = 0;
-        ok = pub_.read(error) && pub_.each_reply(error, [&](const resp::Reply& r) {
-               if (r.value.type == '-') host_.error("PUBLISH failed: " + std::string(r.value.text));
-               ++answered;
-             });
-        ok = on_publisher_replies(answered, error) && ok;
+      now = Clock::now();
+      report_publish_errors(now);
+      constexpr short kReadable = POLLIN | POLLERR | POLLHUP;
+      if (pub_.conn.is_open()) {
+        if (pub_ok && (fds[1].revents & kReadable)) {
+          std::size_t answered = 0;
+          bool extra = false;
+          pub_ok = pub_.conn.read(pub_error) &&
+                   pub_.conn.each_reply(pub_error, [&](const resp::Reply& r) {
+                     if (!r.is_array && r.value.type == '+') return true;  // PONG
+                     if (answered == queue_.unanswered()) {
+                       extra = true;
+                       return false;
+                     }
+                     publish_answered(answered++, r);
+                     return true;
+                   });
+          on_publisher_replies(answered);
+          if (extra) {
+            pub_ok = false;
+            pub_error = "protocol error from the server: more replies than commands";
+          }
+          report_publish_errors(now);
+        }
+        if (!pub_ok) lose(pub_, pub_error);
+      } else if (!stopping) {
+        drive_reconnect(pub_, fds[1].revents, now);
       }
-      if (ok && (fds[2].revents & (POLLIN | POLLERR | POLLHUP))) {
-        ok = sub_.read(error) &&
-             sub_.each_reply(error, [&](const resp::Reply& r) { on_subscriber_reply(r); });
+      if (sub_.conn.is_open()) {
+        serve_subscriber(fds[2].revents, now, sub_ok, sub_error);
+      } else if (!stopping) {
+        drive_reconnect(sub_, fds[2].revents, now);
       }
-      if (!ok) lose_connection(error);
     }
   }
 
@@ -445,32 +663,39 @@ class RedisProvider final : public sdk::Provider {
   // Shared with the I/O thread.
   std::mutex mutex_;
   std::condition_variable cv_;
-  std::string pending_;                     // formatted PUBLISH commands, not yet taken
-  std::vector<uint32_t> pending_lengths_;   // the length of each
-  std::atomic<std::size_t> buffered_{0};    // publishes not yet answered by the server
+  std::string pending_;                         // formatted PUBLISH commands, not yet taken
+  std::vector<uint32_t> pending_lengths_;       // the length of each
+  std::atomic<std::size_t> buffered_{0};        // publishes not yet answered by the server
+  std::atomic<std::size_t> buffered_bytes_{0};  // their size as commands
   struct SubOp {
     bool subscribe;
     std::string channel;
     uint64_t after;  // how many publishes were made before it
   };
-  std::map<std::string, bool> channels_;  // wanted channel -> confirmed
-  std::vector<SubOp> sub_ops_;            // subscription changes not yet taken by the loop
-  uint64_t published_ = 0;                // publishes accepted since the provider was made
+  struct ChannelState {
+    bool confirmed = false;  // by the server, on the current subscribing connection
+    std::string refused;     // the server's error, when it refused to subscribe
+  };
+  std::map<std::string, ChannelState> channels_;  // wanted channels
+  std::vector<SubOp> sub_ops_;                    // subscription changes not yet taken by the loop
+  uint64_t published_ = 0;                        // publishes accepted since the provider was made
   bool wake_pending_ = false;
   bool running_ = false;
   bool stopping_ = false;
-  bool connected_ = false;
+  bool pub_up_ = false, sub_up_ = false;  // each connection is open (for waits and messages)
 
-  // I/O thread only (and stop(), after joining it).
-  Connection pub_, sub_;
-  std::string queue_;              // publishes not yet answered, oldest first, from head_
-  std::deque<uint32_t> lengths_;   // the length of each, from head_
-  std::size_t head_ = 0;           // start of the oldest unanswered publish in queue_
-  std::size_t sent_ = 0;           // bytes of queue_ written on the current connection
-  uint64_t answered_ = 0;          // publishes answered by the server (or given up by stop)
+  // I/O thread only (and start() and stop(), while it does not run).
+  Link pub_{"publishing"}, sub_{"subscribing"};
+  PublishQueue queue_;             // publishes taken from pending_, until answered
   std::deque<SubOp> ops_;          // subscription changes in order, the first ones maybe sent
   std::size_t ops_in_flight_ = 0;  // of ops_, sent and not yet confirmed
-  std::size_t resubscriptions_due_ = 0;  // SUBSCRIBEs sent on reconnect, not yet answered
+  std::deque<std::string> resubscribing_;  // SUBSCRIBEs sent on reconnect, not yet answered
+  // PUBLISH errors: all, those not yet logged, the latest, and when the log may speak again.
+  uint64_t publish_errors_ = 0, publish_errors_unreported_ = 0;
+  Clock::time_point delivery_retry_at_{};  // set while the host has not taken a message
+  std::string sub_failure_;  // the subscriber's failure, kept until what it received is delivered
+  std::string latest_publish_error_;
+  Clock::time_point next_publish_error_report_{};
 };
 
 }  // namespace

@@ -10,7 +10,8 @@ namespace {
 Parse read_line(std::string_view in, std::size_t& pos, std::string_view& line) {
   const char* start = in.data() + pos + 1;
   const char* end = in.data() + in.size();
-  const auto* cr = static_cast<const char*>(std::memchr(start, '\r', static_cast<std::size_t>(end - start)));
+  const auto* cr =
+      static_cast<const char*>(std::memchr(start, '\r', static_cast<std::size_t>(end - start)));
   if (!cr || cr + 1 >= end) return Parse::incomplete;
   if (cr[1] != '\n') return Parse::error;
   line = std::string_view(start, static_cast<std::size_t>(cr - start));
@@ -62,8 +63,8 @@ Parse scalar(std::string_view in, std::size_t& pos, Value& v, std::string& error
       return Parse::complete;
     }
     default:
-      error = std::string("an unknown reply type byte 0x") + "0123456789abcdef"[(v.type >> 4) & 0xF] +
-              "0123456789abcdef"[v.type & 0xF];
+      error = std::string("an unknown reply type byte 0x") +
+              "0123456789abcdef"[(v.type >> 4) & 0xF] + "0123456789abcdef"[v.type & 0xF];
       return Parse::error;
   }
 }

@@ -38,9 +38,9 @@ struct Value {
 };
 
 struct Reply {
-  Value value;                 // a scalar reply; for arrays, type '*'
+  Value value;  // a scalar reply; for arrays, type '*'
   bool is_array = false;
-  std::size_t count = 0;       // array elements (the first kMaxKept are in items)
+  std::size_t count = 0;  // array elements (the first kMaxKept are in items)
   static constexpr std::size_t kMaxKept = 4;
   Value items[kMaxKept];
 };

@@ -43,7 +43,9 @@ BusCore::BusCore(const EventsSettings& settings)
     : settings_(settings),
       inline_mode_(settings.dispatch_mode == DispatchMode::inline_call),
       log_(get_logger("athomic.events")),
-      budget_(settings.max_queued_events, settings.max_queued_bytes) {
+      budget_(settings.max_queued_events, settings.max_queued_bytes),
+      max_returned_(static_cast<uint32_t>(
+          std::clamp<std::size_t>(settings.max_queued_events / 4, 1024, 16384))) {
   LoadedPlugin plugin = load_provider_plugin(settings_.backend, settings_);
   provider_log_ = get_logger("athomic.provider." + std::string(plugin.info->name));
   nlohmann::json config = settings_.provider_config.is_object() ? settings_.provider_config
@@ -57,6 +59,7 @@ BusCore::BusCore(const EventsSettings& settings)
   provider_.emplace(plugin, this, config.dump(), settings_.origin);
   remote_ = provider_->has(ATHOMIC_CAP_REMOTE);
   acknowledges_ = remote_ && provider_->has(ATHOMIC_CAP_ACKNOWLEDGE);
+  tracks_interest_ = !provider_->has(ATHOMIC_CAP_IN_PROCESS);
   provider_retries_ = plugin.info->abi_major == ATHOMIC_ABI_VERSION_MAJOR && plugin.info->abi_minor >= 2;
   if (!inline_mode_) {
     const unsigned workers = resolve_workers(settings_.workers);
@@ -94,6 +97,7 @@ void BusCore::start() {
   deferred_interest_.clear();  // handlers only run once started: this covers every topic
   try {
     topics_.for_each([&](const TopicState* t) {
+      if (!tracks_interest_) return;
       provider_->interest_add(t->name());
       interest_.emplace(t->name());
     });

@@ -72,9 +72,19 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   // Queues @p ev on the lane of every handler (pool dispatch).
   void enqueue(PoolEvent& ev, const TopicState& handlers) noexcept;
   static void drain(void* self, Lane& lane, unsigned worker) noexcept;
-  void deliver(Subscriber& s, PoolEvent& ev) noexcept;
-  void finish(PoolEvent& ev) noexcept;
-  bool decode_once(PoolEvent& ev) noexcept;
+  // What a worker finished, handed back to the bus together: the records, and the events'
+  // places in the bound (at the end of a batch, or at once when a publisher waits for room).
+  struct Finished {
+    PoolEvent* head = nullptr;
+    PoolEvent* tail = nullptr;
+    uint32_t count = 0;
+    uint64_t events = 0;
+    uint64_t bytes = 0;
+  };
+  void deliver(Subscriber& s, PoolEvent& ev, Finished& finished) noexcept;
+  // One delivery done; the record goes to @p finished (or straight back) when it was the last.
+  void finish(PoolEvent& ev, Finished* finished) noexcept;
+  bool decode_once(PoolEvent& ev, std::string_view name) noexcept;
   // False when the handler threw (logged and counted here).
   bool invoke(const Subscriber& s, const Event& ev) noexcept;
   void skip_malformed(std::string_view name, const std::string& why) noexcept;
@@ -84,7 +94,8 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   // Waits for room in the queue as the settings say, or throws.
   void take_budget(std::string_view name, uint64_t bytes);
   PoolEvent* take_record();
-  void recycle(PoolEvent* e) noexcept;
+  // Hands @p finished back: the records to the bus's list, the places to the bound.
+  void recycle(Finished& finished) noexcept;
   [[noreturn]] void throw_not_running(std::string_view name) const;
   [[noreturn]] void throw_refused(std::string_view name, const std::string& error);
 
@@ -118,6 +129,9 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   std::optional<ProviderInstance> provider_;
   bool remote_ = false;
   bool acknowledges_ = false;  // the provider completes publishes with publish_done
+  // Remote providers are told which names have handlers; an in-process one has every handler
+  // in this process already, so it is not (ABI 1.2).
+  bool tracks_interest_ = false;
   bool provider_retries_ = false;  // the provider delivers a refused message again (ABI >= 1.2)
   std::unique_ptr<Executor> executor_;
   QueueBudget budget_;
@@ -147,7 +161,12 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   std::vector<RetiredState> retired_states_;
   std::vector<RetiredSubscriber> retired_subscribers_;
   uint64_t retire_seq_ = 0;
-  std::unordered_set<std::string> interest_;      // names the provider was told of
+  struct NameHasher {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return hash_name(s); }
+  };
+  // Names the provider was told of.
+  std::unordered_set<std::string, NameHasher, std::equal_to<>> interest_;
   std::vector<std::string> deferred_interest_;    // guarded by registry_mutex_
   uint64_t next_generation_ = 0;
 
@@ -183,8 +202,9 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   std::chrono::system_clock::time_point connection_since_ = std::chrono::system_clock::now();
   uint64_t outages_ = 0;
 
-  // Records the workers finished, for the publishers' next events (freed beyond kMaxReturned).
-  static constexpr uint32_t kMaxReturned = 1024;
+  // Records the workers finished, for the publishers' next events: a quarter of the queue's
+  // bound, within [1024, 16384] (freed beyond). A record is about 200 bytes.
+  const uint32_t max_returned_;
   std::atomic<PoolEvent*> returned_{nullptr};
   std::atomic<uint32_t> returned_count_{0};
 };

@@ -132,7 +132,6 @@ Completion BusCore::publish_pool(std::string_view name, const Payload& payload,
   take_budget(name, bytes);
   PoolEvent* ev = take_record();
   ev->charged_bytes = bytes;
-  ev->set_name(handlers.name());
   ev->payload = payload;
   if (context && *context) ev->context = *context;
   ev->decode.store(Decode::none, std::memory_order_relaxed);
@@ -148,7 +147,7 @@ Completion BusCore::publish_pool(std::string_view name, const Payload& payload,
   if (delivery.pool_event) {
     // The provider never handed the event back: nothing was queued.
     ev->pending.store(1, std::memory_order_relaxed);
-    finish(*ev);
+    finish(*ev, nullptr);
     if (st == ATHOMIC_OK) {
       undeliverable_.fetch_add(1, std::memory_order_relaxed);
       return done;
@@ -269,21 +268,14 @@ void BusCore::publish_done(uint64_t token, athomic_status status, int64_t receiv
 PoolEvent* BusCore::take_record() {
   PoolEvent* e = take_cached_record();
   if (!e && returned_.load(std::memory_order_relaxed)) {
-    // Taking the whole list at once cannot suffer ABA; workers may push meanwhile.
+    // Taking the whole list at once cannot suffer ABA; workers may push meanwhile. The count
+    // is approximate (pushes race with it) but only bounds the bus's list.
     PoolEvent* chain = returned_.exchange(nullptr, std::memory_order_acquire);
-    uint32_t n = 0;
+    const uint32_t n = returned_count_.exchange(0, std::memory_order_relaxed);
     if (chain) {
       e = chain;
-      chain = chain->next_free;
-      n = 1;
+      adopt_records(chain->next_free, n > 0 ? n - 1 : 0);
     }
-    while (chain) {
-      PoolEvent* next = chain->next_free;
-      cache_or_free_record(chain);
-      chain = next;
-      ++n;
-    }
-    returned_count_.fetch_sub(n, std::memory_order_relaxed);
   }
   if (!e) e = new_record();
   e->bus = this;
@@ -291,18 +283,22 @@ PoolEvent* BusCore::take_record() {
   return e;
 }
 
-void BusCore::recycle(PoolEvent* e) noexcept {
-  if (returned_count_.fetch_add(1, std::memory_order_relaxed) >= kMaxReturned) {
-    returned_count_.fetch_sub(1, std::memory_order_relaxed);
-    e->next_free = nullptr;
-    free_records(e);
-    return;
+void BusCore::recycle(Finished& finished) noexcept {
+  if (finished.events > 0) budget_.give_back(finished.events, finished.bytes);
+  if (finished.head) {
+    if (returned_count_.fetch_add(finished.count, std::memory_order_relaxed) >= max_returned_) {
+      returned_count_.fetch_sub(finished.count, std::memory_order_relaxed);
+      finished.tail->next_free = nullptr;
+      free_records(finished.head);
+    } else {
+      PoolEvent* head = returned_.load(std::memory_order_relaxed);
+      do {
+        finished.tail->next_free = head;
+      } while (!returned_.compare_exchange_weak(head, finished.head, std::memory_order_release,
+                                                std::memory_order_relaxed));
+    }
   }
-  PoolEvent* head = returned_.load(std::memory_order_relaxed);
-  do {
-    e->next_free = head;
-  } while (!returned_.compare_exchange_weak(head, e, std::memory_order_release,
-                                            std::memory_order_relaxed));
+  finished = Finished{};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -372,11 +368,10 @@ athomic_status BusCore::deliver_message(std::string_view name, std::string_view 
       ev = take_record();
       ev->raw.assign(body);
     } catch (...) {
-      budget_.give_back(bytes);
+      budget_.give_back(1, bytes);
       return ATHOMIC_ERR_BACKPRESSURE;
     }
     ev->charged_bytes = bytes;
-    ev->set_name(handlers->name());
     ev->decode.store(Decode::raw, std::memory_order_relaxed);
     ev->failed.store(0, std::memory_order_relaxed);
     ev->pending.store(0, std::memory_order_relaxed);
@@ -448,7 +443,7 @@ void BusCore::enqueue(PoolEvent& ev, const TopicState& handlers) noexcept {
   if (n == 0 || !ev.reserve_nodes(n)) {
     if (n > 0) dropped_queue_full_.fetch_add(1, std::memory_order_relaxed);  // out of memory
     ev.pending.store(1, std::memory_order_relaxed);
-    finish(ev);
+    finish(ev, nullptr);
     return;
   }
   // Set before any node is visible: a worker may finish the first delivery at once.
@@ -480,6 +475,7 @@ void BusCore::drain(void* self, Lane& lane, unsigned worker) noexcept {
     }
   }
   lane.draining.store(true, std::memory_order_seq_cst);
+  Finished finished;
   unsigned done = 0;
   for (;;) {
     LaneNode* node = lane.pop();
@@ -493,30 +489,33 @@ void BusCore::drain(void* self, Lane& lane, unsigned worker) noexcept {
       lane.draining.store(true, std::memory_order_seq_cst);
       continue;
     }
-    bus->deliver(sub, *node->event);
+    bus->deliver(sub, *node->event, finished);
     if (++done >= kLaneBatch && bus->executor_->others_waiting()) {
       // Let the lanes that wait go first; this one stays scheduled and queues behind them.
       lane.draining.store(false, std::memory_order_seq_cst);
+      bus->recycle(finished);
       bus->executor_->schedule(&lane);
       return;
     }
   }
+  bus->recycle(finished);
   sub.unref();  // the scheduled lane's; may free the subscriber and its lanes
 }
 
-void BusCore::deliver(Subscriber& s, PoolEvent& ev) noexcept {
+void BusCore::deliver(Subscriber& s, PoolEvent& ev, Finished& finished) noexcept {
   if (abandon_.load(std::memory_order_relaxed)) {
     dropped_.fetch_add(1, std::memory_order_relaxed);
   } else if (s.active.load(std::memory_order_seq_cst) &&
-             (ev.decode.load(std::memory_order_acquire) == Decode::none || decode_once(ev))) {
+             (ev.decode.load(std::memory_order_acquire) == Decode::none ||
+              decode_once(ev, s.name))) {
     ContextSwap swap(&ev.context);
-    const Event e(ev.name(), ev.payload, ev.context ? *ev.context : ExecutionContext::empty());
+    const Event e(s.name, ev.payload, ev.context ? *ev.context : ExecutionContext::empty());
     if (!invoke(s, e)) ev.failed.fetch_add(1, std::memory_order_relaxed);
   }
-  finish(ev);
+  finish(ev, &finished);
 }
 
-bool BusCore::decode_once(PoolEvent& ev) noexcept {
+bool BusCore::decode_once(PoolEvent& ev, std::string_view name) noexcept {
   Decode d = ev.decode.load(std::memory_order_acquire);
   if (d == Decode::raw && ev.decode.compare_exchange_strong(d, Decode::busy,
                                                             std::memory_order_acq_rel)) {
@@ -528,7 +527,7 @@ bool BusCore::decode_once(PoolEvent& ev) noexcept {
       ev.decode.store(Decode::ok, std::memory_order_release);
       return true;
     }
-    skip_malformed(ev.name(), error);
+    skip_malformed(name, error);
     ev.decode.store(Decode::malformed, std::memory_order_release);
     return false;
   }
@@ -544,13 +543,29 @@ bool BusCore::decode_once(PoolEvent& ev) noexcept {
   return d == Decode::ok;
 }
 
-void BusCore::finish(PoolEvent& ev) noexcept {
-  if (ev.pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+void BusCore::finish(PoolEvent& ev, Finished* finished) noexcept {
+  // When the count reads 1, every other delivery has finished (their decrements are visible
+  // through the acquire): this is the last, and needs no read-modify-write.
+  if (ev.pending.load(std::memory_order_acquire) != 1 &&
+      ev.pending.fetch_sub(1, std::memory_order_acq_rel) != 1) {
+    return;
+  }
   // The last delivery: what the event holds goes now, not when the record is reused.
   ev.clear_content();
-  budget_.give_back(ev.charged_bytes);
+  Finished one;
+  Finished& into = finished ? *finished : one;
+  ++into.events;
+  into.bytes += ev.charged_bytes;
+  ev.pending.store(0, std::memory_order_seq_cst);  // done: waiters may return
   wake_waiters(&ev);
-  if (ev.refs.fetch_sub(1, std::memory_order_acq_rel) == 1) recycle(&ev);
+  if (ev.refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    ev.next_free = into.head;
+    into.head = &ev;
+    if (!into.tail) into.tail = &ev;
+    ++into.count;
+  }
+  // A batch's places go back at its end — unless a publisher waits for room now.
+  if (!finished || into.events >= kLaneBatch || budget_.wanted()) recycle(into);
 }
 
 }  // namespace athomic::detail

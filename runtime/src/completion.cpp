@@ -1,6 +1,7 @@
 // Completion, and the thread-local side of pool record recycling.
 #include "event_record.h"
 #include "handler_frame.h"
+#include "tls.h"
 
 #include <athomic/bus.h>
 #include <athomic/errors.h>
@@ -30,14 +31,20 @@ Stripe& stripe_for(const void* p) {
 
 std::atomic<uint64_t> g_live_events{0};
 
-// A few records per thread, for its next publishes; freed when the thread exits.
+// Records kept by a thread for its next publishes: plain thread-locals (no guard on access),
+// freed by a cleaner registered when the first record is kept.
+constexpr uint32_t kMaxCached = 256;
 struct RecordCache {
-  static constexpr uint32_t kMax = 256;
-  PoolEvent* head = nullptr;
-  uint32_t size = 0;
-  ~RecordCache() { free_records(head); }
+  PoolEvent* head;
+  uint32_t size;
 };
-thread_local RecordCache tls_cache;
+thread_local RecordCache tls_cache ATHOMIC_FAST_TLS = {nullptr, 0};
+struct CacheCleaner {
+  bool armed = false;
+  ~CacheCleaner() { free_records(tls_cache.head); }
+};
+thread_local CacheCleaner tls_cleaner;
+void arm_cleaner() noexcept { tls_cleaner.armed = true; }
 
 }  // namespace
 
@@ -92,12 +99,26 @@ PoolEvent* take_cached_record() noexcept {
   return e;
 }
 
+void adopt_records(PoolEvent* chain, uint32_t count) noexcept {
+  if (!chain) return;
+  if (tls_cache.head) {
+    // Rare (the cache is adopted into when empty): append without losing what is there.
+    PoolEvent* last = chain;
+    while (last->next_free) last = last->next_free;
+    last->next_free = tls_cache.head;
+  }
+  if (!tls_cache.head) arm_cleaner();
+  tls_cache.head = chain;
+  tls_cache.size += count;
+}
+
 void cache_or_free_record(PoolEvent* e) noexcept {
-  if (tls_cache.size >= RecordCache::kMax) {
+  if (tls_cache.size >= kMaxCached) {
     e->next_free = nullptr;
     free_records(e);
     return;
   }
+  if (!tls_cache.head) arm_cleaner();
   e->next_free = tls_cache.head;
   tls_cache.head = e;
   ++tls_cache.size;
@@ -194,7 +215,7 @@ bool Completion::delivered() const noexcept {
 
 std::string Completion::error() const {
   if (!record_ || !done() || record_->kind != detail::Outcome::Kind::acknowledgement) return {};
-  return record_->error;
+  return static_cast<const detail::Acknowledgement*>(record_)->error;
 }
 
 }  // namespace athomic

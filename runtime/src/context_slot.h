@@ -1,6 +1,8 @@
 // The thread-local "current context" slot, shared by ContextScope and the dispatcher.
 #pragma once
 
+#include "tls.h"
+
 #include <athomic/context.h>
 
 namespace athomic::detail {
@@ -8,7 +10,7 @@ namespace athomic::detail {
 // Points at a ContextPtr owned by a ContextScope or an in-flight event; nullptr: no context.
 // A pointer to the owner (not the context) lets capture take shared ownership on demand while
 // installing a context stays two plain stores.
-extern thread_local const ContextPtr* tls_current_context;
+extern thread_local const ContextPtr* tls_current_context ATHOMIC_FAST_TLS;
 
 // Installs a context for the lifetime of this object (dispatcher use).
 class ContextSwap {

@@ -51,13 +51,13 @@ struct Outcome {
   std::atomic<uint32_t> waiters{0};  // threads blocked in Completion::wait
   // Written before the last delivery is marked finished, read once done.
   int64_t receivers = -1;  // handlers queued for, or subscribers the transport reached
-  std::string error;       // why the transport failed it
   BusCore* bus = nullptr;
   const Kind kind;
 };
 
+// The event's name is not kept: each delivery goes to a subscription of exactly that name, and
+// the handler sees the subscription's copy.
 struct PoolEvent : Outcome {
-  static constexpr std::size_t kMaxName = 255;
   static constexpr uint32_t kInlineNodes = 4;
   // Buffers up to this size stay with a recycled record; larger ones are freed with the event.
   static constexpr std::size_t kKeptRawCapacity = 4096;
@@ -72,20 +72,12 @@ struct PoolEvent : Outcome {
   ContextPtr context;
   std::string raw;  // received bytes, until decoded
 
-  uint8_t name_size = 0;
-  char name_data[kMaxName];
-
   LaneNode nodes[kInlineNodes];
   std::unique_ptr<LaneNode[]> more_nodes;
   uint32_t more_capacity = 0;
 
   PoolEvent* next_free = nullptr;  // in a free list
 
-  std::string_view name() const noexcept { return {name_data, name_size}; }
-  void set_name(std::string_view n) noexcept {
-    name_size = static_cast<uint8_t>(n.size());
-    for (std::size_t i = 0; i < n.size(); ++i) name_data[i] = n[i];
-  }
   // Room for @p count nodes; false when memory for them cannot be had.
   bool reserve_nodes(uint32_t count) noexcept;
   LaneNode& node(uint32_t i) noexcept {
@@ -97,6 +89,7 @@ struct PoolEvent : Outcome {
 
 struct Acknowledgement : Outcome {
   Acknowledgement() noexcept : Outcome(Kind::acknowledgement) {}
+  std::string error;  // why the transport failed it; written before done
 };
 
 // Handed through an in-process provider's publish; exactly one of the events is set, by mode.
@@ -110,7 +103,10 @@ struct LocalDelivery {
 // Records are recycled: a thread keeps a few for its next publishes, and each bus takes back
 // the ones its workers finish (see BusCore). These free records on the calling thread.
 PoolEvent* take_cached_record() noexcept;   // nullptr when the thread has none
+// One record: kept when the thread has few, else freed.
 void cache_or_free_record(PoolEvent* e) noexcept;
+// A whole chain of @p count records a bus gave back, kept (the bus bounded it).
+void adopt_records(PoolEvent* chain, uint32_t count) noexcept;
 // Frees a chain linked through next_free.
 void free_records(PoolEvent* chain) noexcept;
 // Live PoolEvent objects in the process (test hook).

@@ -2,6 +2,8 @@
 // (close, Completion::wait) are refused there, and unsubscribe does not wait for other threads.
 #pragma once
 
+#include "tls.h"
+
 namespace athomic::detail {
 
 class HandlerFrame {
@@ -22,7 +24,7 @@ class HandlerFrame {
  private:
   const void* bus_;
   const HandlerFrame* outer_;
-  static inline thread_local const HandlerFrame* top_ = nullptr;
+  static inline thread_local const HandlerFrame* top_ ATHOMIC_FAST_TLS = nullptr;
 };
 
 }  // namespace athomic::detail

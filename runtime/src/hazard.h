@@ -8,6 +8,8 @@
 // without a per-handler reference count.
 #pragma once
 
+#include "tls.h"
+
 #include <atomic>
 #include <cstddef>
 
@@ -74,7 +76,7 @@ class Hazards {
   // Constant-initialised and defined in every translation unit (an inline variable), so an
   // access is a plain thread-local load rather than a call through the wrapper function a
   // thread_local defined in one file needs (which UBSan mistakes for a null load).
-  static inline thread_local HazardRecord* tls_record = nullptr;
+  static inline thread_local HazardRecord* tls_record ATHOMIC_FAST_TLS = nullptr;
   static std::atomic<HazardRecord*> head;
 };
 

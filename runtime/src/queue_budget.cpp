@@ -27,8 +27,7 @@ bool QueueBudget::take(uint64_t bytes, std::chrono::steady_clock::time_point dea
 bool QueueBudget::wait_empty(std::chrono::steady_clock::time_point deadline) {
   std::unique_lock lock(mutex_);
   waiters_.fetch_add(1, std::memory_order_seq_cst);
-  const bool empty = cv_.wait_until(
-      lock, deadline, [&] { return events_.load(std::memory_order_seq_cst) == 0; });
+  const bool empty = cv_.wait_until(lock, deadline, [&] { return events() == 0; });
   waiters_.fetch_sub(1, std::memory_order_relaxed);
   return empty;
 }

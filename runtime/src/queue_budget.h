@@ -1,6 +1,11 @@
 // The bound on pool dispatch: events (and their bytes) accepted and not yet delivered to every
-// handler. Taking a place is two atomic additions; giving one back wakes a publisher waiting
-// for room, if any.
+// handler.
+//
+// Publishers and workers count on separate cache lines — publishers what they took, workers
+// what they gave back, in batches — and the number queued is the difference. A publish then
+// costs two additions on a line other publishers share but workers never write, and a worker
+// touches the counters once per batch of events instead of once per event: no line bounces
+// between the publishing and the handling threads for the bound's sake.
 #pragma once
 
 #include <atomic>
@@ -20,29 +25,34 @@ class QueueBudget {
   // One event of @p bytes, if it fits now.
   bool try_take(uint64_t bytes) noexcept {
     // Sequentially consistent: pairs with give_back's check for waiters.
-    if (events_.fetch_add(1, std::memory_order_seq_cst) >= max_events_) {
-      events_.fetch_sub(1, std::memory_order_relaxed);
+    const uint64_t taken = taken_events_.fetch_add(1, std::memory_order_seq_cst) + 1;
+    if (taken - given_events_.load(std::memory_order_seq_cst) > max_events_) {
+      taken_events_.fetch_sub(1, std::memory_order_relaxed);
       return false;
     }
-    if (bytes_.fetch_add(bytes, std::memory_order_relaxed) + bytes > max_bytes_) {
-      bytes_.fetch_sub(bytes, std::memory_order_relaxed);
-      events_.fetch_sub(1, std::memory_order_relaxed);
-      give_back_notify();
+    const uint64_t taken_bytes = taken_bytes_.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+    if (taken_bytes - given_bytes_.load(std::memory_order_relaxed) > max_bytes_) {
+      taken_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+      taken_events_.fetch_sub(1, std::memory_order_relaxed);
       return false;
     }
     return true;
   }
 
-  // Waits for room until @p deadline, or until @p give_up() says so (checked whenever a place
-  // is given back, and by wake_all). False when no room was had.
+  // Waits for room until @p deadline, or until @p give_up() says so (checked whenever room is
+  // given back, and by wake_all). False when no room was had.
   bool take(uint64_t bytes, std::chrono::steady_clock::time_point deadline,
             const std::function<bool()>& give_up);
 
-  void give_back(uint64_t bytes) noexcept {
-    bytes_.fetch_sub(bytes, std::memory_order_relaxed);
-    events_.fetch_sub(1, std::memory_order_seq_cst);
-    give_back_notify();
+  // @p events events and their @p bytes finished.
+  void give_back(uint64_t events, uint64_t bytes) noexcept {
+    given_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+    given_events_.fetch_add(events, std::memory_order_seq_cst);
+    if (waiters_.load(std::memory_order_seq_cst) != 0) wake_all();
   }
+
+  // True when a publisher (or close) waits for room: workers then give back at once.
+  bool wanted() const noexcept { return waiters_.load(std::memory_order_relaxed) != 0; }
 
   // Waits until no event is queued, or @p deadline; true when none is.
   bool wait_empty(std::chrono::steady_clock::time_point deadline);
@@ -50,20 +60,30 @@ class QueueBudget {
   // Wakes every waiter so that it checks give_up (the bus is closing).
   void wake_all() noexcept;
 
-  uint64_t events() const noexcept { return events_.load(std::memory_order_relaxed); }
-  uint64_t bytes() const noexcept { return bytes_.load(std::memory_order_relaxed); }
+  // Read from both sides' counters: exact once the workers have given their batches back.
+  uint64_t events() const noexcept {
+    return difference(taken_events_.load(std::memory_order_seq_cst),
+                      given_events_.load(std::memory_order_seq_cst));
+  }
+  uint64_t bytes() const noexcept {
+    return difference(taken_bytes_.load(std::memory_order_seq_cst),
+                      given_bytes_.load(std::memory_order_seq_cst));
+  }
   uint64_t max_events() const noexcept { return max_events_; }
   uint64_t max_bytes() const noexcept { return max_bytes_; }
 
  private:
-  void give_back_notify() noexcept {
-    if (waiters_.load(std::memory_order_seq_cst) != 0) wake_all();
+  // Taken is read first, so a concurrent give-back can make "given" the larger one for a moment.
+  static uint64_t difference(uint64_t taken, uint64_t given) noexcept {
+    return taken > given ? taken - given : 0;
   }
 
   const uint64_t max_events_;
   const uint64_t max_bytes_;
-  alignas(64) std::atomic<uint64_t> events_{0};
-  std::atomic<uint64_t> bytes_{0};
+  alignas(64) std::atomic<uint64_t> taken_events_{0};
+  std::atomic<uint64_t> taken_bytes_{0};
+  alignas(64) std::atomic<uint64_t> given_events_{0};
+  std::atomic<uint64_t> given_bytes_{0};
   alignas(64) std::atomic<uint32_t> waiters_{0};
   std::mutex mutex_;
   std::condition_variable cv_;

@@ -16,6 +16,7 @@
 #pragma once
 
 #include "hazard.h"
+#include "name_hash.h"
 
 #include <atomic>
 #include <cstddef>
@@ -60,9 +61,7 @@ class TopicTable {
   TopicTable(const TopicTable&) = delete;
   TopicTable& operator=(const TopicTable&) = delete;
 
-  static std::size_t hash_of(std::string_view name) noexcept {
-    return std::hash<std::string_view>{}(name);
-  }
+  static std::size_t hash_of(std::string_view name) noexcept { return hash_name(name); }
 
   // Lock-free. The current state of @p name, published in @p slot (which then keeps it alive);
   // nullptr when the name has no state or @p slot's thread ran out of nesting depth

@@ -24,7 +24,10 @@ redis_deps=$(dpkg-deb -f "$work"/pkgs/athomic-provider-redis_*.deb Depends)
 runtime_files=$(dpkg-deb -c "$work"/pkgs/libathomic0_*.deb)
 dev_files=$(dpkg-deb -c "$work"/pkgs/libathomic-dev_*.deb)
 grep -q libspdlog <<<"$runtime_deps" || fail "runtime does not depend on spdlog"
-grep -q libhiredis <<<"$redis_deps" || fail "redis package does not depend on hiredis"
+# The redis provider links no client library (it speaks RESP itself): its dependencies are the
+# runtime and what dpkg-shlibdeps finds.
+grep -q 'libathomic0' <<<"$redis_deps" || fail "redis package does not depend on the runtime"
+grep -q 'libc6' <<<"$redis_deps" || fail "redis package lacks its shared-library dependencies"
 grep -q 'athomic/plugins/athomic_provider_local.so' <<<"$runtime_files" || fail "local provider not in the runtime package"
 grep -q 'athomic_provider_redis.so' <<<"$runtime_files" && fail "redis provider in the runtime package"
 grep -q 'include/athomic/sdk/provider.h' <<<"$dev_files" || fail "SDK header not in the dev package"

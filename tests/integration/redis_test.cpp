@@ -1,175 +1,13 @@
 // The redis provider against a real redis-server, started by each test on a free port.
-#include "servers.h"
-#include "test_support.h"
+#include "redis_support.h"
 
-#include <hiredis/hiredis.h>
-
-#include <gmock/gmock.h>
-
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <cstring>
 #include <future>
-#include <map>
-#include <set>
 
 namespace athomic::test {
 namespace {
 
-using nlohmann::json;
 using testing::HasSubstr;
 using testing::Not;
-
-json redis_config(const std::string& uri, const json& top = json::object()) {
-  json c = {{"backend", "redis"},
-            {"reconnect_initial_delay", 0.05},
-            {"reconnect_max_delay", 0.2},
-            {"provider",
-             {{"key_prefix", "app_events"},
-              {"provider", {{"backend", "redis"}, {"uri", uri}, {"socket_connect_timeout", 2}}}}}};
-  c.update(top);
-  return c;
-}
-
-EventsSettings redis_settings(const std::string& uri, const json& top = json::object(),
-                              DispatchMode mode = DispatchMode::pool) {
-  auto s = local_settings(mode);
-  s.backend = "redis";
-  s.provider_config = redis_config(uri, top);
-  return s;
-}
-
-// A plain hiredis client, as any other Redis user would be.
-class RawClient {
- public:
-  explicit RawClient(int port) {
-    timeval tv{5, 0};
-    c_ = redisConnectWithTimeout("127.0.0.1", port, tv);
-    if (!c_ || c_->err) throw std::runtime_error("raw client cannot connect");
-    redisSetTimeout(c_, tv);
-  }
-  ~RawClient() { redisFree(c_); }
-
-  json command(const std::vector<std::string>& args) {
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    for (const auto& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    auto* r = static_cast<redisReply*>(
-        redisCommandArgv(c_, static_cast<int>(args.size()), argv.data(), lens.data()));
-    if (!r) throw std::runtime_error("raw client: no reply");
-    json out = to_json(r);
-    freeReplyObject(r);
-    return out;
-  }
-
-  // Next pub/sub message body, or nullopt after the timeout.
-  std::optional<std::string> next_message() {
-    void* reply = nullptr;
-    if (redisGetReply(c_, &reply) != REDIS_OK || !reply) return std::nullopt;
-    auto* r = static_cast<redisReply*>(reply);
-    std::optional<std::string> body;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
-        std::string_view(r->element[0]->str, r->element[0]->len) == "message") {
-      body = std::string(r->element[2]->str, r->element[2]->len);
-    }
-    freeReplyObject(r);
-    return body;
-  }
-
-  // Next line of a MONITOR stream, or nullopt after the timeout.
-  std::optional<std::string> next_status() {
-    void* reply = nullptr;
-    if (redisGetReply(c_, &reply) != REDIS_OK || !reply) return std::nullopt;
-    auto* r = static_cast<redisReply*>(reply);
-    std::optional<std::string> line;
-    if (r->type == REDIS_REPLY_STATUS) line = std::string(r->str, r->len);
-    freeReplyObject(r);
-    return line;
-  }
-
- private:
-  static json to_json(redisReply* r) {
-    switch (r->type) {
-      case REDIS_REPLY_ARRAY: {
-        json a = json::array();
-        for (size_t i = 0; i < r->elements; ++i) a.push_back(to_json(r->element[i]));
-        return a;
-      }
-      case REDIS_REPLY_INTEGER:
-        return r->integer;
-      case REDIS_REPLY_NIL:
-        return nullptr;
-      default:
-        return std::string(r->str, r->len);
-    }
-  }
-  redisContext* c_;
-};
-
-std::set<std::string> pubsub_channels(int port) {
-  RawClient c(port);
-  std::set<std::string> out;
-  for (const auto& ch : c.command({"PUBSUB", "CHANNELS"})) out.insert(ch.get<std::string>());
-  return out;
-}
-
-std::string start_error(const EventsSettings& s) {
-  auto bus = EventBus::create(s);
-  try {
-    bus->start();
-  } catch (const EventBusError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "start() succeeded";
-  return "";
-}
-
-// A loopback listener that never answers. With a full accept queue the kernel drops further
-// connection attempts, so connecting hangs as with an unroutable address; otherwise it completes
-// them and nobody ever reads. Nothing leaves this machine either way.
-class SilentListener {
- public:
-  SilentListener(uint16_t port, bool drop_connections) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    const int one = 1;
-    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(port);
-    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(fd_, drop_connections ? 0 : 16) != 0) {
-      throw std::runtime_error(std::string("silent listener: ") + std::strerror(errno));
-    }
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    for (int i = 0; drop_connections && i < 3; ++i) {
-      const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-      ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-      fillers_.push_back(fd);
-    }
-  }
-  ~SilentListener() {
-    for (int fd : fillers_) ::close(fd);
-    ::close(fd_);
-  }
-  uint16_t port() const { return port_; }
-  std::string uri() const { return "redis://127.0.0.1:" + std::to_string(port_) + "/0"; }
-
- private:
-  int fd_ = -1;
-  uint16_t port_ = 0;
-  std::vector<int> fillers_;
-};
 
 TEST(Redis, DeliversWithContextInProcess) {
   RedisServer server;
@@ -204,8 +42,9 @@ TEST(Redis, PublishedMessagesHaveTheSeedsShapeOnTheWire) {
   }
   const auto body = sub.next_message();
   ASSERT_TRUE(body);
-  EXPECT_EQ(*body,
-            R"({"id":"user-123","name":"Ada","_nala_context":{"tenant_id":"acme","trace_id":"t-1"}})");
+  EXPECT_EQ(
+      *body,
+      R"({"id":"user-123","name":"Ada","_nala_context":{"tenant_id":"acme","trace_id":"t-1"}})");
 }
 
 TEST(Redis, AMessageFromAnotherClientIsDeliveredWithItsContext) {
@@ -220,8 +59,9 @@ TEST(Redis, AMessageFromAnotherClientIsDeliveredWithItsContext) {
     got.add();
   });
   RawClient pub(server.port());
-  pub.command({"PUBLISH", "app_events:user.created",
-               R"({"id":"u-9","_nala_context":{"trace_id":"py-trace","tenant_id":"acme","user_id":null}})"});
+  pub.command(
+      {"PUBLISH", "app_events:user.created",
+       R"({"id":"u-9","_nala_context":{"trace_id":"py-trace","tenant_id":"acme","user_id":null}})"});
   ASSERT_TRUE(got.wait_for_at_least(1));
   EXPECT_EQ(payload, (json{{"id", "u-9"}}));
   ASSERT_TRUE(ctx);
@@ -242,7 +82,8 @@ TEST(Redis, ChannelsFollowTheHandlers) {
   bus->unsubscribe(a);
   EXPECT_EQ(pubsub_channels(server.port()).count("app_events:order.paid"), 1u);
   bus->unsubscribe(b);
-  EXPECT_TRUE(eventually([&] { return pubsub_channels(server.port()).count("app_events:order.paid") == 0; }));
+  EXPECT_TRUE(eventually(
+      [&] { return pubsub_channels(server.port()).count("app_events:order.paid") == 0; }));
   EXPECT_EQ(pubsub_channels(server.port()).count("app_events:order.shipped"), 1u);
 }
 
@@ -395,9 +236,11 @@ TEST(Redis, PasswordsRightAndWrong) {
 TEST(Redis, SeparateFieldsWithUserAndPassword) {
   RedisServer server({"--user", "app", "on", ">app-pw", "~*", "&*", "+@all"});
   auto s = redis_settings("");
-  s.provider_config["provider"]["provider"] = {
-      {"backend", "redis"}, {"host", "127.0.0.1"}, {"port", server.port()},
-      {"user", "app"},      {"password", "app-pw"}};
+  s.provider_config["provider"]["provider"] = {{"backend", "redis"},
+                                               {"host", "127.0.0.1"},
+                                               {"port", server.port()},
+                                               {"user", "app"},
+                                               {"password", "app-pw"}};
   auto bus = started(s);
   Counter got;
   bus->subscribe("acl.ok", [&](const Event&) { got.add(); });
@@ -408,8 +251,9 @@ TEST(Redis, SeparateFieldsWithUserAndPassword) {
 TEST(Redis, ConnectionRefusedAtStart) {
   const int port = free_port();  // nothing listens here
   const auto msg = start_error(redis_settings("redis://127.0.0.1:" + std::to_string(port) + "/0"));
-  EXPECT_THAT(msg, HasSubstr("provider 'redis' failed to start: cannot connect to redis://127.0.0.1:" +
-                             std::to_string(port) + "/0"));
+  EXPECT_THAT(msg,
+              HasSubstr("provider 'redis' failed to start: cannot connect to redis://127.0.0.1:" +
+                        std::to_string(port) + "/0"));
   EXPECT_THAT(msg, HasSubstr("refused"));
 }
 
@@ -565,7 +409,7 @@ void close_during_a_hanging_reconnect(bool server_accepts) {
   const auto port = static_cast<uint16_t>(server.port());
   server.kill9();
   SilentListener silent(port, /*drop_connections=*/!server_accepts);
-  bus->publish("x", {});  // buffered meanwhile
+  bus->publish("x", {});                                        // buffered meanwhile
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // an attempt is under way
   const auto before = std::chrono::steady_clock::now();
   bus->close();

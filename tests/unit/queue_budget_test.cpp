@@ -20,7 +20,7 @@ TEST(QueueBudget, BoundsEventsAndBytes) {
   EXPECT_FALSE(b.try_take(1));    // events
   EXPECT_EQ(b.events(), 3u);
   EXPECT_EQ(b.bytes(), 300u);
-  b.give_back(100);
+  b.give_back(1, 100);
   EXPECT_TRUE(b.try_take(700));
   EXPECT_EQ(b.bytes(), 900u);
 }
@@ -34,7 +34,7 @@ TEST(QueueBudget, TakeWaitsUntilAPlaceIsGivenBack) {
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_FALSE(got.load());
-  b.give_back(10);
+  b.give_back(1, 10);
   waiter.join();
   EXPECT_TRUE(got.load());
 }
@@ -62,7 +62,7 @@ TEST(QueueBudget, WaitEmptyReturnsWhenTheLastPlaceIsGivenBack) {
   EXPECT_FALSE(b.wait_empty(Clock::now() + std::chrono::milliseconds(10)));
   std::thread giver([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    b.give_back(1);
+    b.give_back(1, 1);
   });
   EXPECT_TRUE(b.wait_empty(Clock::now() + std::chrono::seconds(60)));
   giver.join();
@@ -81,7 +81,7 @@ TEST(QueueBudgetStress, NeverMoreThanTheBoundAtOnce) {
         while (now > p && !peak.compare_exchange_weak(p, now)) {
         }
         --held;
-        b.give_back(16);
+        b.give_back(1, 16);
       }
     });
   }

@@ -32,7 +32,9 @@ std::vector<std::string> describe_all(std::string_view in, std::size_t& consumed
     std::string d;
     auto scalar = [&d](const Value& v) {
       d += v.type;
-      d += v.null ? std::string("nil") : v.type == ':' ? std::to_string(v.integer) : std::string(v.text);
+      d += v.null          ? std::string("nil")
+           : v.type == ':' ? std::to_string(v.integer)
+                           : std::string(v.text);
       d += '|';
     };
     if (r.is_array) {
@@ -51,9 +53,14 @@ TEST(Resp, ReadsWhatPublishAndPubSubSend) {
   std::size_t consumed;
   const auto replies = describe_all(kStream, consumed);
   EXPECT_EQ(consumed, kStream.size());
-  const std::vector<std::string> expected = {
-      "[3]$subscribe|$ev:one|:1|", "[3]$message|$ev:one|${\"a\":\r\n1}|", "[3]$message|$ev:one|$|",
-      ":42|", "-ERR wrong|", "+OK|", "$nil|", std::string("[3]$message|$c|$\0\xff|", 19)};
+  const std::vector<std::string> expected = {"[3]$subscribe|$ev:one|:1|",
+                                             "[3]$message|$ev:one|${\"a\":\r\n1}|",
+                                             "[3]$message|$ev:one|$|",
+                                             ":42|",
+                                             "-ERR wrong|",
+                                             "+OK|",
+                                             "$nil|",
+                                             std::string("[3]$message|$c|$\0\xff|", 19)};
   EXPECT_EQ(replies, expected);
 }
 

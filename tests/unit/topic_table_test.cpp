@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,6 +23,33 @@ TopicState* state(const std::string& name, uint32_t capacity = 4) {
 const TopicState* find(const TopicTable& t, const std::string& name) {
   HazardSlot slot;
   return t.find(name, TopicTable::hash_of(name), slot);
+}
+
+TEST(NameHash, SpreadsNamesOverAllBitsAndComparesWholeNames) {
+  std::set<std::size_t> hashes;
+  std::set<std::size_t> tags;
+  for (int i = 0; i < 20000; ++i) {
+    const std::string name = "orders." + std::to_string(i) + ".created";
+    hashes.insert(hash_name(name));
+    tags.insert(hash_name(name) >> 48);
+  }
+  EXPECT_EQ(hashes.size(), 20000u);
+  EXPECT_GT(tags.size(), 15000u);  // the top bits the table keeps as tags are spread too
+  EXPECT_NE(hash_name("a"), hash_name("b"));
+  EXPECT_NE(hash_name(""), hash_name(std::string_view("\0", 1)));
+  EXPECT_NE(hash_name("user.created"), hash_name("user.createe"));
+  for (std::string a : {"", "a", "abcdefg", "abcdefgh", "abcdefghi", "user.created.v2.long.name"}) {
+    EXPECT_TRUE(same_name(a, std::string(a)));
+    if (!a.empty()) {
+      std::string b = a;
+      b.back() ^= 1;
+      EXPECT_FALSE(same_name(a, b));
+      b = a;
+      b.front() ^= 1;
+      EXPECT_FALSE(same_name(a, b));
+      EXPECT_FALSE(same_name(a, a + "x"));
+    }
+  }
 }
 
 TEST(TopicTable, FindsWhatWasInsertedAndNothingElse) {

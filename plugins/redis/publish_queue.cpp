@@ -1,0 +1,85 @@
+#include "publish_queue.h"
+
+#include "resp.h"
+
+#include <algorithm>
+#include <charconv>
+
+namespace athomic::redis {
+
+void PublishQueue::format(std::string& out, const std::string_view (&channel)[3],
+                          std::string_view body) {
+  out.append("*3\r\n$7\r\nPUBLISH\r\n");
+  resp::append_header(out, '$', channel[0].size() + channel[1].size() + channel[2].size());
+  for (auto part : channel) out.append(part);
+  out.append("\r\n", 2);
+  resp::append_header(out, '$', body.size());
+  out.append(body);
+  out.append("\r\n", 2);
+}
+
+std::string_view PublishQueue::channel_of(std::string_view command) {
+  constexpr std::string_view kHead = "*3\r\n$7\r\nPUBLISH\r\n$";
+  const std::size_t eol = command.find("\r\n", kHead.size());
+  if (!command.starts_with(kHead) || eol == std::string_view::npos) return "?";
+  std::size_t length = 0;
+  std::from_chars(command.data() + kHead.size(), command.data() + eol, length);
+  return command.substr(eol + 2, std::min(length, command.size() - eol - 2));
+}
+
+void PublishQueue::take(std::string& bytes, std::vector<uint32_t>& lengths) {
+  if (lengths.empty()) return;
+  if (head_ == bytes_.size()) {
+    // Everything before was answered: take the buffer itself, leave ours for next time.
+    bytes_.clear();
+    head_ = sent_ = 0;
+    bytes_.swap(bytes);
+  } else {
+    bytes_.append(bytes);
+    bytes.clear();
+  }
+  lengths_.insert(lengths_.end(), lengths.begin(), lengths.end());
+  lengths.clear();
+}
+
+std::string_view PublishQueue::command(std::size_t index) const {
+  std::size_t at = head_;
+  for (std::size_t i = 0; i < index; ++i) at += lengths_[i];
+  return std::string_view(bytes_).substr(at, lengths_[index]);
+}
+
+std::size_t PublishQueue::limit(uint64_t before) const {
+  if (before >= answered_ + lengths_.size()) return bytes_.size();
+  std::size_t end = head_;
+  for (uint64_t i = answered_; i < before; ++i) end += lengths_[i - answered_];
+  return end;
+}
+
+std::size_t PublishQueue::pop_answered(std::size_t n) {
+  std::size_t size = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    size += lengths_.front();
+    lengths_.pop_front();
+  }
+  head_ += size;
+  answered_ += n;
+  if (head_ == bytes_.size()) {
+    bytes_.clear();
+    head_ = sent_ = 0;
+  } else if (head_ >= (std::size_t{1} << 20)) {
+    // Drop answered bytes now and then, not at every reply.
+    bytes_.erase(0, head_);
+    sent_ -= head_;
+    head_ = 0;
+  }
+  return size;
+}
+
+void PublishQueue::clear(uint64_t published) {
+  bytes_.clear();
+  lengths_.clear();
+  head_ = sent_ = 0;
+  answered_ = published;  // what was lost is not waited for
+}
+
+}  // namespace athomic::redis

@@ -1,0 +1,127 @@
+// The provider's two connections (publishing, subscribing) fail and come back each on its own,
+// and idle ones are kept alive: what the server does to one must not cost the other anything.
+#include "redis_support.h"
+
+#include <mutex>
+
+namespace athomic::test {
+namespace {
+
+// Receives "stream" events and remembers how often each n came.
+class StreamReceiver {
+ public:
+  explicit StreamReceiver(EventBus& bus) {
+    bus.subscribe("stream", [this](const Event& e) {
+      std::lock_guard lock(m_);
+      ++received_[e.payload()["n"].get<int>()];
+    });
+  }
+  bool wait_for_all(int count) {
+    return eventually([&] {
+      std::lock_guard lock(m_);
+      return received_.size() == static_cast<std::size_t>(count);
+    });
+  }
+  // Every n in [0, count) exactly once or, where a connection was lost, at least once: a
+  // publish the server ran but whose answer was lost with the connection is sent again.
+  void expect_each(int count, bool exactly_once) {
+    std::lock_guard lock(m_);
+    EXPECT_EQ(received_.size(), static_cast<std::size_t>(count));
+    for (int n = 0; n < count; ++n) {
+      if (exactly_once) {
+        EXPECT_EQ(received_[n], 1) << "event " << n;
+      } else {
+        EXPECT_GE(received_[n], 1) << "event " << n;
+      }
+    }
+  }
+
+ private:
+  std::mutex m_;
+  std::map<int, int> received_;
+};
+
+TEST(RedisConnections, KillingThePublishingConnectionLeavesTheSubscriptionAlone) {
+  RedisServer server;
+  RawClient admin(server.port());
+  auto bus = started(redis_settings(server.uri()));
+  StreamReceiver receiver(*bus);
+  const BusClients before = bus_clients(admin);
+  ASSERT_FALSE(before.publisher.empty());
+  ASSERT_FALSE(before.subscriber.empty());
+  // The bus publishes n in [0, 600), another client n in [600, 1200), interleaved: what the
+  // other client publishes while the bus reconnects reaches the subscription only if it stayed.
+  RawClient other(server.port());
+  constexpr int kEach = 600;
+  for (int n = 0; n < kEach; ++n) {
+    if (n == kEach / 3) {
+      EXPECT_EQ(admin.command({"CLIENT", "KILL", "ID", before.publisher}), 1);
+    }
+    bus->publish("stream", {{"n", n}});
+    other.command({"PUBLISH", "app_events:stream", json{{"n", kEach + n}}.dump()});
+    if (n % 4 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_TRUE(receiver.wait_for_all(2 * kEach));
+  receiver.expect_each(2 * kEach, /*exactly_once=*/false);
+  const BusClients after = bus_clients(admin);
+  EXPECT_EQ(after.subscriber, before.subscriber) << "the subscribing connection was replaced";
+  EXPECT_NE(after.publisher, before.publisher);
+}
+
+TEST(RedisConnections, KillingTheSubscribingConnectionResubscribesAndLeavesThePublisherAlone) {
+  RedisServer server;
+  RawClient admin(server.port());
+  auto bus = started(redis_settings(server.uri()));
+  StreamReceiver receiver(*bus);
+  bus->publish("stream", {{"n", 0}}).wait();
+  ASSERT_TRUE(receiver.wait_for_all(1));
+  const BusClients before = bus_clients(admin);
+  EXPECT_EQ(admin.command({"CLIENT", "KILL", "ID", before.subscriber}), 1);
+  BusClients after;
+  ASSERT_TRUE(eventually([&] {
+    after = bus_clients(admin);
+    return !after.subscriber.empty() && after.subscriber != before.subscriber;
+  })) << "the channel was not subscribed again";
+  EXPECT_EQ(after.publisher, before.publisher) << "the publishing connection was replaced";
+  EXPECT_EQ(pubsub_channels(server.port()), std::set<std::string>{"app_events:stream"});
+  for (int n = 1; n < 100; ++n) bus->publish("stream", {{"n", n}});
+  ASSERT_TRUE(receiver.wait_for_all(100));
+  receiver.expect_each(100, /*exactly_once=*/true);
+}
+
+TEST(RedisConnections, AServerTimeoutForIdleClientsNeedsNoReconnect) {
+  // The server closes clients idle for 2 s; a PING every 0.5 s keeps both connections, and a
+  // slow stream (an event every 3 s) loses nothing.
+  RedisServer server({"--timeout", "2"});
+  RawClient admin(server.port());
+  auto bus = started(redis_settings(server.uri(), {{"keepalive_interval", 0.5}}));
+  StreamReceiver receiver(*bus);
+  const int64_t connections = connections_received(admin);
+  const BusClients before = bus_clients(admin);
+  constexpr int kEvents = 4;
+  for (int n = 0; n < kEvents; ++n) {
+    for (int second = 0; second < 3; ++second) {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      admin.command({"PING"});  // the test's own client stays busy: the timeout spares it
+    }
+    bus->publish("stream", {{"n", n}});
+  }
+  ASSERT_TRUE(receiver.wait_for_all(kEvents));
+  receiver.expect_each(kEvents, /*exactly_once=*/true);
+  EXPECT_EQ(connections_received(admin), connections) << "the bus had to reconnect";
+  const BusClients after = bus_clients(admin);
+  EXPECT_EQ(after.publisher, before.publisher);
+  EXPECT_EQ(after.subscriber, before.subscriber);
+}
+
+TEST(RedisConnections, KeepaliveIsValidated) {
+  try {
+    EventBus::create(redis_settings("redis://127.0.0.1:6379/0", {{"keepalive_interval", -1}}));
+    FAIL() << "a negative keepalive_interval was accepted";
+  } catch (const PluginError& e) {
+    EXPECT_THAT(e.what(), testing::HasSubstr("events.provider.keepalive_interval = -1 is invalid"));
+  }
+}
+
+}  // namespace
+}  // namespace athomic::test
