@@ -16,6 +16,14 @@ mode=$1 suite=$2
 shift 2
 fail() { echo "FAIL: $*"; exit 1; }
 # The checks that failed, once each, without gtest's parameter note.
+# A failing check is what is expected, never a crash or a sanitizer's report (a leak aside: the
+# publishes a faulty provider never completes are leaked, and LeakSanitizer says so).
+crashed() {
+  if grep -qE "WARNING: ThreadSanitizer|ERROR: AddressSanitizer|runtime error:|terminate called" <<<"$1"; then
+    echo "$1" | tail -60
+    fail "the suite crashed or a sanitizer reported an error"
+  fi
+}
 failed_checks() { grep -E '^\[  FAILED  \] .*(\(|GetParam)' | sed -E 's/^\[  FAILED  \] //; s/(, where| \().*//' | awk '!seen[$0]++'; }
 
 case $mode in
@@ -27,8 +35,12 @@ expect-failure)
   [ "$status" -ne 0 ] || { echo "$out"; fail "the suite passed $filter against a faulty provider"; }
   grep -q '^\[ RUN      \]' <<<"$out" || { echo "$out"; fail "no check matched $filter"; }
   grep -qE "$regex" <<<"$out" || { echo "$out"; fail "the failure does not name the fault (/$regex/)"; }
+  crashed "$out"
+  failed=$(failed_checks <<<"$out")
+  grep -q '_pool$' <<<"$failed" && grep -q '_inline$' <<<"$failed" \
+    || { echo "$out"; fail "$filter did not fail in both dispatch modes"; }
   echo "exit status $status; failed:"
-  failed_checks <<<"$out"
+  echo "$failed"
   echo "the failure names the fault:"
   grep -E "$regex" <<<"$out" | head -3
   echo "== the whole suite"
@@ -36,6 +48,7 @@ expect-failure)
   status=$?
   [ "$status" -ne 0 ] || { echo "$out" | tail -40; fail "the whole suite passed against a faulty provider"; }
   grep -qE "$regex" <<<"$out" || { echo "$out" | tail -40; fail "the whole suite's failures do not name the fault"; }
+  crashed "$out"
   echo "exit status $status; failed:"
   failed_checks <<<"$out"
   echo "PASS: the suite catches provider '$NALA_EVENTS__PROVIDER__BACKEND'"

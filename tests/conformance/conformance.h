@@ -1,7 +1,8 @@
 // The provider conformance suite's shared parts: the parameter (backend and dispatch mode), the
 // fixture every check derives from, the start-up probe's findings, the peer process, and small
-// thread-safe recorders. The checks live in *_test.cpp, one concern per file; main() and the
-// command line in conformance_main.cpp; the peer's side in peer.cpp.
+// thread-safe recorders. The checks live in *_test.cpp, one concern per file; main(), the command
+// line and the probe in conformance_main.cpp; the helpers in conformance.cpp; the peer's side in
+// peer.cpp.
 #pragma once
 
 #include <athomic/athomic.h>
