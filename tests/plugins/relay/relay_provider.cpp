@@ -10,11 +10,15 @@
 //                             after one), so the subscription is not in place when it returns;
 //   RELAY_IGNORES_REMOVE      interest_remove does nothing: the broker keeps sending;
 //   RELAY_DROPS_AT_STOP       stop() leaves at once, forgetting publishes not yet acknowledged
-//                             (they are never completed with publish_done);
+//                             (they are never completed with publish_done). It batches its
+//                             writes (linger 100 ms by default), as many clients do, so that
+//                             there are always some: a provider with nothing in flight could
+//                             not lose anything at stop;
 //   RELAY_REORDERS            received messages are delivered in swapped pairs.
 //
 // Settings (events.provider.*): port — the broker's loopback port; max_buffered — how many
-// publishes may wait for the broker's acknowledgement before publish refuses.
+// publishes may wait for the broker's acknowledgement before publish refuses; linger — how long
+// a publish may wait to be written with the ones after it (0: written at once).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -53,7 +57,13 @@ constexpr athomic_setting kPort =
 constexpr athomic_setting kMaxBuffered =
     setting("max_buffered", ATHOMIC_SETTING_INT, "1000",
             "publishes that may wait for the broker's acknowledgement", 1, 10000000);
-const athomic_setting* const kSettings[] = {&kPort, &kMaxBuffered, nullptr};
+#ifndef RELAY_DEFAULT_LINGER
+#define RELAY_DEFAULT_LINGER "0"
+#endif
+constexpr athomic_setting kLinger =
+    setting("linger", ATHOMIC_SETTING_SECONDS, RELAY_DEFAULT_LINGER,
+            "how long a publish may wait to be written with the ones after it", 0, 1);
+const athomic_setting* const kSettings[] = {&kPort, &kMaxBuffered, &kLinger, nullptr};
 
 constexpr auto kFlushAtStop = std::chrono::seconds(2);
 constexpr auto kConfirmTimeout = std::chrono::seconds(5);
@@ -76,6 +86,7 @@ class Relay final : public athomic::sdk::Provider {
       : host_(host),
         port_(host.setting<int>("port")),
         max_buffered_(host.setting<std::size_t>("max_buffered")),
+        linger_(host.setting<Clock::duration>("linger")),
         where_("the relay broker at 127.0.0.1:" + std::to_string(port_)),
         // Open for the instance's whole life: a publish racing stop() may still signal it.
         wake_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
@@ -149,6 +160,7 @@ class Relay final : public athomic::sdk::Provider {
       }
       athomic::relay::append_frame(out_, 'P', m.event_name, m.body);
       tokens_.push_back(m.publish_token);
+      if (linger_.count() > 0 && !hold_until_) hold_until_ = Clock::now() + linger_;
     }
     wake();
   }
@@ -246,6 +258,7 @@ class Relay final : public athomic::sdk::Provider {
             return;
           }
           next_timer = stop_by_;
+          hold_until_.reset();  // what waits is written now
 #endif
         }
         if (hold_until_ && Clock::now() >= *hold_until_) hold_until_.reset();
@@ -387,6 +400,7 @@ class Relay final : public athomic::sdk::Provider {
   athomic::sdk::Host host_;
   const int port_;
   const std::size_t max_buffered_;
+  const Clock::duration linger_;
   const std::string where_;
   std::mutex lifecycle_;
   const int wake_fd_;
@@ -404,7 +418,7 @@ class Relay final : public athomic::sdk::Provider {
   std::set<std::string, std::less<>> subscribed_;
   uint64_t requested_ = 0;                       // subscriptions asked for
   uint64_t confirmed_ = 0;                       // and confirmed, in the same order
-  std::optional<Clock::time_point> hold_until_;  // RELAY_SKIPS_CONFIRMATION: output held
+  std::optional<Clock::time_point> hold_until_;  // output held until then (linger, lazy subscribe)
 };
 
 }  // namespace
