@@ -1,6 +1,9 @@
 #include "provider_settings.h"
 
+#include "plugin_loader.h"
 #include "text_util.h"
+
+#include <athomic/plugins.h>
 
 #include <athomic/errors.h>
 
@@ -192,3 +195,22 @@ std::vector<ProviderSettings::Row> ProviderSettings::describe() const {
 }
 
 }  // namespace athomic::detail
+
+namespace athomic {
+
+std::vector<ProviderSettingReport> describe_provider_settings(const EventsSettings& settings) {
+  const detail::LoadedPlugin plugin = detail::load_provider_plugin(settings.backend, settings);
+  std::vector<ProviderSettingReport> out;
+  if (!ATHOMIC_STRUCT_HOLDS(*plugin.info, athomic_provider_info, settings) ||
+      !plugin.info->settings) {
+    return out;
+  }
+  const detail::ProviderSettings declared(plugin.info->settings, settings, plugin.info->name);
+  for (auto& row : declared.describe()) {
+    out.push_back({std::move(row.path), std::move(row.value), std::move(row.origin),
+                   std::move(row.description)});
+  }
+  return out;
+}
+
+}  // namespace athomic

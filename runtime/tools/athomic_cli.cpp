@@ -73,6 +73,17 @@ int cmd_config(const athomic::Settings& settings) {
                     {"publish_timeout", e.publish_timeout.count() / 1000.0}}},
       {"max_payload_bytes", e.max_payload_bytes},
       {"provider", athomic::mask_secret_values(e.provider_config)}};
+  // The provider's own keys, with their defaults and where each value came from.
+  nlohmann::json keys = nlohmann::json::array();
+  for (const auto& k : athomic::describe_provider_settings(e)) {
+    keys.push_back({{"key", k.key},
+                    {"value", nlohmann::json::parse(k.value, nullptr, false).is_discarded()
+                                  ? nlohmann::json(k.value)
+                                  : nlohmann::json::parse(k.value)},
+                    {"origin", k.origin},
+                    {"meaning", k.description}});
+  }
+  if (!keys.empty()) effective["provider_keys"] = std::move(keys);
   std::cout << effective.dump(2) << std::endl;
   return 0;
 }

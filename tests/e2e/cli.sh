@@ -48,6 +48,21 @@ grep -q '"backend": "redis"' <<<"$out" || fail "config: $out"
 grep -q 'redis://app:\*\*\*@cache:6379/0' <<<"$out" || fail "config does not show the masked uri: $out"
 grep -q hunter2 <<<"$out" && fail "config printed the password"
 
+# A provider's declared keys: each with its value, where it came from and what it means;
+# secrets masked.
+out=$(NALA_EVENTS__PROVIDER__BACKEND=acknowledging NALA_EVENTS__PLUGINS_DIR="$test_plugins" \
+      NALA_EVENTS__PROVIDER__MODE=safe NALA_EVENTS__PROVIDER__CREDENTIALS__TOKEN=s3cret-t0ken \
+      "$athomic" config 2>/dev/null)
+grep -A3 '"key": "events.provider.mode"' <<<"$out" | grep -q '"origin": "environment variable NALA_EVENTS__PROVIDER__MODE"' \
+  || fail "config does not give a provider key's origin: $out"
+grep -A3 '"key": "events.provider.limits.delay"' <<<"$out" | grep -q '"value": 0.5' \
+  || fail "config does not show a provider key's default: $out"
+grep -q s3cret-t0ken <<<"$out" && fail "config printed a provider secret"
+out=$(NALA_EVENTS__PROVIDER__BACKEND=acknowledging NALA_EVENTS__PLUGINS_DIR="$test_plugins" \
+      NALA_EVENTS__PROVIDER__HODL=true "$athomic" config 2>&1) && fail "an unknown provider key was accepted"
+grep -q "unknown setting events.provider.hodl. Did you mean 'events.provider.hold'?" <<<"$out" \
+  || fail "unknown provider key message: $out"
+
 out=$(NALA_EVENTS__EXECUTOR__WORKERS=lots "$athomic" config 2>&1) && fail "bad setting accepted"
 grep -q "environment variable NALA_EVENTS__EXECUTOR__WORKERS: events.executor.workers = \"lots\" is invalid" <<<"$out" \
   || fail "bad setting message: $out"

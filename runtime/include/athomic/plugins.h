@@ -49,4 +49,19 @@ struct PluginFileReport {
 /// loaded (plugins are never unloaded).
 ATHOMIC_API std::vector<PluginFileReport> inspect_plugin_files(const EventsSettings& settings);
 
+/// One key a provider declares (ABI 1.2), with its effective value.
+struct ProviderSettingReport {
+  std::string key;          ///< "events.provider.provider.provider.uri"
+  std::string value;        ///< as JSON, secrets masked; "(unset)" with neither value nor default
+  std::string origin;       ///< "config/settings.toml:9", "environment variable …", or "default"
+  std::string description;  ///< the provider's one line on it
+};
+
+/// The keys the configured backend's provider declares, each with the value the settings give
+/// it (validated exactly as when a bus is built) — for `athomic config`. Empty when the
+/// provider declares none (it then reads events.provider unvalidated).
+/// @throws PluginError when the plugin cannot be loaded, ConfigError for an invalid value.
+ATHOMIC_API std::vector<ProviderSettingReport> describe_provider_settings(
+    const EventsSettings& settings);
+
 }  // namespace athomic
