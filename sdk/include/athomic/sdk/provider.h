@@ -184,8 +184,9 @@ typedef struct athomic_host_api {
 
   /**
    * In-process providers: hand the event given to publish back to the host for dispatch.
-   * May only be called during the publish call that carried @p event, on that thread.
-   * @return ATHOMIC_OK, or ATHOMIC_ERR_STATE once the bus is closing
+   * May only be called during the publish call that carried @p event, on that thread, once.
+   * @return ATHOMIC_OK; ATHOMIC_ERR_STATE when the event was handed back already;
+   *         ATHOMIC_ERR_INVALID_ARGUMENT for an event this bus did not give the provider
    */
   athomic_status (*deliver_event)(athomic_host_ctx* host, athomic_host_event* event);
 
@@ -291,12 +292,24 @@ typedef struct athomic_message {
  * (start and stop possibly repeated). publish may be called from many threads at once, between
  * a successful start and the return of stop. interest_add and interest_remove are serialised
  * by the host with each other, never concurrently with start or stop, and only while started;
- * on start the host re-adds every interest that still has handlers. They may come on the
- * provider's own delivering thread (a handler that subscribes, in inline dispatch), which
- * must then not wait for that thread; the host holds no lock a handler needs during them.
+ * on start the host re-adds every interest that still has handlers.
+ *
+ * Re-entrancy: in inline dispatch a handler runs inside deliver_message, on the provider's own
+ * delivering thread, and may publish, subscribe and unsubscribe there: so publish,
+ * interest_add and interest_remove may arrive on that thread, inside a deliver_* call of the
+ * provider's. The provider must therefore hold no lock across a call into the host, and must
+ * never wait on its own delivering thread (interest_add there returns without waiting for the
+ * server's confirmation). The host never calls stop from inside a handler (close() is refused
+ * there), and holds no lock a handler needs while it calls the provider.
+ *
  * After interest_remove(T) returns, the provider should stop delivering T (late deliveries are
- * tolerated and dropped by the host). After stop returns, the provider must not call
- * deliver_message or deliver_event again, from any thread.
+ * counted as undeliverable and dropped by the host). After stop returns, the provider must not
+ * call into the host again, from any thread. What stop does with publishes it accepted: it
+ * may try to send them within a bounded time; an ATHOMIC_CAP_ACKNOWLEDGE provider completes
+ * every one that it could not deliver with a failure before stop returns.
+ *
+ * Errors: every `err` parameter is a valid sink; set a message (at most once) when returning
+ * anything but ATHOMIC_OK.
  */
 typedef struct athomic_provider_vtable {
   uint32_t struct_size;
@@ -331,6 +344,10 @@ typedef struct athomic_provider_vtable {
 
   /**
    * The host now has handlers for @p topic (an event name, or a pattern when kind says so).
+   * Return once the transport has the subscription (so that an event published right after
+   * subscribe() returns is received), except on the provider's own delivering thread. While
+   * disconnected, remember it and subscribe on reconnect, and return at once. A refusal by the
+   * server is an error (the host then installs no handler).
    * Remote providers only: from ABI 1.2 the host does not call interest_add or
    * interest_remove on ATHOMIC_CAP_IN_PROCESS providers (every handler is in this process).
    * @param topic borrowed; copy it if kept
