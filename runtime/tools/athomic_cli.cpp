@@ -15,6 +15,7 @@
 #include <iostream>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -100,11 +101,25 @@ int cmd_publish(athomic::EventBus& bus, const std::string& name, const std::stri
   athomic::ExecutionContext::Builder b;
   for (const auto& [f, v] : fields) b.set(f, v);
   athomic::ContextScope scope(std::move(b).build());
+  // Each publish's outcome: with a transport that acknowledges, the server's verdict.
+  std::vector<athomic::Completion> sent;
   for (int i = 0; i < count; ++i) {
     nlohmann::json p = payload;
     if (count > 1) p["seq"] = i;
-    bus.publish(name, std::move(p)).wait();
+    sent.push_back(bus.publish(name, std::move(p)));
     if (interval_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));
+  }
+  bus.close();  // sends what is buffered; a provider fails what it could not send
+  int undelivered = 0;
+  std::string first_error;
+  for (const auto& c : sent) {
+    if (c.delivered()) continue;
+    if (undelivered++ == 0) first_error = c.done() ? c.error() : "not completed when the bus closed";
+  }
+  if (undelivered > 0) {
+    std::cerr << "athomic publish: " << undelivered << " of " << count
+              << " event(s) were not delivered: " << first_error << std::endl;
+    return 1;
   }
   return 0;
 }

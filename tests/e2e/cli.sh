@@ -63,6 +63,13 @@ out=$(NALA_EVENTS__PROVIDER__BACKEND=acknowledging NALA_EVENTS__PLUGINS_DIR="$te
 grep -q "unknown setting events.provider.hodl. Did you mean 'events.provider.hold'?" <<<"$out" \
   || fail "unknown provider key message: $out"
 
+# publish says so, and fails, when the transport did not deliver.
+ack=(env NALA_EVENTS__PROVIDER__BACKEND=acknowledging NALA_EVENTS__PLUGINS_DIR="$test_plugins")
+"${ack[@]}" "$athomic" publish delivered.event '{"a":1}' >/dev/null 2>&1 || fail "a delivered publish failed"
+out=$("${ack[@]}" "$athomic" publish refused.event '{"a":1}' --count 3 2>&1) && fail "an undelivered publish exited 0"
+grep -q "3 of 3 event(s) were not delivered: the server refused it" <<<"$out" \
+  || fail "undelivered publish message: $out"
+
 out=$(NALA_EVENTS__EXECUTOR__WORKERS=lots "$athomic" config 2>&1) && fail "bad setting accepted"
 grep -q "environment variable NALA_EVENTS__EXECUTOR__WORKERS: events.executor.workers = \"lots\" is invalid" <<<"$out" \
   || fail "bad setting message: $out"
