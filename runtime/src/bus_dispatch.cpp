@@ -283,6 +283,8 @@ PoolEvent* BusCore::take_record() {
   if (!e) e = new_record();
   e->bus = this;
   e->next_free = nullptr;
+  e->waiters.store(0, std::memory_order_relaxed);
+  e->continuation.store(nullptr, std::memory_order_relaxed);
   return e;
 }
 

@@ -133,8 +133,26 @@ void release_outcome(Outcome* o) noexcept {
   }
 }
 
+namespace {
+// The continuation slot's value once the outcome is done.
+void* const kRan = reinterpret_cast<void*>(uintptr_t{1});
+
+void run_continuation(void* fn) noexcept {
+  auto* f = static_cast<std::function<void()>*>(fn);
+  try {
+    (*f)();
+  } catch (...) {
+    // A continuation reports its own errors; nothing here may throw into a worker.
+  }
+  delete f;
+}
+}  // namespace
+
 void wake_waiters(Outcome* o) noexcept {
   if (o->waiters.load(std::memory_order_seq_cst) == 0) return;
+  if (void* fn = o->continuation.exchange(kRan, std::memory_order_acq_rel); fn && fn != kRan) {
+    run_continuation(fn);
+  }
   Stripe& s = stripe_for(o);
   { std::lock_guard lock(s.mutex); }
   s.cv.notify_all();
@@ -192,6 +210,34 @@ bool Completion::wait_for(std::chrono::nanoseconds timeout) const {
   lock.unlock();
   record_->waiters.fetch_sub(1, std::memory_order_relaxed);
   return ok;
+}
+
+void Completion::then(std::function<void()> fn) {
+  if (!fn) throw EventBusError("Completion::then: the function is empty");
+  if (!record_ || done()) {
+    fn();
+    return;
+  }
+  auto* heap = new std::function<void()>(std::move(fn));
+  void* expected = nullptr;
+  // Announced before the slot is filled: the completing thread then looks at the slot.
+  record_->waiters.fetch_add(1, std::memory_order_seq_cst);
+  if (!record_->continuation.compare_exchange_strong(expected, heap, std::memory_order_acq_rel)) {
+    if (expected == detail::kRan) {  // done, and the completing thread has looked already
+      detail::run_continuation(heap);
+      return;
+    }
+    delete heap;
+    throw EventBusError("Completion::then called twice on one publish");
+  }
+  // Done meanwhile, and the completing thread may have looked before the slot was filled:
+  // whoever takes the function out of the slot runs it, once.
+  if (done()) {
+    if (void* mine = record_->continuation.exchange(detail::kRan, std::memory_order_acq_rel);
+        mine && mine != detail::kRan) {
+      detail::run_continuation(mine);
+    }
+  }
 }
 
 uint32_t Completion::failed_handlers() const noexcept {

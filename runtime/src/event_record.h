@@ -48,7 +48,12 @@ struct Outcome {
   std::atomic<uint32_t> refs{0};
   std::atomic<uint32_t> pending{0};  // deliveries not yet finished
   std::atomic<uint32_t> failed{0};   // handler calls that threw, or 1: the transport failed it
-  std::atomic<uint32_t> waiters{0};  // threads blocked in Completion::wait
+  // Threads blocked in Completion::wait, plus one for a continuation (Completion::then): the
+  // completing thread looks further only when it is not zero.
+  std::atomic<uint32_t> waiters{0};
+  // What to run once done (Completion::then): nullptr, a heap std::function, or kRan once the
+  // outcome is done and it ran (or nothing was registered in time).
+  std::atomic<void*> continuation{nullptr};
   // Written before the last delivery is marked finished, read once done.
   int64_t receivers = -1;  // handlers queued for, or subscribers the transport reached
   BusCore* bus = nullptr;
@@ -121,7 +126,7 @@ PoolEvent* new_record();
 // event puts it in this thread's cache, when it was the last.
 void release_outcome(Outcome* o) noexcept;
 
-// Wakes the threads waiting for @p o to be done.
+// Wakes the threads waiting for @p o to be done, and runs its continuation if it has one.
 void wake_waiters(Outcome* o) noexcept;
 
 }  // namespace athomic::detail

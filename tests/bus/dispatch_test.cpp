@@ -174,6 +174,37 @@ TEST_P(Dispatch, PublishingFromManyThreadsDeliversEverything) {
   EXPECT_EQ(seen.size(), static_cast<std::size_t>(kThreads * kEach));
 }
 
+TEST_P(Dispatch, ThenRunsOnceWhenThePublishIsDone) {
+  Gate gate;
+  bus->subscribe("later", [&](const Event&) { gate.wait(); });
+  if (GetParam() == DispatchMode::inline_call) gate.open();  // it runs on this very thread
+  std::atomic<int> ran{0};
+  Counter done;
+  Completion c = bus->publish("later", {});
+  c.then([&] {
+    ran++;
+    done.add();
+  });
+  if (GetParam() == DispatchMode::pool) {
+    EXPECT_THROW(c.then([] {}), EventBusError);  // one per publish while it is pending
+  }
+  gate.open();
+  ASSERT_TRUE(done.wait_for_at_least(1));
+  EXPECT_EQ(ran.load(), 1);
+  c.then([&] { ran++; });  // done already: runs at once
+  EXPECT_EQ(ran.load(), 2);
+  // Registered while the handlers finish: run exactly once, whichever thread gets there.
+  bus->subscribe("quick", [](const Event&) {});
+  for (int i = 0; i < 500; ++i) {
+    auto count = std::make_shared<std::atomic<int>>(0);
+    Completion r = bus->publish("quick", {});
+    r.then([count] { count->fetch_add(1); });
+    ASSERT_TRUE(eventually([&] { return count->load() >= 1; }));
+    std::this_thread::yield();
+    ASSERT_EQ(count->load(), 1);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, Dispatch,
                          testing::Values(DispatchMode::pool, DispatchMode::inline_call), mode_name);
 

@@ -98,6 +98,11 @@ class ATHOMIC_API Completion {
   bool delivered() const noexcept;
   /// Once done: why the transport failed the publish; empty when it did not.
   std::string error() const;
+  /// Runs @p fn once the publish is done: at once, on this thread, when it is already; else on
+  /// the thread that completes it (a worker, or the provider's thread) — keep it short, e.g.
+  /// hand the rest to an executor (<athomic/asio.hpp> does). At most once per publish.
+  /// @throws EventBusError when called a second time, or with an empty function.
+  void then(std::function<void()> fn);
 
  private:
   void refuse_inside_handler() const;
