@@ -64,6 +64,7 @@ struct Link {
   Clock::time_point retry_at{};  // while down and not connecting: when the next attempt begins
   double delay = 0;              // the wait after the next failed attempt
   int attempts = 0;              // failed attempts since the connection was lost
+  std::string lost;              // while lost: how, for the host's health (empty while open)
 };
 
 class RedisProvider final : public sdk::Provider {
@@ -90,6 +91,7 @@ class RedisProvider final : public sdk::Provider {
     std::string error;
     if (!pub_.conn.open(config_.endpoint, error) || !sub_.conn.open(config_.endpoint, error)) {
       pub_.conn.close();
+      host_.report_state(ATHOMIC_CONNECTION_DOWN, error);
       throw sdk::Error(ATHOMIC_ERR_CONNECT, error);
     }
     {
@@ -100,6 +102,7 @@ class RedisProvider final : public sdk::Provider {
     }
     host_.info("connected to " + config_.endpoint.display() + "; channels " + config_.key_prefix +
                config_.separator + "<event>");
+    host_.report_state(ATHOMIC_CONNECTION_UP, "connected to " + config_.endpoint.display());
     io_ = std::thread([this] { run(); });
   }
 
@@ -132,9 +135,11 @@ class RedisProvider final : public sdk::Provider {
     for (Link* link : {&pub_, &sub_}) {
       link->conn.close();
       link->attempts = 0;
+      link->lost.clear();
     }
     delivery_retry_at_ = {};
     sub_failure_.clear();
+    host_.report_state(ATHOMIC_CONNECTION_DOWN, "stopped");
   }
 
   void publish(const sdk::Message& m) override {
@@ -489,22 +494,26 @@ class RedisProvider final : public sdk::Provider {
     link.retry_at = Clock::now();
     link.delay = config_.reconnect_initial_delay_s;
     link.attempts = 0;
-    std::lock_guard lock(mutex_);
-    if (&link == &pub_) {
-      pub_up_ = false;
-      queue_.rewind();
-    } else {
-      sub_up_ = false;
-      // Every wanted channel is subscribed again on reconnect; pending changes are moot.
-      resubscribing_.clear();
-      ops_.clear();
-      ops_in_flight_ = 0;
-      for (auto& [ch, state] : channels_) state.confirmed = false;
-      cv_.notify_all();
+    link.lost = "lost the " + std::string(link.name) + " connection to " +
+                config_.endpoint.display() + ": " + why;
+    {
+      std::lock_guard lock(mutex_);
+      if (&link == &pub_) {
+        pub_up_ = false;
+        queue_.rewind();
+      } else {
+        sub_up_ = false;
+        // Every wanted channel is subscribed again on reconnect; pending changes are moot.
+        resubscribing_.clear();
+        ops_.clear();
+        ops_in_flight_ = 0;
+        for (auto& [ch, state] : channels_) state.confirmed = false;
+        cv_.notify_all();
+      }
     }
-    host_.warn("lost the " + std::string(link.name) + " connection to " +
-               config_.endpoint.display() + ": " + why + "; " + std::to_string(buffered_.load()) +
+    host_.warn(link.lost + "; " + std::to_string(buffered_.load()) +
                " events buffered; reconnecting");
+    host_.report_state(ATHOMIC_CONNECTION_RECONNECTING, link.lost);
   }
 
   void attempt_failed(Link& link, const std::string& error) {
@@ -520,24 +529,34 @@ class RedisProvider final : public sdk::Provider {
   void reconnected(Link& link) {
     const int attempts = link.attempts + 1;
     link.attempts = 0;
-    std::lock_guard lock(mutex_);
-    if (&link == &pub_) {
-      pub_up_ = true;
-      host_.info("reconnected the publishing connection to " + config_.endpoint.display() +
-                 " after " + std::to_string(attempts) + " attempt(s); sending " +
-                 std::to_string(buffered_.load()) + " buffered event(s)");
-      return;
+    link.lost.clear();
+    {
+      std::lock_guard lock(mutex_);
+      if (&link == &pub_) {
+        pub_up_ = true;
+        host_.info("reconnected the publishing connection to " + config_.endpoint.display() +
+                   " after " + std::to_string(attempts) + " attempt(s); sending " +
+                   std::to_string(buffered_.load()) + " buffered event(s)");
+      } else {
+        sub_up_ = true;
+        sub_ops_.clear();  // the wanted channels say it all
+        for (const auto& [ch, state] : channels_) {
+          if (!state.refused.empty()) continue;  // refused before: it would be again
+          resp::append_command(sub_.conn.output(), "SUBSCRIBE", ch);
+          resubscribing_.push_back(ch);
+        }
+        host_.info("reconnected the subscribing connection to " + config_.endpoint.display() +
+                   " after " + std::to_string(attempts) + " attempt(s); re-subscribing " +
+                   std::to_string(resubscribing_.size()) + " channel(s)");
+      }
     }
-    sub_up_ = true;
-    sub_ops_.clear();  // the wanted channels say it all
-    for (const auto& [ch, state] : channels_) {
-      if (!state.refused.empty()) continue;  // refused before: it would be again
-      resp::append_command(sub_.conn.output(), "SUBSCRIBE", ch);
-      resubscribing_.push_back(ch);
+    // Up for the host only once both are.
+    const Link& other = &link == &pub_ ? sub_ : pub_;
+    if (other.lost.empty()) {
+      host_.report_state(ATHOMIC_CONNECTION_UP, "reconnected to " + config_.endpoint.display());
+    } else {
+      host_.report_state(ATHOMIC_CONNECTION_RECONNECTING, other.lost);
     }
-    host_.info("reconnected the subscribing connection to " + config_.endpoint.display() +
-               " after " + std::to_string(attempts) + " attempt(s); re-subscribing " +
-               std::to_string(resubscribing_.size()) + " channel(s)");
   }
 
   // A link that is down: starts an attempt when due, moves one on after poll().

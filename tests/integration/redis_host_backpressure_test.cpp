@@ -189,6 +189,10 @@ TEST(RedisHostBackpressure, AMessageTheHostRefusesIsKeptAndDeliveredLater) {
   EXPECT_EQ(done[0].status, ATHOMIC_OK);
   EXPECT_EQ(done[0].receivers, 1);
   EXPECT_EQ(host.done.size(), 1u);
+  // Up from start to stop: holding deliveries back is not an outage.
+  ASSERT_EQ(host.states.size(), 2u);
+  EXPECT_EQ(host.states[0].first, ATHOMIC_CONNECTION_UP);
+  EXPECT_EQ(host.states[1], std::make_pair(ATHOMIC_CONNECTION_DOWN, std::string("stopped")));
 }
 
 TEST(RedisHostBackpressure, AFullDispatchQueueSlowsTheSubscriberAndLosesNothing) {
