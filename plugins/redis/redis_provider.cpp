@@ -69,12 +69,8 @@ struct Link {
 
 class RedisProvider final : public sdk::Provider {
  public:
-  RedisProvider(sdk::Host host, std::string_view json) : host_(host) {
-    try {
-      config_ = parse_config(json);
-    } catch (const std::invalid_argument& e) {
-      throw sdk::Error(ATHOMIC_ERR_INVALID_ARGUMENT, e.what());
-    }
+  // The settings come from host.setting(), validated by the host, not from the JSON.
+  RedisProvider(sdk::Host host, std::string_view) : host_(host), config_(read_config(host)) {
     wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (wake_fd_ < 0) throw sdk::Error(ATHOMIC_ERR_INTERNAL, "eventfd failed");
   }
@@ -739,5 +735,6 @@ class RedisProvider final : public sdk::Provider {
 }  // namespace
 }  // namespace athomic::redis
 
-ATHOMIC_PROVIDER(athomic::redis::RedisProvider, "redis", "0.1.0",
-                 ATHOMIC_CAP_REMOTE | ATHOMIC_CAP_ORDERED | ATHOMIC_CAP_ACKNOWLEDGE);
+ATHOMIC_PROVIDER_WITH_SETTINGS(athomic::redis::RedisProvider, "redis", "0.1.0",
+                               ATHOMIC_CAP_REMOTE | ATHOMIC_CAP_ORDERED | ATHOMIC_CAP_ACKNOWLEDGE,
+                               athomic::redis::kSettings);

@@ -161,8 +161,9 @@ TEST(RedisConnections, KeepaliveIsValidated) {
   try {
     EventBus::create(redis_settings("redis://127.0.0.1:6379/0", {{"keepalive_interval", -1}}));
     FAIL() << "a negative keepalive_interval was accepted";
-  } catch (const PluginError& e) {
-    EXPECT_THAT(e.what(), testing::HasSubstr("events.provider.keepalive_interval = -1 is invalid"));
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(e.what(), testing::HasSubstr("events.provider.keepalive_interval = -1 is invalid: "
+                                             "expected seconds from 0 to 3600"));
   }
 }
 

@@ -47,9 +47,10 @@ TEST(RedisRefusals, TheByteLimitIsValidated) {
     try {
       EventBus::create(redis_settings("redis://127.0.0.1:6379/0", {{"max_buffered_bytes", bad}}));
       ADD_FAILURE() << "max_buffered_bytes = " << bad << " was accepted";
-    } catch (const PluginError& e) {
+    } catch (const ConfigError& e) {
       EXPECT_THAT(e.what(), HasSubstr("events.provider.max_buffered_bytes = " + bad.dump() +
-                                      " is invalid: expected an integer from"));
+                                      " is invalid: expected an integer from 1024 to "
+                                      "1099511627776"));
     }
   }
 }
