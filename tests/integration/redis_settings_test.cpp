@@ -9,7 +9,6 @@
 #include <dlfcn.h>
 
 #include <fstream>
-#include <regex>
 
 namespace athomic::test {
 namespace {
@@ -161,12 +160,14 @@ std::map<std::string, std::string> documented_keys() {
   std::ifstream in(ATHOMIC_SOURCE_DIR "/docs/CONFIGURATION.md");
   std::map<std::string, std::string> rows;
   bool in_section = false;
-  const std::regex row(R"(^\| `([a-z_.]+)` \|(.*)$)");
   for (std::string line; std::getline(in, line);) {
-    if (line.starts_with("## "))
+    if (line.starts_with("## ")) {
       in_section = line.find("`backend = \"redis\"`") != std::string::npos;
-    std::smatch m;
-    if (in_section && std::regex_match(line, m, row)) rows[m[1]] = m[2];
+    }
+    if (in_section && line.starts_with("| `events.provider.")) {
+      const std::size_t end = line.find('`', 3);
+      rows[line.substr(3, end - 3)] = line.substr(end + 1);
+    }
   }
   return rows;
 }
