@@ -1,7 +1,8 @@
 # Packages: `cpack` in a build folder makes
 #   libathomic0              runtime library, `athomic` and `athomic-demo`, the local provider
 #   athomic-provider-redis   the redis provider
-#   libathomic-dev           headers, CMake package, pkg-config files, athomic-conformance
+#   libathomic-dev           headers, CMake package, pkg-config files, athomic-conformance (the
+#                            provider conformance suite), docs/*.md in /usr/share/doc/athomic
 # as .deb files (Debian dependencies computed by dpkg-shlibdeps), and one .tar.gz of everything.
 set(CPACK_PACKAGE_NAME athomic)
 set(CPACK_PACKAGE_VENDOR athomic)

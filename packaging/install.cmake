@@ -23,9 +23,14 @@ foreach(tool athomic user_audit_demo)
     install(TARGETS ${tool} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime)
   endif()
 endforeach()
+# The provider conformance suite and the documentation a provider author works from go with the
+# SDK (the -dev package); CMAKE_INSTALL_DOCDIR is share/doc/athomic.
 if(TARGET athomic_conformance)
   install(TARGETS athomic_conformance RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT dev)
 endif()
+install(FILES ${PROJECT_SOURCE_DIR}/docs/ARCHITECTURE.md ${PROJECT_SOURCE_DIR}/docs/CONFIGURATION.md
+              ${PROJECT_SOURCE_DIR}/docs/WRITING_A_PROVIDER.md ${PROJECT_SOURCE_DIR}/docs/BENCHMARKS.md
+        DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT dev)
 install(FILES ${PROJECT_SOURCE_DIR}/config/settings.toml ${PROJECT_SOURCE_DIR}/config/redis.toml
         DESTINATION ${CMAKE_INSTALL_DATADIR}/athomic/config COMPONENT runtime)
 

@@ -10,7 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cmake --preset release >/dev/null
-benches=(athomic_inline_bench athomic_pool_bench athomic_churn_bench athomic_codec_bench)
+benches=(athomic_inline_bench athomic_pool_bench athomic_churn_bench athomic_primitives_bench
+         athomic_codec_bench)
 cmake --build --preset release -j2 --target "${benches[@]}" athomic_provider_local >/dev/null
 status=0
 for bench in "${benches[@]}"; do

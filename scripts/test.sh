@@ -15,7 +15,9 @@ presets=("$@")
 # Each benchmark checks that its handlers ran exactly as often as it published, and exits 1 if not.
 bench_smoke() {
   local preset=$1 failed=0 bench log
-  for bench in athomic_inline_bench athomic_pool_bench athomic_churn_bench athomic_codec_bench; do
+  for bench in athomic_inline_bench athomic_pool_bench athomic_churn_bench athomic_primitives_bench \
+               athomic_resp_bench \
+               athomic_codec_bench; do
     log="build/${preset}/${bench}.smoke.log"
     if ATHOMIC_LOG_LEVEL=warn timeout 300 "build/${preset}/bin/${bench}" \
         --benchmark_min_time=0.01 --benchmark_repetitions=1 >"$log" 2>&1; then

@@ -59,6 +59,7 @@ BusCore::BusCore(const EventsSettings& settings)
   provider_.emplace(plugin, this, config.dump(), settings_.origin);
   remote_ = provider_->has(ATHOMIC_CAP_REMOTE);
   acknowledges_ = remote_ && provider_->has(ATHOMIC_CAP_ACKNOWLEDGE);
+  tracks_interest_ = !provider_->has(ATHOMIC_CAP_IN_PROCESS);
   provider_retries_ = plugin.info->abi_major == ATHOMIC_ABI_VERSION_MAJOR && plugin.info->abi_minor >= 2;
   if (!inline_mode_) {
     const unsigned workers = resolve_workers(settings_.workers);
@@ -96,6 +97,7 @@ void BusCore::start() {
   deferred_interest_.clear();  // handlers only run once started: this covers every topic
   try {
     topics_.for_each([&](const TopicState* t) {
+      if (!tracks_interest_) return;
       provider_->interest_add(t->name());
       interest_.emplace(t->name());
     });

@@ -85,8 +85,18 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   // One delivery done; the record goes to @p finished (or straight back) when it was the last.
   void finish(PoolEvent& ev, Finished* finished) noexcept;
   bool decode_once(PoolEvent& ev, std::string_view name) noexcept;
-  // False when the handler threw (logged and counted here).
-  bool invoke(const Subscriber& s, const Event& ev) noexcept;
+  // False when the handler threw (logged and counted). Inline: it is the per-handler cost.
+  bool invoke(const Subscriber& s, const Event& ev) noexcept {
+    try {
+      s.fn(ev);
+      return true;
+    } catch (...) {
+      handler_threw(s, ev);
+      return false;
+    }
+  }
+  // Inside the catch block of a handler call: counts and logs the exception.
+  [[gnu::cold]] void handler_threw(const Subscriber& s, const Event& ev) noexcept;
   void skip_malformed(std::string_view name, const std::string& why) noexcept;
   Completion publish_pool(std::string_view name, const Payload& payload, const TopicState& handlers,
                           const ContextPtr* context);
@@ -129,6 +139,9 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   std::optional<ProviderInstance> provider_;
   bool remote_ = false;
   bool acknowledges_ = false;  // the provider completes publishes with publish_done
+  // Remote providers are told which names have handlers; an in-process one has every handler
+  // in this process already, so it is not (ABI 1.2).
+  bool tracks_interest_ = false;
   bool provider_retries_ = false;  // the provider delivers a refused message again (ABI >= 1.2)
   std::unique_ptr<Executor> executor_;
   QueueBudget budget_;
@@ -158,7 +171,12 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   std::vector<RetiredState> retired_states_;
   std::vector<RetiredSubscriber> retired_subscribers_;
   uint64_t retire_seq_ = 0;
-  std::unordered_set<std::string> interest_;      // names the provider was told of
+  struct NameHasher {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return hash_name(s); }
+  };
+  // Names the provider was told of.
+  std::unordered_set<std::string, NameHasher, std::equal_to<>> interest_;
   std::vector<std::string> deferred_interest_;    // guarded by registry_mutex_
   uint64_t next_generation_ = 0;
 

@@ -208,6 +208,9 @@ Completion BusCore::publish_remote(std::string_view name, const Payload& payload
     // The transport completes it later; its address is the token.
     ack = new Acknowledgement();
     ack->bus = this;
+    // In inline dispatch the provider's thread runs handlers: one of them waiting for the
+    // provider's answer would wait for itself.
+    ack->needs_handler_threads = inline_mode_;
     ack->pending.store(1, std::memory_order_relaxed);
     ack->refs.store(2, std::memory_order_relaxed);  // the provider's, and the Completion's
     m.publish_token = reinterpret_cast<uint64_t>(ack);
@@ -402,25 +405,22 @@ void BusCore::skip_malformed(std::string_view name, const std::string& why) noex
   }
 }
 
-bool BusCore::invoke(const Subscriber& s, const Event& ev) noexcept {
+void BusCore::handler_threw(const Subscriber& s, const Event& ev) noexcept {
+  handler_failures_.fetch_add(1, std::memory_order_relaxed);
   try {
-    s.fn(ev);
-    return true;
+    throw;
   } catch (const std::exception& e) {
-    handler_failures_.fetch_add(1, std::memory_order_relaxed);
     try {
       log_->error("handler #{} for '{}' threw: {}", s.id & 0xffffffffu, ev.name(), e.what());
     } catch (...) {
     }
   } catch (...) {
-    handler_failures_.fetch_add(1, std::memory_order_relaxed);
     try {
       log_->error("handler #{} for '{}' threw a non-standard exception", s.id & 0xffffffffu,
                   ev.name());
     } catch (...) {
     }
   }
-  return false;
 }
 
 void BusCore::dispatch_inline(InlineEvent& ev, const TopicState& handlers) noexcept {
@@ -483,6 +483,19 @@ void BusCore::drain(void* self, Lane& lane, unsigned worker) noexcept {
       if (lane.maybe_nonempty()) {
         cpu_relax();  // a publisher is between its two steps
         continue;
+      }
+      // A publisher is often just behind: watch this lane a moment before giving it up, which
+      // spares it scheduling the lane again (and this worker a trip through the ready queue) —
+      // as the one worker polling, and not while other lanes wait.
+      Executor& ex = *bus->executor_;
+      if (ex.try_look()) {
+        for (int round = 0; round < Executor::kLookRounds && !lane.maybe_nonempty() &&
+                            !ex.others_waiting();
+             ++round) {
+          cpu_relax();
+        }
+        ex.stop_looking();
+        if (lane.maybe_nonempty()) continue;
       }
       lane.draining.store(false, std::memory_order_seq_cst);
       if (!lane.try_release()) break;

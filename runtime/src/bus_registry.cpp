@@ -120,7 +120,7 @@ Subscription BusCore::subscribe(std::string_view name, Handler handler,
   if (state_.load() >= kClosing) {
     throw EventBusError(fmt::format("subscribe('{}'): the event bus is closed", name));
   }
-  if (state_.load() == kStarted && interest_.count(std::string(name)) == 0) {
+  if (tracks_interest_ && state_.load() == kStarted && interest_.find(name) == interest_.end()) {
     if (!interest.owns_lock()) {
       deferred_interest_.emplace_back(name);
     } else {
@@ -204,7 +204,7 @@ bool BusCore::unsubscribe(const Subscription& s) {
     const uint32_t n = current->count.load(std::memory_order_relaxed);
     if (n == 1) {
       topics_.erase(current);
-      deferred_interest_.push_back(sub->name);
+      if (tracks_interest_) deferred_interest_.push_back(sub->name);
     } else {
       // A new version without it: threads dispatching the old one finish with the old one.
       const uint32_t capacity =
@@ -221,9 +221,15 @@ bool BusCore::unsubscribe(const Subscription& s) {
       topics_.replace(current, next);
     }
     retire(current);
-    // The versions that may still hold it: this one and older ones not yet freed.
-    for (const auto& r : retired_states_) {
-      if (r.state->hash == hash && r.state->name() == sub->name) containing.push_back(r.state);
+    // Inline dispatch runs handlers inside a hazard on the version that held them: the ones
+    // that may still be running it are this version and older ones not yet freed. (Pool
+    // dispatch runs them only on lanes, which unsubscribe watches instead.)
+    if (inline_mode_) {
+      for (const auto& r : retired_states_) {
+        if (r.state->hash == hash && same_name(r.state->name(), sub->name)) {
+          containing.push_back(r.state);
+        }
+      }
     }
     sub->ref();  // ours, for the wait below
     retire(sub);
@@ -243,12 +249,13 @@ void BusCore::wait_until_unused(const Subscriber& sub, std::vector<const TopicSt
   std::sort(states.begin(), states.end());
   auto in_use = [&] {
     for (uint32_t i = 0; i < sub.lane_count; ++i) {
-      if (sub.lanes[i].draining.load(std::memory_order_seq_cst)) return true;
+      if (sub.lane(i).draining.load(std::memory_order_seq_cst)) return true;
     }
     return !states.empty() && Hazards::any_other([&](const void* v) {
       return std::binary_search(states.begin(), states.end(), v);
     });
   };
+  if (!in_use()) return;
   const auto start = std::chrono::steady_clock::now();
   bool logged = false;
   unsigned round = 0;

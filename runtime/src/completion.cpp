@@ -162,13 +162,11 @@ bool Completion::done() const noexcept {
 }
 
 void Completion::refuse_inside_handler() const {
-  // A transport's acknowledgement does not need the bus's handlers; an in-process event does.
-  if (record_->kind == detail::Outcome::Kind::pool_event &&
-      detail::HandlerFrame::inside(record_->bus)) {
+  if (record_->needs_handler_threads && detail::HandlerFrame::inside(record_->bus)) {
     throw EventBusError(
-        "Completion::wait() called from inside a handler of the same bus: the handlers it waits "
-        "for may need this very thread; wait from outside the bus's handlers, or publish without "
-        "waiting");
+        "Completion::wait() called from inside a handler of the same bus: what it waits for (the "
+        "bus's handlers, or in inline dispatch the provider's answer) may need this very thread; "
+        "wait from outside the bus's handlers, or publish without waiting");
   }
 }
 

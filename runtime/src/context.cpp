@@ -7,7 +7,6 @@
 
 namespace athomic {
 namespace detail {
-thread_local const ContextPtr* tls_current_context ATHOMIC_FAST_TLS = nullptr;
 }  // namespace detail
 
 namespace {

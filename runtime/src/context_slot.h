@@ -10,7 +10,9 @@ namespace athomic::detail {
 // Points at a ContextPtr owned by a ContextScope or an in-flight event; nullptr: no context.
 // A pointer to the owner (not the context) lets capture take shared ownership on demand while
 // installing a context stays two plain stores.
-extern thread_local const ContextPtr* tls_current_context ATHOMIC_FAST_TLS;
+// An inline variable, so every file sees it constant-initialised and reads it directly (no
+// wrapper call, which UBSan mistakes for a null access).
+inline thread_local const ContextPtr* tls_current_context ATHOMIC_FAST_TLS = nullptr;
 
 // Installs a context for the lifetime of this object (dispatcher use).
 class ContextSwap {

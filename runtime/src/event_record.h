@@ -52,6 +52,10 @@ struct Outcome {
   // Written before the last delivery is marked finished, read once done.
   int64_t receivers = -1;  // handlers queued for, or subscribers the transport reached
   BusCore* bus = nullptr;
+  // Completing it may need a thread that runs this bus's handlers — a worker for an event, the
+  // provider's own thread for an acknowledgement in inline dispatch — so a handler of the bus
+  // must not wait for it.
+  bool needs_handler_threads = true;
   const Kind kind;
 };
 

@@ -142,14 +142,13 @@ void Executor::work(unsigned index) {
     }
     if (stopping_.load(std::memory_order_acquire)) break;
     // Keep looking for a little while, one worker at a time.
-    unsigned expected = 0;
-    if (looking_.compare_exchange_strong(expected, 1, std::memory_order_acq_rel)) {
+    if (try_look()) {
       bool found = false;
       for (int round = 0; round < kLookRounds && !found; ++round) {
         cpu_relax();
         found = pop(lane);
       }
-      looking_.store(0, std::memory_order_release);
+      stop_looking();
       if (found) {
         drain_(owner_, *lane, index);
         continue;

@@ -56,14 +56,23 @@ class Executor {
   unsigned stop(std::chrono::steady_clock::time_point deadline, std::shared_ptr<void> keep);
 
   unsigned size() const noexcept { return static_cast<unsigned>(workers_.size()); }
+
+  // Polling for work is one worker's job at a time — the ready queue's, or a worker's lane it
+  // expects more events on. True when the caller may poll now; then call stop_looking().
+  bool try_look() noexcept {
+    unsigned expected = 0;
+    return looking_.load(std::memory_order_relaxed) == 0 &&
+           looking_.compare_exchange_strong(expected, 1, std::memory_order_acq_rel);
+  }
+  void stop_looking() noexcept { looking_.store(0, std::memory_order_release); }
+  // Polls before parking: a few microseconds. Longer, or yielding, costs the other threads of a
+  // small machine more than the wake-ups it saves.
+  static constexpr int kLookRounds = 256;
   // True on one of this executor's worker threads.
   bool is_worker_thread() const noexcept;
 
  private:
   static constexpr std::size_t kRingCapacity = std::size_t{1} << 12;
-  // Polls before parking: a few microseconds. Longer, or yielding, costs the other threads of a
-  // small machine more than the wake-ups it saves.
-  static constexpr int kLookRounds = 256;
 
   struct Cell {
     std::atomic<std::size_t> sequence;

@@ -91,11 +91,13 @@ class Lane {
     prev->next.store(&stub_, std::memory_order_release);
   }
 
-  // Producers' side.
-  alignas(64) std::atomic<LaneNode*> tail_{&stub_};
+  // Producers' side, then the owner's, a cache line apart so that they never share one (by
+  // padding rather than alignment: a lane lives inside a subscriber, which is then an ordinary
+  // allocation).
+  std::atomic<LaneNode*> tail_{&stub_};
   std::atomic<bool> scheduled_{false};
-  // The owner's side.
-  alignas(64) LaneNode* head_ = &stub_;
+  char separation_[64];
+  LaneNode* head_ = &stub_;
   LaneNode stub_;
 };
 

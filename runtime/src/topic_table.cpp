@@ -96,7 +96,7 @@ TopicState* TopicTable::get(std::string_view name, std::size_t hash) const noexc
     if (e == kEmpty) return nullptr;
     if (e == kTombstone || (e >> kTagShift) != tag) continue;
     TopicState* s = state_of(e);
-    if (s->hash == hash && s->name() == name) return s;
+    if (s->hash == hash && same_name(s->name(), name)) return s;
   }
 }
 

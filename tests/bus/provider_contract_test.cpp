@@ -51,7 +51,7 @@ TEST(ProviderContract, PublishesTheProviderCouldNotSendFailWhenItStops) {
   EXPECT_EQ(bus->stats().publish_failures, 5u);
 }
 
-TEST(ProviderContract, WaitingForAnAcknowledgementInsideAHandlerIsAllowed) {
+TEST(ProviderContract, WaitingForAnAcknowledgementInsideAPoolHandlerIsAllowed) {
   auto bus = started(acknowledging());
   Counter done;
   bool delivered = false;
@@ -65,6 +65,26 @@ TEST(ProviderContract, WaitingForAnAcknowledgementInsideAHandlerIsAllowed) {
   bus->publish("outer", {});
   ASSERT_TRUE(done.wait_for_at_least(1));
   EXPECT_TRUE(delivered);
+}
+
+TEST(ProviderContract, WaitingForAnAcknowledgementInsideAnInlineHandlerIsRefused) {
+  // Inline dispatch runs handlers on the provider's delivering thread: the provider could not
+  // answer while that thread waits for it. ("held." events are answered only at stop.)
+  auto bus = started(acknowledging({{"hold_prefix", "held."}}, DispatchMode::inline_call));
+  Counter done;
+  std::string error;
+  bus->subscribe("outer", [&](const Event&) {
+    Completion c = bus->publish("held.inner", {});
+    try {
+      c.wait();
+    } catch (const EventBusError& e) {
+      error = e.what();
+    }
+    done.add();
+  });
+  bus->publish("outer", {});
+  ASSERT_TRUE(done.wait_for_at_least(1));
+  EXPECT_THAT(error, HasSubstr("Completion::wait() called from inside a handler of the same bus"));
 }
 
 TEST(ProviderContract, HealthFollowsTheReportedConnection) {

@@ -2,7 +2,8 @@
 # The third-party proof, as an outsider would do it:
 #   1. install athomic to a staging prefix;
 #   2. build the NATS provider (plugins/nats, its own CMake project) against that prefix alone;
-#   3. drop the .so into a plugins folder of its own (ATHOMIC_PLUGIN_PATH);
+#   3. package it (athomic-provider-nats, CPack in plugins/nats), extract the package, and use
+#      the plugins folder it installs (ATHOMIC_PLUGIN_PATH);
 #   4. run the *installed* demo and `athomic` tool with backend = "nats" in two processes, against
 #      a real nats-server on a loopback port: events flow with their context;
 #   5. kill -9 nats-server mid-stream, restart it on the same port: delivery resumes.
@@ -12,7 +13,7 @@ build=$(cd "$1" && pwd)
 src=$(cd "$2" && pwd)
 work="$build/e2e-nats"
 rm -rf "$work"
-mkdir -p "$work/plugins"
+mkdir -p "$work/root"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
@@ -24,7 +25,17 @@ echo "== build plugins/nats against the staged SDK only"
 cmake -S "$src/plugins/nats" -B "$work/build" -DCMAKE_PREFIX_PATH="$work/stage" \
       -DCMAKE_BUILD_TYPE=Release >"$work/configure.log" 2>&1 || fail "configure"
 cmake --build "$work/build" >"$work/build.log" 2>&1 || fail "build"
-cp "$work/build/athomic_provider_nats.so" "$work/plugins/"
+echo "== package it and install the package into an empty root"
+(cd "$work/build" && cpack -B "$work/pkgs") >"$work/cpack.log" 2>&1 || fail "cpack"
+deb=$(ls "$work"/pkgs/athomic-provider-nats_*.deb) || fail "no athomic-provider-nats package"
+deps=$(dpkg-deb -f "$deb" Depends)
+files=$(dpkg-deb -c "$deb")
+echo "athomic-provider-nats: $deps"
+grep -q 'libnats' <<<"$deps" || fail "the package does not depend on the NATS C client: $deps"
+grep -q 'libathomic0 (>= ' <<<"$deps" || fail "the package does not depend on a host: $deps"
+grep -q 'usr/lib/athomic/plugins/athomic_provider_nats.so$' <<<"$files" || fail "no plugin in the package: $files"
+dpkg -x "$deb" "$work/root"
+plugins="$work/root/usr/lib/athomic/plugins"
 
 start_nats() {
   nats-server -a 127.0.0.1 -p "$port" >>"$work/nats-server.log" 2>&1 &
@@ -42,7 +53,7 @@ for _ in $(seq 20); do
   start_nats && break
 done
 
-export ATHOMIC_PLUGIN_PATH="$work/plugins"
+export ATHOMIC_PLUGIN_PATH="$plugins"
 export NALA_EVENTS__PROVIDER__BACKEND=nats
 export NALA_EVENTS__PROVIDER__URL="nats://127.0.0.1:$port"
 export NALA_EVENTS__PROVIDER__RECONNECT_WAIT=0.1
@@ -50,7 +61,7 @@ cd "$work"   # no config/settings.toml here: the environment is the configuratio
 
 echo "== installed demo, two processes"
 "$src/tests/e2e/demo_two_processes.sh" "$work/stage/bin/athomic-demo" "$work/demo" || fail "demo"
-grep -q "loaded provider 'nats'.*$work/plugins/athomic_provider_nats.so" "$work/demo/audit.log" || fail "nats plugin not loaded"
+grep -q "loaded provider 'nats'.*$plugins/athomic_provider_nats.so" "$work/demo/audit.log" || fail "nats plugin not loaded"
 
 echo "== kill -9 nats-server mid-stream and restart it"
 "$work/stage/bin/athomic" listen stream.tick --timeout 20 -n 60 >"$work/listen.out" 2>"$work/listen.log" &

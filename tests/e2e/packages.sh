@@ -32,6 +32,9 @@ grep -q 'athomic/plugins/athomic_provider_local.so' <<<"$runtime_files" || fail 
 grep -q 'athomic_provider_redis.so' <<<"$runtime_files" && fail "redis provider in the runtime package"
 grep -q 'include/athomic/sdk/provider.h' <<<"$dev_files" || fail "SDK header not in the dev package"
 grep -q 'bin/athomic-conformance' <<<"$dev_files" || fail "conformance suite not in the dev package"
+for doc in ARCHITECTURE CONFIGURATION WRITING_A_PROVIDER BENCHMARKS; do
+  grep -q "usr/share/doc/athomic/$doc.md" <<<"$dev_files" || fail "docs/$doc.md not in the dev package"
+done
 
 echo "== dpkg -x into an empty root"
 for deb in "$work"/pkgs/*.deb; do dpkg -x "$deb" "$work/root"; done

@@ -4,7 +4,8 @@
 //
 // Settings (events.provider.*): refuse_prefix — events whose name starts with it fail with
 // ATHOMIC_ERR_CONNECT; hold — publishes are completed only at stop (failed then), as a
-// transport that never got to send them; limits.receivers — the count reported on success;
+// transport that never got to send them; hold_prefix — the same for events whose name starts
+// with it; limits.receivers — the count reported on success;
 // credentials.token — a secret, echoed nowhere.
 #include <athomic/sdk/provider.hpp>
 
@@ -20,6 +21,8 @@ constexpr athomic_setting kRefusePrefix =
     setting("refuse_prefix", ATHOMIC_SETTING_STRING, "\"refused.\"", "events that fail");
 constexpr athomic_setting kHold =
     setting("hold", ATHOMIC_SETTING_BOOL, "false", "complete publishes only at stop");
+constexpr athomic_setting kHoldPrefix = setting("hold_prefix", ATHOMIC_SETTING_STRING, "\"\"",
+                                                "complete these events only at stop");
 constexpr athomic_setting kReceivers = setting("limits.receivers", ATHOMIC_SETTING_INT, "1",
                                                "receivers reported per publish", 0, 1000);
 constexpr athomic_setting kDelay = setting("limits.delay", ATHOMIC_SETTING_SECONDS, "0.5",
@@ -29,8 +32,8 @@ constexpr athomic_setting kMode =
     setting("mode", ATHOMIC_SETTING_STRING, "\"fast\"", "one of two", 0, 0, 0, kModes);
 constexpr athomic_setting kToken = setting("credentials.token", ATHOMIC_SETTING_STRING, nullptr,
                                            "a secret", 0, 0, ATHOMIC_SETTING_SECRET);
-const athomic_setting* const kSettings[] = {&kRefusePrefix, &kHold, &kReceivers, &kDelay,
-                                            &kMode,         &kToken, nullptr};
+const athomic_setting* const kSettings[] = {&kRefusePrefix, &kHold, &kHoldPrefix, &kReceivers,
+                                            &kDelay,        &kMode, &kToken,      nullptr};
 
 class Acknowledging final : public athomic::sdk::Provider {
  public:
@@ -38,6 +41,7 @@ class Acknowledging final : public athomic::sdk::Provider {
       : host_(host),
         refuse_prefix_(host.setting<std::string>("refuse_prefix")),
         hold_(host.setting<bool>("hold")),
+        hold_prefix_(host.setting<std::string>("hold_prefix")),
         receivers_(host.setting<int64_t>("limits.receivers")) {
     // Read back what the host validated, so tests can see it through the log.
     host_.info("delay " + std::to_string(host.setting<std::chrono::milliseconds>("limits.delay").count()) +
@@ -65,7 +69,8 @@ class Acknowledging final : public athomic::sdk::Provider {
     {
       std::lock_guard lock(mutex_);
       if (!running_) throw athomic::sdk::Error(ATHOMIC_ERR_STATE, "stopped");
-      if (hold_) {
+      if (hold_ || (!hold_prefix_.empty() &&
+                    m.event_name.substr(0, hold_prefix_.size()) == hold_prefix_)) {
         held_.push_back(m.publish_token);
         return;
       }
@@ -89,6 +94,7 @@ class Acknowledging final : public athomic::sdk::Provider {
   athomic::sdk::Host host_;
   const std::string refuse_prefix_;
   const bool hold_;
+  const std::string hold_prefix_;
   const int64_t receivers_;
   std::mutex mutex_;
   bool running_ = false;

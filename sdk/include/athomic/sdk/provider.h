@@ -331,6 +331,8 @@ typedef struct athomic_provider_vtable {
 
   /**
    * The host now has handlers for @p topic (an event name, or a pattern when kind says so).
+   * Remote providers only: from ABI 1.2 the host does not call interest_add or
+   * interest_remove on ATHOMIC_CAP_IN_PROCESS providers (every handler is in this process).
    * @param topic borrowed; copy it if kept
    */
   athomic_status (*interest_add)(athomic_provider* self, athomic_str topic,

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs a command with a fresh relay broker (tests/plugins/relay) on a free loopback port and the
+# NALA_ settings that select the relay provider BACKEND on it. For the conformance suite's
+# overload check, ATHOMIC_CONFORMANCE_SERVER_STOP kills the broker and
+# ATHOMIC_CONFORMANCE_SERVER_START starts it again on the same port.
+# Usage: with_relay.sh BROKER PLUGIN_DIR BACKEND CMD [ARGS...]
+set -euo pipefail
+broker=$1 plugins=$2 backend=$3
+shift 3
+work=$(mktemp -d)
+trap 'kill -9 "$(cat "$work/broker.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$work"' EXIT
+
+cat >"$work/start" <<SCRIPT
+#!/usr/bin/env bash
+# Starts the broker (on the port it had, if any) and waits until it listens.
+port=\$(cat "$work/port" 2>/dev/null || echo 0)
+"$broker" --port "\$port" >"$work/broker.out" 2>&1 &
+echo \$! >"$work/broker.pid"
+for _ in \$(seq 500); do
+  if grep -q '^port ' "$work/broker.out"; then
+    sed -n 's/^port //p' "$work/broker.out" >"$work/port"
+    exit 0
+  fi
+  kill -0 \$! 2>/dev/null || break
+  sleep 0.01
+done
+echo "the relay broker did not start: \$(cat "$work/broker.out")" >&2
+exit 1
+SCRIPT
+cat >"$work/stop" <<SCRIPT
+#!/usr/bin/env bash
+# Kills the broker and waits until its port refuses connections.
+kill -9 "\$(cat "$work/broker.pid")"
+for _ in \$(seq 500); do
+  (exec 3<>"/dev/tcp/127.0.0.1/\$(cat "$work/port")") 2>/dev/null || exit 0
+  sleep 0.01
+done
+exit 1
+SCRIPT
+chmod +x "$work/start" "$work/stop"
+"$work/start"
+
+export ATHOMIC_PLUGIN_PATH="$plugins"
+export NALA_EVENTS__PROVIDER__BACKEND="$backend"
+export NALA_EVENTS__PROVIDER__PORT="$(cat "$work/port")"
+export ATHOMIC_CONFORMANCE_SERVER_STOP="$work/stop"
+export ATHOMIC_CONFORMANCE_SERVER_START="$work/start"
+"$@"

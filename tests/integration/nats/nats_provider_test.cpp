@@ -1,0 +1,339 @@
+// The `nats` provider against a real nats-server, through the real plugin loader: the plugin is
+// found on ATHOMIC_PLUGIN_PATH (tests/e2e/nats_provider.sh builds it out of tree and sets it).
+// Publisher and subscriber are separate buses, as two processes would be. Waits are deadlock
+// guards, never performance assertions.
+#include <gmock/gmock.h>
+
+#include <thread>
+#include <vector>
+
+#include "nats_server.h"
+#include "test_support.h"
+
+namespace athomic::test {
+namespace {
+
+using nlohmann::json;
+using testing::HasSubstr;
+
+EventsSettings nats_settings(const NatsServer& server, DispatchMode mode = DispatchMode::pool,
+                             const json& provider = json::object()) {
+  EventsSettings s = local_settings(mode);
+  s.backend = "nats";
+  s.provider_config = {{"backend", "nats"}, {"url", server.url()}, {"reconnect_wait", 0.05}};
+  s.provider_config.update(provider);
+  return s;
+}
+
+// A Subscription a handler can read while the test thread writes it.
+class SharedSubscription {
+ public:
+  void set(Subscription s) {
+    std::lock_guard lock(mutex_);
+    sub_ = std::move(s);
+  }
+  Subscription get() const {
+    std::lock_guard lock(mutex_);
+    return sub_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  Subscription sub_;
+};
+
+TEST(NatsProvider, EventsFlowAndPublishesAreConfirmedByTheServer) {
+  NatsServer server;
+  auto sub = started(nats_settings(server));
+  auto pub = started(nats_settings(server));
+  Counter got;
+  sub->subscribe("flow.tick", [&](const Event& e) {
+    EXPECT_EQ(e.payload()["n"], 1);
+    got.add();
+  });
+  Completion done = pub->publish("flow.tick", {{"n", 1}});
+  ASSERT_TRUE(done.wait_for(kGenerous));
+  EXPECT_TRUE(done.delivered()) << done.error();
+  EXPECT_TRUE(got.wait_for_at_least(1));
+  EXPECT_EQ(pub->stats().publish_failures, 0u);
+}
+
+// Finding 1: in inline dispatch a handler runs on the subscription's delivery thread; when it
+// removes the last handler of its own event, the provider must not wait there for that thread,
+// nor leave anything the client library touches later to be freed.
+TEST(NatsProvider, InlineHandlerUnsubscribingItselfReturnsAtOnce) {
+  NatsServer server;
+  auto sub = started(nats_settings(server, DispatchMode::inline_call));
+  auto pub = started(nats_settings(server));
+  std::atomic<int> calls{0};
+  Gate unsubscribed;
+  SharedSubscription self;
+  self.set(sub->subscribe("self.remove", [&](const Event&) {
+    if (calls.fetch_add(1) == 0) {
+      EXPECT_TRUE(sub->unsubscribe(self.get()));
+      unsubscribed.open();
+    }
+  }));
+  pub->publish("self.remove", {{"n", 0}});
+  // A deadlock guard: the call returns at once; it used to wait 10 s for its own thread.
+  std::mutex m;
+  std::condition_variable cv;
+  bool returned = false;
+  std::thread guard([&] {
+    const bool opened = unsubscribed.wait();
+    std::lock_guard lock(m);
+    returned = opened;
+    cv.notify_all();
+  });
+  {
+    std::unique_lock lock(m);
+    EXPECT_TRUE(cv.wait_for(lock, std::chrono::seconds(5), [&] { return returned; }))
+        << "unsubscribe() from inside the handler did not return";
+  }
+  guard.join();
+  // Confirmed by the server before the fence below subscribes: they are not for the fence.
+  for (int i = 1; i <= 10; ++i)
+    ASSERT_TRUE(pub->publish("self.remove", {{"n", i}}).wait_for(kGenerous));
+
+  // A fence: a new handler on the same event receives what is published after it subscribed.
+  Counter fence;
+  sub->subscribe("self.remove", [&](const Event& e) {
+    if (e.payload().contains("fence")) fence.add();
+  });
+  pub->publish("self.remove", {{"fence", true}});
+  ASSERT_TRUE(fence.wait_for_at_least(1));
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_EQ(sub->stats().undeliverable, 0u) << "delivered after interest_remove";
+  sub->close();
+  pub->close();
+}
+
+// The two connections are served in no particular order: a subscription must not overtake the
+// events its own process published before it.
+TEST(NatsProvider, ASubscriptionDoesNotSeeEventsPublishedBeforeIt) {
+  NatsServer server;
+  auto bus = started(nats_settings(server));
+  // While the server is frozen the publishes wait in the provider (the first one in the
+  // client); the subscription is made meanwhile, and the server reads again afterwards.
+  server.freeze();
+  for (int i = 0; i < 1000; ++i) bus->publish("before.subscribe", {{"n", i}});
+  std::atomic<int> early{0};
+  Counter after;
+  std::thread subscriber([&] {
+    bus->subscribe("before.subscribe", [&](const Event& e) {
+      if (e.payload().contains("n")) {
+        early++;
+      } else {
+        after.add();
+      }
+    });
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // into subscribe()
+  server.thaw();
+  subscriber.join();
+  bus->publish("before.subscribe", {{"after", true}});
+  ASSERT_TRUE(after.wait_for_at_least(1));
+  EXPECT_EQ(early.load(), 0);
+}
+
+// Finding 2, the host's side: when the dispatch queue is full the host answers
+// ATHOMIC_ERR_BACKPRESSURE and the provider keeps the message and delivers it again later.
+TEST(NatsProvider, FullDispatchQueueIsRetriedNotDropped) {
+  NatsServer server;
+  EventsSettings s = nats_settings(server);
+  s.workers = 1;
+  s.max_queued_events = 8;
+  auto sub = started(s);
+  auto pub = started(nats_settings(server));
+  Gate release;
+  std::mutex m;
+  std::vector<int> seen;
+  sub->subscribe("queue.full", [&](const Event& e) {
+    if (!release.is_open()) release.wait();
+    std::lock_guard lock(m);
+    seen.push_back(e.payload()["n"].get<int>());
+  });
+  constexpr int kEvents = 1000;
+  std::vector<Completion> done;
+  for (int i = 0; i < kEvents; ++i) done.push_back(pub->publish("queue.full", {{"n", i}}));
+  for (auto& c : done) ASSERT_TRUE(c.wait_for(kGenerous));
+  // Everything reached the subscriber's client while the one worker is held: the queue is full.
+  ASSERT_TRUE(eventually([&] { return sub->stats().receive_refusals > 0; }));
+  release.open();
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(m);
+    return seen.size() >= static_cast<std::size_t>(kEvents);
+  })) << "received "
+      << seen.size() << " of " << kEvents;
+  std::lock_guard lock(m);
+  for (int i = 0; i < kEvents; ++i) ASSERT_EQ(seen[static_cast<std::size_t>(i)], i);
+  const BusStats st = sub->stats();
+  EXPECT_EQ(st.dropped_queue_full, 0u);
+  EXPECT_EQ(st.dropped_by_transport, 0u);
+}
+
+// Finding 2, the client's side: handlers that fall behind make the client library drop
+// messages past its pending limit. Each one is reported to the host, even while the handler
+// is still stuck.
+TEST(NatsProvider, SlowConsumerDropsAreReported) {
+  NatsServer server;
+  auto sub = started(nats_settings(server, DispatchMode::inline_call));
+  // Room for every publish at once, however slowly the writer runs on a busy machine.
+  auto pub =
+      started(nats_settings(server, DispatchMode::pool, {{"reconnect_buffer_bytes", 64 << 20}}));
+  Gate release;
+  std::atomic<int> received{0};
+  sub->subscribe("slow.consumer", [&](const Event&) {
+    if (!release.is_open()) release.wait();
+    received++;
+  });
+  // The client's default pending limit is 65,536 messages; one more is in the handler.
+  constexpr int kEvents = 70'000;
+  constexpr uint64_t kDropped = kEvents - 65'536 - 1;
+  Completion last;
+  for (int i = 0; i < kEvents; ++i) last = pub->publish("slow.consumer", {{"n", i}});
+  ASSERT_TRUE(last.wait_for(kGenerous));
+  EXPECT_TRUE(eventually([&] { return sub->stats().dropped_by_transport >= kDropped; }))
+      << "reported " << sub->stats().dropped_by_transport << " dropped, expected " << kDropped;
+  release.open();
+  EXPECT_TRUE(eventually([&] {
+    return received.load() + sub->stats().dropped_by_transport >= static_cast<uint64_t>(kEvents);
+  }));
+  sub->close();
+  EXPECT_EQ(received.load() + sub->stats().dropped_by_transport, static_cast<uint64_t>(kEvents));
+  EXPECT_EQ(sub->stats().dropped_by_transport, kDropped);
+}
+
+// Finding 2, the publishing side: a server that stops reading must not stall publish(); the
+// provider's buffer fills and publish fails with backpressure. What it accepted is sent, and
+// confirmed, once the server reads again.
+TEST(NatsProvider, PublishDoesNotBlockWhileTheServerIsFrozen) {
+  NatsServer server;
+  auto sub = started(nats_settings(server));
+  auto pub =
+      started(nats_settings(server, DispatchMode::pool, {{"reconnect_buffer_bytes", 65536}}));
+  Counter got;
+  sub->subscribe("frozen.server", [&](const Event&) { got.add(); });
+  server.freeze();
+
+  const std::string pad(1024, 'x');
+  std::vector<Completion> accepted;
+  std::string refusal;
+  std::atomic<bool> finished{false};
+  std::thread publisher([&] {
+    for (int i = 0; i < 200'000 && refusal.empty(); ++i) {
+      try {
+        accepted.push_back(pub->publish("frozen.server", {{"n", i}, {"pad", pad}}));
+      } catch (const EventBusError& e) {
+        refusal = e.what();
+      }
+    }
+    finished = true;
+  });
+  const bool returned = eventually([&] { return finished.load(); }, std::chrono::seconds(20));
+  server.thaw();  // (unblocks a stuck publisher too)
+  publisher.join();
+  ASSERT_TRUE(returned) << "publish() blocked on a server that does not read";
+  EXPECT_THAT(refusal, HasSubstr("reconnect_buffer_bytes"));
+  EXPECT_EQ(pub->stats().publish_failures, 1u);
+
+  for (auto& c : accepted) {
+    ASSERT_TRUE(c.wait_for(kGenerous));
+    EXPECT_TRUE(c.delivered()) << c.error();
+  }
+  EXPECT_TRUE(got.wait_for_at_least(static_cast<int>(accepted.size())));
+  EXPECT_EQ(got.value(), static_cast<int>(accepted.size()));
+}
+
+// A message the buffer could never hold is refused as such, not as a momentary backpressure.
+TEST(NatsProvider, AMessageLargerThanTheBufferIsRefusedClearly) {
+  NatsServer server;
+  auto pub = started(nats_settings(server, DispatchMode::pool, {{"reconnect_buffer_bytes", 1024}}));
+  try {
+    pub->publish("too.large", {{"pad", std::string(2048, 'x')}});
+    FAIL() << "a message larger than the buffer was accepted";
+  } catch (const EventBusError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("reconnect_buffer_bytes = 1024 cannot hold it"));
+  }
+  Completion ok = pub->publish("small.enough", {{"n", 1}});
+  ASSERT_TRUE(ok.wait_for(kGenerous));
+  EXPECT_TRUE(ok.delivered()) << ok.error();
+}
+
+// Publishes the server has not confirmed when the bus closes are failed, not forgotten.
+TEST(NatsProvider, PublishesUnconfirmedAtCloseAreReportedAsFailures) {
+  NatsServer server;
+  auto pub = started(nats_settings(server));
+  server.freeze();
+  std::vector<Completion> pending;
+  for (int i = 0; i < 5; ++i) pending.push_back(pub->publish("never.confirmed", {{"n", i}}));
+  pub->close();
+  server.thaw();
+  for (auto& c : pending) {
+    ASSERT_TRUE(c.done());
+    EXPECT_FALSE(c.delivered());
+    EXPECT_THAT(c.error(), HasSubstr("stopped"));
+  }
+  EXPECT_EQ(pub->stats().publish_failures, 5u);
+}
+
+// The connection's state reaches the bus's health: up, reconnecting while the server is
+// gone, up again once it is back.
+TEST(NatsProvider, ConnectionStateIsReported) {
+  NatsServer server;
+  auto bus = started(nats_settings(server));
+  EXPECT_EQ(bus->health().connection, BusHealth::Connection::up);
+  server.kill9();
+  EXPECT_TRUE(
+      eventually([&] { return bus->health().connection == BusHealth::Connection::reconnecting; }));
+  EXPECT_THAT(bus->health().detail, HasSubstr(server.url()));
+  EXPECT_EQ(bus->stats().outages, 1u);
+  server.start();
+  EXPECT_TRUE(eventually([&] { return bus->health().connection == BusHealth::Connection::up; }));
+  Completion c = bus->publish("after.reconnect", {});
+  ASSERT_TRUE(c.wait_for(kGenerous));
+  EXPECT_TRUE(c.delivered()) << c.error();
+}
+
+// Once the client gives up reconnecting, the state is down and publishes fail at once.
+TEST(NatsProvider, GivingUpReconnectingIsReportedAndPublishesFail) {
+  NatsServer server;
+  auto bus = started(nats_settings(server, DispatchMode::pool, {{"max_reconnect", 1}}));
+  server.kill9();
+  EXPECT_TRUE(eventually([&] { return bus->health().connection == BusHealth::Connection::down; }));
+  // (Each connection gives up on its own: the publishing one may follow a moment later.)
+  std::string refusal;
+  EXPECT_TRUE(eventually([&] {
+    try {
+      bus->publish("after.give.up", {});
+      return false;
+    } catch (const EventBusError& e) {
+      refusal = e.what();
+      return true;
+    }
+  }));
+  EXPECT_THAT(refusal, HasSubstr("max_reconnect"));
+}
+
+// The provider declares its settings: the host validates them, names the key and what is
+// allowed, and masks the secrets.
+TEST(NatsProvider, SettingsAreDeclaredAndValidatedByTheHost) {
+  NatsServer server;
+  try {
+    EventBus::create(nats_settings(server, DispatchMode::pool, {{"max_reconnect", "often"}}));
+    FAIL() << "a string was accepted for max_reconnect";
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("events.provider.max_reconnect"));
+    EXPECT_THAT(e.what(), HasSubstr("an integer from -1 to 1000000"));
+  }
+  try {
+    EventBus::create(nats_settings(server, DispatchMode::pool, {{"password", 1234567}}));
+    FAIL() << "a number was accepted for password";
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("events.provider.password = \"***\""));
+    EXPECT_THAT(e.what(), testing::Not(HasSubstr("1234567")));
+  }
+}
+
+}  // namespace
+}  // namespace athomic::test
