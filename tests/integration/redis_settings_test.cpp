@@ -131,7 +131,10 @@ TEST(RedisSettings, TheUriAndTheSeparateFieldsMayNotContradictEachOther) {
 
 TEST(RedisSettings, APasswordBesideAUriWithoutCredentialsIsUsed) {
   // The uri in a file, its password from a variable: a common way to keep secrets out of files.
-  RedisServer server({"--user", "app", "on", ">app-pw", "~*", "&*", "+@all"});
+  // Only `app` may connect, so the fields must have been used.
+  RedisServer server(
+      {"--user", "default", "off", "--user", "app", "on", ">app-pw", "~*", "&*", "+@all"});
+  EXPECT_THAT(start_error(redis_settings(server.uri())), HasSubstr("authentication failed"));
   auto s = redis_settings(server.uri());
   s.provider_config["provider"]["provider"]["user"] = "app";
   s.provider_config["provider"]["provider"]["password"] = "app-pw";
