@@ -53,6 +53,11 @@ struct TestHost {
     }
     return ATHOMIC_OK;
   }
+  // The provider declares no pattern capability: the host never gives it a pattern.
+  static athomic_status deliver_message_to(athomic_host_ctx* ctx, athomic_str name, athomic_str body,
+                                           athomic_str, athomic_interest_kind) {
+    return deliver_message(ctx, name, body);
+  }
   static uint64_t now_ns() { return 0; }
   static void publish_done(athomic_host_ctx* ctx, uint64_t token, athomic_status status,
                            int64_t receivers, athomic_str error) {
@@ -131,7 +136,8 @@ const athomic_host_api kApi{sizeof(athomic_host_api),
                             &TestHost::publish_done,
                             &TestHost::report_state,
                             &TestHost::report_dropped,
-                            &TestHost::setting};
+                            &TestHost::setting,
+                            &TestHost::deliver_message_to};
 
 TEST(RedisHostBackpressure, AMessageTheHostRefusesIsKeptAndDeliveredLater) {
   RedisServer server;
