@@ -44,16 +44,7 @@ class PatternSet {
   // pattern's subscribers in subscription order.
   template <class F>
   void match(std::string_view name, F&& f) const {
-    std::string_view segments[kMaxSegments];
-    std::size_t n = 0;
-    for (std::size_t start = 0;;) {
-      const std::size_t dot = name.find('.', start);
-      if (n == kMaxSegments) return;  // longer than any valid name
-      segments[n++] = name.substr(start, dot == std::string_view::npos ? dot : dot - start);
-      if (dot == std::string_view::npos) break;
-      start = dot + 1;
-    }
-    walk(0, segments, n, 0, f);
+    walk(0, name, f);
   }
   // The subscribers of exactly @p pattern (nullptr when none).
   const std::vector<Subscriber*>* subscribers_of(std::string_view pattern) const noexcept;
@@ -61,7 +52,6 @@ class PatternSet {
   std::size_t subscriber_count() const noexcept { return subscriber_count_; }
 
  private:
-  static constexpr std::size_t kMaxSegments = 128;  // a 255-byte name has at most 128
   struct Node {
     std::vector<std::pair<std::string, uint32_t>> literals;  // sorted by segment
     int32_t star = -1;
@@ -70,11 +60,11 @@ class PatternSet {
   };
 
   int32_t literal(const Node& node, std::string_view segment) const noexcept;
+  // @p rest: the parts of the name not matched yet (empty once all are).
   template <class F>
-  void walk(uint32_t at, const std::string_view* segments, std::size_t n, std::size_t i,
-            F& f) const {
+  void walk(uint32_t at, std::string_view rest, F& f) const {
     const Node& node = nodes_[at];
-    if (i == n) {
+    if (rest.empty()) {
       for (uint32_t e : node.ends_here) {
         for (Subscriber* s : entries_[e].subscribers) f(s);
       }
@@ -83,10 +73,16 @@ class PatternSet {
     for (uint32_t e : node.ends_gt) {
       for (Subscriber* s : entries_[e].subscribers) f(s);
     }
-    if (const int32_t next = literal(node, segments[i]); next >= 0) {
-      walk(static_cast<uint32_t>(next), segments, n, i + 1, f);
+    if (node.literals.empty() && node.star < 0) return;
+    const std::size_t dot = rest.find('.');
+    const std::string_view segment = rest.substr(0, dot);
+    // An empty remainder after a trailing dot cannot occur: names have no empty parts.
+    const std::string_view next_rest =
+        dot == std::string_view::npos ? std::string_view() : rest.substr(dot + 1);
+    if (const int32_t next = literal(node, segment); next >= 0) {
+      walk(static_cast<uint32_t>(next), next_rest, f);
     }
-    if (node.star >= 0) walk(static_cast<uint32_t>(node.star), segments, n, i + 1, f);
+    if (node.star >= 0) walk(static_cast<uint32_t>(node.star), next_rest, f);
   }
 
   std::vector<Entry> entries_;
