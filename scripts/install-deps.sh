@@ -11,7 +11,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libconcurrentqueue-dev libatomic-queue-dev
   redis-server redis-tools nats-server
-  python3-redis iproute2
+  python3-redis iproute2 curl prometheus
 )
 
 missing=()

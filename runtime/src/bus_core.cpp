@@ -1,6 +1,8 @@
 // Lifecycle: building the bus, start, close, counters.
 #include "bus_core.h"
 
+#include "metrics_endpoint.h"
+
 #include "handler_frame.h"
 #include "hazard.h"
 #include "plugin_loader.h"
@@ -44,6 +46,7 @@ BusCore::BusCore(const EventsSettings& settings)
       inline_mode_(settings.dispatch_mode == DispatchMode::inline_call),
       log_(get_logger("athomic.events")),
       budget_(settings.max_queued_events, settings.max_queued_bytes),
+      metrics_(settings.metrics_enabled, settings.metrics_max_events, settings.metrics_latency_sample),
       max_returned_(static_cast<uint32_t>(
           std::clamp<std::size_t>(settings.max_queued_events / 4, 1024, 16384))) {
   LoadedPlugin plugin = load_provider_plugin(settings_.backend, settings_);
@@ -69,6 +72,7 @@ BusCore::BusCore(const EventsSettings& settings)
 }
 
 BusCore::~BusCore() {
+  endpoint_.reset();
   // EventBus closed this bus; whatever kept it alive past close (a handler that was still
   // running) has returned by now.
   if (executor_) executor_->stop(std::chrono::steady_clock::time_point::max(), nullptr);
@@ -96,7 +100,13 @@ void BusCore::start() {
   const int s = state_.load();
   if (s == kStarted) return;
   if (s != kCreated) throw EventBusError("cannot start an event bus that was closed");
-  provider_->start();
+  if (!settings_.metrics_listen.empty()) start_endpoint();
+  try {
+    provider_->start();
+  } catch (...) {
+    endpoint_.reset();
+    throw;
+  }
   std::lock_guard interest(interest_mutex_);
   std::lock_guard registry(registry_mutex_);
   deferred_interest_.clear();  // handlers only run once started: this covers every topic
@@ -114,6 +124,7 @@ void BusCore::start() {
   } catch (...) {
     provider_->stop();
     interest_.clear();
+    endpoint_.reset();
     throw;
   }
   state_.store(kStarted);
@@ -210,6 +221,7 @@ void BusCore::close(std::chrono::milliseconds timeout) {
                dropped, timeout.count());
   }
   state_.store(kClosed);
+  endpoint_.reset();
   if (before == kStarted) log_->info("event bus closed");
 }
 
@@ -232,6 +244,55 @@ BusStats BusCore::stats() const {
   std::lock_guard lock(health_mutex_);
   s.outages = outages_;
   return s;
+}
+
+MetricsSnapshot BusCore::metrics() const {
+  MetricsSnapshot s;
+  s.backend = settings_.backend;
+  metrics_.snapshot(s.events, s.total);
+  s.queued_events = budget_.events();
+  s.queued_bytes = budget_.bytes();
+  s.max_queued_events = executor_ ? budget_.max_events() : 0;
+  if (executor_) {
+    for (unsigned i = 0; i < executor_->size(); ++i) {
+      s.handlers_running += notes_[i].running.load(std::memory_order_relaxed) ? 1 : 0;
+    }
+  }
+  const BusHealth h = health();
+  s.started = h.started;
+  s.connection = h.connection == BusHealth::Connection::up             ? "up"
+                 : h.connection == BusHealth::Connection::reconnecting ? "reconnecting"
+                                                                       : "down";
+  s.outages = h.outages;
+  return s;
+}
+
+void BusCore::start_endpoint() {
+  endpoint_ = std::make_unique<MetricsEndpoint>(
+      settings_.metrics_listen, [this] { return prometheus_text(metrics()); },
+      [this] {
+        const BusHealth h = health();
+        MetricsEndpoint::Health out;
+        out.healthy = h.healthy();
+        const char* connection = h.connection == BusHealth::Connection::up ? "up"
+                                 : h.connection == BusHealth::Connection::reconnecting
+                                     ? "reconnecting"
+                                     : "down";
+        out.text = fmt::format(
+            "{}\nstarted: {}\nbackend: {}\nconnection: {}{}\noutages: {}\nqueue_fill: {:.3f}\n",
+            out.healthy ? "ok" : "unhealthy", h.started ? "yes" : "no", settings_.backend,
+            connection, h.detail.empty() ? "" : fmt::format(" ({})", h.detail), h.outages,
+            h.queue_fill);
+        return out;
+      },
+      *log_);
+  log_->info("metrics at http://{}/metrics, health at http://{}/healthz", endpoint_->address(),
+             endpoint_->address());
+}
+
+std::string BusCore::metrics_address() const {
+  std::lock_guard lifecycle(lifecycle_mutex_);
+  return endpoint_ ? endpoint_->address() : std::string();
 }
 
 BusHealth BusCore::health() const {
@@ -280,6 +341,8 @@ void BusCore::report_dropped(std::string_view event_name, uint64_t count,
                              std::string_view reason) noexcept {
   if (count == 0) return;
   dropped_by_transport_.fetch_add(count, std::memory_order_relaxed);
+  metrics_.add(event_name.empty() ? Metrics::kOther : metrics_slot(event_name),
+               Counter(kDropped + static_cast<int>(DropReason::transport)), count);
   uint64_t suppressed = 0;
   if (transport_drop_log_.admit(suppressed)) {
     try {

@@ -4,6 +4,7 @@
 
 #include "event_record.h"
 #include "executor.h"
+#include "metrics.h"
 #include "pattern_index.h"
 #include "provider_host.h"
 #include "provider_settings.h"
@@ -43,6 +44,8 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   std::size_t handler_count(std::string_view name) const;
   BusStats stats() const;
   BusHealth health() const;
+  MetricsSnapshot metrics() const;
+  std::string metrics_address() const;
   ProviderDescription provider() const;
   const EventsSettings& settings() const noexcept { return settings_; }
 
@@ -86,6 +89,12 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   class Matches;
   void match_patterns(std::string_view name, Matches& out) const noexcept;
   void dispatch_inline(InlineEvent& ev, const Audience& to) noexcept;
+  // The same, for an event the metrics sample: each call's start and duration are timed.
+  [[gnu::noinline]] void dispatch_inline_timed(InlineEvent& ev, const Audience& to) noexcept;
+  void count_calls(uint32_t mslot, uint32_t calls, uint32_t failed) noexcept {
+    metrics_.add(mslot, kDelivered, calls);
+    if (failed) metrics_.add(mslot, kFailed, failed);
+  }
   // Queues @p ev on the lane of every handler (pool dispatch).
   void enqueue(PoolEvent& ev, const Audience& to, std::string_view name) noexcept;
   // A received message for @p to.
@@ -117,11 +126,13 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   // Inside the catch block of a handler call: counts and logs the exception.
   [[gnu::cold]] void handler_threw(const Subscriber& s, const Event& ev) noexcept;
   void skip_malformed(std::string_view name, const std::string& why) noexcept;
+  // The metrics slot of a name that may have no topic.
+  uint32_t metrics_slot(std::string_view name) noexcept;
   Completion publish_pool(std::string_view name, const Payload& payload, const Audience& to,
-                          const ContextPtr* context);
-  Completion publish_remote(std::string_view name, const Payload& payload);
+                          const ContextPtr* context, uint32_t mslot);
+  Completion publish_remote(std::string_view name, const Payload& payload, uint32_t mslot);
   // Waits for room in the queue as the settings say, or throws.
-  void take_budget(std::string_view name, uint64_t bytes);
+  void take_budget(std::string_view name, uint64_t bytes, uint32_t mslot);
   PoolEvent* take_record();
   // Hands @p finished back: the records to the bus's list, the places to the bound.
   void recycle(Finished& finished) noexcept;
@@ -158,6 +169,7 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   // Waits until no other thread is inside a publish or delivery of this bus, or @p deadline.
   bool wait_for_callers(std::chrono::steady_clock::time_point deadline) const;
   bool callers_in_flight() const;
+  void start_endpoint();
 
   const EventsSettings settings_;
   const bool inline_mode_;
@@ -176,7 +188,7 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
 
   std::atomic<int> state_{kCreated};
   std::atomic<bool> abandon_{false};  // close timed out: queued deliveries are dropped
-  std::mutex lifecycle_mutex_;
+  mutable std::mutex lifecycle_mutex_;
 
   std::mutex interest_mutex_;  // before registry_mutex_ when both are taken
   mutable std::mutex registry_mutex_;
@@ -222,6 +234,7 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
     std::mutex mutex;
     uint64_t subscriber_id = 0;
     std::string event;
+    std::atomic<bool> running{false};  // inside a handler call (the metrics' gauge)
   };
   std::unique_ptr<WorkerNote[]> notes_;
 
@@ -236,6 +249,8 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   std::atomic<uint64_t> running_at_close_{0};
   std::atomic<uint64_t> dropped_by_transport_{0};
   std::atomic<int64_t> unacknowledged_{0};  // publishes the provider has not completed yet
+  Metrics metrics_;
+  std::unique_ptr<class MetricsEndpoint> endpoint_;
   RateLimitedLog malformed_log_;
   RateLimitedLog refusal_log_;
   RateLimitedLog transport_failure_log_;

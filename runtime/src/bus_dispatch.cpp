@@ -46,6 +46,7 @@ void BusCore::throw_not_running(std::string_view name) const {
 
 void BusCore::throw_refused(std::string_view name, const std::string& error) {
   publish_failures_.fetch_add(1, std::memory_order_relaxed);
+  metrics_.add(metrics_slot(name), Counter(kDropped + static_cast<int>(DropReason::transport)));
   throw EventBusError(fmt::format("publish('{}'): provider '{}' refused the event: {}", name,
                                   provider_->plugin().info->name, error));
 }
@@ -71,11 +72,19 @@ Completion BusCore::publish(std::string_view name, const Payload& given) {
   }
   if (state_.load(std::memory_order_seq_cst) != kStarted) throw_not_running(name);
 
-  if (remote_) return publish_remote(handlers ? handlers->name() : name, payload);
+  const uint32_t mslot = handlers ? handlers->metrics_slot : metrics_slot(name);
+  if (remote_) {
+    Completion done = publish_remote(handlers ? handlers->name() : name, payload, mslot);
+    metrics_.add(mslot, kPublished);
+    return done;
+  }
   Matches matched;
   match_patterns(name, matched);
   const Audience to{handlers, matched.data(), matched.size()};
-  if (to.empty()) return Completion(0, 0);  // in process, nobody listens
+  if (to.empty()) {  // in process, nobody listens
+    metrics_.add(mslot, kPublished);
+    return Completion(0, 0);
+  }
 
   // The propagated part of the publisher's context: its own pointer, or the restricted copy
   // the context caches (built once per context).
@@ -90,8 +99,9 @@ Completion BusCore::publish(std::string_view name, const Payload& given) {
     }
   }
 
-  if (!inline_mode_) return publish_pool(name, payload, to, context);
-  InlineEvent ev{handlers ? handlers->name() : name, &payload, context, 0};
+  if (!inline_mode_) return publish_pool(name, payload, to, context, mslot);
+  metrics_.add(mslot, kPublished);
+  InlineEvent ev{handlers ? handlers->name() : name, &payload, context, 0, mslot};
   LocalDelivery delivery{this, handlers, to.matched, to.matched_count, &ev, nullptr, name};
   athomic_message m{sizeof(athomic_message), {name.data(), name.size()}, {nullptr, 0},
                     reinterpret_cast<athomic_host_event*>(&delivery), 0};
@@ -116,9 +126,11 @@ void BusCore::match_patterns(std::string_view name, Matches& out) const noexcept
   }
 }
 
-void BusCore::take_budget(std::string_view name, uint64_t bytes) {
+void BusCore::take_budget(std::string_view name, uint64_t bytes, uint32_t mslot) {
+  const Counter refused = Counter(kDropped + static_cast<int>(DropReason::queue_full));
   if (bytes > budget_.max_bytes()) {
     queue_full_.fetch_add(1, std::memory_order_relaxed);
+    metrics_.add(mslot, refused);
     throw EventBusError(fmt::format(
         "publish('{}'): the event holds about {} bytes, more than the whole queue may "
         "(events.executor.max_queued_bytes = {})",
@@ -133,6 +145,7 @@ void BusCore::take_budget(std::string_view name, uint64_t bytes) {
   }
   if (state_.load() != kStarted) throw_not_running(name);
   queue_full_.fetch_add(1, std::memory_order_relaxed);
+  metrics_.add(mslot, refused);
   throw EventBusError(fmt::format(
       "publish('{}'): the dispatch queue is full ({} events, {} bytes waiting; "
       "events.executor.max_queued_events = {}, max_queued_bytes = {}){}: handlers are not "
@@ -146,11 +159,14 @@ void BusCore::take_budget(std::string_view name, uint64_t bytes) {
 }
 
 Completion BusCore::publish_pool(std::string_view name, const Payload& payload,
-                                 const Audience& to, const ContextPtr* context) {
+                                 const Audience& to, const ContextPtr* context, uint32_t mslot) {
   const uint64_t bytes = sizeof(PoolEvent) + approximate_size(*payload);
-  take_budget(name, bytes);
+  take_budget(name, bytes, mslot);
+  metrics_.add(mslot, kPublished);
   PoolEvent* ev = take_record();
   ev->charged_bytes = bytes;
+  ev->metrics_slot = mslot;
+  ev->stamped_ns = metrics_.sample() ? now_ns() : 0;
   ev->payload = payload;
   if (context && *context) ev->context = *context;
   ev->decode.store(Decode::none, std::memory_order_relaxed);
@@ -176,7 +192,17 @@ Completion BusCore::publish_pool(std::string_view name, const Payload& payload,
   return done;
 }
 
-Completion BusCore::publish_remote(std::string_view name, const Payload& payload) {
+uint32_t BusCore::metrics_slot(std::string_view name) noexcept {
+  if (!metrics_.enabled()) return Metrics::kOther;
+  try {
+    return metrics_.slot(name, TopicTable::hash_of(name));
+  } catch (...) {
+    return Metrics::kOther;  // no memory for the name: counted with the others
+  }
+}
+
+Completion BusCore::publish_remote(std::string_view name, const Payload& payload,
+                                   uint32_t mslot) {
   // A thread's buffer, borrowed for the call: a provider that delivers synchronously may run a
   // handler that publishes again, on this thread, while the outer body is still in use.
   thread_local std::string spare;
@@ -227,6 +253,7 @@ Completion BusCore::publish_remote(std::string_view name, const Payload& payload
     // The transport completes it later; its address is the token.
     ack = new Acknowledgement();
     ack->bus = this;
+    ack->metrics_slot = mslot;
     // In inline dispatch the provider's thread runs handlers: one of them waiting for the
     // provider's answer would wait for itself.
     ack->needs_handler_threads = inline_mode_;
@@ -262,6 +289,7 @@ void BusCore::publish_done(uint64_t token, athomic_status status, int64_t receiv
   ack->receivers = receivers;
   if (status != ATHOMIC_OK) {
     publish_failures_.fetch_add(1, std::memory_order_relaxed);
+    metrics_.add(ack->metrics_slot, Counter(kDropped + static_cast<int>(DropReason::transport)));
     ack->failed.store(1, std::memory_order_relaxed);
     try {
       ack->error = fmt::format("{} ({})", error.empty() ? "no message" : error,
@@ -379,8 +407,11 @@ athomic_status BusCore::deliver_message_to(std::string_view name, std::string_vi
 
 athomic_status BusCore::receive(std::string_view name, std::string_view body,
                                 const Audience& to) noexcept {
+  const uint32_t mslot = to.exact ? to.exact->metrics_slot : metrics_slot(name);
+  metrics_.add(mslot, kReceived);
   if (to.empty()) {
     undeliverable_.fetch_add(1, std::memory_order_relaxed);
+    metrics_.add(mslot, Counter(kDropped + static_cast<int>(DropReason::no_handler)));
     return ATHOMIC_OK;
   }
   if (body.size() > settings_.max_payload_bytes) {
@@ -401,6 +432,7 @@ athomic_status BusCore::receive(std::string_view name, std::string_view body,
       if (!budget_.take(bytes, std::chrono::steady_clock::now() + settings_.publish_timeout,
                         [this] { return state_.load() != kStarted; })) {
         dropped_queue_full_.fetch_add(1, std::memory_order_relaxed);
+        metrics_.add(mslot, Counter(kDropped + static_cast<int>(DropReason::queue_full)));
         uint64_t suppressed = 0;
         if (refusal_log_.admit(suppressed)) {
           try {
@@ -425,6 +457,8 @@ athomic_status BusCore::receive(std::string_view name, std::string_view body,
       return ATHOMIC_ERR_BACKPRESSURE;
     }
     ev->charged_bytes = bytes;
+    ev->metrics_slot = mslot;
+    ev->stamped_ns = metrics_.sample() ? now_ns() : 0;
     ev->decode.store(Decode::raw, std::memory_order_relaxed);
     ev->failed.store(0, std::memory_order_relaxed);
     ev->pending.store(0, std::memory_order_relaxed);
@@ -438,13 +472,14 @@ athomic_status BusCore::receive(std::string_view name, std::string_view body,
     skip_malformed(name, error);
     return ATHOMIC_ERR_DECODE;
   }
-  InlineEvent ev{to.exact ? to.exact->name() : name, &decoded.payload, &decoded.context, 0};
+  InlineEvent ev{to.exact ? to.exact->name() : name, &decoded.payload, &decoded.context, 0, mslot};
   dispatch_inline(ev, to);
   return ATHOMIC_OK;
 }
 
 void BusCore::skip_malformed(std::string_view name, const std::string& why) noexcept {
   malformed_.fetch_add(1, std::memory_order_relaxed);
+  metrics_.add(metrics_slot(name), Counter(kDropped + static_cast<int>(DropReason::malformed)));
   uint64_t suppressed = 0;
   if (malformed_log_.admit(suppressed)) {
     try {
@@ -474,10 +509,12 @@ void BusCore::handler_threw(const Subscriber& s, const Event& ev) noexcept {
 }
 
 void BusCore::dispatch_inline(InlineEvent& ev, const Audience& to) noexcept {
+  if (metrics_.sample()) return dispatch_inline_timed(ev, to);
   HandlerFrame frame(this);
   ContextSwap swap(ev.context);
   const Event e(ev.name, *ev.payload,
                 (ev.context && *ev.context) ? **ev.context : ExecutionContext::empty());
+  uint32_t calls = 0;
   if (to.exact) {
     const uint32_t n = to.exact->count.load(std::memory_order_acquire);
     for (uint32_t i = 0; i < n; ++i) {
@@ -485,14 +522,40 @@ void BusCore::dispatch_inline(InlineEvent& ev, const Audience& to) noexcept {
       // Cleared by an unsubscribe on this thread, or by one inside a handler elsewhere (which
       // promises only "never called again"); others wait for this dispatch.
       if (!s.active.load(std::memory_order_seq_cst)) continue;
+      ++calls;
       if (!invoke(s, e)) ++ev.failed;
     }
   }
   for (uint32_t i = 0; i < to.matched_count; ++i) {
     const Subscriber& s = *to.matched[i];
     if (!s.active.load(std::memory_order_seq_cst)) continue;
+    ++calls;
     if (!invoke(s, e)) ++ev.failed;
   }
+  count_calls(ev.metrics_slot, calls, ev.failed);
+}
+
+void BusCore::dispatch_inline_timed(InlineEvent& ev, const Audience& to) noexcept {
+  const uint64_t began = now_ns();
+  HandlerFrame frame(this);
+  ContextSwap swap(ev.context);
+  const Event e(ev.name, *ev.payload,
+                (ev.context && *ev.context) ? **ev.context : ExecutionContext::empty());
+  uint32_t calls = 0;
+  auto call = [&](const Subscriber& s) {
+    if (!s.active.load(std::memory_order_seq_cst)) return;
+    ++calls;
+    const uint64_t start = now_ns();
+    metrics_.observe_latency(ev.metrics_slot, start - began);
+    if (!invoke(s, e)) ++ev.failed;
+    metrics_.observe_duration(ev.metrics_slot, now_ns() - start);
+  };
+  if (to.exact) {
+    const uint32_t n = to.exact->count.load(std::memory_order_acquire);
+    for (uint32_t i = 0; i < n; ++i) call(*to.exact->at(i));
+  }
+  for (uint32_t i = 0; i < to.matched_count; ++i) call(*to.matched[i]);
+  count_calls(ev.metrics_slot, calls, ev.failed);
 }
 
 void BusCore::enqueue(PoolEvent& ev, const Audience& to, std::string_view name) noexcept {
@@ -507,7 +570,10 @@ void BusCore::enqueue(PoolEvent& ev, const Audience& to, std::string_view name) 
     }
   }
   if (n == 0 || !named || !ev.reserve_nodes(n)) {
-    if (n > 0) dropped_queue_full_.fetch_add(1, std::memory_order_relaxed);  // out of memory
+    if (n > 0) {  // out of memory
+      dropped_queue_full_.fetch_add(1, std::memory_order_relaxed);
+      metrics_.add(ev.metrics_slot, Counter(kDropped + static_cast<int>(DropReason::queue_full)));
+    }
     ev.pending.store(1, std::memory_order_relaxed);
     finish(ev, nullptr);
     return;
@@ -568,7 +634,9 @@ void BusCore::drain(void* self, Lane& lane, unsigned worker) noexcept {
       lane.draining.store(true, std::memory_order_seq_cst);
       continue;
     }
+    note.running.store(true, std::memory_order_relaxed);
     bus->deliver(sub, *node->event, finished);
+    note.running.store(false, std::memory_order_relaxed);
     if (++done >= kLaneBatch && bus->executor_->others_waiting()) {
       // Let the lanes that wait go first; this one stays scheduled and queues behind them.
       lane.draining.store(false, std::memory_order_seq_cst);
@@ -584,13 +652,25 @@ void BusCore::drain(void* self, Lane& lane, unsigned worker) noexcept {
 void BusCore::deliver(Subscriber& s, PoolEvent& ev, Finished& finished) noexcept {
   if (abandon_.load(std::memory_order_relaxed)) {
     dropped_.fetch_add(1, std::memory_order_relaxed);
+    metrics_.add(ev.metrics_slot, Counter(kDropped + static_cast<int>(DropReason::close)));
   } else if (s.active.load(std::memory_order_seq_cst) &&
              (ev.decode.load(std::memory_order_acquire) == Decode::none ||
               decode_once(ev, s.pattern ? std::string_view(ev.name) : std::string_view(s.name)))) {
     ContextSwap swap(&ev.context);
     const Event e(s.pattern ? std::string_view(ev.name) : std::string_view(s.name), ev.payload,
                   ev.context ? *ev.context : ExecutionContext::empty());
-    if (!invoke(s, e)) ev.failed.fetch_add(1, std::memory_order_relaxed);
+    if (ev.stamped_ns == 0) {
+      const bool ok = invoke(s, e);
+      if (!ok) ev.failed.fetch_add(1, std::memory_order_relaxed);
+      count_calls(ev.metrics_slot, 1, ok ? 0 : 1);
+    } else {
+      const uint64_t start = now_ns();
+      metrics_.observe_latency(ev.metrics_slot, start > ev.stamped_ns ? start - ev.stamped_ns : 0);
+      const bool ok = invoke(s, e);
+      metrics_.observe_duration(ev.metrics_slot, now_ns() - start);
+      if (!ok) ev.failed.fetch_add(1, std::memory_order_relaxed);
+      count_calls(ev.metrics_slot, 1, ok ? 0 : 1);
+    }
   }
   finish(ev, &finished);
 }

@@ -208,6 +208,7 @@ Subscription BusCore::subscribe(std::string_view name, Handler handler,
   TopicState* current = topics_.get(name, hash);
   if (!current) {
     TopicState* fresh = TopicState::create(name, hash, kFirstCapacity);
+    fresh->metrics_slot = metrics_.slot(name, hash);
     fresh->items[0].store(sub, std::memory_order_relaxed);
     fresh->count.store(1, std::memory_order_release);
     topics_.insert(fresh);
@@ -218,6 +219,7 @@ Subscription BusCore::subscribe(std::string_view name, Handler handler,
     current->count.store(n + 1, std::memory_order_release);
   } else {
     TopicState* grown = TopicState::create(name, hash, current->capacity * 2);
+    grown->metrics_slot = current->metrics_slot;
     for (uint32_t i = 0; i < n; ++i) grown->items[i].store(current->at(i), std::memory_order_relaxed);
     grown->items[n].store(sub, std::memory_order_relaxed);
     grown->count.store(n + 1, std::memory_order_release);
@@ -275,6 +277,7 @@ void BusCore::remove_subscriber(Subscriber& sub, std::vector<const void*>& conta
             ? current->capacity / 2
             : current->capacity;
     TopicState* next = TopicState::create(sub.name, hash, capacity);
+    next->metrics_slot = current->metrics_slot;
     uint32_t k = 0;
     for (uint32_t i = 0; i < n; ++i) {
       Subscriber* other = current->at(i);

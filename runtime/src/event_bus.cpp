@@ -147,6 +147,12 @@ BusStats EventBus::stats() const { return core_ ? core_->stats() : BusStats{}; }
 
 BusHealth EventBus::health() const { return core_ ? core_->health() : BusHealth{}; }
 
+MetricsSnapshot EventBus::metrics() const { return core_ ? core_->metrics() : MetricsSnapshot{}; }
+
+std::string EventBus::metrics_address() const {
+  return core_ ? core_->metrics_address() : std::string();
+}
+
 bool EventBus::enabled() const noexcept { return core_ != nullptr; }
 
 ProviderDescription EventBus::provider() const {

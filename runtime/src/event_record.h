@@ -35,6 +35,7 @@ struct InlineEvent {
   const Payload* payload = nullptr;
   const ContextPtr* context = nullptr;  // may point at a null ContextPtr: no context
   uint32_t failed = 0;                  // handler calls that threw
+  uint32_t metrics_slot = 0;            // the name's slot in the bus's metrics
 };
 
 // Where a received event's bytes stand. The first worker to reach the event decodes it; the
@@ -77,6 +78,8 @@ struct PoolEvent : Outcome {
 
   std::atomic<Decode> decode{Decode::none};
   uint64_t charged_bytes = 0;  // what the event holds of the queue's byte bound
+  uint32_t metrics_slot = 0;   // the name's slot in the bus's metrics
+  uint64_t stamped_ns = 0;     // when published or received, for a sampled event; else 0
 
   Payload payload;
   ContextPtr context;
@@ -101,6 +104,7 @@ struct PoolEvent : Outcome {
 
 struct Acknowledgement : Outcome {
   Acknowledgement() noexcept : Outcome(Kind::acknowledgement) {}
+  uint32_t metrics_slot = 0;
   std::string error;  // why the transport failed it; written before done
 };
 

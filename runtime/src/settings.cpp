@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <regex>
@@ -112,7 +113,7 @@ EventsSettings validate_events(const SettingsTree& t, const std::string& files) 
   refuse_non_finite(t, "events", *events);
   reject_unknown(t, "events", *events,
                  {"enabled", "plugins_dir", "provider", "executor", "propagated_context",
-                  "max_payload_bytes"});
+                  "max_payload_bytes", "metrics"});
   if (auto* v = member(*events, "enabled")) s.enabled = read_bool(t, "events.enabled", *v);
   if (auto* v = member(*events, "plugins_dir")) {
     s.plugins_dir = read_string(t, "events.plugins_dir", *v);
@@ -142,6 +143,33 @@ EventsSettings validate_events(const SettingsTree& t, const std::string& files) 
                                         fmt::join(names, ", ")));
       }
       s.propagated_fields |= field_bit(*f);
+    }
+  }
+  if (auto* m = member(*events, "metrics")) {
+    if (!m->is_object()) fail(t, "events.metrics", *m, "expected a table");
+    reject_unknown(t, "events.metrics", *m, {"enabled", "listen", "max_events", "latency_sample"});
+    if (auto* v = member(*m, "enabled")) s.metrics_enabled = read_bool(t, "events.metrics.enabled", *v);
+    if (auto* v = member(*m, "listen")) {
+      s.metrics_listen = read_string(t, "events.metrics.listen", *v);
+      const auto colon = s.metrics_listen.rfind(':');
+      int64_t port = 0;
+      const bool ok = colon != std::string::npos && colon > 0 &&
+                      colon + 1 < s.metrics_listen.size() &&
+                      std::all_of(s.metrics_listen.begin() + static_cast<long>(colon) + 1,
+                                  s.metrics_listen.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+                      colon + 6 >= s.metrics_listen.size() &&
+                      (port = std::stoll(s.metrics_listen.substr(colon + 1))) < 65536;
+      if (!s.metrics_listen.empty() && !ok) {
+        fail(t, "events.metrics.listen", *v,
+             "expected \"host:port\" (e.g. \"127.0.0.1:9464\"; port 0 picks a free one), or \"\" for no endpoint");
+      }
+    }
+    if (auto* v = member(*m, "max_events")) {
+      s.metrics_max_events = static_cast<uint32_t>(read_int(t, "events.metrics.max_events", *v, 1, 10000));
+    }
+    if (auto* v = member(*m, "latency_sample")) {
+      s.metrics_latency_sample = static_cast<uint32_t>(
+          read_int(t, "events.metrics.latency_sample", *v, 1, 1000000, " (1: time every event)"));
     }
   }
   if (auto* ex = member(*events, "executor")) {

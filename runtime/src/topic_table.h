@@ -47,6 +47,8 @@ struct TopicState {
   std::atomic<Subscriber*>* const items;
   // Slots [0, count) are published; a reader loads count, then the slots below it.
   std::atomic<uint32_t> count{0};
+  // The name's slot in the bus's metrics, carried from version to version.
+  uint32_t metrics_slot = 0;
 
  private:
   TopicState(std::size_t h, uint32_t cap, uint32_t name_len, const char* name_ptr,

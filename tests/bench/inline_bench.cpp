@@ -29,9 +29,10 @@ struct Counting {
   }
 };
 
-std::shared_ptr<athomic::EventBus> inline_bus() {
+std::shared_ptr<athomic::EventBus> inline_bus(bool metrics = true) {
   athomic::EventsSettings settings;
   settings.dispatch_mode = athomic::DispatchMode::inline_call;
+  settings.metrics_enabled = metrics;
   auto bus = athomic::EventBus::create(settings);
   bus->start();
   return bus;
@@ -52,8 +53,9 @@ bool check_context(benchmark::State& state, athomic::EventBus& bus,
   return ok;
 }
 
-void athomic_inline(benchmark::State& state, int handlers, const athomic::ContextPtr& context) {
-  auto bus = inline_bus();
+void athomic_inline(benchmark::State& state, int handlers, const athomic::ContextPtr& context,
+                    bool metrics = true) {
+  auto bus = inline_bus(metrics);
   Counting counting;
   for (int i = 0; i < handlers; ++i) {
     bus->subscribe(kEventName, [&counting](const Event& e) { counting(e); });
@@ -65,6 +67,12 @@ void athomic_inline(benchmark::State& state, int handlers, const athomic::Contex
   for (auto _ : state) bus->publish(kEventName, payload);
   meter.report(state, static_cast<double>(state.iterations()), "op");
   expect_equal(state, "handler calls", counting.calls, state.iterations() * handlers);
+  if (metrics) {
+    const auto snapshot = bus->metrics();
+    // check_context's event is counted too.
+    expect_equal(state, "counted deliveries", snapshot.total.delivered,
+                 state.iterations() * handlers + 1);
+  }
 }
 
 // An exact-name publish to one handler while @p patterns wildcard subscriptions of other
@@ -141,6 +149,11 @@ int register_all() {
         athomic::ExecutionContext::Builder(*sample_context()).source_ip("203.0.113.7").build());
   });
   add(restricted, "signals2", [](auto& s) { signals2_emit(s, 1); });
+  const Row metrics{"inline_metrics/h1",
+                    "publish by name to 1 inline handler with events.metrics.enabled (the "
+                    "default: counts per name, one event in 64 timed) and without"};
+  add(metrics, "metrics_on", [](auto& s) { athomic_inline(s, 1, sample_context(), true); });
+  add(metrics, "metrics_off", [](auto& s) { athomic_inline(s, 1, sample_context(), false); });
   const Row json{"inline_json/h1",
                  "publish(name, nlohmann::json{...}) to 1 inline handler, the payload built "
                  "on each publish"};

@@ -1,4 +1,5 @@
 // The redis provider against a real redis-server, started by each test on a free port.
+#include <algorithm>
 #include "redis_support.h"
 
 #include <future>
@@ -215,6 +216,15 @@ TEST(Redis, MalformedMessagesAreCountedAndSkipped) {
   ASSERT_TRUE(good.wait_for_at_least(1));
   EXPECT_TRUE(eventually([&] { return bus->stats().malformed_messages == 6; }));
   EXPECT_EQ(good.value(), 1);
+  // The metrics say the same, under the event's name.
+  const auto m = bus->metrics();
+  const auto x = std::find_if(m.events.begin(), m.events.end(),
+                              [](const athomic::EventMetrics& e) { return e.event == "x"; });
+  ASSERT_NE(x, m.events.end());
+  EXPECT_EQ(x->received, 7u);
+  EXPECT_EQ(x->dropped[static_cast<std::size_t>(athomic::DropReason::malformed)], 6u);
+  EXPECT_EQ(x->delivered, 1u);
+  EXPECT_EQ(m.connection, "up");
 }
 
 TEST(Redis, PasswordsRightAndWrong) {

@@ -6,5 +6,6 @@
 #include <athomic/errors.h>
 #include <athomic/event.h>
 #include <athomic/log.h>
+#include <athomic/metrics.h>
 #include <athomic/plugins.h>
 #include <athomic/settings.h>

@@ -6,6 +6,7 @@
 #include <athomic/errors.h>
 #include <athomic/event.h>
 #include <athomic/export.h>
+#include <athomic/metrics.h>
 
 #include <nlohmann/json.hpp>
 
@@ -261,6 +262,13 @@ class ATHOMIC_API EventBus {
   BusStats stats() const;
   /// Started or not, the provider's connection as it reports it, and how full the queue is.
   BusHealth health() const;
+  /// Counters and histograms per event name and in total, the queue and the connection
+  /// (events.metrics); render them with prometheus_text(). Empty when events.metrics.enabled
+  /// is false or the bus is disabled.
+  MetricsSnapshot metrics() const;
+  /// "host:port" where the bus serves /metrics and /healthz (events.metrics.listen) while
+  /// started; empty otherwise.
+  std::string metrics_address() const;
   /// False for a bus built with events.enabled = false: it accepts calls and does nothing.
   bool enabled() const noexcept;
   /// The loaded provider (empty name when disabled).

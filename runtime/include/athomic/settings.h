@@ -56,6 +56,18 @@ struct EventsSettings {
   std::chrono::milliseconds publish_timeout{5000};
   /// events.propagated_context: the context fields publish captures.
   ContextFieldMask propagated_fields = kDefaultPropagatedFields;
+  /// events.metrics.enabled: count per event name (EventBus::metrics()); off, the bus keeps
+  /// only BusStats.
+  bool metrics_enabled = true;
+  /// events.metrics.listen: "host:port" where the bus serves /metrics (Prometheus text) and
+  /// /healthz; empty (the default): no endpoint.
+  std::string metrics_listen;
+  /// events.metrics.max_events: event names counted each under its own label; the rest share
+  /// the label "_other".
+  uint32_t metrics_max_events = 100;
+  /// events.metrics.latency_sample: one event in this many, per thread, is timed for the
+  /// latency and duration histograms.
+  uint32_t metrics_latency_sample = 64;
   /// events.max_payload_bytes: the largest encoded event accepted or published.
   std::size_t max_payload_bytes = 1u << 20;
   /// Where these settings came from, for messages: the files read and the NALA_ variables

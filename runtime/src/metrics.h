@@ -1,0 +1,128 @@
+// The bus's counters and histograms, kept so that counting costs the publish path a few plain
+// additions: every thread adds into a shard of its own (no atomic read-modify-write, no line
+// shared with another thread), and a snapshot sums the shards. Event names get a slot each, up
+// to events.metrics.max_events of them; the rest share the "_other" slot, so per-request names
+// cannot grow the metrics without bound. A thread's shard goes back to the bus when the thread
+// exits and is taken by the next new thread, its counts kept.
+#pragma once
+
+#include <athomic/metrics.h>
+
+#include "tls.h"
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace athomic::detail {
+
+// Monotonic nanoseconds, for the sampled latencies.
+inline uint64_t now_ns() noexcept {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
+enum Counter : uint8_t {
+  kPublished,
+  kReceived,
+  kDelivered,
+  kFailed,
+  kDropped,  // kDropped + DropReason
+  kCounters = kDropped + kDropReasonCount
+};
+
+class Metrics {
+ public:
+  // Slot 0 counts the names past the cap ("_other").
+  static constexpr uint32_t kOther = 0;
+
+  // Disabled (events.metrics.enabled = false): every call below is a test and a return.
+  Metrics(bool enabled, uint32_t max_events, uint32_t latency_sample);
+  ~Metrics();
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  // The slot of @p name: its own while there is room, else kOther. Lock-free once assigned.
+  uint32_t slot(std::string_view name, std::size_t hash);
+
+  bool enabled() const noexcept { return enabled_; }
+
+  void add(uint32_t slot, Counter c, uint64_t n = 1) noexcept {
+    if (!enabled_) return;
+    uint64_t* cell = &mine().counter(slot, c);
+    store(cell, load(cell) + n);
+  }
+  // True for one call in events.metrics.latency_sample, per thread: that event is timed.
+  bool sample() noexcept {
+    if (!enabled_) return false;
+    Shard& s = mine();
+    if (++s.sample_clock < latency_sample_) return false;
+    s.sample_clock = 0;
+    return true;
+  }
+  void observe_latency(uint32_t slot, uint64_t ns) noexcept { observe(slot, 0, ns); }
+  void observe_duration(uint32_t slot, uint64_t ns) noexcept { observe(slot, 1, ns); }
+
+  // Sums every shard into one EventMetrics per named slot, "_other" last when it counted
+  // anything, and their total.
+  void snapshot(std::vector<EventMetrics>& events, EventMetrics& total) const;
+
+ private:
+  static constexpr std::size_t kBuckets = Histogram::kBounds.size() + 1;
+  // Per slot: the counters, then two histograms of (buckets, count, sum in ns).
+  static constexpr std::size_t kHistogramCells = kBuckets + 2;
+  static constexpr std::size_t kCellsPerSlot = kCounters + 2 * kHistogramCells;
+
+  struct Shard {
+    explicit Shard(std::size_t cells) : cells(new uint64_t[cells]()) {}
+    uint64_t& counter(uint32_t slot, Counter c) noexcept { return cells[slot * kCellsPerSlot + c]; }
+    std::unique_ptr<uint64_t[]> cells;  // written by the owning thread, read by snapshots
+    uint32_t sample_clock = 0;          // the owning thread's only
+    bool taken = false;                 // guarded by the pool's mutex
+  };
+  // Shards outlive neither the bus nor a thread's claim; a thread keeps a weak reference to the
+  // pool so that it can give its shard back at exit if the bus is still there.
+  struct Pool {
+    std::mutex mutex;
+    std::vector<std::unique_ptr<Shard>> shards;
+    std::size_t cells = 0;
+  };
+  struct Names;
+
+  // Cells are plain integers read concurrently by snapshots: accessed as relaxed atomics.
+  static uint64_t load(const uint64_t* p) noexcept {
+    return std::atomic_ref<uint64_t>(*const_cast<uint64_t*>(p)).load(std::memory_order_relaxed);
+  }
+  static void store(uint64_t* p, uint64_t v) noexcept {
+    std::atomic_ref<uint64_t>(*p).store(v, std::memory_order_relaxed);
+  }
+
+  // The calling thread's shard of this bus: one thread-pointer-relative compare on the path.
+  Shard& mine() noexcept {
+    if (tls_last_id_ == id_) return *static_cast<Shard*>(tls_last_shard_);
+    return find_or_claim();
+  }
+  Shard& find_or_claim() noexcept;
+  Shard& claim();
+
+  // The bus and shard the thread counted into last.
+  static inline thread_local uint64_t tls_last_id_ ATHOMIC_FAST_TLS = 0;
+  static inline thread_local void* tls_last_shard_ ATHOMIC_FAST_TLS = nullptr;
+  void observe(uint32_t slot, int which, uint64_t ns) noexcept;
+
+  const bool enabled_;
+  const uint64_t id_;  // tells this bus's shards apart in a thread's cache
+  const uint32_t max_events_;
+  const uint32_t latency_sample_;
+  std::shared_ptr<Pool> pool_;
+  std::unique_ptr<Names> names_;
+  Shard* fallback_ = nullptr;
+};
+
+}  // namespace athomic::detail
