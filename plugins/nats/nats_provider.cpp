@@ -1,8 +1,8 @@
 // The `nats` provider: core NATS on the NATS C client (cnats). Subject =
 // {subject_prefix}.{event name}; a pattern is subscribed as {subject_prefix}.{pattern}, since
-// NATS subjects have the same wildcards (`*` one token, `>` the rest). Written against the installed athomic SDK only
-// (athomic/sdk/provider.hpp), ABI 1.2: declared settings, acknowledged publishes, connection
-// state, transport losses.
+// NATS subjects have the same wildcards (`*` one token, `>` the rest). Written against the
+// installed athomic SDK only (athomic/sdk/provider.hpp), ABI 1.2: declared settings, acknowledged
+// publishes, connection state, transport losses.
 //
 // Two connections, so that neither direction can stall the other: one publishes (nats_outbox),
 // one subscribes (nats_subscriptions). The client library reconnects and re-subscribes by

@@ -82,9 +82,8 @@ TEST_P(ConformancePatterns, EachSubscriptionGetsWhatItsPatternMatchesOnce) {
                         base + ".us.created", base, name("q") + ".eu.created", fence}) {
     publish_patiently(*bus, n, {});
   }
-  ASSERT_TRUE(settle(
-      [&] { return star.saw(fence) && rest.saw(fence) && two.saw(fence); },
-      [&] { return star.get().size() + rest.get().size() + two.get().size(); }))
+  ASSERT_TRUE(settle([&] { return star.saw(fence) && rest.saw(fence) && two.saw(fence); },
+                     [&] { return star.get().size() + rest.get().size() + two.get().size(); }))
       << who() << ": events published on names the patterns match never arrived";
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // room for duplicates to show
   auto sorted = [](std::vector<std::string> v) {
@@ -267,8 +266,7 @@ TEST_P(ConformancePatterns, APatternIsConfirmedBeforeSubscribeReturnsAndRemovedA
   EXPECT_EQ(peer.finish(), 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Provider, ConformancePatterns, testing::ValuesIn(targets()),
-                         target_name);
+INSTANTIATE_TEST_SUITE_P(Provider, ConformancePatterns, testing::ValuesIn(targets()), target_name);
 
 }  // namespace
 }  // namespace athomic::conformance

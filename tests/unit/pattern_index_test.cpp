@@ -79,8 +79,9 @@ TEST(ReceivedNameMatches, AgreesWithPatternMatchesOnEventNames) {
     const int n = 1 + static_cast<int>(rng() % 4);
     for (int k = 0; k < n; ++k) {
       const int roll = static_cast<int>(rng() % 4);
-      pattern += (k ? "." : "") +
-                 std::string(roll == 0 ? "*" : roll == 1 && k == n - 1 ? ">" : parts[rng() % 6]);
+      pattern += (k ? "." : "") + std::string(roll == 0                 ? "*"
+                                              : roll == 1 && k == n - 1 ? ">"
+                                                                        : parts[rng() % 6]);
     }
     const std::string name = random_name(5);
     const bool want = pattern_matches(pattern, name);
@@ -94,9 +95,8 @@ TEST(ReceivedNameMatches, NamesNoPublisherCouldUseMatchNothing) {
   // What a transport's wider matching (a Redis glob's `*` crosses dots and matches nothing)
   // or another client's publish can bring: empty parts, spaces, control bytes, wildcards.
   const std::string long_name = "a." + std::string(254, 'x');
-  for (const std::string name :
-       {"", ".", "a.", ".a", "a..b", "a.b.", "a.b..c", "a. b", "a.\x01", "a.*", "a.>", "a.\x7f",
-        long_name.c_str()}) {
+  for (const std::string name : {"", ".", "a.", ".a", "a..b", "a.b.", "a.b..c", "a. b", "a.\x01",
+                                 "a.*", "a.>", "a.\x7f", long_name.c_str()}) {
     for (const char* pattern : {"*", ">", "a.*", "a.>", "*.*", "*.>", "a.*.b", "a.b.>", "*.*.*"}) {
       EXPECT_FALSE(received_name_matches(pattern, name)) << pattern << " matched '" << name << "'";
     }

@@ -183,16 +183,16 @@ TEST_P(NatsPatterns, TheServerMatchesWildcardsAndEachSubscriptionGetsAnEventOnce
   }
   // One publisher, one connection: once the last event is in, every earlier one is.
   pub->publish("orders.fence.created", {});
-  ASSERT_TRUE(eventually([&] {
-    return star.saw("orders.fence.created") && rest.saw("orders.fence.created");
-  }));
+  ASSERT_TRUE(eventually(
+      [&] { return star.saw("orders.fence.created") && rest.saw("orders.fence.created"); }));
   EXPECT_THAT(exact.names(), testing::ElementsAre("orders.eu.created"));
   EXPECT_THAT(star.names(), testing::ElementsAre("orders.eu.created", "orders.us.created",
                                                  "orders.fence.created"));
   EXPECT_THAT(rest.names(),
               testing::ElementsAre("orders.eu.created", "orders.eu.x.created", "orders.created",
                                    "orders.us.created", "orders.fence.created"));
-  EXPECT_THAT(star.traces(), testing::ElementsAre("t-orders.eu.created", "t-orders.us.created", ""));
+  EXPECT_THAT(star.traces(),
+              testing::ElementsAre("t-orders.eu.created", "t-orders.us.created", ""));
   EXPECT_EQ(sub->stats().undeliverable, 0u);
 }
 
