@@ -6,6 +6,8 @@
 #include <athomic/errors.h>
 #include <athomic/event.h>
 #include <athomic/export.h>
+#include <athomic/handlers.h>
+#include <athomic/typed.h>
 
 #include <nlohmann/json.hpp>
 
@@ -28,10 +30,6 @@ class BusCore;
 struct Outcome;
 struct BusAccess;
 }  // namespace detail
-
-/// A handler. It runs inside the publisher's execution context. Exceptions it throws are
-/// caught, logged with the event name and trace id, and counted; other handlers are unaffected.
-using Handler = std::function<void(const Event&)>;
 
 /// How one subscription is run.
 struct SubscribeOptions {
@@ -232,6 +230,24 @@ class ATHOMIC_API EventBus {
                      }));
   }
 
+  /// Typed: registers @p handler, taking `(const T&, const Event&)` or `(const T&)`, for
+  /// @p event_name. Each call reads the payload as a T with its `from_json`; a payload that
+  /// does not convert is a handler failure (logged and counted, other handlers unaffected)
+  /// whose message names the event, T and — for types defined with ATHOMIC_EVENT_FIELDS — the
+  /// field (PayloadError). Throws as the untyped form.
+  template <class T, class F>
+    requires(!std::is_void_v<T> && detail::HandlerFor<F, T>)
+  Subscription subscribe(std::string_view event_name, F handler,
+                         const SubscribeOptions& options = {}) {
+    return subscribe(event_name, detail::make_handler<T>(std::move(handler)), options);
+  }
+  /// Typed, for an event type that carries its name (T::event_name).
+  template <NamedEvent T, class F>
+    requires detail::HandlerFor<F, T>
+  Subscription subscribe(F handler, const SubscribeOptions& options = {}) {
+    return subscribe<T>(T::event_name, std::move(handler), options);
+  }
+
   /// Removes a subscription. When it returns, the handler will not be called again, and — when
   /// called from outside this bus's handlers — is not running on any thread. Called from inside
   /// a handler of this bus it does not wait for calls running on other threads (two handlers
@@ -254,6 +270,21 @@ class ATHOMIC_API EventBus {
     requires std::same_as<std::remove_cvref_t<P>, Payload>
   Completion publish(std::string_view event_name, const P& payload) {
     return publish_shared(event_name, payload);
+  }
+  /// Publishes a C++ value as the payload: its `to_json` (see JsonWritable), which must give a
+  /// JSON object. Handlers of any form receive that object.
+  /// @throws EventBusError as the JSON form, and naming the type when its JSON is not an object
+  ///         or its to_json threw.
+  template <class T>
+    requires(JsonWritable<T> && !std::same_as<T, nlohmann::json> && !std::same_as<T, Payload>)
+  Completion publish(std::string_view event_name, const T& value) {
+    return publish(event_name, detail::to_payload(event_name, value));
+  }
+  /// Publishes an event type that carries its name (T::event_name).
+  template <NamedEvent T>
+    requires JsonWritable<T>
+  Completion publish(const T& event) {
+    return publish(T::event_name, event);
   }
 
   /// Number of handlers currently subscribed to @p event_name.
