@@ -56,6 +56,41 @@ class Subscription {
   std::string event_name_;
 };
 
+class EventBus;
+
+/// Owns one subscription and unsubscribes it when destroyed, with unsubscribe's guarantee: once
+/// the destructor (or reset()) returns, the handler will not be called again and — when that
+/// happens outside the bus's handlers — is not running on any thread. It holds its bus weakly:
+/// when the bus is gone first there is nothing left to do (and if the bus's last owner let go
+/// meanwhile, it is closed and destroyed there). Move-only; like a unique_ptr, one object is not
+/// for use from several threads at once.
+class ATHOMIC_API ScopedSubscription {
+ public:
+  ScopedSubscription() noexcept = default;
+  /// Takes charge of @p subscription, made on @p bus.
+  ScopedSubscription(EventBus& bus, Subscription subscription);
+  ScopedSubscription(ScopedSubscription&& other) noexcept;
+  /// Unsubscribes the subscription this one held, then takes over @p other's.
+  ScopedSubscription& operator=(ScopedSubscription&& other) noexcept;
+  ScopedSubscription(const ScopedSubscription&) = delete;
+  ScopedSubscription& operator=(const ScopedSubscription&) = delete;
+  ~ScopedSubscription();
+
+  /// Unsubscribes now and becomes empty.
+  /// @return true when the subscription was still registered and is now removed.
+  bool reset() noexcept;
+  /// Becomes empty without unsubscribing: the subscription stays, and is returned (to pass to
+  /// EventBus::unsubscribe later).
+  Subscription release() noexcept;
+  const Subscription& get() const noexcept { return subscription_; }
+  /// True while it holds a subscription (not after reset(), release() or a move).
+  explicit operator bool() const noexcept { return static_cast<bool>(subscription_); }
+
+ private:
+  std::weak_ptr<EventBus> bus_;
+  Subscription subscription_;
+};
+
 /// The outcome of one publish, to wait on or to ignore. With an in-process provider it is done
 /// when every local handler has finished (or was dropped by close()). With a remote one it is
 /// done when the transport took the message — for a provider that acknowledges publishes
@@ -171,6 +206,9 @@ struct ProviderDescription {
 /// An event bus: handlers subscribed to event names, events published to them, carried by the
 /// provider plugin the settings name. Every call is safe from any thread.
 ///
+/// Buses are always owned by a std::shared_ptr (create() and get_event_bus() make them so);
+/// ScopedSubscription holds them weakly.
+///
 /// Guarantees, in both dispatch modes and on every provider:
 ///  * Order: a subscription receives the events of one publisher, or of one provider
 ///    connection, in the order they were published (unless it opted into
@@ -186,7 +224,7 @@ struct ProviderDescription {
 ///  * close(timeout) returns within the timeout (plus a few milliseconds) whatever handlers do.
 ///  * Nothing is lost silently: every event the bus could not deliver is counted in stats() by
 ///    reason, and refused publishes throw.
-class ATHOMIC_API EventBus {
+class ATHOMIC_API EventBus : public std::enable_shared_from_this<EventBus> {
  public:
   /// Builds a bus from explicit settings, loading its provider plugin. Not started.
   /// @throws ConfigError, PluginError
@@ -246,6 +284,24 @@ class ATHOMIC_API EventBus {
     requires detail::HandlerFor<F, T>
   Subscription subscribe(F handler, const SubscribeOptions& options = {}) {
     return subscribe<T>(T::event_name, std::move(handler), options);
+  }
+
+  /// Any form of subscribe above, with the same arguments, owned by a ScopedSubscription that
+  /// unsubscribes when it is destroyed.
+  template <class... A>
+    requires requires(EventBus& bus, std::string_view name, A&&... args) {
+      { bus.subscribe(name, std::forward<A>(args)...) } -> std::same_as<Subscription>;
+    }
+  ScopedSubscription subscribe_scoped(std::string_view event_name, A&&... args) {
+    return ScopedSubscription(*this, subscribe(event_name, std::forward<A>(args)...));
+  }
+  /// The typed forms: `subscribe_scoped<UserCreated>(handler)`, `subscribe_scoped<T>(name, …)`.
+  template <class T, class... A>
+    requires requires(EventBus& bus, A&&... args) {
+      { bus.subscribe<T>(std::forward<A>(args)...) } -> std::same_as<Subscription>;
+    }
+  ScopedSubscription subscribe_scoped(A&&... args) {
+    return ScopedSubscription(*this, subscribe<T>(std::forward<A>(args)...));
   }
 
   /// Removes a subscription. When it returns, the handler will not be called again, and — when
