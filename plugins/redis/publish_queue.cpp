@@ -27,49 +27,44 @@ std::string_view PublishQueue::channel_of(std::string_view command) {
   return command.substr(eol + 2, std::min(length, command.size() - eol - 2));
 }
 
-void PublishQueue::take(std::string& bytes, std::vector<uint32_t>& lengths) {
-  if (lengths.empty()) return;
+void PublishQueue::take(std::string& bytes, std::vector<Entry>& entries) {
+  if (entries.empty()) return;
   if (head_ == bytes_.size()) {
     // Everything before was answered: take the buffer itself, leave ours for next time.
     bytes_.clear();
-    head_ = sent_ = 0;
+    head_ = sent_ = ever_sent_ = 0;
     bytes_.swap(bytes);
   } else {
     bytes_.append(bytes);
     bytes.clear();
   }
-  lengths_.insert(lengths_.end(), lengths.begin(), lengths.end());
-  lengths.clear();
-}
-
-std::string_view PublishQueue::command(std::size_t index) const {
-  std::size_t at = head_;
-  for (std::size_t i = 0; i < index; ++i) at += lengths_[i];
-  return std::string_view(bytes_).substr(at, lengths_[index]);
+  entries_.insert(entries_.end(), entries.begin(), entries.end());
+  entries.clear();
 }
 
 std::size_t PublishQueue::limit(uint64_t before) const {
-  if (before >= answered_ + lengths_.size()) return bytes_.size();
+  if (before >= answered_ + entries_.size()) return bytes_.size();
   std::size_t end = head_;
-  for (uint64_t i = answered_; i < before; ++i) end += lengths_[i - answered_];
+  for (uint64_t i = answered_; i < before; ++i) end += entries_[i - answered_].length;
   return end;
 }
 
 std::size_t PublishQueue::pop_answered(std::size_t n) {
   std::size_t size = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    size += lengths_.front();
-    lengths_.pop_front();
+    size += entries_.front().length;
+    entries_.pop_front();
   }
   head_ += size;
   answered_ += n;
   if (head_ == bytes_.size()) {
     bytes_.clear();
-    head_ = sent_ = 0;
+    head_ = sent_ = ever_sent_ = 0;
   } else if (head_ >= (std::size_t{1} << 20)) {
     // Drop answered bytes now and then, not at every reply.
     bytes_.erase(0, head_);
     sent_ -= head_;
+    ever_sent_ -= head_;
     head_ = 0;
   }
   return size;
@@ -77,8 +72,8 @@ std::size_t PublishQueue::pop_answered(std::size_t n) {
 
 void PublishQueue::clear(uint64_t published) {
   bytes_.clear();
-  lengths_.clear();
-  head_ = sent_ = 0;
+  entries_.clear();
+  head_ = sent_ = ever_sent_ = 0;
   answered_ = published;  // what was lost is not waited for
 }
 

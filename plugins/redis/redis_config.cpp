@@ -1,62 +1,83 @@
 #include "redis_config.h"
 
-#include <nlohmann/json.hpp>
-
-#include <algorithm>
 #include <charconv>
 #include <stdexcept>
-#include <vector>
 
 namespace athomic::redis {
 
 namespace {
 
-using nlohmann::json;
+using sdk::setting;
 
-[[noreturn]] void bad(const std::string& path, const json& value, const std::string& allowed) {
-  std::string shown = value.dump();
-  if (path.ends_with("password")) shown = "\"***\"";
-  throw std::invalid_argument(path + " = " + shown + " is invalid: " + allowed);
-}
+constexpr double kMaxSeconds = 3600;
+constexpr const char* kRedisOnly[] = {"redis", nullptr};
 
-void reject_unknown(const json& obj, const std::string& path,
-                    const std::vector<std::string>& known) {
-  for (const auto& [k, v] : obj.items()) {
-    if (std::find(known.begin(), known.end(), k) != known.end()) continue;
-    std::string msg = "unknown setting " + path + "." + k + "; known keys: ";
-    for (std::size_t i = 0; i < known.size(); ++i) msg += (i ? ", " : "") + known[i];
-    throw std::invalid_argument(msg);
-  }
-}
+// Paths as users write them below events.provider. Keep docs/CONFIGURATION.md in step
+// (RedisSettings.TheDocumentationListsEveryDeclaredKey).
+constexpr athomic_setting kMaxBufferedEvents = setting(
+    "max_buffered_events", ATHOMIC_SETTING_INT, "100000",
+    "publishes kept until the server answers them (while disconnected, too); beyond it publish "
+    "fails and keeps nothing",
+    1, 100000000);
+constexpr athomic_setting kMaxBufferedBytes = setting(
+    "max_buffered_bytes", ATHOMIC_SETTING_INT, "67108864",
+    "the same publishes in bytes (their PUBLISH commands); whichever limit is reached first", 1024,
+    double(int64_t{1} << 40));
+constexpr athomic_setting kReconnectInitialDelay =
+    setting("reconnect_initial_delay", ATHOMIC_SETTING_SECONDS, "0.1",
+            "first wait before reconnecting a lost connection; doubles each attempt", 0.001, 60);
+constexpr athomic_setting kReconnectMaxDelay =
+    setting("reconnect_max_delay", ATHOMIC_SETTING_SECONDS, "5",
+            "longest wait between reconnect attempts", 0.001, kMaxSeconds);
+constexpr athomic_setting kFlushTimeout = setting(
+    "flush_timeout", ATHOMIC_SETTING_SECONDS, "2",
+    "how long close() lets unanswered publishes reach the server; then they fail", 0, kMaxSeconds);
+constexpr athomic_setting kKeepaliveInterval =
+    setting("keepalive_interval", ATHOMIC_SETTING_SECONDS, "30",
+            "a connection that sent nothing for this long sends PING (keep it below the server's "
+            "timeout); 0: never",
+            0, kMaxSeconds);
+constexpr athomic_setting kKvBackend =
+    setting("provider.backend", ATHOMIC_SETTING_STRING, "\"redis\"",
+            "the KV store the bus reuses (the Python framework's nesting); only redis", 0, 0, 0,
+            kRedisOnly);
+constexpr athomic_setting kKeyPrefix =
+    setting("provider.key_prefix", ATHOMIC_SETTING_STRING, "\"events\"",
+            "channel = {key_prefix}{channel_separator}{event name}; not empty");
+constexpr athomic_setting kChannelSeparator =
+    setting("provider.channel_separator", ATHOMIC_SETTING_STRING, "\":\"",
+            "between key_prefix and the event name");
+constexpr athomic_setting kBackend =
+    setting("provider.provider.backend", ATHOMIC_SETTING_STRING, "\"redis\"",
+            "the KV store's connection backend; only redis", 0, 0, 0, kRedisOnly);
+constexpr athomic_setting kUri =
+    setting("provider.provider.uri", ATHOMIC_SETTING_STRING, nullptr,
+            "redis://[user[:password]@]host[:port][/db]: the server, instead of host, port, db");
+constexpr athomic_setting kHost =
+    setting("provider.provider.host", ATHOMIC_SETTING_STRING, nullptr,
+            "the server's host name or address, without a uri (then: localhost)");
+constexpr athomic_setting kPort =
+    setting("provider.provider.port", ATHOMIC_SETTING_INT, nullptr,
+            "the server's port, without a uri (then: 6379)", 1, 65535);
+constexpr athomic_setting kDb =
+    setting("provider.provider.db", ATHOMIC_SETTING_INT, nullptr,
+            "database number, without one in the uri (then: 0); Pub/Sub ignores it", 0, 1 << 20);
+constexpr athomic_setting kUser =
+    setting("provider.provider.user", ATHOMIC_SETTING_STRING, nullptr,
+            "Redis 6 ACL user, without one in the uri; needs password");
+constexpr athomic_setting kPassword =
+    setting("provider.provider.password", ATHOMIC_SETTING_STRING, nullptr,
+            "password (of user, or of the default user), without one in the uri", 0, 0,
+            ATHOMIC_SETTING_SECRET);
+constexpr athomic_setting kSocketConnectTimeout = setting(
+    "provider.provider.socket_connect_timeout", ATHOMIC_SETTING_SECONDS, "5",
+    "each step of connecting (resolving the host, the TCP connect, AUTH and PING) within this",
+    0.001, kMaxSeconds);
 
-std::string get_string(const json& obj, const std::string& path, const char* key,
-                       std::string dflt) {
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) return dflt;
-  if (!it->is_string()) bad(path + "." + key, *it, "expected a string");
-  return it->get<std::string>();
-}
+std::string full(const athomic_setting& s) { return std::string("events.provider.") + s.path; }
 
-double get_seconds(const json& obj, const std::string& path, const char* key, double dflt,
-                   double lo, double hi) {
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) return dflt;
-  if (!it->is_number() || it->get<double>() < lo || it->get<double>() > hi) {
-    bad(path + "." + key, *it,
-        "expected seconds from " + json(lo).dump() + " to " + json(hi).dump());
-  }
-  return it->get<double>();
-}
-
-int64_t get_int(const json& obj, const std::string& path, const char* key, int64_t dflt, int64_t lo,
-                int64_t hi) {
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) return dflt;
-  if (!it->is_number_integer() || it->get<int64_t>() < lo || it->get<int64_t>() > hi) {
-    bad(path + "." + key, *it,
-        "expected an integer from " + std::to_string(lo) + " to " + std::to_string(hi));
-  }
-  return it->get<int64_t>();
+[[noreturn]] void invalid(const std::string& message) {
+  throw sdk::Error(ATHOMIC_ERR_INVALID_ARGUMENT, message);
 }
 
 std::string percent_decode(std::string_view s) {
@@ -89,18 +110,20 @@ std::string Endpoint::display() const {
   return out;
 }
 
-Endpoint parse_uri(std::string_view uri) {
+ParsedUri parse_uri(std::string_view uri) {
   constexpr std::string_view kScheme = "redis://";
   if (!uri.starts_with(kScheme)) {
     throw std::invalid_argument(
-        "uri must start with redis:// (TLS and unix sockets are not "
+        "expected redis://[user[:password]@]host[:port][/db] (TLS and unix sockets are not "
         "supported)");
   }
-  Endpoint ep;
+  ParsedUri parsed;
+  Endpoint& ep = parsed.endpoint;
   std::string_view rest = uri.substr(kScheme.size());
   if (auto at = rest.rfind('@'); at != std::string_view::npos) {
     std::string_view userinfo = rest.substr(0, at);
     rest = rest.substr(at + 1);
+    parsed.has_credentials = true;
     if (auto colon = userinfo.find(':'); colon != std::string_view::npos) {
       ep.user = percent_decode(userinfo.substr(0, colon));
       ep.password = percent_decode(userinfo.substr(colon + 1));
@@ -118,6 +141,7 @@ Endpoint parse_uri(std::string_view uri) {
         throw std::invalid_argument("the database in the uri must be a number, got '" +
                                     std::string(db) + "'");
       }
+      parsed.has_db = true;
     }
   }
   if (auto colon = hostport.rfind(':'); colon != std::string_view::npos) {
@@ -127,62 +151,111 @@ Endpoint parse_uri(std::string_view uri) {
       throw std::invalid_argument("the port in the uri must be 1 to 65535, got '" +
                                   std::string(port) + "'");
     }
+    parsed.has_port = true;
     hostport = hostport.substr(0, colon);
   }
   if (hostport.empty()) throw std::invalid_argument("the uri has no host");
   ep.host = std::string(hostport);
-  return ep;
+  return parsed;
 }
 
-Config parse_config(std::string_view text) {
-  const json root = json::parse(text.begin(), text.end(), nullptr, false);
-  if (!root.is_object()) throw std::invalid_argument("events.provider must be a table");
+std::string masked_uri(std::string_view uri) {
+  const auto scheme = uri.find("://");
+  const std::size_t start = scheme == std::string_view::npos ? 0 : scheme + 3;
+  const auto at = uri.rfind('@');
+  if (at == std::string_view::npos || at < start) return std::string(uri);
+  const std::string_view userinfo = uri.substr(start, at - start);
+  const auto colon = userinfo.find(':');
+  // "user:password@" keeps the user; "password@" (a password alone) keeps nothing.
+  const std::string_view user =
+      colon == std::string_view::npos ? std::string_view() : userinfo.substr(0, colon + 1);
+  return std::string(uri.substr(0, start)) + std::string(user) + "***" +
+         std::string(uri.substr(at));
+}
+
+const athomic_setting* const kSettings[] = {&kMaxBufferedEvents,
+                                            &kMaxBufferedBytes,
+                                            &kReconnectInitialDelay,
+                                            &kReconnectMaxDelay,
+                                            &kFlushTimeout,
+                                            &kKeepaliveInterval,
+                                            &kKvBackend,
+                                            &kKeyPrefix,
+                                            &kChannelSeparator,
+                                            &kBackend,
+                                            &kUri,
+                                            &kHost,
+                                            &kPort,
+                                            &kDb,
+                                            &kUser,
+                                            &kPassword,
+                                            &kSocketConnectTimeout,
+                                            nullptr};
+
+Config read_config(const sdk::Host& host) {
   Config c;
-  const std::string p0 = "events.provider";
-  reject_unknown(
-      root, p0,
-      {"backend", "provider", "max_buffered_events", "max_buffered_bytes",
-       "reconnect_initial_delay", "reconnect_max_delay", "flush_timeout", "keepalive_interval"});
-  c.max_buffered_events =
-      static_cast<std::size_t>(get_int(root, p0, "max_buffered_events", 100000, 1, 100000000));
-  c.max_buffered_bytes = static_cast<std::size_t>(
-      get_int(root, p0, "max_buffered_bytes", int64_t{64} << 20, 1024, int64_t{1} << 40));
-  c.reconnect_initial_delay_s = get_seconds(root, p0, "reconnect_initial_delay", 0.1, 0.001, 60);
-  c.reconnect_max_delay_s = get_seconds(root, p0, "reconnect_max_delay", 5.0, 0.001, 3600);
-  c.flush_timeout_s = get_seconds(root, p0, "flush_timeout", 2.0, 0, 3600);
-  c.keepalive_interval_s = get_seconds(root, p0, "keepalive_interval", 30.0, 0, 3600);
+  c.max_buffered_events = host.setting<std::size_t>(kMaxBufferedEvents.path);
+  c.max_buffered_bytes = host.setting<std::size_t>(kMaxBufferedBytes.path);
+  c.reconnect_initial_delay_s = host.setting<double>(kReconnectInitialDelay.path);
+  c.reconnect_max_delay_s = host.setting<double>(kReconnectMaxDelay.path);
+  c.flush_timeout_s = host.setting<double>(kFlushTimeout.path);
+  c.keepalive_interval_s = host.setting<double>(kKeepaliveInterval.path);
+  c.key_prefix = host.setting<std::string>(kKeyPrefix.path);
+  c.separator = host.setting<std::string>(kChannelSeparator.path);
+  if (c.key_prefix.empty()) {
+    invalid(full(kKeyPrefix) +
+            " = \"\" is invalid: expected a prefix that keeps this bus's channels apart from "
+            "others on the server, e.g. \"app_events\"");
+  }
 
-  // The KV-store connection the bus reuses, nested as in the Python framework.
-  const std::string p1 = p0 + ".provider";
-  const json kv = root.value("provider", json::object());
-  if (!kv.is_object()) bad(p1, kv, "expected a table");
-  reject_unknown(kv, p1, {"backend", "key_prefix", "channel_separator", "provider"});
-  c.key_prefix = get_string(kv, p1, "key_prefix", c.key_prefix);
-  c.separator = get_string(kv, p1, "channel_separator", c.separator);
-  if (c.key_prefix.empty()) bad(p1 + ".key_prefix", kv["key_prefix"], "must not be empty");
-
-  const std::string p2 = p1 + ".provider";
-  const json conn = kv.value("provider", json::object());
-  if (!conn.is_object()) bad(p2, conn, "expected a table");
-  reject_unknown(
-      conn, p2,
-      {"backend", "uri", "host", "port", "db", "user", "password", "socket_connect_timeout"});
-  const std::string backend = get_string(conn, p2, "backend", "redis");
-  if (backend != "redis") bad(p2 + ".backend", conn["backend"], "expected \"redis\"");
-  if (auto uri = get_string(conn, p2, "uri", ""); !uri.empty()) {
+  Endpoint& ep = c.endpoint;
+  const auto is_set = [&](const athomic_setting& s) { return host.has_setting(s.path); };
+  const auto text = [&](const athomic_setting& s) { return host.setting<std::string>(s.path); };
+  const std::string uri = is_set(kUri) ? text(kUri) : std::string();
+  if (!uri.empty()) {
+    ParsedUri parsed;
     try {
-      c.endpoint = parse_uri(uri);
+      parsed = parse_uri(uri);
     } catch (const std::invalid_argument& e) {
-      throw std::invalid_argument(p2 + ".uri is invalid: " + e.what());
+      invalid(full(kUri) + " = \"" + masked_uri(uri) + "\" is invalid: " + e.what());
+    }
+    // The separate fields complete a uri; they may not contradict it.
+    const struct {
+      const athomic_setting& field;
+      bool in_uri;
+      const char* what;
+    } overlaps[] = {{kHost, true, "host"},
+                    {kPort, parsed.has_port, "port"},
+                    {kDb, parsed.has_db, "database"},
+                    {kUser, parsed.has_credentials, "credentials"},
+                    {kPassword, parsed.has_credentials, "credentials"}};
+    for (const auto& o : overlaps) {
+      if (o.in_uri && is_set(o.field)) {
+        invalid(full(o.field) + " is set, and so is " + full(kUri) + " (\"" + masked_uri(uri) +
+                "\"), which names the " + o.what + " already: set it in one place");
+      }
+    }
+    ep = parsed.endpoint;
+    if (!parsed.has_port && is_set(kPort)) ep.port = host.setting<int>(kPort.path);
+    if (!parsed.has_db && is_set(kDb)) ep.db = host.setting<int>(kDb.path);
+    if (!parsed.has_credentials) {
+      if (is_set(kUser)) ep.user = text(kUser);
+      if (is_set(kPassword)) ep.password = text(kPassword);
     }
   } else {
-    c.endpoint.host = get_string(conn, p2, "host", c.endpoint.host);
-    c.endpoint.port = static_cast<int>(get_int(conn, p2, "port", 6379, 1, 65535));
-    c.endpoint.db = static_cast<int>(get_int(conn, p2, "db", 0, 0, 1 << 20));
-    c.endpoint.user = get_string(conn, p2, "user", "");
-    c.endpoint.password = get_string(conn, p2, "password", "");
+    if (is_set(kHost)) ep.host = text(kHost);
+    if (is_set(kPort)) ep.port = host.setting<int>(kPort.path);
+    if (is_set(kDb)) ep.db = host.setting<int>(kDb.path);
+    if (is_set(kUser)) ep.user = text(kUser);
+    if (is_set(kPassword)) ep.password = text(kPassword);
   }
-  c.endpoint.connect_timeout_s = get_seconds(conn, p2, "socket_connect_timeout", 5.0, 0.001, 3600);
+  if (ep.host.empty()) invalid(full(kHost) + " = \"\" is invalid: expected a host name or address");
+  if (!ep.user.empty() && ep.password.empty()) {
+    invalid(full(kUser) + " = \"" + ep.user +
+            "\" has no password: AUTH needs both (a nopass user takes any); set " +
+            full(kPassword) + " (or give it in the uri)");
+  }
+  ep.connect_timeout_s = host.setting<double>(kSocketConnectTimeout.path);
   return c;
 }
 

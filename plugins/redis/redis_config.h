@@ -1,5 +1,10 @@
-// The redis provider's settings, parsed from the events.provider subtree (JSON). Pure.
+// The redis provider's settings: declared to the host (ABI 1.2), which validates their types,
+// bounds and names and fills in defaults, and read back with Host::setting<T>(). Checked here is
+// only what a declaration cannot say: the uri's syntax and how the uri and the separate
+// connection fields combine.
 #pragma once
+
+#include <athomic/sdk/provider.hpp>
 
 #include <cstddef>
 #include <string>
@@ -38,12 +43,25 @@ struct Config {
   }
 };
 
+// The settings the provider declares, relative to events.provider, NULL-terminated
+// (ATHOMIC_PROVIDER_WITH_SETTINGS).
+extern const athomic_setting* const kSettings[];
+
+// Reads the settings the host validated. @throws sdk::Error naming the key, what is wrong and
+// the fix, for what the host cannot check (never showing a password).
+Config read_config(const sdk::Host& host);
+
+// A uri as written: the endpoint, and which of its parts the uri itself names.
+struct ParsedUri {
+  Endpoint endpoint;
+  bool has_port = false, has_db = false, has_credentials = false;
+};
+
 // Parses "redis://[user[:password]@]host[:port][/db]".
 // @throws std::invalid_argument naming what is wrong (never the password).
-Endpoint parse_uri(std::string_view uri);
+ParsedUri parse_uri(std::string_view uri);
 
-// Parses the events.provider object. @throws std::invalid_argument naming the key path, the
-// value and what is allowed.
-Config parse_config(std::string_view json);
+// @p uri with the password in its user info replaced by "***", however malformed the rest is.
+std::string masked_uri(std::string_view uri);
 
 }  // namespace athomic::redis

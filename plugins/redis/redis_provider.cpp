@@ -13,8 +13,10 @@
 //
 // Publishes are formatted on the caller's thread straight into one shared byte buffer; the loop
 // takes the whole buffer at once and writes it pipelined. A publish stays in the loop's queue
-// until the server has answered it. The queue is bounded in events and in bytes: when either
-// is reached, publish fails and nothing is kept.
+// until the server has answered it; the answer completes it with the host (publish_done: the
+// receiver count, or the server's error), and stop() fails every publish still unanswered. The
+// queue is bounded in events and in bytes: when either is reached, publish fails and nothing
+// is kept.
 //
 // Publishing and subscribing use two connections, which the server serves in no particular
 // order. So that a subscription change and this process's publishes take effect in the order
@@ -62,16 +64,13 @@ struct Link {
   Clock::time_point retry_at{};  // while down and not connecting: when the next attempt begins
   double delay = 0;              // the wait after the next failed attempt
   int attempts = 0;              // failed attempts since the connection was lost
+  std::string lost;              // while lost: how, for the host's health (empty while open)
 };
 
 class RedisProvider final : public sdk::Provider {
  public:
-  RedisProvider(sdk::Host host, std::string_view json) : host_(host) {
-    try {
-      config_ = parse_config(json);
-    } catch (const std::invalid_argument& e) {
-      throw sdk::Error(ATHOMIC_ERR_INVALID_ARGUMENT, e.what());
-    }
+  // The settings come from host.setting(), validated by the host, not from the JSON.
+  RedisProvider(sdk::Host host, std::string_view) : host_(host), config_(read_config(host)) {
     wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (wake_fd_ < 0) throw sdk::Error(ATHOMIC_ERR_INTERNAL, "eventfd failed");
   }
@@ -88,6 +87,7 @@ class RedisProvider final : public sdk::Provider {
     std::string error;
     if (!pub_.conn.open(config_.endpoint, error) || !sub_.conn.open(config_.endpoint, error)) {
       pub_.conn.close();
+      host_.report_state(ATHOMIC_CONNECTION_DOWN, error);
       throw sdk::Error(ATHOMIC_ERR_CONNECT, error);
     }
     {
@@ -98,6 +98,7 @@ class RedisProvider final : public sdk::Provider {
     }
     host_.info("connected to " + config_.endpoint.display() + "; channels " + config_.key_prefix +
                config_.separator + "<event>");
+    host_.report_state(ATHOMIC_CONNECTION_UP, "connected to " + config_.endpoint.display());
     io_ = std::thread([this] { run(); });
   }
 
@@ -110,20 +111,19 @@ class RedisProvider final : public sdk::Provider {
     }
     wake();
     io_.join();
-    std::lock_guard lock(mutex_);
-    running_ = false;
-    pub_up_ = sub_up_ = false;
-    report_publish_errors(Clock::time_point::max());
-    const std::size_t lost = buffered_.load();
-    if (lost) {
-      host_.warn(std::to_string(lost) + " published events were not delivered to " +
-                 config_.endpoint.display() + " before stop");
+    std::vector<PublishQueue::Entry> never_taken;
+    uint64_t published;
+    {
+      std::lock_guard lock(mutex_);
+      running_ = false;
+      pub_up_ = sub_up_ = false;
+      pending_.clear();
+      never_taken.swap(pending_entries_);
+      published = published_;
+      buffered_ = 0;
+      buffered_bytes_ = 0;
     }
-    pending_.clear();
-    pending_lengths_.clear();
-    queue_.clear(published_);
-    buffered_ = 0;
-    buffered_bytes_ = 0;
+    give_up_publishes(published, std::move(never_taken));
     ops_.clear();
     ops_in_flight_ = 0;
     resubscribing_.clear();
@@ -131,9 +131,11 @@ class RedisProvider final : public sdk::Provider {
     for (Link* link : {&pub_, &sub_}) {
       link->conn.close();
       link->attempts = 0;
+      link->lost.clear();
     }
     delivery_retry_at_ = {};
     sub_failure_.clear();
+    host_.report_state(ATHOMIC_CONNECTION_DOWN, "stopped");
   }
 
   void publish(const sdk::Message& m) override {
@@ -160,7 +162,7 @@ class RedisProvider final : public sdk::Provider {
       const std::size_t before = pending_.size();
       PublishQueue::format(pending_, channel_parts, m.body);
       const std::size_t length = pending_.size() - before;
-      pending_lengths_.push_back(static_cast<uint32_t>(length));
+      pending_entries_.push_back({static_cast<uint32_t>(length), m.publish_token});
       ++published_;
       buffered_.fetch_add(1, std::memory_order_relaxed);
       buffered_bytes_.fetch_add(length, std::memory_order_relaxed);
@@ -265,7 +267,7 @@ class RedisProvider final : public sdk::Provider {
       }
       sub_ops_.clear();  // while down: the channels are all subscribed again when it is back
       may_publish = resubscribing_.empty() && (sub_.conn.is_open() || channels_.empty());
-      queue_.take(pending_, pending_lengths_);
+      queue_.take(pending_, pending_entries_);
     }
     // Send the next subscription changes once every publish made before them is answered;
     // changes made with no publish in between go together.
@@ -428,28 +430,51 @@ class RedisProvider final : public sdk::Provider {
     delivery_retry_at_ = {};
   }
 
-  // The server's answer to one publish, the @p index-th unanswered one: the number of
-  // receivers, or an error. This is where a publish's outcome is known, and the one place to
-  // hand it to the host. For now errors are counted and logged (report_publish_errors).
-  void publish_answered(std::size_t index, const resp::Reply& reply) {
-    if (reply.is_array || reply.value.type != '-') return;  // ':' receivers
-    const std::string_view command = queue_.command(index);
-    ++publish_errors_;
-    ++publish_errors_unreported_;
-    latest_publish_error_ = "to " + std::string(PublishQueue::channel_of(command)) + ": " +
-                            std::string(reply.value.text) + refusal_hint(reply.value.text);
+  // The server's answer to one publish, the @p index-th unanswered one (@p offset bytes after
+  // the oldest): the number of receivers, or an error. This is where a publish's outcome is
+  // known, and the one place it is handed to the host, which counts and logs failures. A
+  // publish sent again after its connection was lost is answered here once, by its resend.
+  void publish_answered(std::size_t index, std::size_t offset, const resp::Reply& reply) {
+    const uint64_t token = queue_.token(index);
+    if (!reply.is_array && reply.value.type == ':') {
+      host_.publish_done(token, ATHOMIC_OK, reply.value.integer);
+      return;
+    }
+    const std::string channel(PublishQueue::channel_of(queue_.command(index, offset)));
+    if (reply.is_array || reply.value.type != '-') {
+      host_.publish_done(token, ATHOMIC_ERR_INTERNAL, -1,
+                         "the server at " + config_.endpoint.display() + " answered PUBLISH to " +
+                             channel + " with a reply of type '" +
+                             (reply.is_array ? '*' : reply.value.type) + "', not a count");
+      return;
+    }
+    const std::string_view why = reply.value.text;
+    host_.publish_done(
+        token, why.starts_with("NOPERM") ? ATHOMIC_ERR_INVALID_ARGUMENT : ATHOMIC_ERR_STATE, -1,
+        "the server at " + config_.endpoint.display() + " refused PUBLISH to " + channel + ": " +
+            std::string(why) + refusal_hint(why));
   }
 
-  // Logs the PUBLISH errors not yet logged, at most once a second (at once when @p now is
-  // max()), with the count since the last report and in all.
-  void report_publish_errors(Clock::time_point now) {
-    if (publish_errors_unreported_ == 0 || now < next_publish_error_report_) return;
-    host_.error("the server refused " + std::to_string(publish_errors_unreported_) +
-                " PUBLISH(es) since the last report, " + std::to_string(publish_errors_) +
-                " in all; the latest, " + latest_publish_error_);
-    publish_errors_unreported_ = 0;
-    next_publish_error_report_ =
-        now == Clock::time_point::max() ? Clock::time_point{} : now + std::chrono::seconds(1);
+  // stop(): fails every publish accepted and not answered (the I/O thread has ended). Called
+  // without mutex_ held, as publish_done requires.
+  void give_up_publishes(uint64_t published, std::vector<PublishQueue::Entry> never_taken) {
+    const std::string server = config_.endpoint.display();
+    const std::string unsent = "stopped before it was sent to " + server;
+    const std::string unanswered =
+        "stopped before " + server + " answered it (the server may have published it)";
+    std::size_t lost = 0;
+    queue_.give_up(published, [&](uint64_t token, bool written) {
+      host_.publish_done(token, ATHOMIC_ERR_CONNECT, -1, written ? unanswered : unsent);
+      ++lost;
+    });
+    for (const auto& e : never_taken) {
+      host_.publish_done(e.token, ATHOMIC_ERR_CONNECT, -1, unsent);
+      ++lost;
+    }
+    if (lost) {
+      host_.warn(std::to_string(lost) + " published event(s) were not confirmed by " + server +
+                 " before stop; their publishes failed");
+    }
   }
 
   // @p answered replies came for the oldest unanswered publishes.
@@ -465,22 +490,26 @@ class RedisProvider final : public sdk::Provider {
     link.retry_at = Clock::now();
     link.delay = config_.reconnect_initial_delay_s;
     link.attempts = 0;
-    std::lock_guard lock(mutex_);
-    if (&link == &pub_) {
-      pub_up_ = false;
-      queue_.rewind();
-    } else {
-      sub_up_ = false;
-      // Every wanted channel is subscribed again on reconnect; pending changes are moot.
-      resubscribing_.clear();
-      ops_.clear();
-      ops_in_flight_ = 0;
-      for (auto& [ch, state] : channels_) state.confirmed = false;
-      cv_.notify_all();
+    link.lost = "lost the " + std::string(link.name) + " connection to " +
+                config_.endpoint.display() + ": " + why;
+    {
+      std::lock_guard lock(mutex_);
+      if (&link == &pub_) {
+        pub_up_ = false;
+        queue_.rewind();
+      } else {
+        sub_up_ = false;
+        // Every wanted channel is subscribed again on reconnect; pending changes are moot.
+        resubscribing_.clear();
+        ops_.clear();
+        ops_in_flight_ = 0;
+        for (auto& [ch, state] : channels_) state.confirmed = false;
+        cv_.notify_all();
+      }
     }
-    host_.warn("lost the " + std::string(link.name) + " connection to " +
-               config_.endpoint.display() + ": " + why + "; " + std::to_string(buffered_.load()) +
+    host_.warn(link.lost + "; " + std::to_string(buffered_.load()) +
                " events buffered; reconnecting");
+    host_.report_state(ATHOMIC_CONNECTION_RECONNECTING, link.lost);
   }
 
   void attempt_failed(Link& link, const std::string& error) {
@@ -496,24 +525,34 @@ class RedisProvider final : public sdk::Provider {
   void reconnected(Link& link) {
     const int attempts = link.attempts + 1;
     link.attempts = 0;
-    std::lock_guard lock(mutex_);
-    if (&link == &pub_) {
-      pub_up_ = true;
-      host_.info("reconnected the publishing connection to " + config_.endpoint.display() +
-                 " after " + std::to_string(attempts) + " attempt(s); sending " +
-                 std::to_string(buffered_.load()) + " buffered event(s)");
-      return;
+    link.lost.clear();
+    {
+      std::lock_guard lock(mutex_);
+      if (&link == &pub_) {
+        pub_up_ = true;
+        host_.info("reconnected the publishing connection to " + config_.endpoint.display() +
+                   " after " + std::to_string(attempts) + " attempt(s); sending " +
+                   std::to_string(buffered_.load()) + " buffered event(s)");
+      } else {
+        sub_up_ = true;
+        sub_ops_.clear();  // the wanted channels say it all
+        for (const auto& [ch, state] : channels_) {
+          if (!state.refused.empty()) continue;  // refused before: it would be again
+          resp::append_command(sub_.conn.output(), "SUBSCRIBE", ch);
+          resubscribing_.push_back(ch);
+        }
+        host_.info("reconnected the subscribing connection to " + config_.endpoint.display() +
+                   " after " + std::to_string(attempts) + " attempt(s); re-subscribing " +
+                   std::to_string(resubscribing_.size()) + " channel(s)");
+      }
     }
-    sub_up_ = true;
-    sub_ops_.clear();  // the wanted channels say it all
-    for (const auto& [ch, state] : channels_) {
-      if (!state.refused.empty()) continue;  // refused before: it would be again
-      resp::append_command(sub_.conn.output(), "SUBSCRIBE", ch);
-      resubscribing_.push_back(ch);
+    // Up for the host only once both are.
+    const Link& other = &link == &pub_ ? sub_ : pub_;
+    if (other.lost.empty()) {
+      host_.report_state(ATHOMIC_CONNECTION_UP, "reconnected to " + config_.endpoint.display());
+    } else {
+      host_.report_state(ATHOMIC_CONNECTION_RECONNECTING, other.lost);
     }
-    host_.info("reconnected the subscribing connection to " + config_.endpoint.display() +
-               " after " + std::to_string(attempts) + " attempt(s); re-subscribing " +
-               std::to_string(resubscribing_.size()) + " channel(s)");
   }
 
   // A link that is down: starts an attempt when due, moves one on after poll().
@@ -610,7 +649,6 @@ class RedisProvider final : public sdk::Provider {
         if (!(fds[2].events & POLLOUT)) fds[2].fd = -1;  // not even for POLLHUP: it would spin
       }
       if (stopping) wake_at = std::min(wake_at, Clock::now() + std::chrono::milliseconds(10));
-      if (publish_errors_unreported_ > 0) wake_at = std::min(wake_at, next_publish_error_report_);
       int timeout_ms = -1;
       if (wake_at != Clock::time_point::max()) {
         const auto left = std::chrono::ceil<std::chrono::milliseconds>(wake_at - Clock::now());
@@ -619,12 +657,12 @@ class RedisProvider final : public sdk::Provider {
       if (pub_ok && sub_ok) ::poll(fds, 3, timeout_ms);
       if (fds[0].revents) drain_wake();
       now = Clock::now();
-      report_publish_errors(now);
       constexpr short kReadable = POLLIN | POLLERR | POLLHUP;
       if (pub_.conn.is_open()) {
         if (pub_ok && (fds[1].revents & kReadable)) {
           std::size_t answered = 0;
           bool extra = false;
+          std::size_t offset = 0;  // of the answered command from the oldest unanswered one
           pub_ok = pub_.conn.read(pub_error) &&
                    pub_.conn.each_reply(pub_error, [&](const resp::Reply& r) {
                      if (!r.is_array && r.value.type == '+') return true;  // PONG
@@ -632,7 +670,8 @@ class RedisProvider final : public sdk::Provider {
                        extra = true;
                        return false;
                      }
-                     publish_answered(answered++, r);
+                     publish_answered(answered, offset, r);
+                     offset += queue_.length(answered++);
                      return true;
                    });
           on_publisher_replies(answered);
@@ -640,7 +679,6 @@ class RedisProvider final : public sdk::Provider {
             pub_ok = false;
             pub_error = "protocol error from the server: more replies than commands";
           }
-          report_publish_errors(now);
         }
         if (!pub_ok) lose(pub_, pub_error);
       } else if (!stopping) {
@@ -663,10 +701,10 @@ class RedisProvider final : public sdk::Provider {
   // Shared with the I/O thread.
   std::mutex mutex_;
   std::condition_variable cv_;
-  std::string pending_;                         // formatted PUBLISH commands, not yet taken
-  std::vector<uint32_t> pending_lengths_;       // the length of each
-  std::atomic<std::size_t> buffered_{0};        // publishes not yet answered by the server
-  std::atomic<std::size_t> buffered_bytes_{0};  // their size as commands
+  std::string pending_;                               // formatted PUBLISH commands, not yet taken
+  std::vector<PublishQueue::Entry> pending_entries_;  // the length and token of each
+  std::atomic<std::size_t> buffered_{0};              // publishes not yet answered by the server
+  std::atomic<std::size_t> buffered_bytes_{0};        // their size as commands
   struct SubOp {
     bool subscribe;
     std::string channel;
@@ -690,16 +728,13 @@ class RedisProvider final : public sdk::Provider {
   std::deque<SubOp> ops_;          // subscription changes in order, the first ones maybe sent
   std::size_t ops_in_flight_ = 0;  // of ops_, sent and not yet confirmed
   std::deque<std::string> resubscribing_;  // SUBSCRIBEs sent on reconnect, not yet answered
-  // PUBLISH errors: all, those not yet logged, the latest, and when the log may speak again.
-  uint64_t publish_errors_ = 0, publish_errors_unreported_ = 0;
   Clock::time_point delivery_retry_at_{};  // set while the host has not taken a message
   std::string sub_failure_;  // the subscriber's failure, kept until what it received is delivered
-  std::string latest_publish_error_;
-  Clock::time_point next_publish_error_report_{};
 };
 
 }  // namespace
 }  // namespace athomic::redis
 
-ATHOMIC_PROVIDER(athomic::redis::RedisProvider, "redis", "0.1.0",
-                 ATHOMIC_CAP_REMOTE | ATHOMIC_CAP_ORDERED);
+ATHOMIC_PROVIDER_WITH_SETTINGS(athomic::redis::RedisProvider, "redis", "0.1.0",
+                               ATHOMIC_CAP_REMOTE | ATHOMIC_CAP_ORDERED | ATHOMIC_CAP_ACKNOWLEDGE,
+                               athomic::redis::kSettings);

@@ -79,6 +79,11 @@ BusCore::~BusCore() {
     TopicState::destroy(s);
   });
   for (const auto& r : retired_states_) TopicState::destroy(r.state);
+  for (const auto& [pattern, subs] : pattern_subscribers_) {
+    for (Subscriber* s : subs) s->unref();
+  }
+  delete patterns_.exchange(nullptr);
+  for (const auto& r : retired_patterns_) delete r.set;
   for (const auto& r : retired_subscribers_) r.subscriber->unref();
   free_records(returned_.exchange(nullptr));
 }
@@ -96,11 +101,16 @@ void BusCore::start() {
   std::lock_guard registry(registry_mutex_);
   deferred_interest_.clear();  // handlers only run once started: this covers every topic
   try {
-    topics_.for_each([&](const TopicState* t) {
-      if (!tracks_interest_) return;
-      provider_->interest_add(t->name());
-      interest_.emplace(t->name());
-    });
+    if (tracks_interest_) {
+      topics_.for_each([&](const TopicState* t) {
+        provider_->interest_add(t->name());
+        interest_.emplace(t->name());
+      });
+      for (const auto& [pattern, subs] : pattern_subscribers_) {
+        provider_->interest_add(pattern);
+        interest_.emplace(pattern);
+      }
+    }
   } catch (...) {
     provider_->stop();
     interest_.clear();
@@ -119,6 +129,8 @@ bool BusCore::callers_in_flight() const {
     std::lock_guard registry(registry_mutex_);
     topics_.for_each([&](const TopicState* t) { mine.push_back(t); });
     for (const auto& r : retired_states_) mine.push_back(r.state);
+    if (const PatternSet* p = patterns_.load()) mine.push_back(p);
+    for (const auto& r : retired_patterns_) mine.push_back(r.set);
   }
   std::sort(mine.begin(), mine.end());
   return Hazards::any_other(

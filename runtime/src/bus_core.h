@@ -4,6 +4,7 @@
 
 #include "event_record.h"
 #include "executor.h"
+#include "pattern_index.h"
 #include "provider_host.h"
 #include "provider_settings.h"
 #include "queue_budget.h"
@@ -17,6 +18,7 @@
 #include <spdlog/logger.h>
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -47,6 +49,8 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   // Host services, called by the provider.
   athomic_status deliver_event(LocalDelivery* delivery) noexcept;
   athomic_status deliver_message(std::string_view name, std::string_view body) noexcept;
+  athomic_status deliver_message_to(std::string_view name, std::string_view body,
+                                    std::string_view interest, athomic_interest_kind kind) noexcept;
   spdlog::logger& provider_logger() noexcept { return *provider_log_; }
   void publish_done(uint64_t token, athomic_status status, int64_t receivers,
                     std::string_view error) noexcept;
@@ -68,9 +72,24 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   enum State : int { kCreated, kStarted, kClosing, kClosed };
 
   // ---- dispatch (bus_dispatch.cpp) ----
-  void dispatch_inline(InlineEvent& ev, const TopicState& handlers) noexcept;
+  // The handlers of one event: an exact name's array (hazard-protected, may be null) and the
+  // pattern subscribers it matched (their set hazard-protected).
+  struct Audience {
+    const TopicState* exact = nullptr;
+    Subscriber* const* matched = nullptr;
+    uint32_t matched_count = 0;
+    bool empty() const noexcept {
+      return matched_count == 0 && (!exact || exact->count.load(std::memory_order_acquire) == 0);
+    }
+  };
+  // The pattern subscribers @p name matches, collected under a hazard on the pattern set.
+  class Matches;
+  void match_patterns(std::string_view name, Matches& out) const noexcept;
+  void dispatch_inline(InlineEvent& ev, const Audience& to) noexcept;
   // Queues @p ev on the lane of every handler (pool dispatch).
-  void enqueue(PoolEvent& ev, const TopicState& handlers) noexcept;
+  void enqueue(PoolEvent& ev, const Audience& to, std::string_view name) noexcept;
+  // A received message for @p to.
+  athomic_status receive(std::string_view name, std::string_view body, const Audience& to) noexcept;
   static void drain(void* self, Lane& lane, unsigned worker) noexcept;
   // What a worker finished, handed back to the bus together: the records, and the events'
   // places in the bound (at the end of a batch, or at once when a publisher waits for room).
@@ -98,7 +117,7 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   // Inside the catch block of a handler call: counts and logs the exception.
   [[gnu::cold]] void handler_threw(const Subscriber& s, const Event& ev) noexcept;
   void skip_malformed(std::string_view name, const std::string& why) noexcept;
-  Completion publish_pool(std::string_view name, const Payload& payload, const TopicState& handlers,
+  Completion publish_pool(std::string_view name, const Payload& payload, const Audience& to,
                           const ContextPtr* context);
   Completion publish_remote(std::string_view name, const Payload& payload);
   // Waits for room in the queue as the settings say, or throws.
@@ -112,10 +131,19 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   // ---- registry (bus_registry.cpp) ----
   Subscriber* find_subscriber(uint64_t id) const noexcept;
   void retire(const TopicState* s);
+  void retire(const PatternSet* p);
   void retire(Subscriber* s);
+  // Replaces the pattern set by one built from pattern_subscribers_ (registry mutex held).
+  void rebuild_patterns();
   // Frees what no thread can reach any more; with @p force, however few there are.
   void reclaim(bool force = false);
-  void wait_until_unused(const Subscriber& sub, std::vector<const TopicState*> states);
+  // Until no other thread runs @p sub: no worker drains its lanes, no thread holds one of
+  // @p states (versions or pattern sets that held it, in inline dispatch).
+  void wait_until_unused(const Subscriber& sub, std::vector<const void*> states);
+  // Takes @p sub out of its topic, or out of the pattern set (registry mutex held); adds to
+  // @p containing what a thread running it inline may still hold.
+  void remove_subscriber(Subscriber& sub, std::vector<const void*>& containing);
+  void remove_pattern_subscriber(Subscriber& sub, std::vector<const void*>& containing);
 
   // Interest changes (the provider's interest_add/remove) are serialised by interest_mutex_
   // and made without the registry lock: a provider may wait for its own thread (the redis one
@@ -169,7 +197,16 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
     uint64_t seq;
   };
   std::vector<RetiredState> retired_states_;
+  struct RetiredPatterns {
+    const PatternSet* set;
+    uint64_t seq;
+  };
+  std::vector<RetiredPatterns> retired_patterns_;
   std::vector<RetiredSubscriber> retired_subscribers_;
+  // Wildcard subscriptions: by pattern, in subscription order (registry mutex); and the set
+  // publishers match against (hazard-protected; nullptr while there are none).
+  std::map<std::string, std::vector<Subscriber*>, std::less<>> pattern_subscribers_;
+  std::atomic<const PatternSet*> patterns_{nullptr};
   uint64_t retire_seq_ = 0;
   struct NameHasher {
     using is_transparent = void;
@@ -217,6 +254,30 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   const uint32_t max_returned_;
   std::atomic<PoolEvent*> returned_{nullptr};
   std::atomic<uint32_t> returned_count_{0};
+};
+
+// The pattern subscribers one event reaches. Holds a hazard on the pattern set they came from
+// for as long as it lives.
+class BusCore::Matches {
+ public:
+  void add(Subscriber* s) {
+    if (count_ < kSmall) {
+      small_[count_++] = s;
+      return;
+    }
+    if (more_.empty()) more_.assign(small_, small_ + kSmall);
+    more_.push_back(s);
+    ++count_;
+  }
+  Subscriber* const* data() const noexcept { return count_ <= kSmall ? small_ : more_.data(); }
+  uint32_t size() const noexcept { return count_; }
+  HazardSlot slot;
+
+ private:
+  static constexpr uint32_t kSmall = 16;
+  Subscriber* small_[kSmall];
+  std::vector<Subscriber*> more_;
+  uint32_t count_ = 0;
 };
 
 // White-box access for tests.

@@ -72,7 +72,10 @@ Completion BusCore::publish(std::string_view name, const Payload& given) {
   if (state_.load(std::memory_order_seq_cst) != kStarted) throw_not_running(name);
 
   if (remote_) return publish_remote(handlers ? handlers->name() : name, payload);
-  if (!handlers) return Completion();  // in process, nobody listens
+  Matches matched;
+  match_patterns(name, matched);
+  const Audience to{handlers, matched.data(), matched.size()};
+  if (to.empty()) return Completion(0, 0);  // in process, nobody listens
 
   // The propagated part of the publisher's context: its own pointer, or the restricted copy
   // the context caches (built once per context).
@@ -87,14 +90,30 @@ Completion BusCore::publish(std::string_view name, const Payload& given) {
     }
   }
 
-  if (!inline_mode_) return publish_pool(name, payload, *handlers, context);
-  InlineEvent ev{handlers->name(), &payload, context, 0};
-  LocalDelivery delivery{this, handlers, &ev, nullptr};
+  if (!inline_mode_) return publish_pool(name, payload, to, context);
+  InlineEvent ev{handlers ? handlers->name() : name, &payload, context, 0};
+  LocalDelivery delivery{this, handlers, to.matched, to.matched_count, &ev, nullptr, name};
   athomic_message m{sizeof(athomic_message), {name.data(), name.size()}, {nullptr, 0},
                     reinterpret_cast<athomic_host_event*>(&delivery), 0};
   std::string error;
   if (provider_->publish(m, error) != ATHOMIC_OK) throw_refused(name, error);
-  return Completion(ev.failed);
+  return Completion(ev.failed, (handlers ? handlers->count.load(std::memory_order_relaxed) : 0) +
+                                   to.matched_count);
+}
+
+void BusCore::match_patterns(std::string_view name, Matches& out) const noexcept {
+  // No pattern subscription: one load, nothing else.
+  if (!patterns_.load(std::memory_order_acquire)) return;
+  const PatternSet* set;
+  do {
+    set = patterns_.load(std::memory_order_acquire);
+    if (!set || !out.slot.set(set)) return;
+  } while (patterns_.load(std::memory_order_seq_cst) != set);
+  try {
+    set->match(name, [&](Subscriber* s) { out.add(s); });
+  } catch (...) {
+    // No memory to list more matches: the ones listed are delivered.
+  }
 }
 
 void BusCore::take_budget(std::string_view name, uint64_t bytes) {
@@ -127,7 +146,7 @@ void BusCore::take_budget(std::string_view name, uint64_t bytes) {
 }
 
 Completion BusCore::publish_pool(std::string_view name, const Payload& payload,
-                                 const TopicState& handlers, const ContextPtr* context) {
+                                 const Audience& to, const ContextPtr* context) {
   const uint64_t bytes = sizeof(PoolEvent) + approximate_size(*payload);
   take_budget(name, bytes);
   PoolEvent* ev = take_record();
@@ -139,7 +158,7 @@ Completion BusCore::publish_pool(std::string_view name, const Payload& payload,
   ev->pending.store(0, std::memory_order_relaxed);
   ev->refs.store(2, std::memory_order_relaxed);  // the deliveries', and the Completion's
   Completion done(ev);
-  LocalDelivery delivery{this, &handlers, nullptr, ev};
+  LocalDelivery delivery{this, to.exact, to.matched, to.matched_count, nullptr, ev, name};
   athomic_message m{sizeof(athomic_message), {name.data(), name.size()}, {nullptr, 0},
                     reinterpret_cast<athomic_host_event*>(&delivery), 0};
   std::string error;
@@ -311,15 +330,16 @@ void BusCore::recycle(Finished& finished) noexcept {
 
 athomic_status BusCore::deliver_event(LocalDelivery* d) noexcept {
   // Called by an in-process provider from inside publish, which holds the handlers' hazard.
-  if (!d || d->bus != this || !d->handlers) return ATHOMIC_ERR_INVALID_ARGUMENT;
+  if (!d || d->bus != this) return ATHOMIC_ERR_INVALID_ARGUMENT;
+  const Audience to{d->handlers, d->matched, d->matched_count};
   if (InlineEvent* ev = d->inline_event) {
     d->inline_event = nullptr;
-    dispatch_inline(*ev, *d->handlers);
+    dispatch_inline(*ev, to);
     return ATHOMIC_OK;
   }
   if (PoolEvent* ev = d->pool_event) {
     d->pool_event = nullptr;
-    enqueue(*ev, *d->handlers);
+    enqueue(*ev, to, d->name);
     return ATHOMIC_OK;
   }
   return ATHOMIC_ERR_STATE;  // handed back twice
@@ -330,8 +350,36 @@ athomic_status BusCore::deliver_message(std::string_view name, std::string_view 
   const TopicState* handlers = topics_.find(name, TopicTable::hash_of(name), slot);
   if (!handlers) slot.set(this);  // close waits for us either way
   if (state_.load(std::memory_order_seq_cst) != kStarted) return ATHOMIC_ERR_STATE;
-  if (!handlers) {
-    if (slot.overflow()) return ATHOMIC_ERR_STATE;
+  if (slot.overflow()) return ATHOMIC_ERR_STATE;
+  // A provider that subscribes to patterns natively delivers their messages with
+  // deliver_message_to, once per matching subscription; here only the exact name's handlers.
+  Matches matched;
+  if (!remote_ || !provider_->has(ATHOMIC_CAP_PATTERN)) match_patterns(name, matched);
+  return receive(name, body, Audience{handlers, matched.data(), matched.size()});
+}
+
+athomic_status BusCore::deliver_message_to(std::string_view name, std::string_view body,
+                                           std::string_view interest,
+                                           athomic_interest_kind kind) noexcept {
+  if (kind != ATHOMIC_INTEREST_PATTERN) return deliver_message(name, body);
+  // The pattern set, protected while its subscribers are read; it also keeps close() waiting.
+  HazardSlot slot;
+  const PatternSet* set;
+  do {
+    set = patterns_.load(std::memory_order_acquire);
+    if (!set) break;
+    if (!slot.set(set)) return ATHOMIC_ERR_STATE;
+  } while (patterns_.load(std::memory_order_seq_cst) != set);
+  if (!set) slot.set(this);
+  if (state_.load(std::memory_order_seq_cst) != kStarted) return ATHOMIC_ERR_STATE;
+  const std::vector<Subscriber*>* subs = set ? set->subscribers_of(interest) : nullptr;
+  if (!subs) return receive(name, body, Audience{});
+  return receive(name, body, Audience{nullptr, subs->data(), static_cast<uint32_t>(subs->size())});
+}
+
+athomic_status BusCore::receive(std::string_view name, std::string_view body,
+                                const Audience& to) noexcept {
+  if (to.empty()) {
     undeliverable_.fetch_add(1, std::memory_order_relaxed);
     return ATHOMIC_OK;
   }
@@ -381,7 +429,7 @@ athomic_status BusCore::deliver_message(std::string_view name, std::string_view 
     ev->failed.store(0, std::memory_order_relaxed);
     ev->pending.store(0, std::memory_order_relaxed);
     ev->refs.store(1, std::memory_order_relaxed);  // the deliveries'
-    enqueue(*ev, *handlers);
+    enqueue(*ev, to, name);
     return ATHOMIC_OK;
   }
   DecodedEvent decoded;
@@ -390,8 +438,8 @@ athomic_status BusCore::deliver_message(std::string_view name, std::string_view 
     skip_malformed(name, error);
     return ATHOMIC_ERR_DECODE;
   }
-  InlineEvent ev{handlers->name(), &decoded.payload, &decoded.context, 0};
-  dispatch_inline(ev, *handlers);
+  InlineEvent ev{to.exact ? to.exact->name() : name, &decoded.payload, &decoded.context, 0};
+  dispatch_inline(ev, to);
   return ATHOMIC_OK;
 }
 
@@ -425,24 +473,40 @@ void BusCore::handler_threw(const Subscriber& s, const Event& ev) noexcept {
   }
 }
 
-void BusCore::dispatch_inline(InlineEvent& ev, const TopicState& handlers) noexcept {
+void BusCore::dispatch_inline(InlineEvent& ev, const Audience& to) noexcept {
   HandlerFrame frame(this);
   ContextSwap swap(ev.context);
   const Event e(ev.name, *ev.payload,
                 (ev.context && *ev.context) ? **ev.context : ExecutionContext::empty());
-  const uint32_t n = handlers.count.load(std::memory_order_acquire);
-  for (uint32_t i = 0; i < n; ++i) {
-    const Subscriber& s = *handlers.at(i);
-    // Cleared by an unsubscribe on this thread, or by one inside a handler elsewhere (which
-    // promises only "never called again"); others wait for this dispatch.
+  if (to.exact) {
+    const uint32_t n = to.exact->count.load(std::memory_order_acquire);
+    for (uint32_t i = 0; i < n; ++i) {
+      const Subscriber& s = *to.exact->at(i);
+      // Cleared by an unsubscribe on this thread, or by one inside a handler elsewhere (which
+      // promises only "never called again"); others wait for this dispatch.
+      if (!s.active.load(std::memory_order_seq_cst)) continue;
+      if (!invoke(s, e)) ++ev.failed;
+    }
+  }
+  for (uint32_t i = 0; i < to.matched_count; ++i) {
+    const Subscriber& s = *to.matched[i];
     if (!s.active.load(std::memory_order_seq_cst)) continue;
     if (!invoke(s, e)) ++ev.failed;
   }
 }
 
-void BusCore::enqueue(PoolEvent& ev, const TopicState& handlers) noexcept {
-  const uint32_t n = handlers.count.load(std::memory_order_acquire);
-  if (n == 0 || !ev.reserve_nodes(n)) {
+void BusCore::enqueue(PoolEvent& ev, const Audience& to, std::string_view name) noexcept {
+  const uint32_t exact = to.exact ? to.exact->count.load(std::memory_order_acquire) : 0;
+  const uint32_t n = exact + to.matched_count;
+  bool named = true;
+  if (to.matched_count > 0) {
+    try {
+      ev.name.assign(name);  // pattern subscribers see the event's own name
+    } catch (...) {
+      named = false;
+    }
+  }
+  if (n == 0 || !named || !ev.reserve_nodes(n)) {
     if (n > 0) dropped_queue_full_.fetch_add(1, std::memory_order_relaxed);  // out of memory
     ev.pending.store(1, std::memory_order_relaxed);
     finish(ev, nullptr);
@@ -452,7 +516,7 @@ void BusCore::enqueue(PoolEvent& ev, const TopicState& handlers) noexcept {
   ev.receivers = n;
   ev.pending.store(n, std::memory_order_relaxed);
   for (uint32_t i = 0; i < n; ++i) {
-    Subscriber* s = handlers.at(i);
+    Subscriber* s = i < exact ? to.exact->at(i) : to.matched[i - exact];
     LaneNode& node = ev.node(i);
     node.event = &ev;
     Lane& lane = s->next_lane();
@@ -522,9 +586,10 @@ void BusCore::deliver(Subscriber& s, PoolEvent& ev, Finished& finished) noexcept
     dropped_.fetch_add(1, std::memory_order_relaxed);
   } else if (s.active.load(std::memory_order_seq_cst) &&
              (ev.decode.load(std::memory_order_acquire) == Decode::none ||
-              decode_once(ev, s.name))) {
+              decode_once(ev, s.pattern ? std::string_view(ev.name) : std::string_view(s.name)))) {
     ContextSwap swap(&ev.context);
-    const Event e(s.name, ev.payload, ev.context ? *ev.context : ExecutionContext::empty());
+    const Event e(s.pattern ? std::string_view(ev.name) : std::string_view(s.name), ev.payload,
+                  ev.context ? *ev.context : ExecutionContext::empty());
     if (!invoke(s, e)) ev.failed.fetch_add(1, std::memory_order_relaxed);
   }
   finish(ev, &finished);

@@ -35,7 +35,8 @@ void BusCore::apply_deferred_interest(std::unique_lock<std::mutex>& registry) no
   while (!deferred_interest_.empty()) {
     const std::string name = std::move(deferred_interest_.back());
     deferred_interest_.pop_back();
-    const bool wanted = topics_.get(name, TopicTable::hash_of(name)) != nullptr;
+    const bool wanted = topics_.get(name, TopicTable::hash_of(name)) != nullptr ||
+                        pattern_subscribers_.count(name) != 0;
     const bool told = interest_.count(name) != 0;
     if (wanted == told || state_.load() != kStarted) continue;
     registry.unlock();
@@ -79,11 +80,28 @@ Subscriber* BusCore::find_subscriber(uint64_t id) const noexcept {
 
 void BusCore::retire(const TopicState* s) { retired_states_.push_back({s, ++retire_seq_}); }
 
+void BusCore::retire(const PatternSet* p) { retired_patterns_.push_back({p, ++retire_seq_}); }
+
 void BusCore::retire(Subscriber* s) { retired_subscribers_.push_back({s, ++retire_seq_}); }
 
+void BusCore::rebuild_patterns() {
+  const PatternSet* next = nullptr;
+  if (!pattern_subscribers_.empty()) {
+    std::vector<PatternSet::Entry> entries;
+    entries.reserve(pattern_subscribers_.size());
+    for (const auto& [pattern, subs] : pattern_subscribers_) entries.push_back({pattern, subs});
+    next = new PatternSet(std::move(entries));
+  }
+  const PatternSet* old = patterns_.exchange(next, std::memory_order_seq_cst);
+  if (old) retire(old);
+}
+
 void BusCore::reclaim(bool force) {
-  if (retired_states_.empty() && retired_subscribers_.empty()) return;
-  if (!force && retired_states_.size() + retired_subscribers_.size() < kReclaimBatch) return;
+  if (retired_states_.empty() && retired_patterns_.empty() && retired_subscribers_.empty()) return;
+  if (!force && retired_states_.size() + retired_patterns_.size() + retired_subscribers_.size() <
+                    kReclaimBatch) {
+    return;
+  }
   // Every thread's hazards, this one's too: a handler that (un)subscribes may be iterating a
   // state it just retired.
   std::vector<const void*> in_use;
@@ -96,8 +114,14 @@ void BusCore::reclaim(bool force) {
   });
   // A subscriber is reachable only through states retired before it (every later state was
   // built without it): once those are gone, no publisher can reach it.
+  std::erase_if(retired_patterns_, [&](const RetiredPatterns& r) {
+    if (std::binary_search(in_use.begin(), in_use.end(), r.set)) return false;
+    delete r.set;
+    return true;
+  });
   uint64_t oldest_state = UINT64_MAX;
   for (const auto& r : retired_states_) oldest_state = std::min(oldest_state, r.seq);
+  for (const auto& r : retired_patterns_) oldest_state = std::min(oldest_state, r.seq);
   std::erase_if(retired_subscribers_, [&](const RetiredSubscriber& r) {
     if (r.seq > oldest_state) return false;
     r.subscriber->unref();
@@ -107,7 +131,18 @@ void BusCore::reclaim(bool force) {
 
 Subscription BusCore::subscribe(std::string_view name, Handler handler,
                                 const SubscribeOptions& options) {
-  validate_event_name(name);
+  const bool pattern = is_pattern(name);
+  if (pattern) {
+    validate_pattern(name);
+    if (remote_ && !provider_->has(ATHOMIC_CAP_PATTERN)) {
+      throw EventBusError(fmt::format(
+          "subscribe('{}'): provider '{}' cannot subscribe to patterns (it does not declare "
+          "ATHOMIC_CAP_PATTERN); subscribe to each event name instead",
+          name, provider_->plugin().info->name));
+    }
+  } else {
+    validate_event_name(name);
+  }
   if (!handler) throw EventBusError(fmt::format("subscribe('{}'): the handler is empty", name));
   if (options.max_concurrency < 1 || options.max_concurrency > kMaxConcurrency) {
     throw EventBusError(fmt::format(
@@ -151,7 +186,7 @@ Subscription BusCore::subscribe(std::string_view name, Handler handler,
   const uint64_t id = (uint64_t{slot.generation} << 32) | index;
   Subscriber* sub;
   try {
-    sub = new Subscriber(id, std::move(handler), std::string(name),
+    sub = new Subscriber(id, std::move(handler), std::string(name), pattern,
                          inline_mode_ ? 0 : options.max_concurrency);
   } catch (...) {
     free_slots_.push_back(index);
@@ -159,6 +194,16 @@ Subscription BusCore::subscribe(std::string_view name, Handler handler,
   }
   slot.subscriber = sub;
   ++subscriber_count_;
+
+  if (pattern) {
+    auto it = pattern_subscribers_.find(name);
+    if (it == pattern_subscribers_.end()) it = pattern_subscribers_.emplace(std::string(name), std::vector<Subscriber*>{}).first;
+    it->second.push_back(sub);
+    rebuild_patterns();
+    reclaim();
+    if (interest.owns_lock()) apply_deferred_interest(registry);
+    return Subscription(id, std::string(name));
+  }
 
   TopicState* current = topics_.get(name, hash);
   if (!current) {
@@ -186,7 +231,8 @@ Subscription BusCore::subscribe(std::string_view name, Handler handler,
 
 bool BusCore::unsubscribe(const Subscription& s) {
   Subscriber* sub = nullptr;
-  std::vector<const TopicState*> containing;
+  // What a thread running the handler inline may still hold (see wait_until_unused).
+  std::vector<const void*> containing;
   {
     auto interest = lock_interest();
     std::unique_lock registry(registry_mutex_);
@@ -198,38 +244,10 @@ bool BusCore::unsubscribe(const Subscription& s) {
     free_slots_.push_back(slot_index(s.id()));
     --subscriber_count_;
     sub->active.store(false, std::memory_order_seq_cst);
-
-    const std::size_t hash = TopicTable::hash_of(sub->name);
-    TopicState* current = topics_.get(sub->name, hash);
-    const uint32_t n = current->count.load(std::memory_order_relaxed);
-    if (n == 1) {
-      topics_.erase(current);
-      if (tracks_interest_) deferred_interest_.push_back(sub->name);
+    if (sub->pattern) {
+      remove_pattern_subscriber(*sub, containing);
     } else {
-      // A new version without it: threads dispatching the old one finish with the old one.
-      const uint32_t capacity =
-          (n - 1) * 4 <= current->capacity && current->capacity > kFirstCapacity
-              ? current->capacity / 2
-              : current->capacity;
-      TopicState* next = TopicState::create(sub->name, hash, capacity);
-      uint32_t k = 0;
-      for (uint32_t i = 0; i < n; ++i) {
-        Subscriber* other = current->at(i);
-        if (other != sub) next->items[k++].store(other, std::memory_order_relaxed);
-      }
-      next->count.store(k, std::memory_order_release);
-      topics_.replace(current, next);
-    }
-    retire(current);
-    // Inline dispatch runs handlers inside a hazard on the version that held them: the ones
-    // that may still be running it are this version and older ones not yet freed. (Pool
-    // dispatch runs them only on lanes, which unsubscribe watches instead.)
-    if (inline_mode_) {
-      for (const auto& r : retired_states_) {
-        if (r.state->hash == hash && same_name(r.state->name(), sub->name)) {
-          containing.push_back(r.state);
-        }
-      }
+      remove_subscriber(*sub, containing);
     }
     sub->ref();  // ours, for the wait below
     retire(sub);
@@ -243,7 +261,56 @@ bool BusCore::unsubscribe(const Subscription& s) {
   return true;
 }
 
-void BusCore::wait_until_unused(const Subscriber& sub, std::vector<const TopicState*> states) {
+void BusCore::remove_subscriber(Subscriber& sub, std::vector<const void*>& containing) {
+  const std::size_t hash = TopicTable::hash_of(sub.name);
+  TopicState* current = topics_.get(sub.name, hash);
+  const uint32_t n = current->count.load(std::memory_order_relaxed);
+  if (n == 1) {
+    topics_.erase(current);
+    if (tracks_interest_) deferred_interest_.push_back(sub.name);
+  } else {
+    // A new version without it: threads dispatching the old one finish with the old one.
+    const uint32_t capacity =
+        (n - 1) * 4 <= current->capacity && current->capacity > kFirstCapacity
+            ? current->capacity / 2
+            : current->capacity;
+    TopicState* next = TopicState::create(sub.name, hash, capacity);
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < n; ++i) {
+      Subscriber* other = current->at(i);
+      if (other != &sub) next->items[k++].store(other, std::memory_order_relaxed);
+    }
+    next->count.store(k, std::memory_order_release);
+    topics_.replace(current, next);
+  }
+  retire(current);
+  // Inline dispatch runs handlers inside a hazard on the version that held them: the ones
+  // that may still be running it are this version and older ones not yet freed. (Pool
+  // dispatch runs them only on lanes, which unsubscribe watches instead.)
+  if (inline_mode_) {
+    for (const auto& r : retired_states_) {
+      if (r.state->hash == hash && same_name(r.state->name(), sub.name)) {
+        containing.push_back(r.state);
+      }
+    }
+  }
+}
+
+void BusCore::remove_pattern_subscriber(Subscriber& sub, std::vector<const void*>& containing) {
+  auto it = pattern_subscribers_.find(sub.name);
+  std::erase(it->second, &sub);
+  if (it->second.empty()) {
+    pattern_subscribers_.erase(it);
+    if (tracks_interest_) deferred_interest_.push_back(sub.name);
+  }
+  rebuild_patterns();
+  // Inline dispatch holds the pattern set it matched against for the whole dispatch.
+  if (inline_mode_) {
+    for (const auto& r : retired_patterns_) containing.push_back(r.set);
+  }
+}
+
+void BusCore::wait_until_unused(const Subscriber& sub, std::vector<const void*> states) {
   // Inline dispatch: a thread running the handler holds a hazard on a version that held it.
   // Pool dispatch: the worker draining one of its lanes has marked the lane.
   std::sort(states.begin(), states.end());
@@ -277,6 +344,9 @@ void BusCore::wait_until_unused(const Subscriber& sub, std::vector<const TopicSt
 
 std::size_t BusCore::handler_count(std::string_view name) const {
   std::lock_guard lock(registry_mutex_);
+  if (auto it = pattern_subscribers_.find(name); it != pattern_subscribers_.end()) {
+    return it->second.size();
+  }
   const TopicState* t = topics_.get(name, TopicTable::hash_of(name));
   return t ? t->count.load(std::memory_order_relaxed) : 0;
 }

@@ -27,6 +27,7 @@
 namespace athomic::detail {
 
 class BusCore;
+struct Subscriber;
 struct TopicState;
 
 struct InlineEvent {
@@ -64,8 +65,8 @@ struct Outcome {
   const Kind kind;
 };
 
-// The event's name is not kept: each delivery goes to a subscription of exactly that name, and
-// the handler sees the subscription's copy.
+// A delivery to an exact subscription shows the subscription's copy of the name; the record
+// keeps its own only when pattern subscriptions are among its handlers.
 struct PoolEvent : Outcome {
   static constexpr uint32_t kInlineNodes = 4;
   // Buffers up to this size stay with a recycled record; larger ones are freed with the event.
@@ -80,6 +81,8 @@ struct PoolEvent : Outcome {
   Payload payload;
   ContextPtr context;
   std::string raw;  // received bytes, until decoded
+  // The event's name, for the pattern subscriptions it is queued for (exact ones see their own).
+  std::string name;
 
   LaneNode nodes[kInlineNodes];
   std::unique_ptr<LaneNode[]> more_nodes;
@@ -104,9 +107,12 @@ struct Acknowledgement : Outcome {
 // Handed through an in-process provider's publish; exactly one of the events is set, by mode.
 struct LocalDelivery {
   BusCore* bus = nullptr;
-  const TopicState* handlers = nullptr;  // hazard-protected by the publish call
+  const TopicState* handlers = nullptr;  // hazard-protected by the publish call; may be null
+  Subscriber* const* matched = nullptr;  // pattern subscribers, hazard-protected likewise
+  uint32_t matched_count = 0;
   InlineEvent* inline_event = nullptr;
   PoolEvent* pool_event = nullptr;
+  std::string_view name;  // the event's name, for a pool event with pattern subscribers
 };
 
 // Records are recycled: a thread keeps a few for its next publishes, and each bus takes back

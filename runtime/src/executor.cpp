@@ -132,11 +132,26 @@ void Executor::schedule(Lane* lane) noexcept {
   }
 }
 
+void Executor::pass_on() noexcept {
+  // Pairs with the fence in schedule: it sees the poller gone, or we see its lane.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (!others_waiting()) return;
+  uint64_t idle = idle_.load(std::memory_order_relaxed);
+  while (parked_of(idle) > 0) {
+    if (idle_.compare_exchange_weak(idle, idle - kOneParked + 1, std::memory_order_seq_cst,
+                                    std::memory_order_relaxed)) {
+      wake(1);
+      return;
+    }
+  }
+}
+
 void Executor::work(unsigned index) {
   tls_worker_of = this;
   Lane* lane = nullptr;
   for (;;) {
     if (pop(lane)) {
+      pass_on();  // more lanes than this one: a parked worker takes the next
       drain_(owner_, *lane, index);
       continue;
     }
@@ -161,6 +176,7 @@ void Executor::work(unsigned index) {
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (pop(lane)) {
       unpark();
+      pass_on();
       drain_(owner_, *lane, index);
       continue;
     }

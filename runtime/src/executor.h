@@ -64,7 +64,15 @@ class Executor {
     return looking_.load(std::memory_order_relaxed) == 0 &&
            looking_.compare_exchange_strong(expected, 1, std::memory_order_acq_rel);
   }
-  void stop_looking() noexcept { looking_.store(0, std::memory_order_release); }
+  // Stops polling; wakes a parked worker when lanes wait meanwhile. A lane scheduled while a
+  // worker polled woke nobody (the poller was to take it): the poller, taking one lane or
+  // none, must hand the others on, or they would wait for a worker that is busy for good.
+  void stop_looking() noexcept {
+    looking_.store(0, std::memory_order_seq_cst);
+    pass_on();
+  }
+  // Wakes one parked worker if lanes wait.
+  void pass_on() noexcept;
   // Polls before parking: a few microseconds. Longer, or yielding, costs the other threads of a
   // small machine more than the wake-ups it saves.
   static constexpr int kLookRounds = 256;

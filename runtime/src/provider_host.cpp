@@ -1,6 +1,7 @@
 #include "provider_host.h"
 
 #include "bus_core.h"
+#include "pattern_index.h"
 
 #include <athomic/errors.h>
 
@@ -67,6 +68,11 @@ void host_report_dropped(athomic_host_ctx* ctx, athomic_str event_name, uint64_t
   core(ctx)->report_dropped(view(event_name), count, view(reason));
 }
 
+athomic_status host_deliver_message_to(athomic_host_ctx* ctx, athomic_str name, athomic_str body,
+                                      athomic_str interest, athomic_interest_kind kind) {
+  return core(ctx)->deliver_message_to(view(name), view(body), view(interest), kind);
+}
+
 athomic_status host_setting(athomic_host_ctx* ctx, athomic_str path, athomic_setting_value* out) {
   if (!out) return ATHOMIC_ERR_INVALID_ARGUMENT;
   return core(ctx)->provider_setting(view(path), *out) ? ATHOMIC_OK
@@ -85,7 +91,8 @@ constexpr athomic_host_api kHostApi{sizeof(athomic_host_api),
                                     &host_publish_done,
                                     &host_report_state,
                                     &host_report_dropped,
-                                    &host_setting};
+                                    &host_setting,
+                                    &host_deliver_message_to};
 
 }  // namespace
 
@@ -126,7 +133,8 @@ void ProviderInstance::stop() noexcept { plugin_.info->vtable->stop(self_); }
 void ProviderInstance::interest_add(std::string_view topic) {
   std::string error;
   const athomic_status st = plugin_.info->vtable->interest_add(
-      self_, {topic.data(), topic.size()}, ATHOMIC_INTEREST_EXACT, sink(error));
+      self_, {topic.data(), topic.size()},
+      is_pattern(topic) ? ATHOMIC_INTEREST_PATTERN : ATHOMIC_INTEREST_EXACT, sink(error));
   if (st != ATHOMIC_OK) {
     throw EventBusError(fmt::format("provider '{}' could not subscribe to '{}': {} ({})",
                                     plugin_.info->name, topic, error, athomic_status_text(st)));
@@ -134,8 +142,9 @@ void ProviderInstance::interest_add(std::string_view topic) {
 }
 
 void ProviderInstance::interest_remove(std::string_view topic) noexcept {
-  plugin_.info->vtable->interest_remove(self_, {topic.data(), topic.size()},
-                                        ATHOMIC_INTEREST_EXACT);
+  plugin_.info->vtable->interest_remove(
+      self_, {topic.data(), topic.size()},
+      is_pattern(topic) ? ATHOMIC_INTEREST_PATTERN : ATHOMIC_INTEREST_EXACT);
 }
 
 }  // namespace athomic::detail

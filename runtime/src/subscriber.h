@@ -13,8 +13,8 @@
 namespace athomic::detail {
 
 struct Subscriber {
-  Subscriber(uint64_t id_, Handler fn_, std::string name_, uint32_t lanes_)
-      : id(id_), fn(std::move(fn_)), name(std::move(name_)), lane_count(lanes_),
+  Subscriber(uint64_t id_, Handler fn_, std::string name_, bool pattern_, uint32_t lanes_)
+      : id(id_), fn(std::move(fn_)), name(std::move(name_)), pattern(pattern_), lane_count(lanes_),
         more_lanes(lanes_ > 1 ? new Lane[lanes_ - 1] : nullptr) {
     for (uint32_t i = 0; i < lane_count; ++i) lane(i).owner = this;
   }
@@ -37,7 +37,8 @@ struct Subscriber {
 
   const uint64_t id;
   const Handler fn;
-  const std::string name;
+  const std::string name;  // the event name, or the pattern
+  const bool pattern;      // a wildcard subscription: its handler sees each event's own name
   // Cleared by unsubscribe before it waits; checked before every call.
   std::atomic<bool> active{true};
   // One held by the registry until no publisher can reach this subscriber any more, one per

@@ -67,6 +67,23 @@ void athomic_inline(benchmark::State& state, int handlers, const athomic::Contex
   expect_equal(state, "handler calls", counting.calls, state.iterations() * handlers);
 }
 
+// An exact-name publish to one handler while @p patterns wildcard subscriptions of other
+// services are registered (none matches): what pattern support costs a publish.
+void athomic_with_patterns(benchmark::State& state, int patterns) {
+  auto bus = inline_bus();
+  Counting counting;
+  bus->subscribe(kEventName, [&counting](const Event& e) { counting(e); });
+  for (int i = 0; i < patterns; ++i) {
+    bus->subscribe("svc" + std::to_string(i) + (i % 2 ? ".*.created" : ".>"), [](const Event&) {});
+  }
+  athomic::ContextScope scope(sample_context());
+  const auto payload = sample_payload();
+  Meter meter;
+  for (auto _ : state) bus->publish(kEventName, payload);
+  meter.report(state, static_cast<double>(state.iterations()), "op");
+  expect_equal(state, "handler calls", counting.calls, state.iterations());
+}
+
 void signals2_emit(benchmark::State& state, int slots) {
   boost::signals2::signal<void(const Event&)> signal;
   Counting counting;
@@ -129,6 +146,14 @@ int register_all() {
                  "on each publish"};
   add(json, "athomic", [](auto& s) { athomic_inline_json(s); });
   add(json, "signals2", [](auto& s) { signals2_emit_json(s); });
+  const Row patterns{"inline_patterns/h1",
+                     "publish by name to 1 inline handler while N wildcard subscriptions that "
+                     "do not match are registered"};
+  for (int n : {1, 100, 1000}) {
+    add(patterns, "athomic_patterns" + std::to_string(n),
+        [n](auto& s) { athomic_with_patterns(s, n); });
+  }
+  add(patterns, "no_patterns", [](auto& s) { athomic_with_patterns(s, 0); });
   return 0;
 }
 const int registered = register_all();

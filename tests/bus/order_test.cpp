@@ -91,6 +91,46 @@ TEST_P(Order, DifferentSubscriptionsRunConcurrently) {
   EXPECT_TRUE(b_saw_a.load());
 }
 
+TEST_P(Order, TwoLanesScheduledTogetherBothGetAWorkerEveryTime) {
+  // Two workers, two subscriptions whose handlers each wait for the other: the second lane
+  // must reach the second worker even when the first worker was the one polling for work
+  // when both were scheduled.
+  auto bus = started(backend_settings(GetParam(), DispatchMode::pool, 2));
+  std::atomic<int> round{0};
+  std::atomic<int> a_in{-1}, b_in{-1};
+  std::atomic<int> stuck{0};
+  auto wait_for = [&](std::atomic<int>& other, int r) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (other.load() != r) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        stuck++;
+        return;
+      }
+      std::this_thread::yield();
+    }
+  };
+  Counter done;
+  bus->subscribe("pair", [&](const Event& e) {
+    const int r = e.payload()["r"].get<int>();
+    a_in = r;
+    wait_for(b_in, r);
+    done.add();
+  });
+  bus->subscribe("pair", [&](const Event& e) {
+    const int r = e.payload()["r"].get<int>();
+    b_in = r;
+    wait_for(a_in, r);
+    done.add();
+  });
+  for (int r = 0; r < 300 && stuck.load() == 0; ++r) {
+    bus->publish("pair", {{"r", r}});
+    ASSERT_TRUE(done.wait_for_at_least(2 * (r + 1))) << "round " << r;
+    // Let the workers park or poll, as they would between bursts.
+    if (r % 3 == 0) std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  EXPECT_EQ(stuck.load(), 0) << "a lane waited for a worker while one was parked";
+}
+
 TEST_P(Order, MaxConcurrencyLetsOneSubscriptionRunOnSeveralWorkers) {
   auto bus = started(backend_settings(GetParam(), DispatchMode::pool, 4));
   std::atomic<int> running{0}, peak{0};

@@ -66,6 +66,9 @@ TEST(RedisConnections, KillingThePublishingConnectionLeavesTheSubscriptionAlone)
   const BusClients after = bus_clients(admin);
   EXPECT_EQ(after.subscriber, before.subscriber) << "the subscribing connection was replaced";
   EXPECT_NE(after.publisher, before.publisher);
+  // One outage, over now.
+  ASSERT_TRUE(eventually([&] { return bus->health().healthy(); })) << bus->health().detail;
+  EXPECT_EQ(bus->health().outages, 1u);
 }
 
 TEST(RedisConnections, KillingTheSubscribingConnectionResubscribesAndLeavesThePublisherAlone) {
@@ -114,12 +117,53 @@ TEST(RedisConnections, AServerTimeoutForIdleClientsNeedsNoReconnect) {
   EXPECT_EQ(after.subscriber, before.subscriber);
 }
 
+TEST(RedisConnections, HealthFollowsTheServerThroughARestart) {
+  RedisServer server;
+  auto bus = started(redis_settings(server.uri()));
+  BusHealth h = bus->health();
+  EXPECT_TRUE(h.healthy());
+  EXPECT_EQ(h.detail, "connected to " + server.uri());
+
+  server.kill9();
+  ASSERT_TRUE(
+      eventually([&] { return bus->health().connection == BusHealth::Connection::reconnecting; }));
+  h = bus->health();
+  EXPECT_FALSE(h.healthy());
+  EXPECT_THAT(h.detail, testing::HasSubstr("connection to " + server.uri() + ": "));
+  EXPECT_THAT(h.detail, testing::AnyOf(testing::HasSubstr("the server closed the connection"),
+                                       testing::HasSubstr("reset by peer")));
+  EXPECT_EQ(h.outages, 1u);
+  EXPECT_EQ(bus->stats().outages, 1u);
+
+  server.start();
+  ASSERT_TRUE(eventually([&] { return bus->health().healthy(); })) << bus->health().detail;
+  h = bus->health();
+  EXPECT_EQ(h.detail, "reconnected to " + server.uri());
+  EXPECT_EQ(h.outages, 1u);  // both connections were lost: still one outage
+  bus->close();
+  h = bus->health();
+  EXPECT_EQ(h.connection, BusHealth::Connection::down);
+  EXPECT_EQ(h.detail, "stopped");
+}
+
+TEST(RedisConnections, AStartThatFailsSaysWhyInTheHealth) {
+  const int port = free_port();  // nothing listens here
+  auto bus = EventBus::create(redis_settings("redis://127.0.0.1:" + std::to_string(port) + "/0"));
+  EXPECT_THROW(bus->start(), EventBusError);
+  const BusHealth h = bus->health();
+  EXPECT_EQ(h.connection, BusHealth::Connection::down);
+  EXPECT_THAT(h.detail, testing::HasSubstr(
+                            "cannot connect to redis://127.0.0.1:" + std::to_string(port) + "/0"));
+  EXPECT_EQ(h.outages, 0u);
+}
+
 TEST(RedisConnections, KeepaliveIsValidated) {
   try {
     EventBus::create(redis_settings("redis://127.0.0.1:6379/0", {{"keepalive_interval", -1}}));
     FAIL() << "a negative keepalive_interval was accepted";
-  } catch (const PluginError& e) {
-    EXPECT_THAT(e.what(), testing::HasSubstr("events.provider.keepalive_interval = -1 is invalid"));
+  } catch (const ConfigError& e) {
+    EXPECT_THAT(e.what(), testing::HasSubstr("events.provider.keepalive_interval = -1 is invalid: "
+                                             "expected seconds from 0 to 3600"));
   }
 }
 

@@ -28,7 +28,8 @@ TEST(AbiLayout, HostApi) {
   EXPECT_EQ(offsetof(athomic_host_api, report_state), 64u);
   EXPECT_EQ(offsetof(athomic_host_api, report_dropped), 72u);
   EXPECT_EQ(offsetof(athomic_host_api, setting), 80u);
-  EXPECT_EQ(sizeof(athomic_host_api), 88u);
+  EXPECT_EQ(offsetof(athomic_host_api, deliver_message_to), 88u);
+  EXPECT_EQ(sizeof(athomic_host_api), 96u);
 }
 
 TEST(AbiLayout, ProviderVtable) {

@@ -71,7 +71,8 @@ typedef enum athomic_log_level {
   ATHOMIC_LOG_ERROR = 4
 } athomic_log_level;
 
-/** Whether an interest names one event exactly or is a pattern (reserved for wildcards). */
+/** Whether an interest names one event exactly or is a pattern: dot-separated parts where `*`
+ *  stands for exactly one part and a final `>` for one or more (as in NATS subjects). */
 typedef enum athomic_interest_kind {
   ATHOMIC_INTEREST_EXACT = 0,
   ATHOMIC_INTEREST_PATTERN = 1
@@ -85,7 +86,10 @@ enum {
   /** Events cross process boundaries: the host encodes each one into athomic_message.body and
    *  the provider hands received bytes back through athomic_host_api.deliver_message. */
   ATHOMIC_CAP_REMOTE = 1u << 1,
-  /** The transport can subscribe to ATHOMIC_INTEREST_PATTERN interests natively. */
+  /** The transport can subscribe to ATHOMIC_INTEREST_PATTERN interests natively (the host then
+   *  tells it of patterns, and it delivers their messages with deliver_message_to). A remote
+   *  provider without it is refused pattern subscriptions; in-process providers need nothing:
+   *  the host matches patterns itself. */
   ATHOMIC_CAP_PATTERN = 1u << 2,
   /* 1u << 3 and 1u << 4 were declared by ABI 1.0 and 1.1 (headers, persistence) and never used
    * by a host; they stay reserved. */
@@ -266,6 +270,20 @@ typedef struct athomic_host_api {
    */
   athomic_status (*setting)(athomic_host_ctx* host, athomic_str path,
                             athomic_setting_value* out);
+
+  /**
+   * Remote providers with ATHOMIC_CAP_PATTERN: hand a received message to the handlers of one
+   * interest — the pattern (kind ATHOMIC_INTEREST_PATTERN, exactly as interest_add gave it) the
+   * transport matched it to. A transport delivers a message once per subscription that matches
+   * it; so does this, so an event matching a name and a pattern reaches each handler once.
+   * deliver_message, for these providers, reaches the exact name's handlers only.
+   * Otherwise as deliver_message (threads, backpressure, ownership).
+   * @param event_name borrowed; the concrete event name the message was published to
+   * @param interest   borrowed; the pattern (or, with ATHOMIC_INTEREST_EXACT, the name)
+   */
+  athomic_status (*deliver_message_to)(athomic_host_ctx* host, athomic_str event_name,
+                                       athomic_str body, athomic_str interest,
+                                       athomic_interest_kind kind);
 } athomic_host_api;
 
 /** One message to publish. OWNERSHIP: borrowed, with everything it points to, for one call. */

@@ -51,6 +51,14 @@ class Host {
   athomic_status deliver_message(std::string_view event_name, std::string_view body) const noexcept {
     return api_->deliver_message(ctx_, str(event_name), str(body));
   }
+  /// Providers with ATHOMIC_CAP_PATTERN (ABI 1.2): hand a received message to the handlers of
+  /// the one pattern the transport matched it to.
+  athomic_status deliver_message_to(std::string_view event_name, std::string_view body,
+                                    std::string_view pattern) const noexcept {
+    if (!has(offsetof(athomic_host_api, deliver_message_to))) return ATHOMIC_ERR_UNSUPPORTED;
+    return api_->deliver_message_to(ctx_, str(event_name), str(body), str(pattern),
+                                    ATHOMIC_INTEREST_PATTERN);
+  }
   /// In-process providers: hand the event of the current publish call back to the host.
   athomic_status deliver_event(athomic_host_event* event) const noexcept {
     return api_->deliver_event(ctx_, event);
