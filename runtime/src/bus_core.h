@@ -37,7 +37,9 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   void start();
   void close(std::chrono::milliseconds timeout);
   Subscription subscribe(std::string_view name, Handler handler, const SubscribeOptions& options);
-  bool unsubscribe(const Subscription& s);
+  // With @p wait false it promises only "never called again", as from inside a handler: for
+  // tracked subscriptions whose object is gone, whose removal nobody waits for.
+  bool unsubscribe(const Subscription& s, bool wait = true);
   // Borrows @p payload: inline dispatch uses it in place, pool dispatch keeps a reference.
   Completion publish(std::string_view name, const Payload& payload);
   std::size_t handler_count(std::string_view name) const;

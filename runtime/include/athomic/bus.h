@@ -207,7 +207,7 @@ struct ProviderDescription {
 /// provider plugin the settings name. Every call is safe from any thread.
 ///
 /// Buses are always owned by a std::shared_ptr (create() and get_event_bus() make them so);
-/// ScopedSubscription holds them weakly.
+/// ScopedSubscription and tracked subscriptions hold them weakly.
 ///
 /// Guarantees, in both dispatch modes and on every provider:
 ///  * Order: a subscription receives the events of one publisher, or of one provider
@@ -286,6 +286,34 @@ class ATHOMIC_API EventBus : public std::enable_shared_from_this<EventBus> {
     return subscribe<T>(T::event_name, std::move(handler), options);
   }
 
+  /// Tracked: calls @p method on the object @p object points to (a std::weak_ptr, or a
+  /// std::shared_ptr, held weakly all the same) while it lives. @p method takes the Event or
+  /// the payload JSON. Once the object is gone the call is skipped and the subscription removes
+  /// itself, at the next event for it (without waiting: it does so from inside its handler).
+  /// A call holds the object while it runs: if the last owner lets go meanwhile, the object is
+  /// destroyed on the handler's thread when the call returns — in inline dispatch, calls that
+  /// overlap on several threads keep it alive together. The returned Subscription works with
+  /// unsubscribe as usual.
+  template <class P, class M>
+    requires detail::TrackedMethodFor<P, M, void>
+  Subscription subscribe(std::string_view event_name, const P& object, M method,
+                         const SubscribeOptions& options = {}) {
+    return subscribe_tracked<void>(event_name, object, method, options);
+  }
+  /// Tracked and typed: @p method takes `(const T&, const Event&)` or `(const T&)`.
+  template <class T, class P, class M>
+    requires(!std::is_void_v<T> && detail::TrackedMethodFor<P, M, T>)
+  Subscription subscribe(std::string_view event_name, const P& object, M method,
+                         const SubscribeOptions& options = {}) {
+    return subscribe_tracked<T>(event_name, object, method, options);
+  }
+  /// Tracked and typed, for an event type that carries its name.
+  template <NamedEvent T, class P, class M>
+    requires detail::TrackedMethodFor<P, M, T>
+  Subscription subscribe(const P& object, M method, const SubscribeOptions& options = {}) {
+    return subscribe_tracked<T>(T::event_name, object, method, options);
+  }
+
   /// Any form of subscribe above, with the same arguments, owned by a ScopedSubscription that
   /// unsubscribes when it is destroyed.
   template <class... A>
@@ -356,6 +384,18 @@ class ATHOMIC_API EventBus : public std::enable_shared_from_this<EventBus> {
  private:
   friend struct detail::BusAccess;
   explicit EventBus(std::shared_ptr<detail::BusCore> core);
+  template <class T, class P, class M>
+  Subscription subscribe_tracked(std::string_view event_name, const P& object, M method,
+                                 const SubscribeOptions& options) {
+    using O = detail::tracked_object_t<P>;
+    const std::weak_ptr<O> weak(object);
+    auto tracker = detail::make_tracker(*this);
+    const Subscription s = subscribe(
+        event_name, detail::make_handler<T>(detail::TrackedCall<O, M>{weak, method, tracker}),
+        options);
+    detail::tracker_subscribed(*tracker, s);
+    return s;
+  }
   Completion publish_shared(std::string_view event_name, const Payload& payload);
   std::shared_ptr<detail::BusCore> core_;
 };

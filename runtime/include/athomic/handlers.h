@@ -1,5 +1,6 @@
 // How the callables EventBus::subscribe accepts become a Handler: untyped ones (the Event or
-// only its payload) and typed ones (a C++ type read with from_json).
+// only its payload), typed ones (a C++ type read with from_json), and member functions of an
+// object held by std::weak_ptr (tracked subscriptions).
 #pragma once
 
 #include <athomic/event.h>
@@ -9,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <functional>
+#include <memory>
 #include <type_traits>
 #include <utility>
 
@@ -17,6 +19,9 @@ namespace athomic {
 /// A handler. It runs inside the publisher's execution context. Exceptions it throws are
 /// caught, logged with the event name and trace id, and counted; other handlers are unaffected.
 using Handler = std::function<void(const Event&)>;
+
+class EventBus;
+class Subscription;
 
 namespace detail {
 
@@ -50,6 +55,56 @@ Handler make_handler(F f) {
     });
   }
 }
+
+// The bookkeeping of one tracked subscription: it removes the subscription once the object is
+// gone (defined in the runtime).
+class TrackedSubscription;
+ATHOMIC_API std::shared_ptr<TrackedSubscription> make_tracker(EventBus& bus);
+// The subscription is made: remembers it, and removes it if the object is gone already.
+ATHOMIC_API void tracker_subscribed(TrackedSubscription& tracker, const Subscription& s);
+// Called by the handler when the object is gone: removes the subscription (once, without
+// waiting: it is called from inside the handler).
+ATHOMIC_API void tracker_object_gone(TrackedSubscription& tracker) noexcept;
+
+// Calls @p method on the object while it lives; afterwards tells the tracker instead. The lock
+// happens here, in this subscription's own handler: other subscriptions pay nothing.
+template <class O, class M>
+struct TrackedCall {
+  std::weak_ptr<O> object;
+  M method;
+  std::shared_ptr<TrackedSubscription> tracker;
+
+  template <class... A>
+    requires std::is_invocable_v<const M&, O&, const A&...>
+  void operator()(const A&... args) const {
+    if (const std::shared_ptr<O> alive = object.lock()) {
+      std::invoke(method, *alive, args...);
+    } else {
+      tracker_object_gone(*tracker);
+    }
+  }
+};
+
+template <class P>
+struct tracked_object {};
+template <class O>
+struct tracked_object<std::weak_ptr<O>> {
+  using type = O;
+};
+template <class O>
+struct tracked_object<std::shared_ptr<O>> {
+  using type = O;
+};
+template <class P>
+using tracked_object_t = typename tracked_object<std::remove_cvref_t<P>>::type;
+
+// P (a weak_ptr or shared_ptr to an object) and M (one of its member functions) handle a
+// subscription of payload type T (see HandlerFor).
+template <class P, class M, class T>
+concept TrackedMethodFor = requires { typename tracked_object_t<P>; } &&
+                           std::is_member_function_pointer_v<M> &&
+                           HandlerFor<TrackedCall<tracked_object_t<P>, M>, T>;
+
 
 }  // namespace detail
 }  // namespace athomic
