@@ -153,6 +153,77 @@ TEST_P(Tracked, AScopedTrackedSubscriptionEndsWithItsOwnerOrItsObject) {
   EXPECT_EQ(probe.calls, 0);
 }
 
+TEST_P(Tracked, UnsubscribeFindsTheSubscriptionByNameObjectAndMethod) {
+  Probe probe, other_probe;
+  auto auditor = std::make_shared<Auditor>(probe);
+  auto other = std::make_shared<Auditor>(other_probe);
+  bus->subscribe("audit", auditor, &Auditor::on_event);
+  bus->subscribe("audit", auditor, &Auditor::on_payload);
+  bus->subscribe("audit", other, &Auditor::on_event);
+  bus->subscribe<Ping>(auditor, &Auditor::on_named_ping);
+  // Another name, another method, another object: none of them is this one.
+  EXPECT_EQ(bus->unsubscribe("other", auditor, &Auditor::on_event), 0u);
+  EXPECT_EQ(bus->unsubscribe("audit", auditor, &Auditor::on_ping), 0u);
+  EXPECT_EQ(bus->unsubscribe("audit", std::make_shared<Auditor>(probe), &Auditor::on_event), 0u);
+  EXPECT_EQ(bus->unsubscribe("audit", std::weak_ptr(auditor), &Auditor::on_event), 1u);
+  EXPECT_EQ(bus->unsubscribe("audit", auditor, &Auditor::on_event), 0u);  // gone already
+  EXPECT_EQ(bus->handler_count("audit"), 2u);
+  bus->publish("audit", {}).wait();
+  EXPECT_EQ(probe.calls, 1);  // on_payload only
+  EXPECT_EQ(other_probe.calls, 1);
+  EXPECT_EQ(bus->unsubscribe<Ping>(auditor, &Auditor::on_named_ping), 1u);
+  EXPECT_EQ(bus->handler_count("ping"), 0u);
+}
+
+TEST_P(Tracked, UnsubscribeAllRemovesEveryTrackedSubscriptionOfTheObject) {
+  Probe probe, other_probe;
+  auto auditor = std::make_shared<Auditor>(probe);
+  auto other = std::make_shared<Auditor>(other_probe);
+  bus->subscribe("audit", auditor, &Auditor::on_event);
+  bus->subscribe("audit", auditor, &Auditor::on_event);  // twice: removed twice
+  bus->subscribe<Ping>(auditor, &Auditor::on_named_ping);
+  bus->subscribe("audit", other, &Auditor::on_event);
+  Counter untracked;
+  bus->subscribe("audit", [&](const Event&) { untracked.add(); });
+  EXPECT_EQ(bus->unsubscribe_all(auditor), 3u);
+  EXPECT_EQ(bus->unsubscribe_all(auditor), 0u);
+  EXPECT_EQ(bus->handler_count("audit"), 2u);
+  EXPECT_EQ(bus->handler_count("ping"), 0u);
+  bus->publish("audit", {}).wait();
+  EXPECT_EQ(probe.calls, 0);
+  EXPECT_EQ(other_probe.calls, 1);
+  EXPECT_EQ(untracked.value(), 1);
+  // The object may be gone first: it is found by its owner, not by its address.
+  other.reset();
+  EXPECT_EQ(bus->unsubscribe_all(std::weak_ptr<Auditor>()), 0u);
+}
+
+// Slow is the method that runs while the test unsubscribes.
+class Slow {
+ public:
+  void on_event(const Event&) {
+    entered = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    finished = true;
+  }
+  std::atomic<bool> entered{false}, finished{false};
+};
+
+TEST_P(Tracked, UnsubscribeByObjectWaitsForTheRunningCallLikeUnsubscribe) {
+  for (const bool all : {false, true}) {
+    auto slow = std::make_shared<Slow>();
+    bus->subscribe("slow", slow, &Slow::on_event);
+    // Inline dispatch runs it on the publisher's thread: publish from another one.
+    std::thread publisher([&] { bus->publish("slow", {}); });
+    ASSERT_TRUE(eventually([&] { return slow->entered.load(); }));
+    const std::size_t removed =
+        all ? bus->unsubscribe_all(slow) : bus->unsubscribe("slow", slow, &Slow::on_event);
+    EXPECT_EQ(removed, 1u);
+    EXPECT_TRUE(slow->finished) << (all ? "unsubscribe_all" : "unsubscribe");
+    publisher.join();
+  }
+}
+
 // An object that owns its subscription (a ScopedSubscription of itself) and whose last owner
 // lets go inside its own handler: it dies on the handler's thread, inside the handler, and its
 // ScopedSubscription unsubscribes from inside its own handler — which must not wait for itself.
@@ -165,10 +236,17 @@ class SelfOwned : public std::enable_shared_from_this<SelfOwned> {
     probe_.destroyed = true;
   }
   void listen() { sub_ = bus_.subscribe_scoped("audit", weak_from_this(), &SelfOwned::on_event); }
+  void listen_and_leave_with_unsubscribe_all() {
+    bus_.subscribe("audit", weak_from_this(), &SelfOwned::leave);
+  }
   void on_event(const Event&) {
     probe_.calls.fetch_add(1);
     owner_.reset();           // the last owner: this call's own reference keeps us until it returns
     probe_.running.store(1);  // still alive here
+  }
+  void leave(const Event&) {
+    probe_.calls.fetch_add(1);
+    EXPECT_EQ(bus_.unsubscribe_all(weak_from_this()), 1u);
   }
 
  private:
@@ -192,6 +270,35 @@ TEST_P(Tracked, TheObjectMayDieInsideItsOwnHandlerHoldingItsOwnScopedSubscriptio
   EXPECT_EQ(probe.destroyed_on_a_handler_thread, GetParam() == DispatchMode::pool);
   EXPECT_EQ(bus->handler_count("audit"), 0u);  // removed by the ScopedSubscription at once
   bus->publish("audit", {}).wait();
+  EXPECT_EQ(probe.calls, 1);
+}
+
+TEST_P(Tracked, UnsubscribeAllFromInsideItsOwnHandlerDoesNotWaitForItself) {
+  Probe probe;
+  std::shared_ptr<SelfOwned> owner;
+  owner = std::make_shared<SelfOwned>(*bus, owner, probe);
+  owner->listen_and_leave_with_unsubscribe_all();
+  auto done = bus->publish("audit", {});
+  ASSERT_TRUE(done.wait_for(kGenerous));
+  bus->publish("audit", {}).wait();
+  EXPECT_EQ(probe.calls, 1);
+  EXPECT_EQ(bus->handler_count("audit"), 0u);
+  EXPECT_EQ(bus->stats().handler_failures, 0u);
+}
+
+TEST_P(Tracked, SubscriptionsOfObjectsGoneOnAnEventThatNeverComesDoNotPileUp) {
+  Probe probe;
+  auto stays = std::make_shared<Auditor>(probe);
+  bus->subscribe("rare", stays, &Auditor::on_event);
+  for (int i = 0; i < 2000; ++i) {
+    Probe gone_probe;
+    bus->subscribe("rare", std::make_shared<Auditor>(gone_probe), &Auditor::on_event);
+  }
+  // Later tracked subscribes removed most of them; without that, all 2,001 would wait for
+  // an event of their own.
+  EXPECT_LT(bus->handler_count("rare"), 200u);
+  bus->publish("rare", {}).wait();
+  EXPECT_EQ(bus->handler_count("rare"), 1u);
   EXPECT_EQ(probe.calls, 1);
 }
 

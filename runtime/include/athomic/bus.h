@@ -293,7 +293,9 @@ class ATHOMIC_API EventBus : public std::enable_shared_from_this<EventBus> {
   /// A call holds the object while it runs: if the last owner lets go meanwhile, the object is
   /// destroyed on the handler's thread when the call returns — in inline dispatch, calls that
   /// overlap on several threads keep it alive together. The returned Subscription works with
-  /// unsubscribe as usual.
+  /// unsubscribe as usual; so do unsubscribe(event_name, object, method) and
+  /// unsubscribe_all(object). Subscriptions of objects that are gone are also removed by later
+  /// tracked subscribes to this bus, so they do not pile up on events that never come.
   template <class P, class M>
     requires detail::TrackedMethodFor<P, M, void>
   Subscription subscribe(std::string_view event_name, const P& object, M method,
@@ -339,6 +341,35 @@ class ATHOMIC_API EventBus : public std::enable_shared_from_this<EventBus> {
   /// again". A wait longer than a few seconds is logged once, naming the event and subscription.
   /// @return false if the subscription was not (or no longer) registered.
   bool unsubscribe(const Subscription& subscription);
+
+  /// Removes the tracked subscriptions of @p method on @p object to @p event_name — what
+  /// `unsubscribe(event_name, callback)` does with a bound method in the seed — each with the
+  /// guarantee above. The object may be gone already.
+  /// @return how many were removed (a method subscribed twice to one name is removed twice).
+  template <class P, class M>
+    requires(detail::TrackedPointer<P> && std::is_member_function_pointer_v<M>)
+  std::size_t unsubscribe(std::string_view event_name, const P& object, M method) {
+    return detail::unsubscribe_tracked(
+        *this, &event_name,
+        detail::tracked_target(std::weak_ptr<detail::tracked_object_t<P>>(object), method));
+  }
+  /// The same, for an event type that carries its name (T::event_name).
+  template <NamedEvent T, class P, class M>
+    requires(detail::TrackedPointer<P> && std::is_member_function_pointer_v<M>)
+  std::size_t unsubscribe(const P& object, M method) {
+    return unsubscribe(T::event_name, object, method);
+  }
+  /// Removes every tracked subscription of @p object, to any event and with any method, each
+  /// with the guarantee above: what an object calls before it stops wanting events while it
+  /// still lives.
+  /// @return how many were removed.
+  template <class P>
+    requires detail::TrackedPointer<P>
+  std::size_t unsubscribe_all(const P& object) {
+    return detail::unsubscribe_tracked(
+        *this, nullptr,
+        detail::tracked_target(std::weak_ptr<detail::tracked_object_t<P>>(object)));
+  }
 
   /// Publishes @p payload (a JSON object; null counts as {}) to every handler of @p event_name,
   /// with the current execution context.
@@ -393,7 +424,7 @@ class ATHOMIC_API EventBus : public std::enable_shared_from_this<EventBus> {
     const Subscription s = subscribe(
         event_name, detail::make_handler<T>(detail::TrackedCall<O, M>{weak, method, tracker}),
         options);
-    detail::tracker_subscribed(*tracker, s);
+    detail::tracker_subscribed(*this, tracker, s, detail::tracked_target(weak, method));
     return s;
   }
   Completion publish_shared(std::string_view event_name, const Payload& payload);

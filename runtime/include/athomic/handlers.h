@@ -11,6 +11,9 @@
 
 #include <functional>
 #include <memory>
+#include <string>
+#include <string_view>
+#include <typeinfo>
 #include <type_traits>
 #include <utility>
 
@@ -56,15 +59,44 @@ Handler make_handler(F f) {
   }
 }
 
+// What a tracked subscription calls, so that unsubscribe(name, object, method) finds it again:
+// the object, compared by owner (as std::owner_less does, so a new object at a dead one's
+// address is another object), and the member function, by type and bytes (two pointers to
+// members of one type are equal exactly when their bytes are, on the Itanium and MSVC ABIs).
+struct TrackedTarget {
+  std::weak_ptr<const void> object;
+  const std::type_info* method_type = nullptr;  // nullptr: any method (unsubscribe_all)
+  std::string method;
+};
+
+template <class O, class M>
+TrackedTarget tracked_target(std::weak_ptr<O> object, const M& method) {
+  return TrackedTarget{std::move(object), &typeid(M),
+                       std::string(reinterpret_cast<const char*>(&method), sizeof(M))};
+}
+
+template <class O>
+TrackedTarget tracked_target(std::weak_ptr<O> object) {  // any method
+  TrackedTarget target;
+  target.object = std::move(object);
+  return target;
+}
+
 // The bookkeeping of one tracked subscription: it removes the subscription once the object is
 // gone (defined in the runtime).
 class TrackedSubscription;
 ATHOMIC_API std::shared_ptr<TrackedSubscription> make_tracker(EventBus& bus);
-// The subscription is made: remembers it, and removes it if the object is gone already.
-ATHOMIC_API void tracker_subscribed(TrackedSubscription& tracker, const Subscription& s);
+// The subscription is made: remembers it under @p target, and removes it if the object is
+// gone already.
+ATHOMIC_API void tracker_subscribed(EventBus& bus,
+                                    const std::shared_ptr<TrackedSubscription>& tracker,
+                                    const Subscription& s, TrackedTarget target);
 // Called by the handler when the object is gone: removes the subscription (once, without
 // waiting: it is called from inside the handler).
 ATHOMIC_API void tracker_object_gone(TrackedSubscription& tracker) noexcept;
+// Removes the tracked subscriptions of @p target to @p event_name (every name when null).
+ATHOMIC_API std::size_t unsubscribe_tracked(EventBus& bus, const std::string_view* event_name,
+                                            const TrackedTarget& target);
 
 // Calls @p method on the object while it lives; afterwards tells the tracker instead. The lock
 // happens here, in this subscription's own handler: other subscriptions pay nothing.
@@ -105,6 +137,9 @@ concept TrackedMethodFor = requires { typename tracked_object_t<P>; } &&
                            std::is_member_function_pointer_v<M> &&
                            HandlerFor<TrackedCall<tracked_object_t<P>, M>, T>;
 
+// P is a weak_ptr or shared_ptr to an object: what unsubscribe_all takes.
+template <class P>
+concept TrackedPointer = requires { typename tracked_object_t<P>; };
 
 }  // namespace detail
 }  // namespace athomic
