@@ -398,6 +398,7 @@ BusCore::Internals BusCore::internals() const {
   i.retired_states = retired_states_.size();
   i.retired_subscribers = retired_subscribers_.size();
   i.cached_records = returned_count_.load();
+  i.tracked = tracked_.size();
   return i;
 }
 
