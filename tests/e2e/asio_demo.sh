@@ -5,7 +5,9 @@
 set -euo pipefail
 demo=$1
 cd "$2"
-out=$("$demo" -n 5 2>&1) || { echo "$out"; echo "FAIL: the demo exited with $?"; exit 1; }
+rc=0
+out=$("$demo" -n 5 2>&1) || rc=$?
+[ "$rc" -eq 0 ] || { echo "$out"; echo "FAIL: the demo exited with $rc"; exit 1; }
 echo "$out"
 grep -q "5 order(s) placed, 5 audited" <<<"$out" || { echo "FAIL: not every order was placed and audited"; exit 1; }
 for i in 0 1 2 3 4; do
