@@ -70,8 +70,8 @@ class JsonFormatter final : public spdlog::formatter {
  private:
   static std::string utc_time(spdlog::log_clock::time_point t) {
     const std::time_t secs = spdlog::log_clock::to_time_t(t);
-    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch())
-                        .count() % 1000;
+    const auto ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count() % 1000;
     std::tm tm{};
     ::gmtime_r(&secs, &tm);
     return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900,
@@ -136,9 +136,8 @@ struct Loggers {
       try {
         level = parse_log_level(l);
       } catch (const ConfigError& e) {
-        level_error = fmt::format("environment variable ATHOMIC_LOG_LEVEL: {}; using the "
-                                  "default level",
-                                  e.what());
+        level_error = fmt::format(
+            "environment variable ATHOMIC_LOG_LEVEL: {}; using the default level", e.what());
       }
     }
   }
@@ -159,10 +158,10 @@ spdlog::level::level_enum parse_log_level(std::string_view name) {
   std::transform(lower.begin(), lower.end(), lower.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   static const std::map<std::string, spdlog::level::level_enum, std::less<>> kLevels = {
-      {"trace", spdlog::level::trace},   {"debug", spdlog::level::debug},
-      {"info", spdlog::level::info},     {"warn", spdlog::level::warn},
-      {"warning", spdlog::level::warn},  {"error", spdlog::level::err},
-      {"err", spdlog::level::err},       {"critical", spdlog::level::critical},
+      {"trace", spdlog::level::trace},  {"debug", spdlog::level::debug},
+      {"info", spdlog::level::info},    {"warn", spdlog::level::warn},
+      {"warning", spdlog::level::warn}, {"error", spdlog::level::err},
+      {"err", spdlog::level::err},      {"critical", spdlog::level::critical},
       {"off", spdlog::level::off}};
   if (auto it = kLevels.find(lower); it != kLevels.end()) return it->second;
   throw ConfigError(fmt::format("\"{}\" is not a log level: expected {}", name, kLevelNames));

@@ -10,8 +10,7 @@ namespace athomic::detail {
 class LogEventScope {
  public:
   // An empty name (no event) leaves the enclosing one in place.
-  explicit LogEventScope(std::string_view event_name) noexcept
-      : name_(event_name), outer_(top_) {
+  explicit LogEventScope(std::string_view event_name) noexcept : name_(event_name), outer_(top_) {
     if (!name_.empty()) top_ = this;
   }
   ~LogEventScope() { top_ = outer_; }

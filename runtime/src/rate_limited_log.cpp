@@ -96,7 +96,8 @@ bool RateLimitedLog::admit(uint64_t& suppressed) noexcept {
     // The first one counted since the last report asks for a report at the window's end.
     if (s.suppressed.fetch_add(1, std::memory_order_relaxed) == 0) {
       try {
-        reporter().schedule(state_, Clock::time_point(std::chrono::nanoseconds(last + s.window_ns)));
+        reporter().schedule(state_,
+                            Clock::time_point(std::chrono::nanoseconds(last + s.window_ns)));
       } catch (...) {
         // No reporting thread: the count goes out with the next line that gets through.
       }

@@ -23,7 +23,8 @@ using nlohmann::json;
 uint64_t accounted_for(const std::vector<std::string>& lines) {
   static const std::regex one("^warning skipped a malformed message for 'flood': .*");
   static const std::regex with_count("\\((\\d+) more since the last report\\)$");
-  static const std::regex alone("^warning (\\d+) more malformed message\\(s\\) skipped in the last second$");
+  static const std::regex alone(
+      "^warning (\\d+) more malformed message\\(s\\) skipped in the last second$");
   uint64_t n = 0;
   std::smatch m;
   for (const auto& l : lines) {
@@ -47,21 +48,23 @@ TEST_P(MalformedFlood, TheCountOfTheSkippedIsReportedWithoutAFurtherMessage) {
   constexpr uint64_t kFlood = 20'000;
   for (uint64_t i = 0; i < kFlood; ++i) {
     // The pool may refuse when its queue is full; a provider would deliver the message again.
-    while (BusAccess::core(*bus)->deliver_message("flood", "not json") == ATHOMIC_ERR_BACKPRESSURE) {
+    while (BusAccess::core(*bus)->deliver_message("flood", "not json") ==
+           ATHOMIC_ERR_BACKPRESSURE) {
       std::this_thread::yield();
     }
   }
   ASSERT_TRUE(eventually([&] { return bus->stats().malformed_messages == kFlood; }));
   // Nothing else arrives: the last of the count must come out on its own, about a second
   // after the line before it. The bound is a deadlock guard, not a timing.
-  EXPECT_TRUE(eventually([&] { return accounted_for(sink->lines()) == kFlood; },
-                         std::chrono::seconds(10)))
+  EXPECT_TRUE(
+      eventually([&] { return accounted_for(sink->lines()) == kFlood; }, std::chrono::seconds(10)))
       << accounted_for(sink->lines()) << " of " << kFlood << " accounted for in:\n"
       << testing::PrintToString(sink->lines());
   const auto lines = sink->lines();
   ASSERT_FALSE(lines.empty());
-  EXPECT_THAT(lines.back(), testing::MatchesRegex(
-                                "warning [0-9]+ more malformed message\\(s\\) skipped in the last second"));
+  EXPECT_THAT(lines.back(),
+              testing::MatchesRegex(
+                  "warning [0-9]+ more malformed message\\(s\\) skipped in the last second"));
   // Reported once: no line repeats the count afterwards, not even when the bus closes.
   bus->close();
   bus.reset();

@@ -97,8 +97,9 @@ TEST(LogLevelDeathTest, AnUnknownVariableIsReportedOnTheFirstLoggerAndInfoApplie
         auto logger = get_logger("athomic.test.variable");
         const auto lines = sink->lines();
         const std::string expected =
-            std::string("error environment variable ATHOMIC_LOG_LEVEL: \"loud\" is not a log "
-                        "level: expected ") +
+            std::string(
+                "error environment variable ATHOMIC_LOG_LEVEL: \"loud\" is not a log "
+                "level: expected ") +
             kLevelList + "; using the default level";
         std::_Exit(logger->level() != spdlog::level::info ? 1
                    : lines.size() != 1                    ? 2
@@ -120,9 +121,11 @@ TEST(LogLevel, AnUnknownVariableStopsSettingsLoad) {
                         "expected ") +
                 kLevelList);
   // Any case is fine.
-  Settings::load({.files = {file},
-                  .env = "",
-                  .environment = std::map<std::string, std::string>{{"ATHOMIC_LOG_LEVEL", "WARN"}}});
+  Settings::load(
+      {.files = {file},
+       .env = "",
+       .environment = std::map<std::string, std::string>{{"ATHOMIC_LOG_LEVEL", "WARN"}}});
+  std::filesystem::remove(file);
 }
 
 TEST(LogRegistry, AthomicsLoggersAreInSpdlogsRegistry) {
@@ -180,8 +183,9 @@ TEST(LogJson, LinesAreJsonObjectsWithTheContextAndTheEvent) {
   EXPECT_EQ(first["tenant_id"], "acme");
   EXPECT_EQ(first["event"], "orders.created");
   // UTC, milliseconds: 2026-01-02T03:04:05.678Z
-  EXPECT_THAT(first["time"].get<std::string>(),
-              testing::MatchesRegex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z"));
+  EXPECT_THAT(
+      first["time"].get<std::string>(),
+      testing::MatchesRegex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z"));
 
   const json second = json::parse(lines[1]);
   EXPECT_EQ(second["message"], "no context, \xEF\xBF\xBD not UTF-8");  // U+FFFD
@@ -192,18 +196,17 @@ TEST(LogJson, LinesAreJsonObjectsWithTheContextAndTheEvent) {
 
 TEST(LogSettings, FormatIsTextOrJson) {
   EXPECT_EQ(Settings::from_toml("", "s.toml").events().log_format, std::nullopt);
-  EXPECT_EQ(Settings::from_toml("[events.logging]\nformat = \"json\"\n", "s.toml")
-                .events()
-                .log_format,
-            LogFormat::json);
-  EXPECT_EQ(Settings::from_toml("[events.logging]\nformat = \"text\"\n", "s.toml")
-                .events()
-                .log_format,
-            LogFormat::text);
+  EXPECT_EQ(
+      Settings::from_toml("[events.logging]\nformat = \"json\"\n", "s.toml").events().log_format,
+      LogFormat::json);
+  EXPECT_EQ(
+      Settings::from_toml("[events.logging]\nformat = \"text\"\n", "s.toml").events().log_format,
+      LogFormat::text);
   EXPECT_EQ(error_of([] { Settings::from_toml("[events.logging]\nformat = \"xml\"\n", "s.toml"); }),
             "s.toml:2: events.logging.format = \"xml\" is invalid: expected \"text\" or \"json\"");
-  EXPECT_THAT(error_of([] { Settings::from_toml("[events.logging]\nformt = \"json\"\n", "s.toml"); }),
-              HasSubstr("unknown setting events.logging.formt. Did you mean 'format'?"));
+  EXPECT_THAT(
+      error_of([] { Settings::from_toml("[events.logging]\nformt = \"json\"\n", "s.toml"); }),
+      HasSubstr("unknown setting events.logging.formt. Did you mean 'format'?"));
   EXPECT_THAT(
       error_of([] {
         Settings::from_toml("", "s.toml", "development",
@@ -218,7 +221,8 @@ TEST(LogSettings, FormatIsTextOrJson) {
 [[noreturn]] void log_json_to_stderr(const std::string& settings, const std::string& out) {
   const int fd = ::open(out.c_str(), O_WRONLY | O_TRUNC);
   if (fd < 0 || ::dup2(fd, 2) < 0) std::_Exit(10);
-  Settings::load({.files = {settings}, .env = "", .environment = std::map<std::string, std::string>{}});
+  Settings::load(
+      {.files = {settings}, .env = "", .environment = std::map<std::string, std::string>{}});
   get_logger("athomic.test.stderr")->warn("line \"one\"\n");
   std::fflush(stderr);
   std::ifstream in(out);
@@ -230,6 +234,8 @@ TEST(LogSettings, FormatIsTextOrJson) {
     if (j.is_discarded()) std::_Exit(11);
     if (j.value("message", "") == "line \"one\"\n" && j.value("level", "") == "warning") ++found;
   }
+  std::filesystem::remove(settings);
+  std::filesystem::remove(out);
   // The settings' own info line, then ours.
   std::_Exit(lines == 2 && found == 1 ? 0 : 12);
 }
@@ -239,6 +245,8 @@ TEST(LogSettingsDeathTest, LoadWithJsonFormatWritesJsonToStderr) {
   const auto settings = temp_file("json.toml", "[default.events.logging]\nformat = \"json\"\n");
   const auto out = temp_file("stderr.txt", "");
   EXPECT_EXIT(log_json_to_stderr(settings, out), testing::ExitedWithCode(0), "");
+  std::filesystem::remove(settings);
+  std::filesystem::remove(out);
 }
 
 }  // namespace
