@@ -5,6 +5,7 @@
 
 #include "handler_frame.h"
 #include "hazard.h"
+#include "log_event.h"
 #include "plugin_loader.h"
 
 #include <athomic/errors.h>
@@ -365,6 +366,7 @@ void BusCore::report_dropped(std::string_view event_name, uint64_t count,
                Counter(kDropped + static_cast<int>(DropReason::transport)), count);
   uint64_t suppressed = 0;
   if (transport_drop_log_.admit(suppressed)) {
+    LogEventScope about(event_name);
     try {
       log_->error("provider '{}' lost {} received message(s){}: {}{}",
                   provider_->plugin().info->name, count,

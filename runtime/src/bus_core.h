@@ -257,10 +257,13 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   std::atomic<int64_t> unacknowledged_{0};  // publishes the provider has not completed yet
   Metrics metrics_;
   std::unique_ptr<class MetricsEndpoint> endpoint_;
-  RateLimitedLog malformed_log_;
-  RateLimitedLog refusal_log_;
-  RateLimitedLog transport_failure_log_;
-  RateLimitedLog transport_drop_log_;
+  RateLimitedLog malformed_log_{log_, spdlog::level::warn, "malformed message(s) skipped"};
+  RateLimitedLog refusal_log_{log_, spdlog::level::err,
+                              "received event(s) dropped: the dispatch queue stayed full"};
+  RateLimitedLog transport_failure_log_{log_, spdlog::level::err,
+                                        "publish(es) the provider could not deliver"};
+  RateLimitedLog transport_drop_log_{log_, spdlog::level::err,
+                                     "report(s) of received messages the provider lost"};
 
   // The connection as the provider reports it (ABI 1.2).
   mutable std::mutex health_mutex_;

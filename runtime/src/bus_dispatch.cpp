@@ -5,6 +5,7 @@
 #include "context_slot.h"
 #include "handler_frame.h"
 #include "hazard.h"
+#include "log_event.h"
 #include "payload_size.h"
 
 #include <athomic/errors.h>
@@ -436,6 +437,7 @@ athomic_status BusCore::receive(std::string_view name, std::string_view body,
         metrics_.add(mslot, Counter(kDropped + static_cast<int>(DropReason::queue_full)));
         uint64_t suppressed = 0;
         if (refusal_log_.admit(suppressed)) {
+          LogEventScope about(name);
           try {
             log_->error("dropped a received '{}' event: the dispatch queue stayed full for "
                         "events.executor.publish_timeout and provider '{}' cannot deliver it "
@@ -483,6 +485,7 @@ void BusCore::skip_malformed(std::string_view name, const std::string& why) noex
   metrics_.add(metrics_slot(name), Counter(kDropped + static_cast<int>(DropReason::malformed)));
   uint64_t suppressed = 0;
   if (malformed_log_.admit(suppressed)) {
+    LogEventScope about(name);
     try {
       log_->warn("skipped a malformed message for '{}': {}{}", name, why,
                  suppressed ? fmt::format(" ({} more since the last report)", suppressed) : "");
@@ -493,6 +496,7 @@ void BusCore::skip_malformed(std::string_view name, const std::string& why) noex
 
 void BusCore::handler_threw(const Subscriber& s, const Event& ev) noexcept {
   handler_failures_.fetch_add(1, std::memory_order_relaxed);
+  LogEventScope about(ev.name());
   try {
     throw;
   } catch (const std::exception& e) {

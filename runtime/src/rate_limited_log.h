@@ -1,41 +1,44 @@
-// "Logged once per burst": the first occurrence is logged, later ones within the window are
-// only counted and reported with the next line that gets through.
+// "Logged once per burst": the first occurrence is logged; later ones within the window are
+// counted, and the count is logged when the window ends — with the next line that gets
+// through, or, when none comes in time, on its own by a reporting thread. A burst is never
+// left unreported until some later, unrelated occurrence.
 #pragma once
+
+#include <spdlog/logger.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
+#include <string>
 
 namespace athomic::detail {
 
 class RateLimitedLog {
  public:
-  explicit RateLimitedLog(std::chrono::milliseconds window = std::chrono::seconds(1))
-      : window_ns_(std::chrono::duration_cast<std::chrono::nanoseconds>(window).count()) {}
+  // What the reporting thread needs, shared with it so that it may outlive this object.
+  struct State {
+    std::shared_ptr<spdlog::logger> logger;
+    spdlog::level::level_enum level;
+    std::string what;  // "malformed message(s) skipped": "<n> more <what> in the last second"
+    int64_t window_ns;
+    std::atomic<int64_t> last_ns{0};  // when a line last went out (steady clock)
+    std::atomic<uint64_t> suppressed{0};
+  };
+
+  RateLimitedLog(std::shared_ptr<spdlog::logger> logger, spdlog::level::level_enum level,
+                 std::string what, std::chrono::milliseconds window = std::chrono::seconds(1));
+  // Logs what is still counted.
+  ~RateLimitedLog();
+  RateLimitedLog(const RateLimitedLog&) = delete;
+  RateLimitedLog& operator=(const RateLimitedLog&) = delete;
 
   // Returns true when this occurrence should be logged; @p suppressed then receives how many
-  // occurrences were swallowed since the previous logged one.
-  bool admit(uint64_t& suppressed) noexcept {
-    const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                            std::chrono::steady_clock::now().time_since_epoch())
-                            .count();
-    int64_t last = last_ns_.load(std::memory_order_relaxed);
-    if (last != 0 && now - last < window_ns_) {
-      suppressed_.fetch_add(1, std::memory_order_relaxed);
-      return false;
-    }
-    if (!last_ns_.compare_exchange_strong(last, now, std::memory_order_relaxed)) {
-      suppressed_.fetch_add(1, std::memory_order_relaxed);
-      return false;
-    }
-    suppressed = suppressed_.exchange(0, std::memory_order_relaxed);
-    return true;
-  }
+  // occurrences were swallowed since the previous line (and not yet reported on their own).
+  bool admit(uint64_t& suppressed) noexcept;
 
  private:
-  const int64_t window_ns_;
-  std::atomic<int64_t> last_ns_{0};
-  std::atomic<uint64_t> suppressed_{0};
+  std::shared_ptr<State> state_;
 };
 
 }  // namespace athomic::detail

@@ -114,7 +114,7 @@ EventsSettings validate_events(const SettingsTree& t, const std::string& files) 
   refuse_non_finite(t, "events", *events);
   reject_unknown(t, "events", *events,
                  {"enabled", "plugins_dir", "provider", "executor", "propagated_context",
-                  "max_payload_bytes", "metrics"});
+                  "max_payload_bytes", "metrics", "logging"});
   if (auto* v = member(*events, "enabled")) s.enabled = read_bool(t, "events.enabled", *v);
   if (auto* v = member(*events, "plugins_dir")) {
     s.plugins_dir = read_string(t, "events.plugins_dir", *v);
@@ -162,6 +162,20 @@ EventsSettings validate_events(const SettingsTree& t, const std::string& files) 
     if (auto* v = member(*m, "latency_sample")) {
       s.metrics_latency_sample = static_cast<uint32_t>(
           read_int(t, "events.metrics.latency_sample", *v, 1, 1000000, " (1: time every event)"));
+    }
+  }
+  if (auto* lg = member(*events, "logging")) {
+    if (!lg->is_object()) fail(t, "events.logging", *lg, "expected a table");
+    reject_unknown(t, "events.logging", *lg, {"format"});
+    if (auto* v = member(*lg, "format")) {
+      const std::string format = v->is_string() ? v->get<std::string>() : std::string();
+      if (format == "text") {
+        s.log_format = LogFormat::text;
+      } else if (format == "json") {
+        s.log_format = LogFormat::json;
+      } else {
+        fail(t, "events.logging.format", *v, "expected \"text\" or \"json\"");
+      }
     }
   }
   if (auto* ex = member(*events, "executor")) {
@@ -215,6 +229,18 @@ EventsSettings validate_events(const SettingsTree& t, const std::string& files) 
   }
   s.provider_config["backend"] = s.backend;
   return s;
+}
+
+// Refused here, like a bad NALA_ variable, so that a service does not start with logging
+// silently at the wrong level.
+void check_log_level_variable(const std::map<std::string, std::string>& environment) {
+  auto it = environment.find("ATHOMIC_LOG_LEVEL");
+  if (it == environment.end() || it->second.empty()) return;
+  try {
+    parse_log_level(it->second);
+  } catch (const ConfigError& e) {
+    throw ConfigError(fmt::format("environment variable ATHOMIC_LOG_LEVEL: {}", e.what()));
+  }
 }
 
 std::map<std::string, std::string> process_environment() {
@@ -278,6 +304,7 @@ Settings Settings::load(const LoadOptions& options) {
       !options.env.empty() ? fmt::format("environment '{}' (Settings::LoadOptions::env)", options.env)
       : !env.empty()       ? fmt::format("NALA_ENV={}", env)
                            : std::string();
+  check_log_level_variable(environment);
   if (env.empty()) env = "development";
   std::transform(env.begin(), env.end(), env.begin(), [](unsigned char c) {
     return static_cast<char>(std::tolower(c));
@@ -309,6 +336,7 @@ Settings Settings::load(const LoadOptions& options) {
   const std::vector<std::string> variables = tree.variables;
   const std::string origin = files.empty() ? "built-in defaults" : fmt::format("{}", fmt::join(files, ", "));
   Settings settings = SettingsLoader::build(std::move(tree), env, origin);
+  if (settings.events().log_format) set_log_format(*settings.events().log_format);
 
   // Once per load, so that a service that runs on defaults because its file was not where it
   // looked says so.

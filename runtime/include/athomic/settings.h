@@ -9,6 +9,7 @@
 
 #include <athomic/context.h>
 #include <athomic/export.h>
+#include <athomic/log.h>
 
 #include <nlohmann/json.hpp>
 
@@ -68,6 +69,10 @@ struct EventsSettings {
   /// events.metrics.latency_sample: one event in this many, per thread, is timed for the
   /// latency and duration histograms.
   uint32_t metrics_latency_sample = 64;
+  /// events.logging.format: athomic's stderr lines as text or as one JSON object each;
+  /// nullopt when no source set it. Logging is process-wide: Settings::load() applies a format
+  /// that was set (set_log_format); settings built otherwise leave that to the caller.
+  std::optional<LogFormat> log_format;
   /// events.max_payload_bytes: the largest encoded event accepted or published.
   std::size_t max_payload_bytes = 1u << 20;
   /// Where these settings came from, for messages: the files read and the NALA_ variables
@@ -107,7 +112,9 @@ class ATHOMIC_API Settings {
 
   /// Defaults only.
   Settings();
-  /// Loads, merges and validates. @throws ConfigError naming file, key path, value, allowed.
+  /// Loads, merges and validates, and applies events.logging.format, when set, to athomic's
+  /// loggers. An unknown ATHOMIC_LOG_LEVEL is refused too.
+  /// @throws ConfigError naming file, key path, value, allowed.
   static Settings load();
   static Settings load(const LoadOptions& options);
   /// Parses TOML text; @p source_name stands for the file name in messages.
