@@ -113,7 +113,7 @@ EventsSettings validate_events(const SettingsTree& t, const std::string& files) 
   refuse_non_finite(t, "events", *events);
   reject_unknown(t, "events", *events,
                  {"enabled", "plugins_dir", "provider", "executor", "propagated_context",
-                  "max_payload_bytes", "metrics"});
+                  "max_payload_bytes", "metrics", "context"});
   if (auto* v = member(*events, "enabled")) s.enabled = read_bool(t, "events.enabled", *v);
   if (auto* v = member(*events, "plugins_dir")) {
     s.plugins_dir = read_string(t, "events.plugins_dir", *v);
@@ -170,6 +170,13 @@ EventsSettings validate_events(const SettingsTree& t, const std::string& files) 
     if (auto* v = member(*m, "latency_sample")) {
       s.metrics_latency_sample = static_cast<uint32_t>(
           read_int(t, "events.metrics.latency_sample", *v, 1, 1000000, " (1: time every event)"));
+    }
+  }
+  if (auto* c = member(*events, "context")) {
+    if (!c->is_object()) fail(t, "events.context", *c, "expected a table");
+    reject_unknown(t, "events.context", *c, {"traceparent"});
+    if (auto* v = member(*c, "traceparent")) {
+      s.traceparent = read_bool(t, "events.context.traceparent", *v);
     }
   }
   if (auto* ex = member(*events, "executor")) {
