@@ -1,7 +1,8 @@
 // The `nats` provider: core NATS on the NATS C client (cnats). Subject =
-// {subject_prefix}.{event name}. Written against the installed athomic SDK only
-// (athomic/sdk/provider.hpp), ABI 1.2: declared settings, acknowledged publishes, connection
-// state, transport losses.
+// {subject_prefix}.{event name}; a pattern is subscribed as {subject_prefix}.{pattern}, since
+// NATS subjects have the same wildcards (`*` one token, `>` the rest). Written against the
+// installed athomic SDK only (athomic/sdk/provider.hpp), ABI 1.2: declared settings, acknowledged
+// publishes, connection state, transport losses.
 //
 // Two connections, so that neither direction can stall the other: one publishes (nats_outbox),
 // one subscribes (nats_subscriptions). The client library reconnects and re-subscribes by
@@ -72,8 +73,9 @@ class NatsProvider final : public athomic::sdk::Provider {
   }
 
   void interest_add(std::string_view topic, athomic_interest_kind kind) override {
-    if (kind != ATHOMIC_INTEREST_EXACT) {
-      throw Error(ATHOMIC_ERR_UNSUPPORTED, "pattern subscriptions are not supported yet");
+    if (kind != ATHOMIC_INTEREST_EXACT && kind != ATHOMIC_INTEREST_PATTERN) {
+      throw Error(ATHOMIC_ERR_UNSUPPORTED,
+                  "unknown interest kind " + std::to_string(static_cast<int>(kind)));
     }
     if (!session_) throw Error(ATHOMIC_ERR_STATE, "the nats provider is stopped");
     // Events published before the subscription reach the server first: it must not see them.
@@ -81,7 +83,7 @@ class NatsProvider final : public athomic::sdk::Provider {
     if (natsConnection_Status(pub_) == NATS_CONN_STATUS_CONNECTED) {
       outbox_.fence(std::chrono::milliseconds(config_.connect_timeout_ms));
     }
-    session_->subscribe(sub_, topic);
+    session_->subscribe(sub_, topic, kind == ATHOMIC_INTEREST_PATTERN);
   }
 
   void interest_remove(std::string_view topic, athomic_interest_kind) noexcept override {
@@ -127,5 +129,6 @@ class NatsProvider final : public athomic::sdk::Provider {
 }  // namespace athomic_nats
 
 ATHOMIC_PROVIDER_WITH_SETTINGS(athomic_nats::NatsProvider, "nats", ATHOMIC_NATS_VERSION,
-                               ATHOMIC_CAP_REMOTE | ATHOMIC_CAP_ORDERED | ATHOMIC_CAP_ACKNOWLEDGE,
+                               ATHOMIC_CAP_REMOTE | ATHOMIC_CAP_ORDERED | ATHOMIC_CAP_ACKNOWLEDGE |
+                                   ATHOMIC_CAP_PATTERN,
                                athomic_nats::kSettings);

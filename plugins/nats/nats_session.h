@@ -20,12 +20,13 @@ namespace athomic_nats {
 
 class Session;
 
-// One event name the host has handlers for: a client subscription whose own thread delivers
-// its messages. Owned by the session's table and by the client's closure, which the client
+// One event name or pattern the host has handlers for: a client subscription whose own thread
+// delivers its messages. Owned by the session's table and by the client's closure, which the client
 // releases in its completion callback.
 struct Subscription {
   std::shared_ptr<Session> session;
-  std::string event_name;
+  std::string event_name;  // or the pattern
+  bool pattern = false;
   natsSubscription* handle = nullptr;
   std::atomic<bool> removed{false};
   std::mutex drops_mutex;
@@ -62,9 +63,10 @@ class Session : public std::enable_shared_from_this<Session> {
   bool publishing_closed() const noexcept { return publishing_closed_.load(); }
 
   // ---- subscriptions (nats_subscriptions.cpp)
-  void subscribe(natsConnection* conn, std::string_view event_name);
-  // Never waits: it may run on the very thread that delivers @p event_name (an inline handler).
-  void unsubscribe(std::string_view event_name) noexcept;
+  // @p topic is an event name, or a pattern when @p pattern: the same subject syntax.
+  void subscribe(natsConnection* conn, std::string_view topic, bool pattern);
+  // Never waits: it may run on the very thread that delivers @p topic (an inline handler).
+  void unsubscribe(std::string_view topic) noexcept;
   void unsubscribe_all() noexcept;
   void start_drop_watch();
   void stop_drop_watch() noexcept;
@@ -91,7 +93,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::atomic<int64_t> last_error_log_ms_{0};
 
   std::mutex subs_mutex_;
-  std::map<std::string, std::shared_ptr<Subscription>, std::less<>> subs_;  // by event name
+  std::map<std::string, std::shared_ptr<Subscription>, std::less<>> subs_;  // by topic
   // Subscriptions the client reported as slow consumers: checked until they stop dropping.
   std::vector<std::shared_ptr<Subscription>> watched_;  // guarded by subs_mutex_
   std::condition_variable watch_cv_;

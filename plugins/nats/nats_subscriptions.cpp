@@ -1,5 +1,5 @@
-// The session's subscriptions: one client subscription per event name, its delivery into the
-// host, and the messages the client drops for it.
+// The session's subscriptions: one client subscription per event name or pattern, its delivery
+// into the host, and the messages the client drops for it.
 #include <algorithm>
 #include <athomic/sdk/provider.hpp>
 
@@ -13,15 +13,17 @@ Subscription::~Subscription() {
   if (handle) natsSubscription_Destroy(handle);
 }
 
-void Session::subscribe(natsConnection* conn, std::string_view event_name) {
+void Session::subscribe(natsConnection* conn, std::string_view topic, bool pattern) {
   {
     std::lock_guard lock(subs_mutex_);
-    if (subs_.count(event_name)) return;
+    if (subs_.count(topic)) return;
   }
   auto entry = std::make_shared<Subscription>();
   entry->session = shared_from_this();
-  entry->event_name = std::string(event_name);
-  const std::string subject = config.subject_of(event_name);
+  entry->event_name = std::string(topic);
+  entry->pattern = pattern;
+  // A pattern's wildcards are NATS's own: the server matches token by token, as the host does.
+  const std::string subject = config.subject_of(topic);
   // The client's closure: one reference, released by on_complete once the subscription's
   // thread has returned from its last on_message.
   auto* closure = new std::shared_ptr<Subscription>(entry);
@@ -56,11 +58,11 @@ void Session::subscribe(natsConnection* conn, std::string_view event_name) {
   natsConnection_FlushTimeout(conn, config.connect_timeout_ms);
 }
 
-void Session::unsubscribe(std::string_view event_name) noexcept {
+void Session::unsubscribe(std::string_view topic) noexcept {
   std::shared_ptr<Subscription> entry;
   {
     std::lock_guard lock(subs_mutex_);
-    auto it = subs_.find(event_name);
+    auto it = subs_.find(topic);
     if (it == subs_.end()) return;
     entry = std::move(it->second);
     subs_.erase(it);
@@ -86,11 +88,29 @@ void Session::on_message(natsConnection*, natsSubscription*, natsMsg* msg, void*
   Session& self = *s.session;
   const std::string_view body(natsMsg_GetData(msg),
                               static_cast<std::size_t>(natsMsg_GetDataLength(msg)));
-  if (!s.removed.load(std::memory_order_seq_cst) && self.enter()) {
+  // A pattern's message names its event in its subject, {subject_prefix}.{name}; the server
+  // matched it to the subscription, so the prefix is there (a subject without it is dropped).
+  std::string_view name = s.event_name;
+  if (s.pattern) {
+    const char* subject = natsMsg_GetSubject(msg);
+    name = subject ? std::string_view(subject) : std::string_view();
+    const std::size_t prefix = self.config.subject_prefix.size() + 1;
+    if (name.size() > prefix && name.substr(0, prefix - 1) == self.config.subject_prefix &&
+        name[prefix - 1] == '.') {
+      name.remove_prefix(prefix);
+    } else {
+      name = {};
+    }
+  }
+  auto deliver = [&] {
+    return s.pattern ? self.host.deliver_message_to(name, body, s.event_name)
+                     : self.host.deliver_message(name, body);
+  };
+  if (!name.empty() && !s.removed.load(std::memory_order_seq_cst) && self.enter()) {
     // A full dispatch queue: the message is kept and offered again. Only this subscription's
     // thread waits; the client keeps what arrives meanwhile, up to its pending limits.
-    while (self.host.deliver_message(s.event_name, body) == ATHOMIC_ERR_BACKPRESSURE &&
-           !s.removed.load(std::memory_order_relaxed) && !self.closing()) {
+    while (deliver() == ATHOMIC_ERR_BACKPRESSURE && !s.removed.load(std::memory_order_relaxed) &&
+           !self.closing()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     self.leave();
@@ -132,8 +152,9 @@ void Session::account_drops(Subscription& s) noexcept {
     s.drops_reported = total;
   }
   if (!enter()) return;
+  // A pattern's lost messages were for names nobody saw; the reason names the subject.
   host.report_dropped(
-      s.event_name, delta,
+      s.pattern ? std::string_view() : std::string_view(s.event_name), delta,
       "slow consumer: handlers did not keep up and the client's pending limit for " +
           config.subject_of(s.event_name) + " (" + std::to_string(config.pending_messages) +
           " messages or " + std::to_string(config.pending_bytes) +

@@ -1,4 +1,5 @@
-// The `redis` provider: Redis Pub/Sub, channel = {key_prefix}{separator}{event name}.
+// The `redis` provider: Redis Pub/Sub, channel = {key_prefix}{separator}{event name}. A pattern
+// subscription is a PSUBSCRIBE of the pattern's glob (channel_pattern.h).
 //
 // One I/O thread owns two connections — one publishes, one is in subscribe mode — and drives
 // both from a poll() loop, woken through an eventfd. The loop reads and writes the sockets
@@ -24,7 +25,8 @@
 // publishes made after it wait for its confirmation. (Changes are rare; this costs a round trip
 // each, never on the publish path otherwise.) For the same reason publishes wait while the
 // subscribing connection is down or re-subscribing, so this instance does not miss its own
-// events.
+// events. Pattern subscriptions follow the same rules as channels.
+#include "channel_pattern.h"
 #include "publish_queue.h"
 #include "redis_connection.h"
 
@@ -127,7 +129,8 @@ class RedisProvider final : public sdk::Provider {
     ops_.clear();
     ops_in_flight_ = 0;
     resubscribing_.clear();
-    for (auto& [ch, state] : channels_) state.confirmed = false;
+    routes_.clear();
+    for (auto& [target, state] : channels_) state.confirmed = false;
     for (Link* link : {&pub_, &sub_}) {
       link->conn.close();
       link->attempts = 0;
@@ -173,13 +176,10 @@ class RedisProvider final : public sdk::Provider {
   }
 
   void interest_add(std::string_view topic, athomic_interest_kind kind) override {
-    if (kind != ATHOMIC_INTEREST_EXACT) {
-      throw sdk::Error(ATHOMIC_ERR_UNSUPPORTED, "pattern subscriptions are not supported yet");
-    }
-    const std::string ch = config_.channel(topic);
+    const Target target = target_of(topic, kind);
     std::unique_lock lock(mutex_);
-    channels_[ch] = ChannelState{};
-    sub_ops_.push_back({true, ch, published_});
+    channels_[target] = ChannelState{false, {}, std::string(topic)};
+    sub_ops_.push_back({true, target, std::string(topic), published_});
     wake_pending_ = true;
     lock.unlock();
     wake();
@@ -191,28 +191,28 @@ class RedisProvider final : public sdk::Provider {
     if (std::this_thread::get_id() == io_.get_id()) return;
     const auto limit = std::chrono::duration<double>(config_.endpoint.connect_timeout_s);
     if (!cv_.wait_for(lock, limit, [&] {
-          auto it = channels_.find(ch);
+          auto it = channels_.find(target);
           return stopping_ || !sub_up_ || it == channels_.end() || it->second.confirmed ||
                  !it->second.refused.empty();
         })) {
-      host_.warn("no confirmation of SUBSCRIBE " + ch + " within socket_connect_timeout");
+      host_.warn("no confirmation of " + target.text(true) + " within socket_connect_timeout");
     }
-    if (auto it = channels_.find(ch); it != channels_.end() && !it->second.refused.empty()) {
+    if (auto it = channels_.find(target); it != channels_.end() && !it->second.refused.empty()) {
       const std::string why = std::move(it->second.refused);
       channels_.erase(it);  // the server did not subscribe it: nothing to undo
       throw sdk::Error(ATHOMIC_ERR_INVALID_ARGUMENT, "the server at " + config_.endpoint.display() +
-                                                         " refused SUBSCRIBE " + ch + ": " + why +
-                                                         refusal_hint(why));
+                                                         " refused " + target.text(true) + ": " +
+                                                         why + refusal_hint(why));
     }
   }
 
-  void interest_remove(std::string_view topic, athomic_interest_kind) noexcept override {
+  void interest_remove(std::string_view topic, athomic_interest_kind kind) noexcept override {
     try {
-      const std::string ch = config_.channel(topic);
+      const Target target = target_of(topic, kind);
       {
         std::lock_guard lock(mutex_);
-        channels_.erase(ch);
-        sub_ops_.push_back({false, ch, published_});
+        channels_.erase(target);
+        sub_ops_.push_back({false, target, std::string(topic), published_});
         wake_pending_ = true;
       }
       wake();
@@ -221,6 +221,30 @@ class RedisProvider final : public sdk::Provider {
   }
 
  private:
+  // A channel (SUBSCRIBE) or a channel pattern (PSUBSCRIBE: a Redis glob) to listen to.
+  struct Target {
+    bool pattern = false;
+    std::string name;  // the channel, or the glob
+    auto operator<=>(const Target&) const = default;
+    const char* command(bool subscribe) const {
+      return pattern ? (subscribe ? "PSUBSCRIBE" : "PUNSUBSCRIBE")
+                     : (subscribe ? "SUBSCRIBE" : "UNSUBSCRIBE");
+    }
+    // "SUBSCRIBE app_events:x", for messages.
+    std::string text(bool subscribe) const { return command(subscribe) + (" " + name); }
+  };
+
+  Target target_of(std::string_view topic, athomic_interest_kind kind) const {
+    if (kind == ATHOMIC_INTEREST_PATTERN) {
+      return {true, channel_glob(config_.key_prefix + config_.separator, topic)};
+    }
+    if (kind != ATHOMIC_INTEREST_EXACT) {
+      throw sdk::Error(ATHOMIC_ERR_UNSUPPORTED,
+                       "unknown interest kind " + std::to_string(static_cast<int>(kind)));
+    }
+    return {false, config_.channel(topic)};
+  }
+
   // What to check when the server refuses a command on a channel.
   std::string refusal_hint(std::string_view why) const {
     if (!why.starts_with("NOPERM")) return "";
@@ -274,8 +298,8 @@ class RedisProvider final : public sdk::Provider {
     if (ops_in_flight_ == 0 && !ops_.empty() && queue_.answered() >= ops_.front().after) {
       for (const auto& op : ops_) {
         if (op.after != ops_.front().after) break;
-        resp::append_command(sub_.conn.output(), op.subscribe ? "SUBSCRIBE" : "UNSUBSCRIBE",
-                             op.channel);
+        resp::append_command(sub_.conn.output(), op.target.command(op.subscribe), op.target.name);
+        if (op.subscribe && op.target.pattern) route_sent(op.target.name, op.topic);
         ++ops_in_flight_;
       }
     }
@@ -320,33 +344,65 @@ class RedisProvider final : public sdk::Provider {
     }
   }
 
-  // A reply to SUBSCRIBE or UNSUBSCRIBE on the subscriber connection, or an error (@p refused)
-  // in its place. Replies come in the order the commands went: the re-subscriptions sent on
-  // reconnect first, then the subscription changes in flight. A refused SUBSCRIBE is marked on
-  // its channel, for interest_add to report, and never re-subscribed.
+  // A reply to (P)SUBSCRIBE or (P)UNSUBSCRIBE on the subscriber connection, or an error
+  // (@p refused) in its place. Replies come in the order the commands went: the
+  // re-subscriptions sent on reconnect first, then the subscription changes in flight. A
+  // refused subscription is marked on its channel, for interest_add to report, and never
+  // re-subscribed.
   void subscription_answered(std::string_view refused = {}) {
     bool subscribe = true;
-    std::string channel;
+    Target target;
     if (!resubscribing_.empty()) {
-      channel = std::move(resubscribing_.front());
+      target = std::move(resubscribing_.front());
       resubscribing_.pop_front();
     } else if (ops_in_flight_ > 0) {
       subscribe = ops_.front().subscribe;
-      channel = std::move(ops_.front().channel);
+      target = std::move(ops_.front().target);
       ops_.pop_front();
       --ops_in_flight_;
     }
+    if (target.pattern && (!subscribe || !refused.empty())) route_done(target.name);
     if (refused.empty()) return;
-    const std::string command = subscribe ? "SUBSCRIBE " : "UNSUBSCRIBE ";
-    host_.error("the server at " + config_.endpoint.display() + " refused " + command +
-                (channel.empty() ? std::string("(no command was waiting)") : channel) + ": " +
-                std::string(refused) + refusal_hint(refused));
-    if (!subscribe || channel.empty()) return;
+    host_.error("the server at " + config_.endpoint.display() + " refused " +
+                (target.name.empty() ? std::string("a subscription change (no command was waiting)")
+                                     : target.text(subscribe)) +
+                ": " + std::string(refused) + refusal_hint(refused));
+    if (!subscribe || target.name.empty()) return;
     std::lock_guard lock(mutex_);
-    if (auto it = channels_.find(channel); it != channels_.end() && !it->second.confirmed) {
+    if (auto it = channels_.find(target); it != channels_.end() && !it->second.confirmed) {
       it->second.refused = refused;
       cv_.notify_all();
     }
+  }
+
+  void route_sent(const std::string& glob, const std::string& pattern) {
+    Route& route = routes_[glob];
+    route.pattern = pattern;
+    ++route.subscribes;
+  }
+
+  void route_done(const std::string& glob) {
+    if (auto it = routes_.find(glob); it != routes_.end() && --it->second.subscribes <= 0) {
+      routes_.erase(it);
+    }
+  }
+
+  // A pmessage: @p channel matched the PSUBSCRIBE glob @p glob. The glob's `*` crosses dots, so
+  // the athomic pattern decides; a channel it does not match is not this subscription's, and
+  // whichever subscriptions it is for get messages of their own (a pmessage per matching glob,
+  // a message for a channel). False when the host did not take it.
+  bool deliver_matched(std::string_view glob, std::string_view channel, std::string_view body) {
+    const auto route = routes_.find(glob);
+    if (route == routes_.end()) {
+      host_.warn("skipped a message on " + std::string(channel) + " for the pattern " +
+                 std::string(glob) + ", which this connection did not subscribe to");
+      return true;
+    }
+    const std::size_t prefix = config_.key_prefix.size() + config_.separator.size();
+    if (channel.size() <= prefix) return true;
+    const std::string_view name = channel.substr(prefix);
+    if (!pattern_matches(route->second.pattern, name)) return true;
+    return host_.deliver_message_to(name, body, route->second.pattern) != ATHOMIC_ERR_BACKPRESSURE;
   }
 
   // False when the host did not take a message (see deliver_received).
@@ -362,13 +418,16 @@ class RedisProvider final : public sdk::Provider {
       const std::size_t prefix = config_.key_prefix.size() + config_.separator.size();
       if (ch.size() <= prefix) return true;
       return host_.deliver_message(ch.substr(prefix), r.items[2].text) != ATHOMIC_ERR_BACKPRESSURE;
-    } else if (kind == "subscribe") {
+    } else if (kind == "pmessage" && r.count >= 4) {
+      return deliver_matched(ch, r.items[2].text, r.items[3].text);
+    } else if (kind == "subscribe" || kind == "psubscribe") {
       subscription_answered();
       std::lock_guard lock(mutex_);
-      if (auto it = channels_.find(std::string(ch)); it != channels_.end())
+      if (auto it = channels_.find(Target{kind == "psubscribe", std::string(ch)});
+          it != channels_.end())
         it->second.confirmed = true;
       cv_.notify_all();
-    } else if (kind == "unsubscribe") {
+    } else if (kind == "unsubscribe" || kind == "punsubscribe") {
       subscription_answered();
     }
     // "pong": a keepalive answered.
@@ -421,7 +480,9 @@ class RedisProvider final : public sdk::Provider {
     std::size_t messages = 0;
     std::string error;
     sub_.conn.each_reply(error, [&](const resp::Reply& r) {
-      if (r.is_array && r.count >= 3 && r.items[0].text == "message") ++messages;
+      if (r.is_array && r.count >= 3 &&
+          (r.items[0].text == "message" || r.items[0].text == "pmessage"))
+        ++messages;
       return true;
     });
     host_.warn(std::to_string(messages) +
@@ -501,9 +562,10 @@ class RedisProvider final : public sdk::Provider {
         sub_up_ = false;
         // Every wanted channel is subscribed again on reconnect; pending changes are moot.
         resubscribing_.clear();
+        routes_.clear();
         ops_.clear();
         ops_in_flight_ = 0;
-        for (auto& [ch, state] : channels_) state.confirmed = false;
+        for (auto& [target, state] : channels_) state.confirmed = false;
         cv_.notify_all();
       }
     }
@@ -536,14 +598,15 @@ class RedisProvider final : public sdk::Provider {
       } else {
         sub_up_ = true;
         sub_ops_.clear();  // the wanted channels say it all
-        for (const auto& [ch, state] : channels_) {
+        for (const auto& [target, state] : channels_) {
           if (!state.refused.empty()) continue;  // refused before: it would be again
-          resp::append_command(sub_.conn.output(), "SUBSCRIBE", ch);
-          resubscribing_.push_back(ch);
+          resp::append_command(sub_.conn.output(), target.command(true), target.name);
+          if (target.pattern) route_sent(target.name, state.topic);
+          resubscribing_.push_back(target);
         }
         host_.info("reconnected the subscribing connection to " + config_.endpoint.display() +
                    " after " + std::to_string(attempts) + " attempt(s); re-subscribing " +
-                   std::to_string(resubscribing_.size()) + " channel(s)");
+                   std::to_string(resubscribing_.size()) + " channel(s) and pattern(s)");
       }
     }
     // Up for the host only once both are.
@@ -707,14 +770,16 @@ class RedisProvider final : public sdk::Provider {
   std::atomic<std::size_t> buffered_bytes_{0};        // their size as commands
   struct SubOp {
     bool subscribe;
-    std::string channel;
-    uint64_t after;  // how many publishes were made before it
+    Target target;
+    std::string topic;  // the host's: the event name or the athomic pattern
+    uint64_t after;     // how many publishes were made before it
   };
   struct ChannelState {
     bool confirmed = false;  // by the server, on the current subscribing connection
     std::string refused;     // the server's error, when it refused to subscribe
+    std::string topic;       // the host's: the event name or the athomic pattern
   };
-  std::map<std::string, ChannelState> channels_;  // wanted channels
+  std::map<Target, ChannelState> channels_;       // wanted channels and patterns
   std::vector<SubOp> sub_ops_;                    // subscription changes not yet taken by the loop
   uint64_t published_ = 0;                        // publishes accepted since the provider was made
   bool wake_pending_ = false;
@@ -727,7 +792,15 @@ class RedisProvider final : public sdk::Provider {
   PublishQueue queue_;             // publishes taken from pending_, until answered
   std::deque<SubOp> ops_;          // subscription changes in order, the first ones maybe sent
   std::size_t ops_in_flight_ = 0;  // of ops_, sent and not yet confirmed
-  std::deque<std::string> resubscribing_;  // SUBSCRIBEs sent on reconnect, not yet answered
+  std::deque<Target> resubscribing_;  // (P)SUBSCRIBEs sent on reconnect, not yet answered
+  // The athomic pattern of each glob the subscribing connection may receive pmessages for:
+  // from its PSUBSCRIBE until as many PUNSUBSCRIBEs (or refusals) are answered, so that what
+  // arrives meanwhile still finds its pattern.
+  struct Route {
+    std::string pattern;
+    int subscribes = 0;  // PSUBSCRIBEs sent and not yet undone by an answer
+  };
+  std::map<std::string, Route, std::less<>> routes_;
   Clock::time_point delivery_retry_at_{};  // set while the host has not taken a message
   std::string sub_failure_;  // the subscriber's failure, kept until what it received is delivered
 };
@@ -736,5 +809,6 @@ class RedisProvider final : public sdk::Provider {
 }  // namespace athomic::redis
 
 ATHOMIC_PROVIDER_WITH_SETTINGS(athomic::redis::RedisProvider, "redis", "0.1.0",
-                               ATHOMIC_CAP_REMOTE | ATHOMIC_CAP_ORDERED | ATHOMIC_CAP_ACKNOWLEDGE,
+                               ATHOMIC_CAP_REMOTE | ATHOMIC_CAP_ORDERED | ATHOMIC_CAP_ACKNOWLEDGE |
+                                   ATHOMIC_CAP_PATTERN,
                                athomic::redis::kSettings);

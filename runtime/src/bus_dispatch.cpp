@@ -426,7 +426,8 @@ athomic_status BusCore::deliver_message_to(std::string_view name, std::string_vi
   if (!set) slot.set(this);
   if (state_.load(std::memory_order_seq_cst) != kStarted) return ATHOMIC_ERR_STATE;
   const std::vector<Subscriber*>* subs = set ? set->subscribers_of(interest) : nullptr;
-  if (!subs) return receive(name, body, Audience{});
+  // The transport matched by its own rules; the subscription is for what the pattern matches.
+  if (!subs || !received_name_matches(interest, name)) return receive(name, body, Audience{});
   return receive(name, body, Audience{nullptr, subs->data(), static_cast<uint32_t>(subs->size())});
 }
 

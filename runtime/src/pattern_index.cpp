@@ -66,6 +66,31 @@ bool pattern_matches(std::string_view pattern, std::string_view name) noexcept {
   return p.size() == n.size();
 }
 
+bool received_name_matches(std::string_view pattern, std::string_view name) noexcept {
+  if (name.empty() || name.size() > 255) return false;
+  for (const char ch : name) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c <= 0x20 || c == 0x7f || c == '*' || c == '>') return false;
+  }
+  for (;;) {
+    const std::size_t pd = pattern.find('.');
+    const std::size_t nd = name.find('.');
+    const std::string_view p = pattern.substr(0, pd);
+    const std::string_view n = name.substr(0, nd);
+    if (n.empty()) return false;
+    if (p == ">") {
+      // One or more parts remain: none of them may be empty.
+      return name.back() != '.' && name.find("..") == std::string_view::npos;
+    }
+    if (p != "*" && p != n) return false;
+    if (pd == std::string_view::npos || nd == std::string_view::npos) {
+      return pd == std::string_view::npos && nd == std::string_view::npos;
+    }
+    pattern.remove_prefix(pd + 1);
+    name.remove_prefix(nd + 1);
+  }
+}
+
 PatternSet::PatternSet(std::vector<Entry> entries) : entries_(std::move(entries)) {
   g_live_sets.fetch_add(1, std::memory_order_relaxed);
   nodes_.emplace_back();

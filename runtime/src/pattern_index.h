@@ -27,6 +27,11 @@ bool is_pattern(std::string_view name) noexcept;
 void validate_pattern(std::string_view pattern);
 // Whether @p name matches @p pattern (both valid): the reference the trie is tested against.
 bool pattern_matches(std::string_view pattern, std::string_view name) noexcept;
+// Whether a name a transport delivered for @p pattern (valid) is an event name (the rules of
+// validate_event_name) that matches it. Transports match by their own rules — a Redis glob's
+// `*` crosses dots — so the host checks before a pattern's handlers see the event. No
+// allocation: it runs on every message received for a pattern.
+bool received_name_matches(std::string_view pattern, std::string_view name) noexcept;
 
 class PatternSet {
  public:

@@ -134,6 +134,15 @@ int Peer::finish() {
   return status ? *status : -1;
 }
 
+bool fence_flows(Peer& peer, Fences& fences) {
+  for (int round = 0; round < 60; ++round) {
+    const auto batch = peer.request(SIGUSR2);
+    if (!batch) return false;
+    if (fences.wait_for(*batch, std::chrono::milliseconds(500))) return true;
+  }
+  return false;
+}
+
 // ---------------------------------------------------------------------------------------------
 
 void Conformance::SetUp() {

@@ -120,6 +120,10 @@ class Peer {
   test::Process process_;
 };
 
+// Asks @p peer for fences until one arrives in @p fences (a provider that subscribes late gets
+// there too, only later): then the fence's own subscription is known to be in place.
+bool fence_flows(Peer& peer, Fences& fences);
+
 // Parses the peer's command line and runs it; never throws (main returns its result).
 int run_peer(int argc, char** argv);
 

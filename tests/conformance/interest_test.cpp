@@ -34,17 +34,6 @@ TEST_P(Conformance, InterestFollowsHandlers) {
   EXPECT_EQ(second.count("2"), 0);
 }
 
-// Until a fence the peer publishes arrives here (a provider that subscribes late gets there
-// too, only later): then the fence's own subscription is known to be in place.
-bool fence_flows(Peer& peer, Fences& fences) {
-  for (int round = 0; round < 60; ++round) {
-    const auto batch = peer.request(SIGUSR2);
-    if (!batch) return false;
-    if (fences.wait_for(*batch, std::chrono::milliseconds(500))) return true;
-  }
-  return false;
-}
-
 TEST_P(Conformance, SubscriptionIsConfirmedBeforeSubscribeReturns) {
   auto bus = make_bus();
   const auto ev = name("confirmed");

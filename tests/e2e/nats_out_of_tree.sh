@@ -74,8 +74,8 @@ kill -9 "$nats_pid"
 wait "$nats_pid" 2>/dev/null || true
 sleep 0.3
 start_nats || fail "nats-server restart"
-for _ in $(seq 200); do grep -q 'reconnected' "$work/listen.log" && break; sleep 0.05; done
-grep -q 'reconnected' "$work/listen.log" || fail "the listener did not reconnect"
+for _ in $(seq 200); do grep -q 'subscribing connection reconnected' "$work/listen.log" && break; sleep 0.05; done
+grep -q 'subscribing connection reconnected' "$work/listen.log" || fail "the listener did not reconnect"
 "$work/stage/bin/athomic" publish stream.tick '{"k":2}' -n 40 --interval-ms 5 --trace-id t-stream \
   --tenant-id acme >"$work/pub2.log" 2>&1 || fail "second publisher"
 wait "$listener" || fail "listener did not receive 60 events"

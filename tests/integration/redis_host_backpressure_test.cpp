@@ -53,7 +53,7 @@ struct TestHost {
     }
     return ATHOMIC_OK;
   }
-  // The provider declares no pattern capability: the host never gives it a pattern.
+  // This test subscribes no pattern: the provider has no reason to call it.
   static athomic_status deliver_message_to(athomic_host_ctx* ctx, athomic_str name, athomic_str body,
                                            athomic_str, athomic_interest_kind) {
     return deliver_message(ctx, name, body);

@@ -64,6 +64,46 @@ TEST(Patterns, NamesHoldingRedisGlobCharactersAreLiteral) {
   EXPECT_TRUE(pattern_matches("a\\b.*", "a\\b.c"));
 }
 
+TEST(ReceivedNameMatches, AgreesWithPatternMatchesOnEventNames) {
+  std::mt19937 rng(3);
+  const char* parts[] = {"a", "b", "eu", "a?b", "[x]", "x\\y"};
+  auto random_name = [&](int max_parts) {
+    std::string name;
+    const int n = 1 + static_cast<int>(rng() % max_parts);
+    for (int i = 0; i < n; ++i) name += (i ? "." : "") + std::string(parts[rng() % 6]);
+    return name;
+  };
+  int matched = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string pattern;
+    const int n = 1 + static_cast<int>(rng() % 4);
+    for (int k = 0; k < n; ++k) {
+      const int roll = static_cast<int>(rng() % 4);
+      pattern += (k ? "." : "") + std::string(roll == 0                 ? "*"
+                                              : roll == 1 && k == n - 1 ? ">"
+                                                                        : parts[rng() % 6]);
+    }
+    const std::string name = random_name(5);
+    const bool want = pattern_matches(pattern, name);
+    matched += want;
+    ASSERT_EQ(received_name_matches(pattern, name), want) << pattern << " / " << name;
+  }
+  EXPECT_GT(matched, 1000);  // the random names do exercise matches
+}
+
+TEST(ReceivedNameMatches, NamesNoPublisherCouldUseMatchNothing) {
+  // What a transport's wider matching (a Redis glob's `*` crosses dots and matches nothing)
+  // or another client's publish can bring: empty parts, spaces, control bytes, wildcards.
+  const std::string long_name = "a." + std::string(254, 'x');
+  for (const std::string name : {"", ".", "a.", ".a", "a..b", "a.b.", "a.b..c", "a. b", "a.\x01",
+                                 "a.*", "a.>", "a.\x7f", long_name.c_str()}) {
+    for (const char* pattern : {"*", ">", "a.*", "a.>", "*.*", "*.>", "a.*.b", "a.b.>", "*.*.*"}) {
+      EXPECT_FALSE(received_name_matches(pattern, name)) << pattern << " matched '" << name << "'";
+    }
+  }
+  EXPECT_TRUE(received_name_matches("a.>", "a." + std::string(253, 'x')));
+}
+
 TEST(PatternSet, MatchesWhatEveryPatternWouldAndNothingElse) {
   std::mt19937 rng(7);
   const char* parts[] = {"a", "b", "c", "orders", "eu"};

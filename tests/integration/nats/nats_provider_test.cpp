@@ -136,6 +136,88 @@ TEST(NatsProvider, ASubscriptionDoesNotSeeEventsPublishedBeforeIt) {
   EXPECT_EQ(early.load(), 0);
 }
 
+// Names a handler saw, in order, safely from any thread.
+class Names {
+ public:
+  Handler handler() {
+    return [this](const Event& e) {
+      std::lock_guard lock(m_);
+      names_.emplace_back(e.name());
+      traces_.emplace_back(e.context().trace_id().value_or(""));
+    };
+  }
+  std::vector<std::string> names() const {
+    std::lock_guard lock(m_);
+    return names_;
+  }
+  std::vector<std::string> traces() const {
+    std::lock_guard lock(m_);
+    return traces_;
+  }
+  bool saw(const std::string& name) const {
+    std::lock_guard lock(m_);
+    return std::find(names_.begin(), names_.end(), name) != names_.end();
+  }
+
+ private:
+  mutable std::mutex m_;
+  std::vector<std::string> names_, traces_;
+};
+
+class NatsPatterns : public testing::TestWithParam<DispatchMode> {};
+
+// Patterns are NATS subjects with wildcards: the server matches them, so another process's
+// events on names this one never subscribed to arrive, each once per subscription.
+TEST_P(NatsPatterns, TheServerMatchesWildcardsAndEachSubscriptionGetsAnEventOnce) {
+  NatsServer server;
+  auto sub = started(nats_settings(server, GetParam()));
+  auto pub = started(nats_settings(server));
+  Names exact, star, rest;
+  sub->subscribe("orders.eu.created", exact.handler());
+  sub->subscribe("orders.*.created", star.handler());
+  sub->subscribe("orders.>", rest.handler());
+  for (const char* name : {"orders.eu.created", "orders.eu.x.created", "orders.created",
+                           "orders.us.created", "orders", "shipments.eu.created"}) {
+    ContextScope scope(ExecutionContext::Builder().trace_id(std::string("t-") + name).build());
+    pub->publish(name, {});
+  }
+  // One publisher, one connection: once the last event is in, every earlier one is.
+  pub->publish("orders.fence.created", {});
+  ASSERT_TRUE(eventually(
+      [&] { return star.saw("orders.fence.created") && rest.saw("orders.fence.created"); }));
+  EXPECT_THAT(exact.names(), testing::ElementsAre("orders.eu.created"));
+  EXPECT_THAT(star.names(), testing::ElementsAre("orders.eu.created", "orders.us.created",
+                                                 "orders.fence.created"));
+  EXPECT_THAT(rest.names(),
+              testing::ElementsAre("orders.eu.created", "orders.eu.x.created", "orders.created",
+                                   "orders.us.created", "orders.fence.created"));
+  EXPECT_THAT(star.traces(),
+              testing::ElementsAre("t-orders.eu.created", "t-orders.us.created", ""));
+  EXPECT_EQ(sub->stats().undeliverable, 0u);
+}
+
+TEST_P(NatsPatterns, AnUnsubscribedPatternIsNoLongerReceived) {
+  NatsServer server;
+  auto sub = started(nats_settings(server, GetParam()));
+  auto pub = started(nats_settings(server));
+  Names gone, fence;
+  auto s = sub->subscribe("gone.*", gone.handler());
+  sub->subscribe("fence.>", fence.handler());
+  pub->publish("gone.a", {});
+  ASSERT_TRUE(eventually([&] { return gone.saw("gone.a"); }));
+  ASSERT_TRUE(sub->unsubscribe(s));
+  for (int i = 0; i < 20; ++i) pub->publish("gone.b", {});
+  pub->publish("fence.x", {});
+  ASSERT_TRUE(eventually([&] { return fence.saw("fence.x"); }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the names differ
+  EXPECT_THAT(gone.names(), testing::ElementsAre("gone.a"));
+  // The provider let go of the subscription: nothing reached the host to be dropped there.
+  EXPECT_EQ(sub->stats().undeliverable, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, NatsPatterns,
+                         testing::Values(DispatchMode::pool, DispatchMode::inline_call), mode_name);
+
 // Finding 2, the host's side: when the dispatch queue is full the host answers
 // ATHOMIC_ERR_BACKPRESSURE and the provider keeps the message and delivers it again later.
 TEST(NatsProvider, FullDispatchQueueIsRetriedNotDropped) {

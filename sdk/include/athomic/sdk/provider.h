@@ -276,7 +276,10 @@ typedef struct athomic_host_api {
    * interest — the pattern (kind ATHOMIC_INTEREST_PATTERN, exactly as interest_add gave it) the
    * transport matched it to. A transport delivers a message once per subscription that matches
    * it; so does this, so an event matching a name and a pattern reaches each handler once.
-   * deliver_message, for these providers, reaches the exact name's handlers only.
+   * deliver_message, for these providers, reaches the exact name's handlers only. The host
+   * checks that event_name is a valid event name the pattern matches (`*` one part, a final `>`
+   * one or more) and counts it undeliverable otherwise: a transport whose wildcards are wider
+   * (a Redis glob's `*` crosses dots) may pass on what it matched.
    * Otherwise as deliver_message (threads, backpressure, ownership).
    * @param event_name borrowed; the concrete event name the message was published to
    * @param interest   borrowed; the pattern (or, with ATHOMIC_INTEREST_EXACT, the name)
