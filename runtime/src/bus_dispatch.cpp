@@ -291,11 +291,12 @@ std::string BusCore::traced_members(const ExecutionContext& ctx) {
     const auto shown = [](std::optional<std::string_view> v) {
       return v ? fmt::format("\"{}\"", v->substr(0, 64)) : std::string("unset");
     };
-    log_->warn("events.context.traceparent is on, but a context's trace_id ({}) and span_id "
-               "({}) are not both W3C ids (32 and 16 lowercase hex digits, not all zeros): "
-               "events published in such contexts carry no traceparent, only _nala_context "
-               "(said once)",
-               shown(ctx.trace_id()), shown(ctx.span_id()));
+    log_->warn(
+        "events.context.traceparent is on, but a context's trace_id ({}) and span_id "
+        "({}) are not both W3C ids (32 and 16 lowercase hex digits, not all zeros): "
+        "events published in such contexts carry no traceparent, only _nala_context "
+        "(said once)",
+        shown(ctx.trace_id()), shown(ctx.span_id()));
   }
   return members;
 }
@@ -522,10 +523,10 @@ void BusCore::ignore_trace_context(std::string_view name, const std::string& why
   uint64_t suppressed = 0;
   if (trace_context_log_.admit(suppressed)) {
     try {
-      log_->warn("ignored the trace context of a received '{}' event (delivered without it): "
-                 "{}{}",
-                 name, why,
-                 suppressed ? fmt::format(" ({} more since the last report)", suppressed) : "");
+      log_->warn(
+          "ignored the trace context of a received '{}' event (delivered without it): "
+          "{}{}",
+          name, why, suppressed ? fmt::format(" ({} more since the last report)", suppressed) : "");
     } catch (...) {
     }
   }

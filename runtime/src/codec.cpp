@@ -71,8 +71,8 @@ void encode_traced_envelope(const nlohmann::json& payload, std::string_view cont
   out += '}';
 }
 
-void encode_envelope(const nlohmann::json& payload, const ExecutionContext* ctx,
-                     std::string& out, const EnvelopeOptions& options) {
+void encode_envelope(const nlohmann::json& payload, const ExecutionContext* ctx, std::string& out,
+                     const EnvelopeOptions& options) {
   const bool has_context = ctx && !ctx->is_empty();
   const std::string context_json = has_context ? encode_context(*ctx) : std::string();
   if (!options.traceparent) return encode_envelope(payload, context_json, out);
@@ -142,7 +142,9 @@ std::string shown(std::string_view v) {
 // A W3C member: read as a string into a reused buffer (JsonSideMember::string_value), else a
 // JSON value of another type.
 bool absent(const JsonSideMember& m) { return !m.seen || (!m.is_string && m.value.is_null()); }
-const char* type_of(const JsonSideMember& m) { return m.is_string ? "string" : m.value.type_name(); }
+const char* type_of(const JsonSideMember& m) {
+  return m.is_string ? "string" : m.value.type_name();
+}
 
 // The W3C members of a received envelope, applied to the context "_nala_context" gave
 // (out.context). Invalid values are ignored and said in out.trace_problem.
@@ -152,8 +154,8 @@ void apply_trace_members(const JsonSideMember& parent, const JsonSideMember& sta
   // means nothing (W3C): ignored.
   if (absent(parent)) return;
   if (!parent.is_string) {
-    out.trace_problem = fmt::format("'{}' must be a string, got {}", kTraceParentKey,
-                                    type_of(parent));
+    out.trace_problem =
+        fmt::format("'{}' must be a string, got {}", kTraceParentKey, type_of(parent));
     return;
   }
   TraceParent tp;
@@ -170,8 +172,8 @@ void apply_trace_members(const JsonSideMember& parent, const JsonSideMember& sta
   std::string_view trace_state;
   if (!absent(state)) {
     if (!state.is_string) {
-      out.trace_problem = fmt::format("'{}' must be a string, got {}", kTraceStateKey,
-                                      type_of(state));
+      out.trace_problem =
+          fmt::format("'{}' must be a string, got {}", kTraceStateKey, type_of(state));
     } else if (const char* why = check_tracestate(*state.string_value)) {
       out.trace_problem =
           fmt::format("'{}' {}: {}", kTraceStateKey, shown(*state.string_value), why);
@@ -182,7 +184,8 @@ void apply_trace_members(const JsonSideMember& parent, const JsonSideMember& sta
   // The usual case between athomic services: "_nala_context" already says it all, and its
   // context object stays shared (the decoder's cache).
   if (trace_id && span_id && tp.flags == kDefaultTraceFlags && trace_state.empty()) return;
-  ExecutionContext::Builder b = base ? ExecutionContext::Builder(*base) : ExecutionContext::Builder();
+  ExecutionContext::Builder b =
+      base ? ExecutionContext::Builder(*base) : ExecutionContext::Builder();
   b.trace_id(std::string(tp.trace_id))
       .span_id(std::string(tp.parent_id))
       .trace_flags(tp.flags)
@@ -211,8 +214,8 @@ struct TraceBuffers {
 // Reads "_nala_context" and, with kSides == 3, the W3C members apart from the payload. Off,
 // the decoder does exactly what it did before they existed.
 template <std::size_t kSides>
-bool decode_sides(std::string_view body, DecodedEvent& out, std::string& error,
-                  LastContext& last, TraceBuffers* buffers) {
+bool decode_sides(std::string_view body, DecodedEvent& out, std::string& error, LastContext& last,
+                  TraceBuffers* buffers) {
   JsonSideMember side[kSides];
   side[0].key = kContextKey;
   side[0].known = last.text;

@@ -28,8 +28,8 @@ struct EnvelopeOptions {
 // @throws EventBusError when the payload already holds a reserved key ("_nala_context"; with
 //         traceparent on, "traceparent" and "tracestate" too), or holds what a receiver would
 //         refuse (nesting deeper than kMaxJsonDepth, NaN or infinity).
-void encode_envelope(const nlohmann::json& payload, const ExecutionContext* ctx,
-                     std::string& out, const EnvelopeOptions& options = {});
+void encode_envelope(const nlohmann::json& payload, const ExecutionContext* ctx, std::string& out,
+                     const EnvelopeOptions& options = {});
 // The same with the context already encoded by encode_context (empty: no context).
 void encode_envelope(const nlohmann::json& payload, std::string_view context_json,
                      std::string& out);

@@ -29,8 +29,11 @@ std::optional<ContextField> context_field_from_name(std::string_view name) {
 }
 
 ExecutionContext::Builder::Builder(const ExecutionContext& base)
-    : strings_(base.strings_), flags_(base.flags_), set_(base.set_),
-      trace_state_(base.trace_state_), trace_flags_(base.trace_flags_) {}
+    : strings_(base.strings_),
+      flags_(base.flags_),
+      set_(base.set_),
+      trace_state_(base.trace_state_),
+      trace_flags_(base.trace_flags_) {}
 
 ExecutionContext::Builder& ExecutionContext::Builder::set(ContextField f, std::string value) {
   if (f == ContextField::feature_flags) return *this;  // use feature_flags()

@@ -15,7 +15,9 @@ bool all_lower_hex(std::string_view s) noexcept {
   return true;
 }
 
-bool all_zeros(std::string_view s) noexcept { return s.find_first_not_of('0') == std::string_view::npos; }
+bool all_zeros(std::string_view s) noexcept {
+  return s.find_first_not_of('0') == std::string_view::npos;
+}
 
 int hex_value(char c) noexcept { return c <= '9' ? c - '0' : c - 'a' + 10; }
 

@@ -263,7 +263,8 @@ void w3c_decode(benchmark::State& state, bool traceparent) {
 #else
     const bool ok = decode_envelope(messages[i], d, error);
 #endif
-    if (!ok || d.payload->size() != 3 || !d.context || d.context->span_id() != set.context->span_id()) {
+    if (!ok || d.payload->size() != 3 || !d.context ||
+        d.context->span_id() != set.context->span_id()) {
       fail(state, "message " + std::to_string(i) + " decoded wrong: " + error);
       break;
     }

@@ -147,7 +147,8 @@ TEST_P(Traceparent, InAReceivedTraceparentFillsTheContext) {
 
 TEST_P(Traceparent, InNalaContextWins) {
   {
-    ContextScope scope(ExecutionContext::Builder().trace_id("nala-trace").tenant_id("acme").build());
+    ContextScope scope(
+        ExecutionContext::Builder().trace_id("nala-trace").tenant_id("acme").build());
     plain->publish("e", {{"traceparent", kParent}}).wait();
   }
   ASSERT_TRUE(at_traced.wait_for(1));
@@ -166,16 +167,17 @@ TEST_P(Traceparent, InvalidOnesAreIgnoredCountedAndTheEventsDelivered) {
   ff.replace(0, 2, "ff");
   flags.replace(53, 2, "0g");
   const std::vector<json> bad = {
-      kParent.substr(0, 54), kParent + "0", upper, zeros, ff, flags, 42, json::object(),
-      json::array({kParent}), true, ""};
+      kParent.substr(0, 54), kParent + "0",          upper, zeros, ff, flags, 42,
+      json::object(),        json::array({kParent}), true,  ""};
   ContextScope scope(ExecutionContext::Builder().tenant_id("acme").build());
   for (const auto& value : bad) plain->publish("e", {{"id", 3}, {"traceparent", value}}).wait();
   // A valid traceparent with a tracestate that cannot travel: the state alone is dropped.
   plain->publish("e", {{"id", 3}, {"traceparent", kParent}, {"tracestate", "a=\x01"}}).wait();
   const int n = static_cast<int>(bad.size()) + 1;
   ASSERT_TRUE(at_traced.wait_for(n));
-  EXPECT_TRUE(eventually([&] { return traced->stats().invalid_traceparent == static_cast<uint64_t>(n); }))
-      << traced->stats().invalid_traceparent;
+  EXPECT_TRUE(eventually([&] {
+    return traced->stats().invalid_traceparent == static_cast<uint64_t>(n);
+  })) << traced->stats().invalid_traceparent;
   for (int i = 0; i < n; ++i) {
     EXPECT_EQ(at_traced.payload(i), (json{{"id", 3}})) << i;
     const auto ctx = at_traced.context(i);

@@ -189,8 +189,7 @@ TEST(CodecProperties, WithTraceparentArbitraryBytesNeverCrashAndTheVerdictIsTheS
 // The W3C grammar of traceparent, written apart from parse_traceparent.
 bool reference_valid(const std::string& s) {
   static const std::regex grammar(
-      "([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})((-.*)?)",
-      std::regex::ECMAScript);
+      "([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})((-.*)?)", std::regex::ECMAScript);
   std::smatch m;
   if (!std::regex_match(s, m, grammar)) return false;
   if (m[1] == "ff" || m[2] == std::string(32, '0') || m[3] == std::string(16, '0')) return false;
@@ -206,8 +205,8 @@ std::string random_hex(std::mt19937& rng, std::size_t n) {
 
 // Mostly near-valid traceparents, bent in the ways a sender gets them wrong.
 std::string random_traceparent(std::mt19937& rng) {
-  std::string s = random_hex(rng, 2) + "-" + random_hex(rng, 32) + "-" + random_hex(rng, 16) +
-                  "-" + random_hex(rng, 2);
+  std::string s = random_hex(rng, 2) + "-" + random_hex(rng, 32) + "-" + random_hex(rng, 16) + "-" +
+                  random_hex(rng, 2);
   if (rng() % 3 == 0) s.replace(0, 2, "00");
   for (unsigned edits = rng() % 3; edits > 0 && !s.empty(); --edits) {
     const std::size_t pos = rng() % s.size();
@@ -215,15 +214,33 @@ std::string random_traceparent(std::mt19937& rng) {
       if (s.size() >= at + n) s.replace(at, n, std::string(n, '0'));
     };
     switch (rng() % 9) {
-      case 0: s[pos] = static_cast<char>(std::toupper(static_cast<unsigned char>(s[pos]))); break;
-      case 1: s[pos] = "g-_ Z\x00\xff"[rng() % 8]; break;
-      case 2: s.erase(pos, 1); break;
-      case 3: s.insert(pos, 1, "0a-"[rng() % 3]); break;
-      case 4: zeros(3, 32); break;
-      case 5: zeros(36, 16); break;
-      case 6: if (s.size() >= 2) s.replace(0, 2, "ff"); break;
-      case 7: s += rng() % 2 ? "-" + random_hex(rng, rng() % 6) : random_hex(rng, 1); break;
-      case 8: s = s.substr(0, pos); break;
+      case 0:
+        s[pos] = static_cast<char>(std::toupper(static_cast<unsigned char>(s[pos])));
+        break;
+      case 1:
+        s[pos] = "g-_ Z\x00\xff"[rng() % 8];
+        break;
+      case 2:
+        s.erase(pos, 1);
+        break;
+      case 3:
+        s.insert(pos, 1, "0a-"[rng() % 3]);
+        break;
+      case 4:
+        zeros(3, 32);
+        break;
+      case 5:
+        zeros(36, 16);
+        break;
+      case 6:
+        if (s.size() >= 2) s.replace(0, 2, "ff");
+        break;
+      case 7:
+        s += rng() % 2 ? "-" + random_hex(rng, rng() % 6) : random_hex(rng, 1);
+        break;
+      case 8:
+        s = s.substr(0, pos);
+        break;
     }
   }
   return s;
@@ -235,7 +252,8 @@ TEST(CodecProperties, RandomTraceparentsAreReadExactlyWhenTheGrammarAllows) {
   int valid = 0, invalid = 0;
   for (int i = 0; i < 20000; ++i) {
     nlohmann::json doc = nlohmann::json::object();
-    for (unsigned k = rng() % 4; k > 0; --k) doc[random_text(rng, 8)] = test::random_json(rng, text);
+    for (unsigned k = rng() % 4; k > 0; --k)
+      doc[random_text(rng, 8)] = test::random_json(rng, text);
     doc.erase(std::string(kContextKey));
     doc.erase(std::string(kTraceStateKey));
     const bool is_string = rng() % 8 != 0;
@@ -279,8 +297,10 @@ TEST(CodecProperties, WithTraceparentEncodeThenDecodeGivesBackPayloadAndContext)
   int with_members = 0;
   for (int i = 0; i < 3000; ++i) {
     json payload = json::object();
-    for (unsigned k = rng() % 5; k > 0; --k) payload[random_text(rng, 10)] = test::random_json(rng, text);
-    for (const auto key : {kContextKey, kTraceParentKey, kTraceStateKey}) payload.erase(std::string(key));
+    for (unsigned k = rng() % 5; k > 0; --k)
+      payload[random_text(rng, 10)] = test::random_json(rng, text);
+    for (const auto key : {kContextKey, kTraceParentKey, kTraceStateKey})
+      payload.erase(std::string(key));
     ExecutionContext::Builder b;
     for (std::size_t f = 0; f < kContextStringFieldCount; ++f) {
       if (rng() % 2) b.set(static_cast<ContextField>(f), random_text(rng, 60));
@@ -310,10 +330,9 @@ TEST(CodecProperties, WithTraceparentEncodeThenDecodeGivesBackPayloadAndContext)
       ASSERT_EQ(*d.context, *ctx) << wire;
     } else {
       // Without W3C ids only _nala_context travels: flags and tracestate stay behind.
-      ASSERT_EQ(*d.context, *ExecutionContext::Builder(*ctx)
-                                 .trace_flags(kDefaultTraceFlags)
-                                 .trace_state("")
-                                 .build())
+      ASSERT_EQ(
+          *d.context,
+          *ExecutionContext::Builder(*ctx).trace_flags(kDefaultTraceFlags).trace_state("").build())
           << wire;
     }
   }

@@ -131,9 +131,10 @@ TEST(RedisPythonPeer, APythonServiceToleratesTraceparentAndSendsWithoutIt) {
 
   ASSERT_TRUE(got.wait_for_at_least(1));
   // The peer echoes the payload it got: "traceparent" there is its data now, nested.
-  EXPECT_EQ(received_payload,
-            (json{{"id", "py-1"},
-                  {"echo", {{"id", "user-123"}, {"traceparent", "00-" + trace + "-" + span + "-01"}}}}));
+  EXPECT_EQ(
+      received_payload,
+      (json{{"id", "py-1"},
+            {"echo", {{"id", "user-123"}, {"traceparent", "00-" + trace + "-" + span + "-01"}}}}));
   ASSERT_TRUE(received_context);
   EXPECT_EQ(received_context->trace_id(), "py-trace");
   EXPECT_FALSE(received_context->has(ContextField::span_id));

@@ -29,8 +29,8 @@ namespace {
 
 using athomic::sdk::setting;
 
-constexpr athomic_setting kGroup = setting("group", ATHOMIC_SETTING_STRING, "\"\"",
-                                           "buses that share one in-process server");
+constexpr athomic_setting kGroup =
+    setting("group", ATHOMIC_SETTING_STRING, "\"\"", "buses that share one in-process server");
 const athomic_setting* const kSettings[] = {&kGroup, nullptr};
 
 #ifdef LOOPBACK_PATTERNS
@@ -99,9 +99,9 @@ class Groups {
   void leave(const std::string& group, const Member* m) {
     std::lock_guard lock(mutex_);
     auto& members = groups_[group];
-    members.erase(std::remove_if(members.begin(), members.end(),
-                                 [m](const auto& p) { return p.get() == m; }),
-                  members.end());
+    members.erase(
+        std::remove_if(members.begin(), members.end(), [m](const auto& p) { return p.get() == m; }),
+        members.end());
   }
   // A copy: no lock is held while a host is called (it may run a handler that publishes).
   std::vector<std::shared_ptr<Member>> members(const std::string& group) {
@@ -144,7 +144,8 @@ class Loopback final : public athomic::sdk::Provider {
     } else {
       for (const auto& member : groups().members(group_)) {
         member->inside.fetch_add(1);
-        if (member->running.load() && member->deliver(m.event_name, body) == ATHOMIC_ERR_BACKPRESSURE) {
+        if (member->running.load() &&
+            member->deliver(m.event_name, body) == ATHOMIC_ERR_BACKPRESSURE) {
           st = ATHOMIC_ERR_BACKPRESSURE;
         }
         member->inside.fetch_sub(1);

@@ -183,8 +183,8 @@ TEST(CodecTraceparent, OffTheEnvelopeIsTheSeedsEvenWithW3cIds) {
                  .trace_flags(0x00)
                  .trace_state("a=b")
                  .build();
-  const std::string seed = std::string(R"({"id":"user-123","_nala_context":{"span_id":")") +
-                           kSpan + R"(","tenant_id":"acme","trace_id":")" + kTrace + R"("}})";
+  const std::string seed = std::string(R"({"id":"user-123","_nala_context":{"span_id":")") + kSpan +
+                           R"(","tenant_id":"acme","trace_id":")" + kTrace + R"("}})";
   EXPECT_EQ(encode(json{{"id", "user-123"}}, ctx), seed);
   std::string cached;
   encode_envelope(json{{"id", "user-123"}}, encode_context(*ctx), cached);
@@ -209,9 +209,9 @@ TEST(CodecTraceparent, OnTheMembersFollowTheContext) {
   EXPECT_EQ(encode_traced(json::object(), ctx),
             "{" + nala + R"(,"traceparent":")" + kParent + "\"}");
   auto with_state = ExecutionContext::Builder(*ctx).trace_flags(0).trace_state("k=v").build();
-  EXPECT_EQ(encode_traced(json::object(), with_state),
-            "{" + nala + R"(,"traceparent":"00-)" + kTrace + "-" + kSpan +
-                R"(-00","tracestate":"k=v"})");
+  EXPECT_EQ(
+      encode_traced(json::object(), with_state),
+      "{" + nala + R"(,"traceparent":"00-)" + kTrace + "-" + kSpan + R"(-00","tracestate":"k=v"})");
   // Ids that are not W3C ids: only the seed's envelope.
   auto free_text = ExecutionContext::Builder().trace_id("trace-4711").span_id(kSpan).build();
   EXPECT_EQ(encode_traced(json{{"id", 1}}, free_text), encode(json{{"id", 1}}, free_text));
@@ -295,8 +295,8 @@ TEST(CodecTraceparent, NalaContextWins) {
   // Another trace, or another span: the traceparent is not mixed in (nor counted: it is valid).
   for (const std::string& nala : std::vector<std::string>{
            R"({"trace_id":"nala-trace"})", R"({"span_id":"nala-span","tenant_id":"t"})",
-        R"({"trace_id":"nala-trace","span_id":"nala-span"})",
-        std::string(R"({"trace_id":")") + kTrace + R"(","span_id":"0000000000000001"})"}) {
+           R"({"trace_id":"nala-trace","span_id":"nala-span"})",
+           std::string(R"({"trace_id":")") + kTrace + R"(","span_id":"0000000000000001"})"}) {
     const auto d = decode_traced(R"({"_nala_context":)" + nala + R"(,"traceparent":")" + kParent +
                                  R"(","tracestate":"k=v"})");
     ASSERT_TRUE(d.context) << nala;
@@ -329,8 +329,8 @@ struct BadTrace {
 class CodecTraceparentInvalid : public testing::TestWithParam<BadTrace> {};
 
 TEST_P(CodecTraceparentInvalid, IsIgnoredAndSaidTheEventIsKept) {
-  const std::string body = R"({"id":1,"_nala_context":{"tenant_id":"acme"},)" +
-                           GetParam().members + "}";
+  const std::string body =
+      R"({"id":1,"_nala_context":{"tenant_id":"acme"},)" + GetParam().members + "}";
   const auto d = decode_traced(body);
   EXPECT_EQ(*d.payload, (json{{"id", 1}})) << body;
   EXPECT_NE(d.trace_problem.find(GetParam().why), std::string::npos)

@@ -700,7 +700,8 @@ TEST(Settings, PluginsDirMustBeText) {
 
 TEST(SettingsTraceparent, OffUnlessSet) {
   EXPECT_FALSE(EventsSettings{}.traceparent);
-  EXPECT_FALSE(Settings::from_toml("[default.events]\nenabled = true\n", "s.toml").events().traceparent);
+  EXPECT_FALSE(
+      Settings::from_toml("[default.events]\nenabled = true\n", "s.toml").events().traceparent);
   const auto s = Settings::from_toml("[default.events.context]\ntraceparent = true\n", "s.toml");
   EXPECT_TRUE(s.events().traceparent);
   EXPECT_EQ(s.events().origin_of("events.context.traceparent"), "s.toml:2");
@@ -709,8 +710,9 @@ TEST(SettingsTraceparent, OffUnlessSet) {
 TEST(SettingsTraceparent, ABadValueNamesThePlaceTheKeyAndWhatIsAllowed) {
   for (const char* bad : {"\"yes\"", "1", "[true]"}) {
     EXPECT_THAT(error_of([&] {
-                  Settings::from_toml(std::string("[default.events.context]\ntraceparent = ") + bad + "\n",
-                                      "s.toml");
+                  Settings::from_toml(
+                      std::string("[default.events.context]\ntraceparent = ") + bad + "\n",
+                      "s.toml");
                 }),
                 HasSubstr(fmt::format("s.toml:2: events.context.traceparent = {} is invalid: "
                                       "expected true or false",
@@ -736,7 +738,8 @@ TEST(SettingsTraceparent, FromTheEnvironmentNamingTheVariable) {
   const auto loaded = Settings::load(
       {.files = {temp_file("traced.toml", "[default.events.context]\ntraceparent = false\n")},
        .env = "",
-       .environment = std::map<std::string, std::string>{{"NALA_EVENTS__CONTEXT__TRACEPARENT", "true"}}});
+       .environment =
+           std::map<std::string, std::string>{{"NALA_EVENTS__CONTEXT__TRACEPARENT", "true"}}});
   EXPECT_TRUE(loaded.events().traceparent);
   EXPECT_EQ(loaded.events().origin_of("events.context.traceparent"),
             "environment variable NALA_EVENTS__CONTEXT__TRACEPARENT");

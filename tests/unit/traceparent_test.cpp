@@ -73,8 +73,7 @@ TEST_P(TraceParentInvalid, IsRefusedSayingWhy) {
 INSTANTIATE_TEST_SUITE_P(
     EveryRule, TraceParentInvalid,
     testing::Values(
-        Invalid{"Empty", "", "shorter"},
-        Invalid{"OneShort", kValid.substr(0, 54), "shorter"},
+        Invalid{"Empty", "", "shorter"}, Invalid{"OneShort", kValid.substr(0, 54), "shorter"},
         Invalid{"OneLongVersion00", kValid + "0", "longer than the 55 characters of version 00"},
         Invalid{"Version00WithMoreParts", kValid + "-00", "longer than the 55"},
         Invalid{"Padded", " " + kValid.substr(0, 54) + " ", "version"},
@@ -91,11 +90,11 @@ INSTANTIATE_TEST_SUITE_P(
         Invalid{"FlagsNotHex", with(53, "0g"), "trace-flags are not two lowercase hex"},
         Invalid{"FlagsOneDigit", kValid.substr(0, 54) + "-", "trace-flags are not two"},
         Invalid{"WrongSeparator", with(2, "_"), "separated by '-'"},
-        Invalid{"SeparatorMoved", "00-" + std::string(kTrace).substr(1) + "-0" +
-                                      std::string(kSpan) + "-01",
+        Invalid{"SeparatorMoved",
+                "00-" + std::string(kTrace).substr(1) + "-0" + std::string(kSpan) + "-01",
                 "separated by '-'"},
-        Invalid{"UppercaseEverything",
-                "00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01", "trace-id"}),
+        Invalid{"UppercaseEverything", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00F067AA0BA902B7-01",
+                "trace-id"}),
     [](const testing::TestParamInfo<Invalid>& info) { return info.param.name; });
 
 TEST(TraceParent, IdsAreW3cOnlyAsLowercaseHexOfTheirLengthNotAllZeros) {
