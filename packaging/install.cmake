@@ -12,6 +12,9 @@ install(TARGETS athomic_runtime EXPORT athomicTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT runtime NAMELINK_COMPONENT dev)
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/runtime/include/athomic
         DESTINATION ${CMAKE_INSTALL_INCLUDEDIR} COMPONENT dev)
+# athomic::asio: no file of its own (athomic/asio.hpp is among the headers above), only the
+# usage requirements of an Asio application.
+install(TARGETS athomic_asio EXPORT athomicTargets COMPONENT dev)
 install(TARGETS athomic_provider_local LIBRARY DESTINATION ${ATHOMIC_INSTALL_PLUGINDIR}
         COMPONENT runtime)
 if(TARGET athomic_provider_redis)

@@ -39,10 +39,30 @@ unsigned resolve_workers(unsigned configured) {
 // How long close() gives workers that are not inside a handler to leave, past its deadline.
 constexpr auto kExitMargin = std::chrono::milliseconds(200);
 
+// Settings filled in code skip the loader's checks; the metrics' sizes are checked here, before
+// anything is allocated from them.
+const EventsSettings& checked_metrics(const EventsSettings& s) {
+  if (s.metrics_max_events < 1 || s.metrics_max_events > 10000) {
+    throw EventBusError(fmt::format(
+        "events.metrics.max_events = {} is invalid: expected an integer from 1 to 10000",
+        s.metrics_max_events));
+  }
+  if (s.metrics_latency_sample < 1 || s.metrics_latency_sample > 1000000) {
+    throw EventBusError(fmt::format(
+        "events.metrics.latency_sample = {} is invalid: expected an integer from 1 to 1000000",
+        s.metrics_latency_sample));
+  }
+  if (!valid_metrics_listen(s.metrics_listen)) {
+    throw EventBusError(fmt::format("events.metrics.listen = \"{}\" is invalid: {}",
+                                    s.metrics_listen, kMetricsListenForm));
+  }
+  return s;
+}
+
 }  // namespace
 
 BusCore::BusCore(const EventsSettings& settings)
-    : settings_(settings),
+    : settings_(checked_metrics(settings)),
       inline_mode_(settings.dispatch_mode == DispatchMode::inline_call),
       log_(get_logger("athomic.events")),
       budget_(settings.max_queued_events, settings.max_queued_bytes),
@@ -380,6 +400,7 @@ BusCore::Internals BusCore::internals() const {
   i.retired_states = retired_states_.size();
   i.retired_subscribers = retired_subscribers_.size();
   i.cached_records = returned_count_.load();
+  i.tracked = tracked_.size();
   return i;
 }
 

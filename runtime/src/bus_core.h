@@ -12,6 +12,7 @@
 #include "rate_limited_log.h"
 #include "subscriber.h"
 #include "topic_table.h"
+#include "tracked_subscription.h"
 
 #include <athomic/bus.h>
 #include <athomic/settings.h>
@@ -38,7 +39,10 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   void start();
   void close(std::chrono::milliseconds timeout);
   Subscription subscribe(std::string_view name, Handler handler, const SubscribeOptions& options);
-  bool unsubscribe(const Subscription& s);
+  // With @p wait false it promises only "never called again", as from inside a handler: for
+  // tracked subscriptions whose object is gone, whose removal nobody waits for.
+  bool unsubscribe(const Subscription& s, bool wait = true);
+  TrackedRegistry& tracked() noexcept { return tracked_; }
   // Borrows @p payload: inline dispatch uses it in place, pool dispatch keeps a reference.
   Completion publish(std::string_view name, const Payload& payload);
   std::size_t handler_count(std::string_view name) const;
@@ -68,6 +72,7 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
     std::size_t retired_states = 0;
     std::size_t retired_subscribers = 0;
     std::size_t cached_records = 0;  // finished records kept by this bus for reuse
+    std::size_t tracked = 0;         // tracked subscriptions remembered by their object
   };
   Internals internals() const;
 
@@ -236,6 +241,7 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   std::unordered_set<std::string, NameHasher, std::equal_to<>> interest_;
   std::vector<std::string> deferred_interest_;    // guarded by registry_mutex_
   uint64_t next_generation_ = 0;
+  TrackedRegistry tracked_;
 
   // The workers' record of what they run, for close's report of stuck handlers.
   struct WorkerNote {

@@ -231,7 +231,7 @@ Subscription BusCore::subscribe(std::string_view name, Handler handler,
   return Subscription(id, std::string(name));
 }
 
-bool BusCore::unsubscribe(const Subscription& s) {
+bool BusCore::unsubscribe(const Subscription& s, bool wait) {
   Subscriber* sub = nullptr;
   // What a thread running the handler inline may still hold (see wait_until_unused).
   std::vector<const void*> containing;
@@ -258,7 +258,7 @@ bool BusCore::unsubscribe(const Subscription& s) {
   }
   // Inside a handler of this bus, waiting for other threads could be waiting for a handler that
   // waits for us; "never called again" holds without it (active is cleared).
-  if (!HandlerFrame::inside(this)) wait_until_unused(*sub, std::move(containing));
+  if (wait && !HandlerFrame::inside(this)) wait_until_unused(*sub, std::move(containing));
   sub->unref();
   return true;
 }

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <new>
 
 namespace athomic {
 
@@ -83,11 +84,12 @@ Metrics::Metrics(bool enabled, uint32_t max_events, uint32_t latency_sample)
       latency_sample_(std::max<uint32_t>(1, latency_sample)),
       pool_(std::make_shared<Pool>()),
       names_(std::make_unique<Names>(max_events)) {
-  pool_->cells = (static_cast<std::size_t>(max_events) + 1) * kCellsPerSlot;
+  pool_->slots = static_cast<std::size_t>(max_events) + 1;
   if (enabled_) {
+    discard_.reset(new uint64_t[kChunkCells]());
     // Shared by the threads that find no memory for a shard of their own: their counts may
     // then collide and be lost, never corrupt (cells are accessed atomically).
-    pool_->shards.push_back(std::make_unique<Shard>(pool_->cells));
+    pool_->shards.push_back(std::make_unique<Shard>(pool_->slots));
     pool_->shards.back()->taken = true;
     fallback_ = pool_->shards.back().get();
   }
@@ -98,6 +100,8 @@ Metrics::~Metrics() = default;
 uint32_t Metrics::slot(std::string_view name, std::size_t hash) {
   if (!enabled_) return kOther;
   if (const Names::Entry* e = names_->find(name, hash)) return e->slot;
+  // An event really named "_other" would print a second series of the same labels.
+  if (name == "_other") return kOther;
   std::lock_guard lock(names_->mutex);
   if (const Names::Entry* e = names_->find(name, hash)) return e->slot;
   if (names_->used >= max_events_) return kOther;
@@ -135,7 +139,7 @@ Metrics::Shard& Metrics::claim() {
       }
     }
     if (!shard) {
-      pool_->shards.push_back(std::make_unique<Shard>(pool_->cells));
+      pool_->shards.push_back(std::make_unique<Shard>(pool_->slots));
       shard = pool_->shards.back().get();
     }
     shard->taken = true;
@@ -152,10 +156,16 @@ Metrics::Shard& Metrics::claim() {
   return *shard;
 }
 
+uint64_t* Metrics::new_chunk(Shard& s, uint32_t slot) noexcept {
+  uint64_t* chunk = new (std::nothrow) uint64_t[kChunkCells]();
+  if (!chunk) return discard_.get();  // counted nowhere rather than aborting
+  s.chunks[slot / kSlotsPerChunk].store(chunk, std::memory_order_release);
+  return chunk;
+}
+
 void Metrics::observe(uint32_t slot, int which, uint64_t ns) noexcept {
   if (!enabled_) return;
-  Shard& s = mine();
-  uint64_t* h = &s.cells[slot * kCellsPerSlot + kCounters + which * kHistogramCells];
+  uint64_t* h = cells(mine(), slot) + kCounters + which * kHistogramCells;
   const double seconds = static_cast<double>(ns) / 1e9;
   std::size_t b = 0;
   while (b < Histogram::kBounds.size() && seconds > Histogram::kBounds[b]) ++b;
@@ -181,7 +191,8 @@ void Metrics::snapshot(std::vector<EventMetrics>& events, EventMetrics& total) c
     std::lock_guard lock(pool_->mutex);
     for (const auto& shard : pool_->shards) {
       for (std::size_t slot = 0; slot < slots.size(); ++slot) {
-        const uint64_t* c = &shard->cells[slot * kCellsPerSlot];
+        const uint64_t* c = shard->cells_if_any(static_cast<uint32_t>(slot));
+        if (!c) continue;
         EventMetrics& m = slots[slot];
         m.published += load(&c[kPublished]);
         m.received += load(&c[kReceived]);
@@ -224,19 +235,53 @@ void Metrics::snapshot(std::vector<EventMetrics>& events, EventMetrics& total) c
 
 namespace {
 
-// Label values escape backslash, double quote and newline.
+// The length of the well-formed UTF-8 sequence at the start of @p v, 0 if there is none.
+std::size_t utf8_sequence(std::string_view v) noexcept {
+  const auto b = [&](std::size_t i) { return static_cast<unsigned char>(v[i]); };
+  const unsigned char c = b(0);
+  if (c < 0x80) return 1;
+  std::size_t n = 0;
+  unsigned char lo = 0x80, hi = 0xBF;  // the second byte's range (RFC 3629, table 3-7)
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;  // no surrogates
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (v.size() < n || b(1) < lo || b(1) > hi) return 0;
+  for (std::size_t i = 2; i < n; ++i) {
+    if (b(i) < 0x80 || b(i) > 0xBF) return 0;
+  }
+  return n;
+}
+
+// Label values escape backslash, double quote and newline, and must be UTF-8: a byte that
+// starts no valid sequence becomes U+FFFD, or one odd name would make the whole scrape fail.
 std::string label(std::string_view v) {
   std::string out;
-  for (char c : v) {
-    if (c == '\\') {
+  out.reserve(v.size());
+  while (!v.empty()) {
+    const char c = v.front();
+    const std::size_t n = utf8_sequence(v);
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";
+    } else if (c == '\\') {
       out += "\\\\";
     } else if (c == '"') {
       out += "\\\"";
     } else if (c == '\n') {
       out += "\\n";
     } else {
-      out += c;
+      out.append(v.data(), n);
     }
+    v.remove_prefix(n == 0 ? 1 : n);
   }
   return out;
 }
@@ -264,7 +309,8 @@ std::string prometheus_text(const MetricsSnapshot& s) {
           [](const EventMetrics& e) { return e.delivered; });
   counter("athomic_handler_failures_total", "Handler calls that threw.",
           [](const EventMetrics& e) { return e.handler_failures; });
-  out += "# HELP athomic_events_dropped_total Events not delivered, by reason.\n"
+  out += "# HELP athomic_events_dropped_total Deliveries lost, by reason: events (queue_full, "
+         "malformed, no_handler, transport) or handler calls abandoned (close).\n"
          "# TYPE athomic_events_dropped_total counter\n";
   for (const auto& e : s.events) {
     for (std::size_t r = 0; r < kDropReasonCount; ++r) {
@@ -303,7 +349,7 @@ std::string prometheus_text(const MetricsSnapshot& s) {
         s.queued_events);
   gauge("athomic_queue_bytes", "Pool dispatch: bytes of those events.", s.queued_bytes);
   gauge("athomic_queue_max_events", "Pool dispatch: the queue's bound.", s.max_queued_events);
-  gauge("athomic_handlers_running", "Handler calls running now.", s.handlers_running);
+  gauge("athomic_handlers_running", "Pool dispatch: handler calls running now.", s.handlers_running);
   gauge("athomic_started", "1 when the bus is started.", s.started ? 1 : 0);
   out += "# HELP athomic_connection_state The provider's connection, as it reports it.\n"
          "# TYPE athomic_connection_state gauge\n";

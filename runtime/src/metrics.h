@@ -55,7 +55,7 @@ class Metrics {
 
   void add(uint32_t slot, Counter c, uint64_t n = 1) noexcept {
     if (!enabled_) return;
-    uint64_t* cell = &mine().counter(slot, c);
+    uint64_t* cell = &cells(mine(), slot)[c];
     store(cell, load(cell) + n);
   }
   // True for one call in events.metrics.latency_sample, per thread: that event is timed.
@@ -79,19 +79,42 @@ class Metrics {
   static constexpr std::size_t kHistogramCells = kBuckets + 2;
   static constexpr std::size_t kCellsPerSlot = kCounters + 2 * kHistogramCells;
 
+  // A thread's cells, allocated a chunk of slots at a time as the thread first counts for one
+  // of them: a thread that sees a few names costs a few chunks, whatever max_events allows.
+  static constexpr uint32_t kSlotsPerChunk = 16;
+  static constexpr std::size_t kChunkCells = kSlotsPerChunk * kCellsPerSlot;
   struct Shard {
-    explicit Shard(std::size_t cells) : cells(new uint64_t[cells]()) {}
-    uint64_t& counter(uint32_t slot, Counter c) noexcept { return cells[slot * kCellsPerSlot + c]; }
-    std::unique_ptr<uint64_t[]> cells;  // written by the owning thread, read by snapshots
-    uint32_t sample_clock = 0;          // the owning thread's only
-    bool taken = false;                 // guarded by the pool's mutex
+    explicit Shard(std::size_t slots)
+        : chunk_count((slots + kSlotsPerChunk - 1) / kSlotsPerChunk),
+          chunks(new std::atomic<uint64_t*>[chunk_count]) {
+      for (std::size_t i = 0; i < chunk_count; ++i) chunks[i].store(nullptr, std::memory_order_relaxed);
+    }
+    ~Shard() {
+      for (std::size_t i = 0; i < chunk_count; ++i) delete[] chunks[i].load(std::memory_order_relaxed);
+    }
+    // Readers: the slot's cells, or null while the owner never counted near it.
+    const uint64_t* cells_if_any(uint32_t slot) const noexcept {
+      const uint64_t* chunk = chunks[slot / kSlotsPerChunk].load(std::memory_order_acquire);
+      return chunk ? chunk + (slot % kSlotsPerChunk) * kCellsPerSlot : nullptr;
+    }
+    const std::size_t chunk_count;
+    std::unique_ptr<std::atomic<uint64_t*>[]> chunks;  // allocated by the owner, read by snapshots
+    uint32_t sample_clock = 0;                          // the owning thread's only
+    bool taken = false;                                 // guarded by the pool's mutex
   };
+  // The owner's cells for @p slot, allocated on first use.
+  uint64_t* cells(Shard& s, uint32_t slot) noexcept {
+    uint64_t* chunk = s.chunks[slot / kSlotsPerChunk].load(std::memory_order_relaxed);
+    if (!chunk) [[unlikely]] chunk = new_chunk(s, slot);
+    return chunk + (slot % kSlotsPerChunk) * kCellsPerSlot;
+  }
+  uint64_t* new_chunk(Shard& s, uint32_t slot) noexcept;
   // Shards outlive neither the bus nor a thread's claim; a thread keeps a weak reference to the
   // pool so that it can give its shard back at exit if the bus is still there.
   struct Pool {
     std::mutex mutex;
     std::vector<std::unique_ptr<Shard>> shards;
-    std::size_t cells = 0;
+    std::size_t slots = 0;
   };
   struct Names;
 
@@ -123,6 +146,8 @@ class Metrics {
   std::shared_ptr<Pool> pool_;
   std::unique_ptr<Names> names_;
   Shard* fallback_ = nullptr;
+  // Where a thread with no memory for a chunk counts: written, never read.
+  std::unique_ptr<uint64_t[]> discard_;
 };
 
 }  // namespace athomic::detail

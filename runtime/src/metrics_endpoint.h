@@ -6,12 +6,20 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 namespace spdlog {
 class logger;
 }
 
 namespace athomic::detail {
+
+// True for "" (no endpoint) and for "host:port" with a port from 0 to 65535.
+bool valid_metrics_listen(std::string_view listen) noexcept;
+// What valid_metrics_listen wants, for error messages.
+inline constexpr const char* kMetricsListenForm =
+    "expected \"host:port\" (e.g. \"127.0.0.1:9464\"; port 0 picks a free one), or \"\" for "
+    "no endpoint";
 
 class MetricsEndpoint {
  public:
@@ -32,6 +40,7 @@ class MetricsEndpoint {
   const std::string& address() const noexcept { return address_; }
 
  private:
+  void stop() noexcept;
   struct Impl;
   std::unique_ptr<Impl> impl_;
   std::string address_;

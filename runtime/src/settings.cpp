@@ -1,3 +1,4 @@
+#include "metrics_endpoint.h"
 #include "settings_tree.h"
 #include "text_util.h"
 
@@ -151,17 +152,8 @@ EventsSettings validate_events(const SettingsTree& t, const std::string& files) 
     if (auto* v = member(*m, "enabled")) s.metrics_enabled = read_bool(t, "events.metrics.enabled", *v);
     if (auto* v = member(*m, "listen")) {
       s.metrics_listen = read_string(t, "events.metrics.listen", *v);
-      const auto colon = s.metrics_listen.rfind(':');
-      int64_t port = 0;
-      const bool ok = colon != std::string::npos && colon > 0 &&
-                      colon + 1 < s.metrics_listen.size() &&
-                      std::all_of(s.metrics_listen.begin() + static_cast<long>(colon) + 1,
-                                  s.metrics_listen.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
-                      colon + 6 >= s.metrics_listen.size() &&
-                      (port = std::stoll(s.metrics_listen.substr(colon + 1))) < 65536;
-      if (!s.metrics_listen.empty() && !ok) {
-        fail(t, "events.metrics.listen", *v,
-             "expected \"host:port\" (e.g. \"127.0.0.1:9464\"; port 0 picks a free one), or \"\" for no endpoint");
+      if (!detail::valid_metrics_listen(s.metrics_listen)) {
+        fail(t, "events.metrics.listen", *v, detail::kMetricsListenForm);
       }
     }
     if (auto* v = member(*m, "max_events")) {

@@ -70,6 +70,28 @@ TEST_P(Memory, FinishedRecordsAreReusedNotAccumulated) {
   EXPECT_LE(detail::live_pool_events(), 1024u + 256u * 8);
 }
 
+// Short-lived objects subscribing to an event that never comes: their subscriptions would
+// wait forever for the event that removes them; later tracked subscribes remove them instead.
+TEST_P(Memory, TrackedSubscriptionsOfObjectsGoneDoNotPileUp) {
+  struct Listener {
+    void on(const Event&) {}
+  };
+  auto bus = started(local_settings(GetParam(), 2));
+  auto* core = BusAccess::core(*bus);
+  auto stays = std::make_shared<Listener>();
+  bus->subscribe("rare", stays, &Listener::on);
+  for (int i = 0; i < 10000; ++i) {
+    auto listener = std::make_shared<Listener>();
+    bus->subscribe("rare", listener, &Listener::on);
+  }
+  const auto in = core->internals();
+  EXPECT_LT(in.subscribers, 200u);
+  EXPECT_LT(in.tracked, 200u);
+  EXPECT_GE(bus->handler_count("rare"), 1u);
+  bus->publish("rare", {}).wait();  // the rest go at their event
+  EXPECT_EQ(bus->handler_count("rare"), 1u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, Memory,
                          testing::Values(DispatchMode::pool, DispatchMode::inline_call), mode_name);
 

@@ -10,7 +10,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <functional>
+#include <vector>
 #include <fstream>
 
 namespace athomic::test {
@@ -323,6 +326,87 @@ TEST(MetricsEndpoint, ASlowClientDoesNotHoldUpOthers) {
   ASSERT_EQ(connect(idle, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
   EXPECT_THAT(http(address, "GET /healthz HTTP/1.1\r\n\r\n"), HasSubstr("200 OK"));
   ::close(idle);
+}
+
+TEST(MetricsEndpoint, IdleConnectionsCannotLockScrapersOut) {
+  auto s = local_settings(DispatchMode::pool, 2);
+  s.metrics_listen = "127.0.0.1:0";
+  auto bus = started(s);
+  const std::string address = bus->metrics_address();
+  const auto colon = address.rfind(':');
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
+  inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+  // Far more half-sent requests than the endpoint serves at once.
+  std::vector<int> idle;
+  for (int i = 0; i < 40; ++i) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
+    (void)!write(fd, "GET /metr", 9);
+    idle.push_back(fd);
+  }
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_THAT(http(address, "GET /healthz HTTP/1.1\r\n\r\n"), HasSubstr("200 OK"));
+    EXPECT_THAT(http(address, "GET /metrics HTTP/1.1\r\n\r\n"), HasSubstr("200 OK"));
+  }
+  for (int fd : idle) ::close(fd);
+}
+
+TEST(MetricsEndpoint, AnswersWhatIsNotARequestWithAStatus) {
+  auto s = local_settings(DispatchMode::pool, 2);
+  s.metrics_listen = "127.0.0.1:0";
+  auto bus = started(s);
+  const std::string address = bus->metrics_address();
+  // Bare LF line ends, and the absolute form a proxy sends.
+  EXPECT_THAT(http(address, "GET /healthz HTTP/1.0\n\n"), HasSubstr("200 OK"));
+  EXPECT_THAT(http(address, "GET http://" + address + "/metrics HTTP/1.1\r\n\r\n"),
+              HasSubstr("200 OK"));
+  EXPECT_THAT(http(address, "\r\n\r\n"), HasSubstr("400 Bad Request"));
+  EXPECT_THAT(http(address, "GET\r\n\r\n"), HasSubstr("400 Bad Request"));
+  EXPECT_THAT(http(address, std::string("\x16\x03\x01\x00\xa5\x01 x y\r\n\r\n", 16)),
+              HasSubstr("400 Bad Request"));
+  const std::string put = http(address, "PUT /metrics HTTP/1.1\r\n\r\n");
+  EXPECT_THAT(put, HasSubstr("405 Method Not Allowed"));
+  EXPECT_THAT(put, HasSubstr("Allow: GET, HEAD\r\n"));
+}
+
+TEST(PrometheusText, NamesThatAreNotUtf8OrLookLikeTheAggregateStayValid) {
+  auto s = local_settings(DispatchMode::inline_call, 0);
+  s.metrics_max_events = 2;
+  auto bus = started(s);
+  for (const std::string name : {std::string("user.created"), std::string("caf\xe9.latin1"), std::string("_other"),
+                                 std::string("past.the.cap")}) {
+    bus->subscribe(name, [](const Event&) {});
+    bus->publish(name, {});
+  }
+  const auto m = bus->metrics();
+  // "_other" is the aggregate's label: an event of that name is counted in it.
+  EXPECT_EQ(std::count_if(m.events.begin(), m.events.end(),
+                          [](const EventMetrics& e) { return e.event == "_other"; }),
+            1);
+  EXPECT_EQ(find(m, "_other")->published, 2u);
+  const std::string text = prometheus_text(m);
+  EXPECT_EQ(promtool_complaints(text), "");
+  EXPECT_THAT(text, HasSubstr("athomic_events_published_total{event=\"caf\xEF\xBF\xBD.latin1\"} 1"));
+}
+
+TEST(MetricsSettings, SettingsFilledInCodeAreCheckedToo) {
+  for (auto change : std::vector<std::function<void(EventsSettings&)>>{
+           [](EventsSettings& s) { s.metrics_listen = "127.0.0.1:99999"; },
+           [](EventsSettings& s) { s.metrics_listen = ":9464"; },
+           [](EventsSettings& s) { s.metrics_max_events = 4000000000u; },
+           [](EventsSettings& s) { s.metrics_max_events = 0; },
+           [](EventsSettings& s) { s.metrics_latency_sample = 0; }}) {
+    auto s = local_settings(DispatchMode::pool, 1);
+    change(s);
+    try {
+      EventBus::create(s);
+      ADD_FAILURE() << "accepted";
+    } catch (const EventBusError& e) {
+      EXPECT_THAT(e.what(), HasSubstr("events.metrics."));
+    }
+  }
 }
 
 TEST(MetricsEndpoint, UnhealthyWhenTheBusIsNotStarted) {

@@ -82,6 +82,24 @@ LD_LIBRARY_PATH="$work/root/usr/lib" "$work/app/build/app" >"$work/app.log" 2>&1
 grep -q "audit \[trace_id=trace-4711 tenant_id=acme\] Auditing creation of user user-123" "$work/app.log" \
   || { cat "$work/app.log"; fail "the README example did not audit in its publisher's context"; }
 
+echo "== an Asio application against the extracted packages: examples/asio_coroutines"
+mkdir -p "$work/asio_app"
+cp "$src/examples/asio_coroutines/main.cpp" "$work/asio_app/"
+cat >"$work/asio_app/CMakeLists.txt" <<'CMAKE'
+cmake_minimum_required(VERSION 3.16)
+project(asio_example CXX)
+find_package(athomic CONFIG REQUIRED COMPONENTS asio)
+find_package(CLI11 REQUIRED)
+add_executable(app main.cpp)
+target_link_libraries(app PRIVATE athomic::asio CLI11::CLI11)
+CMAKE
+cmake -S "$work/asio_app" -B "$work/asio_app/build" -DCMAKE_PREFIX_PATH="$work/root/usr" >"$work/asio-configure.log" 2>&1 \
+  || { cat "$work/asio-configure.log"; fail "configure the Asio application"; }
+cmake --build "$work/asio_app/build" >"$work/asio-build.log" 2>&1 || { cat "$work/asio-build.log"; fail "build the Asio application"; }
+(cd "$work/run" && LD_LIBRARY_PATH="$work/root/usr/lib" "$work/asio_app/build/app") >"$work/asio-app.log" 2>&1 \
+  || { cat "$work/asio-app.log"; fail "run the Asio application"; }
+grep -q "3 order(s) placed, 3 audited" "$work/asio-app.log" || { cat "$work/asio-app.log"; fail "the Asio example's output"; }
+
 echo "== the tarball"
 tar -xzf "$work"/pkgs/athomic-*.tar.gz -C "$work/tgz"
 top=$(ls -d "$work"/tgz/*/)

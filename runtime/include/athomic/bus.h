@@ -6,7 +6,9 @@
 #include <athomic/errors.h>
 #include <athomic/event.h>
 #include <athomic/export.h>
+#include <athomic/handlers.h>
 #include <athomic/metrics.h>
+#include <athomic/typed.h>
 
 #include <nlohmann/json.hpp>
 
@@ -29,10 +31,6 @@ class BusCore;
 struct Outcome;
 struct BusAccess;
 }  // namespace detail
-
-/// A handler. It runs inside the publisher's execution context. Exceptions it throws are
-/// caught, logged with the event name and trace id, and counted; other handlers are unaffected.
-using Handler = std::function<void(const Event&)>;
 
 /// How one subscription is run.
 struct SubscribeOptions {
@@ -57,6 +55,41 @@ class Subscription {
  private:
   uint64_t id_ = 0;
   std::string event_name_;
+};
+
+class EventBus;
+
+/// Owns one subscription and unsubscribes it when destroyed, with unsubscribe's guarantee: once
+/// the destructor (or reset()) returns, the handler will not be called again and — when that
+/// happens outside the bus's handlers — is not running on any thread. It holds its bus weakly:
+/// when the bus is gone first there is nothing left to do (and if the bus's last owner let go
+/// meanwhile, it is closed and destroyed there). Move-only; like a unique_ptr, one object is not
+/// for use from several threads at once.
+class ATHOMIC_API ScopedSubscription {
+ public:
+  ScopedSubscription() noexcept = default;
+  /// Takes charge of @p subscription, made on @p bus.
+  ScopedSubscription(EventBus& bus, Subscription subscription);
+  ScopedSubscription(ScopedSubscription&& other) noexcept;
+  /// Unsubscribes the subscription this one held, then takes over @p other's.
+  ScopedSubscription& operator=(ScopedSubscription&& other) noexcept;
+  ScopedSubscription(const ScopedSubscription&) = delete;
+  ScopedSubscription& operator=(const ScopedSubscription&) = delete;
+  ~ScopedSubscription();
+
+  /// Unsubscribes now and becomes empty.
+  /// @return true when the subscription was still registered and is now removed.
+  bool reset() noexcept;
+  /// Becomes empty without unsubscribing: the subscription stays, and is returned (to pass to
+  /// EventBus::unsubscribe later).
+  Subscription release() noexcept;
+  const Subscription& get() const noexcept { return subscription_; }
+  /// True while it holds a subscription (not after reset(), release() or a move).
+  explicit operator bool() const noexcept { return static_cast<bool>(subscription_); }
+
+ private:
+  std::weak_ptr<EventBus> bus_;
+  Subscription subscription_;
 };
 
 /// The outcome of one publish, to wait on or to ignore. With an in-process provider it is done
@@ -177,6 +210,9 @@ struct ProviderDescription {
 /// An event bus: handlers subscribed to event names, events published to them, carried by the
 /// provider plugin the settings name. Every call is safe from any thread.
 ///
+/// Buses are always owned by a std::shared_ptr (create() and get_event_bus() make them so);
+/// ScopedSubscription and tracked subscriptions hold them weakly.
+///
 /// Guarantees, in both dispatch modes and on every provider:
 ///  * Order: a subscription receives the events of one publisher, or of one provider
 ///    connection, in the order they were published (unless it opted into
@@ -192,7 +228,7 @@ struct ProviderDescription {
 ///  * close(timeout) returns within the timeout (plus a few milliseconds) whatever handlers do.
 ///  * Nothing is lost silently: every event the bus could not deliver is counted in stats() by
 ///    reason, and refused publishes throw.
-class ATHOMIC_API EventBus {
+class ATHOMIC_API EventBus : public std::enable_shared_from_this<EventBus> {
  public:
   /// Builds a bus from explicit settings, loading its provider plugin. Not started.
   /// @throws ConfigError, PluginError
@@ -236,6 +272,72 @@ class ATHOMIC_API EventBus {
                      }));
   }
 
+  /// Typed: registers @p handler, taking `(const T&, const Event&)` or `(const T&)`, for
+  /// @p event_name. Each call reads the payload as a T with its `from_json`; a payload that
+  /// does not convert is a handler failure (logged and counted, other handlers unaffected)
+  /// whose message names the event, T and — for types defined with ATHOMIC_EVENT_FIELDS — the
+  /// field (PayloadError). Throws as the untyped form.
+  template <class T, class F>
+    requires(!std::is_void_v<T> && detail::HandlerFor<F, T>)
+  Subscription subscribe(std::string_view event_name, F handler,
+                         const SubscribeOptions& options = {}) {
+    return subscribe(event_name, detail::make_handler<T>(std::move(handler)), options);
+  }
+  /// Typed, for an event type that carries its name (T::event_name).
+  template <NamedEvent T, class F>
+    requires detail::HandlerFor<F, T>
+  Subscription subscribe(F handler, const SubscribeOptions& options = {}) {
+    return subscribe<T>(T::event_name, std::move(handler), options);
+  }
+
+  /// Tracked: calls @p method on the object @p object points to (a std::weak_ptr, or a
+  /// std::shared_ptr, held weakly all the same) while it lives. @p method takes the Event or
+  /// the payload JSON. Once the object is gone the call is skipped and the subscription removes
+  /// itself, at the next event for it (without waiting: it does so from inside its handler).
+  /// A call holds the object while it runs: if the last owner lets go meanwhile, the object is
+  /// destroyed on the handler's thread when the call returns — in inline dispatch, calls that
+  /// overlap on several threads keep it alive together. The returned Subscription works with
+  /// unsubscribe as usual; so do unsubscribe(event_name, object, method) and
+  /// unsubscribe_all(object). Subscriptions of objects that are gone are also removed by later
+  /// tracked subscribes to this bus, so they do not pile up on events that never come.
+  template <class P, class M>
+    requires detail::TrackedMethodFor<P, M, void>
+  Subscription subscribe(std::string_view event_name, const P& object, M method,
+                         const SubscribeOptions& options = {}) {
+    return subscribe_tracked<void>(event_name, object, method, options);
+  }
+  /// Tracked and typed: @p method takes `(const T&, const Event&)` or `(const T&)`.
+  template <class T, class P, class M>
+    requires(!std::is_void_v<T> && detail::TrackedMethodFor<P, M, T>)
+  Subscription subscribe(std::string_view event_name, const P& object, M method,
+                         const SubscribeOptions& options = {}) {
+    return subscribe_tracked<T>(event_name, object, method, options);
+  }
+  /// Tracked and typed, for an event type that carries its name.
+  template <NamedEvent T, class P, class M>
+    requires detail::TrackedMethodFor<P, M, T>
+  Subscription subscribe(const P& object, M method, const SubscribeOptions& options = {}) {
+    return subscribe_tracked<T>(T::event_name, object, method, options);
+  }
+
+  /// Any form of subscribe above, with the same arguments, owned by a ScopedSubscription that
+  /// unsubscribes when it is destroyed.
+  template <class... A>
+    requires requires(EventBus& bus, std::string_view name, A&&... args) {
+      { bus.subscribe(name, std::forward<A>(args)...) } -> std::same_as<Subscription>;
+    }
+  ScopedSubscription subscribe_scoped(std::string_view event_name, A&&... args) {
+    return ScopedSubscription(*this, subscribe(event_name, std::forward<A>(args)...));
+  }
+  /// The typed forms: `subscribe_scoped<UserCreated>(handler)`, `subscribe_scoped<T>(name, …)`.
+  template <class T, class... A>
+    requires requires(EventBus& bus, A&&... args) {
+      { bus.subscribe<T>(std::forward<A>(args)...) } -> std::same_as<Subscription>;
+    }
+  ScopedSubscription subscribe_scoped(A&&... args) {
+    return ScopedSubscription(*this, subscribe<T>(std::forward<A>(args)...));
+  }
+
   /// Removes a subscription. When it returns, the handler will not be called again, and — when
   /// called from outside this bus's handlers — is not running on any thread. Called from inside
   /// a handler of this bus it does not wait for calls running on other threads (two handlers
@@ -243,6 +345,35 @@ class ATHOMIC_API EventBus {
   /// again". A wait longer than a few seconds is logged once, naming the event and subscription.
   /// @return false if the subscription was not (or no longer) registered.
   bool unsubscribe(const Subscription& subscription);
+
+  /// Removes the tracked subscriptions of @p method on @p object to @p event_name — what
+  /// `unsubscribe(event_name, callback)` does with a bound method in the seed — each with the
+  /// guarantee above. The object may be gone already.
+  /// @return how many were removed (a method subscribed twice to one name is removed twice).
+  template <class P, class M>
+    requires(detail::TrackedPointer<P> && std::is_member_function_pointer_v<M>)
+  std::size_t unsubscribe(std::string_view event_name, const P& object, M method) {
+    return detail::unsubscribe_tracked(
+        *this, &event_name,
+        detail::tracked_target(std::weak_ptr<detail::tracked_object_t<P>>(object), method));
+  }
+  /// The same, for an event type that carries its name (T::event_name).
+  template <NamedEvent T, class P, class M>
+    requires(detail::TrackedPointer<P> && std::is_member_function_pointer_v<M>)
+  std::size_t unsubscribe(const P& object, M method) {
+    return unsubscribe(T::event_name, object, method);
+  }
+  /// Removes every tracked subscription of @p object, to any event and with any method, each
+  /// with the guarantee above: what an object calls before it stops wanting events while it
+  /// still lives.
+  /// @return how many were removed.
+  template <class P>
+    requires detail::TrackedPointer<P>
+  std::size_t unsubscribe_all(const P& object) {
+    return detail::unsubscribe_tracked(
+        *this, nullptr,
+        detail::tracked_target(std::weak_ptr<detail::tracked_object_t<P>>(object)));
+  }
 
   /// Publishes @p payload (a JSON object; null counts as {}) to every handler of @p event_name,
   /// with the current execution context.
@@ -258,6 +389,21 @@ class ATHOMIC_API EventBus {
     requires std::same_as<std::remove_cvref_t<P>, Payload>
   Completion publish(std::string_view event_name, const P& payload) {
     return publish_shared(event_name, payload);
+  }
+  /// Publishes a C++ value as the payload: its `to_json` (see JsonWritable), which must give a
+  /// JSON object. Handlers of any form receive that object.
+  /// @throws EventBusError as the JSON form, and naming the type when its JSON is not an object
+  ///         or its to_json threw.
+  template <class T>
+    requires(JsonWritable<T> && !std::same_as<T, nlohmann::json> && !std::same_as<T, Payload>)
+  Completion publish(std::string_view event_name, const T& value) {
+    return publish(event_name, detail::to_payload(event_name, value));
+  }
+  /// Publishes an event type that carries its name (T::event_name).
+  template <NamedEvent T>
+    requires JsonWritable<T>
+  Completion publish(const T& event) {
+    return publish(T::event_name, event);
   }
 
   /// Number of handlers currently subscribed to @p event_name.
@@ -280,6 +426,18 @@ class ATHOMIC_API EventBus {
  private:
   friend struct detail::BusAccess;
   explicit EventBus(std::shared_ptr<detail::BusCore> core);
+  template <class T, class P, class M>
+  Subscription subscribe_tracked(std::string_view event_name, const P& object, M method,
+                                 const SubscribeOptions& options) {
+    using O = detail::tracked_object_t<P>;
+    const std::weak_ptr<O> weak(object);
+    auto tracker = detail::make_tracker(*this);
+    const Subscription s = subscribe(
+        event_name, detail::make_handler<T>(detail::TrackedCall<O, M>{weak, method, tracker}),
+        options);
+    detail::tracker_subscribed(*this, tracker, s, detail::tracked_target(weak, method));
+    return s;
+  }
   Completion publish_shared(std::string_view event_name, const Payload& payload);
   std::shared_ptr<detail::BusCore> core_;
 };

@@ -40,7 +40,8 @@ struct EventMetrics {
   uint64_t received = 0;          ///< messages received from the transport
   uint64_t delivered = 0;         ///< handler calls
   uint64_t handler_failures = 0;  ///< handler calls that threw
-  std::array<uint64_t, kDropReasonCount> dropped{};  ///< by DropReason
+  /// By DropReason: events, except DropReason::close, which counts the handler calls abandoned.
+  std::array<uint64_t, kDropReasonCount> dropped{};
   /// Sampled (events.metrics.latency_sample): from publish (or receipt, for events from a
   /// transport) to the start of a handler call, and each call's duration.
   Histogram dispatch_latency;
@@ -55,7 +56,7 @@ struct MetricsSnapshot {
   uint64_t queued_events = 0;        ///< pool dispatch: waiting for or running in handlers
   uint64_t queued_bytes = 0;
   uint64_t max_queued_events = 0;
-  uint64_t handlers_running = 0;
+  uint64_t handlers_running = 0;     ///< pool dispatch: handler calls running now
   bool started = false;
   /// "up", "reconnecting" or "down", as the provider reports it.
   std::string connection = "down";
