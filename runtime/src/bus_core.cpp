@@ -262,6 +262,7 @@ BusStats BusCore::stats() const {
   s.queued_events = budget_.events();
   s.queued_bytes = budget_.bytes();
   s.dropped_by_transport = dropped_by_transport_.load(std::memory_order_relaxed);
+  s.invalid_traceparent = invalid_traceparent_.load(std::memory_order_relaxed);
   std::lock_guard lock(health_mutex_);
   s.outages = outages_;
   return s;
@@ -285,6 +286,7 @@ MetricsSnapshot BusCore::metrics() const {
                  : h.connection == BusHealth::Connection::reconnecting ? "reconnecting"
                                                                        : "down";
   s.outages = h.outages;
+  s.invalid_traceparent = invalid_traceparent_.load(std::memory_order_relaxed);
   return s;
 }
 

@@ -131,11 +131,15 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   // Inside the catch block of a handler call: counts and logs the exception.
   [[gnu::cold]] void handler_threw(const Subscriber& s, const Event& ev) noexcept;
   void skip_malformed(std::string_view name, const std::string& why) noexcept;
+  // A received event's traceparent or tracestate was ignored (the event is delivered).
+  [[gnu::cold]] void ignore_trace_context(std::string_view name, const std::string& why) noexcept;
   // The metrics slot of a name that may have no topic.
   uint32_t metrics_slot(std::string_view name) noexcept;
   Completion publish_pool(std::string_view name, const Payload& payload, const Audience& to,
                           const ContextPtr* context, uint32_t mslot);
   Completion publish_remote(std::string_view name, const Payload& payload, uint32_t mslot);
+  // trace_members(ctx), saying once in the log when the context has ids that are not W3C.
+  std::string traced_members(const ExecutionContext& ctx);
   // Waits for room in the queue as the settings say, or throws.
   void take_budget(std::string_view name, uint64_t bytes, uint32_t mslot);
   PoolEvent* take_record();
@@ -178,6 +182,10 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
 
   const EventsSettings settings_;
   const bool inline_mode_;
+  // What the per-thread cache of the encoded context is for: the propagated fields, and one
+  // bit above them when the W3C members are encoded too (events.context.traceparent).
+  const ContextFieldMask context_cache_key_ =
+      settings_.propagated_fields | (settings_.traceparent ? ContextFieldMask{1} << 31 : 0);
   std::shared_ptr<spdlog::logger> log_;
   std::shared_ptr<spdlog::logger> provider_log_;
   std::optional<ProviderSettings> provider_settings_;  // when the provider declares its keys
@@ -254,6 +262,8 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   std::atomic<uint64_t> dropped_queue_full_{0};
   std::atomic<uint64_t> running_at_close_{0};
   std::atomic<uint64_t> dropped_by_transport_{0};
+  std::atomic<uint64_t> invalid_traceparent_{0};
+  std::atomic<bool> said_no_traceparent_{false};  // the log line about non-W3C ids, once
   std::atomic<int64_t> unacknowledged_{0};  // publishes the provider has not completed yet
   Metrics metrics_;
   std::unique_ptr<class MetricsEndpoint> endpoint_;
@@ -264,6 +274,8 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
                                         "publish(es) the provider could not deliver"};
   RateLimitedLog transport_drop_log_{log_, spdlog::level::err,
                                      "report(s) of received messages the provider lost"};
+  RateLimitedLog trace_context_log_{log_, spdlog::level::warn,
+                                    "received trace context(s) ignored"};
 
   // The connection as the provider reports it (ABI 1.2).
   mutable std::mutex health_mutex_;

@@ -7,6 +7,7 @@
 #include "hazard.h"
 #include "log_event.h"
 #include "payload_size.h"
+#include "traceparent.h"
 
 #include <athomic/errors.h>
 
@@ -212,14 +213,16 @@ Completion BusCore::publish_remote(std::string_view name, const Payload& payload
   // cache holds a reference, so its key cannot be reused by another context.
   thread_local struct {
     ContextPtr source;
-    ContextFieldMask fields = 0;
+    ContextFieldMask key = 0;  // context_cache_key_ of the bus that filled it
     std::string json;
+    std::string trace;  // the W3C members, when the key says so
   } context_cache;
   body.clear();
   std::string_view context_json;
+  std::string_view trace_json;
   const ContextPtr* current = tls_current_context;
   if (current && *current) {
-    if (context_cache.source != *current || context_cache.fields != settings_.propagated_fields) {
+    if (context_cache.source != *current || context_cache.key != context_cache_key_) {
       const ExecutionContext* ctx = (*current)->restrict_view(settings_.propagated_fields);
       ContextPtr restricted;
       if (!ctx) {
@@ -232,13 +235,19 @@ Completion BusCore::publish_remote(std::string_view name, const Payload& payload
             ctx->feature_flags().size(), kMaxFeatureFlags));
       }
       context_cache.json = ctx->is_empty() ? std::string() : encode_context(*ctx);
+      context_cache.trace = settings_.traceparent ? traced_members(*ctx) : std::string();
       context_cache.source = *current;
-      context_cache.fields = settings_.propagated_fields;
+      context_cache.key = context_cache_key_;
     }
     context_json = context_cache.json;
+    trace_json = context_cache.trace;
   }
   try {
-    encode_envelope(*payload, context_json, body);
+    if (settings_.traceparent) {
+      encode_traced_envelope(*payload, context_json, trace_json, body);
+    } else {
+      encode_envelope(*payload, context_json, body);
+    }
   } catch (const EventBusError& e) {
     throw EventBusError(fmt::format("publish('{}'): {}", name, e.what()));
   }
@@ -274,6 +283,23 @@ Completion BusCore::publish_remote(std::string_view name, const Payload& payload
     throw_refused(name, error);
   }
   return ack ? Completion(ack) : Completion();
+}
+
+std::string BusCore::traced_members(const ExecutionContext& ctx) {
+  std::string members = trace_members(ctx);
+  if (members.empty() && (ctx.has(ContextField::trace_id) || ctx.has(ContextField::span_id)) &&
+      !said_no_traceparent_.exchange(true, std::memory_order_relaxed)) {
+    const auto shown = [](std::optional<std::string_view> v) {
+      return v ? fmt::format("\"{}\"", v->substr(0, 64)) : std::string("unset");
+    };
+    log_->warn(
+        "events.context.traceparent is on, but a context's trace_id ({}) and span_id "
+        "({}) are not both W3C ids (32 and 16 lowercase hex digits, not all zeros): "
+        "events published in such contexts carry no traceparent, only _nala_context "
+        "(said once)",
+        shown(ctx.trace_id()), shown(ctx.span_id()));
+  }
+  return members;
 }
 
 void BusCore::publish_done(uint64_t token, athomic_status status, int64_t receivers,
@@ -471,10 +497,11 @@ athomic_status BusCore::receive(std::string_view name, std::string_view body,
   }
   DecodedEvent decoded;
   std::string error;
-  if (!decode_envelope(body, decoded, error)) {
+  if (!decode_envelope(body, decoded, error, EnvelopeOptions{settings_.traceparent})) {
     skip_malformed(name, error);
     return ATHOMIC_ERR_DECODE;
   }
+  if (!decoded.trace_problem.empty()) ignore_trace_context(name, decoded.trace_problem);
   InlineEvent ev{to.exact ? to.exact->name() : name, &decoded.payload, &decoded.context, 0, mslot};
   dispatch_inline(ev, to);
   return ATHOMIC_OK;
@@ -489,6 +516,20 @@ void BusCore::skip_malformed(std::string_view name, const std::string& why) noex
     try {
       log_->warn("skipped a malformed message for '{}': {}{}", name, why,
                  suppressed ? fmt::format(" ({} more since the last report)", suppressed) : "");
+    } catch (...) {
+    }
+  }
+}
+
+void BusCore::ignore_trace_context(std::string_view name, const std::string& why) noexcept {
+  invalid_traceparent_.fetch_add(1, std::memory_order_relaxed);
+  uint64_t suppressed = 0;
+  if (trace_context_log_.admit(suppressed)) {
+    try {
+      log_->warn(
+          "ignored the trace context of a received '{}' event (delivered without it): "
+          "{}{}",
+          name, why, suppressed ? fmt::format(" ({} more since the last report)", suppressed) : "");
     } catch (...) {
     }
   }
@@ -686,7 +727,8 @@ bool BusCore::decode_once(PoolEvent& ev, std::string_view name) noexcept {
                                                             std::memory_order_acq_rel)) {
     DecodedEvent out;
     std::string error;
-    if (decode_envelope(ev.raw, out, error)) {
+    if (decode_envelope(ev.raw, out, error, EnvelopeOptions{settings_.traceparent})) {
+      if (!out.trace_problem.empty()) ignore_trace_context(name, out.trace_problem);
       ev.payload = std::move(out.payload);
       ev.context = std::move(out.context);
       ev.decode.store(Decode::ok, std::memory_order_release);

@@ -2,6 +2,7 @@
 
 #include "json_reader.h"
 #include "json_writer.h"
+#include "traceparent.h"
 
 #include <athomic/errors.h>
 
@@ -51,9 +52,32 @@ void encode_envelope(const nlohmann::json& payload, std::string_view context_jso
   out += '}';
 }
 
-void encode_envelope(const nlohmann::json& payload, const ExecutionContext* ctx,
-                     std::string& out) {
-  encode_envelope(payload, ctx && !ctx->is_empty() ? encode_context(*ctx) : std::string(), out);
+void encode_traced_envelope(const nlohmann::json& payload, std::string_view context_json,
+                            std::string_view trace_members, std::string& out) {
+  for (const std::string_view key : {kTraceParentKey, kTraceStateKey}) {
+    if (payload.contains(key)) {
+      throw EventBusError(fmt::format(
+          "payload holds the key '{}', which events.context.traceparent = true reserves: the "
+          "bus sets it from the execution context",
+          key));
+    }
+  }
+  const std::size_t start = out.size();
+  encode_envelope(payload, context_json, out);
+  if (trace_members.empty()) return;
+  out.pop_back();
+  if (out.size() - start > 1) out += ',';
+  out += trace_members;
+  out += '}';
+}
+
+void encode_envelope(const nlohmann::json& payload, const ExecutionContext* ctx, std::string& out,
+                     const EnvelopeOptions& options) {
+  const bool has_context = ctx && !ctx->is_empty();
+  const std::string context_json = has_context ? encode_context(*ctx) : std::string();
+  if (!options.traceparent) return encode_envelope(payload, context_json, out);
+  encode_traced_envelope(payload, context_json, has_context ? trace_members(*ctx) : std::string(),
+                         out);
 }
 
 bool context_from_json(const nlohmann::json& j, ContextPtr& out, std::string& error) {
@@ -106,38 +130,137 @@ bool context_from_json(const nlohmann::json& j, ContextPtr& out, std::string& er
   return true;
 }
 
-bool decode_envelope(std::string_view body, DecodedEvent& out, std::string& error) noexcept {
-  // Consecutive messages mostly carry the same context (one publisher, one request): a thread
-  // keeps the last one it decoded and reuses it when the text is the same.
-  thread_local struct {
-    std::string text;
-    ContextPtr context;
-  } last;
+namespace {
+
+// A received string as a log line shows it: JSON, cut short.
+std::string shown(std::string_view v) {
+  std::string s = nlohmann::json(v.substr(0, 80))
+                      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return s.size() > 80 ? s.substr(0, 77) + "..." : s;
+}
+
+// A W3C member: read as a string into a reused buffer (JsonSideMember::string_value), else a
+// JSON value of another type.
+bool absent(const JsonSideMember& m) { return !m.seen || (!m.is_string && m.value.is_null()); }
+const char* type_of(const JsonSideMember& m) {
+  return m.is_string ? "string" : m.value.type_name();
+}
+
+// The W3C members of a received envelope, applied to the context "_nala_context" gave
+// (out.context). Invalid values are ignored and said in out.trace_problem.
+void apply_trace_members(const JsonSideMember& parent, const JsonSideMember& state,
+                         DecodedEvent& out) {
+  // Null is absent, as for "_nala_context" and its fields. A tracestate without a traceparent
+  // means nothing (W3C): ignored.
+  if (absent(parent)) return;
+  if (!parent.is_string) {
+    out.trace_problem =
+        fmt::format("'{}' must be a string, got {}", kTraceParentKey, type_of(parent));
+    return;
+  }
+  TraceParent tp;
+  if (const char* why = parse_traceparent(*parent.string_value, tp)) {
+    out.trace_problem =
+        fmt::format("'{}' {}: {}", kTraceParentKey, shown(*parent.string_value), why);
+    return;
+  }
+  const ExecutionContext* base = out.context.get();
+  const auto trace_id = base ? base->trace_id() : std::nullopt;
+  const auto span_id = base ? base->span_id() : std::nullopt;
+  // "_nala_context" wins: a traceparent of another trace or span is not mixed into it.
+  if ((trace_id && *trace_id != tp.trace_id) || (span_id && *span_id != tp.parent_id)) return;
+  std::string_view trace_state;
+  if (!absent(state)) {
+    if (!state.is_string) {
+      out.trace_problem =
+          fmt::format("'{}' must be a string, got {}", kTraceStateKey, type_of(state));
+    } else if (const char* why = check_tracestate(*state.string_value)) {
+      out.trace_problem =
+          fmt::format("'{}' {}: {}", kTraceStateKey, shown(*state.string_value), why);
+    } else {
+      trace_state = *state.string_value;
+    }
+  }
+  // The usual case between athomic services: "_nala_context" already says it all, and its
+  // context object stays shared (the decoder's cache).
+  if (trace_id && span_id && tp.flags == kDefaultTraceFlags && trace_state.empty()) return;
+  ExecutionContext::Builder b =
+      base ? ExecutionContext::Builder(*base) : ExecutionContext::Builder();
+  b.trace_id(std::string(tp.trace_id))
+      .span_id(std::string(tp.parent_id))
+      .trace_flags(tp.flags)
+      .trace_state(std::string(trace_state));
+  out.context = std::move(b).build();
+}
+
+// What a thread keeps of the last context it decoded: consecutive messages mostly carry the
+// same one (one publisher, one request), which is then reused when its text is the same.
+struct LastContext {
+  std::string text;
+  ContextPtr context;
+};
+
+// The W3C members' strings (what a valid member is) are read into buffers a thread keeps.
+struct TraceBuffers {
+  std::string parent, state;
+  // Keeps the buffers, not what an outsized value made of them.
+  void trim() {
+    for (std::string* buffer : {&parent, &state}) {
+      if (buffer->capacity() > 4096) std::string().swap(*buffer);
+    }
+  }
+};
+
+// Reads "_nala_context" and, with kSides == 3, the W3C members apart from the payload. Off,
+// the decoder does exactly what it did before they existed.
+template <std::size_t kSides>
+bool decode_sides(std::string_view body, DecodedEvent& out, std::string& error, LastContext& last,
+                  TraceBuffers* buffers) {
+  JsonSideMember side[kSides];
+  side[0].key = kContextKey;
+  side[0].known = last.text;
+  if constexpr (kSides == 3) {
+    side[1].key = kTraceParentKey;
+    side[1].string_value = &buffers->parent;
+    side[2].key = kTraceStateKey;
+    side[2].string_value = &buffers->state;
+  }
+  JsonReadOptions options;
+  options.max_depth = kMaxJsonDepth;
+  options.side = side;
+  options.side_count = kSides;
+  auto payload = std::make_shared<nlohmann::json>();
+  if (!read_json(body, *payload, error, options)) return false;
+  if (!payload->is_object()) {
+    error = fmt::format("the message must be a JSON object, got {}", payload->type_name());
+    return false;
+  }
+  out.context = nullptr;
+  if (side[0].was_known) {
+    out.context = last.context;
+  } else if (side[0].seen) {
+    if (!context_from_json(side[0].value, out.context, error)) return false;
+    if (side[0].value.is_object()) {
+      last.text.assign(side[0].text);
+      last.context = out.context;
+    }
+  }
+  if constexpr (kSides == 3) apply_trace_members(side[1], side[2], out);
+  out.payload = std::move(payload);
+  return true;
+}
+
+}  // namespace
+
+bool decode_envelope(std::string_view body, DecodedEvent& out, std::string& error,
+                     const EnvelopeOptions& envelope) noexcept {
+  thread_local LastContext last;
   try {
-    JsonSideMember side;
-    side.key = kContextKey;
-    side.known = last.text;
-    JsonReadOptions options;
-    options.max_depth = kMaxJsonDepth;
-    options.side = &side;
-    auto payload = std::make_shared<nlohmann::json>();
-    if (!read_json(body, *payload, error, options)) return false;
-    if (!payload->is_object()) {
-      error = fmt::format("the message must be a JSON object, got {}", payload->type_name());
-      return false;
-    }
-    out.context = nullptr;
-    if (side.was_known) {
-      out.context = last.context;
-    } else if (side.seen) {
-      if (!context_from_json(side.value, out.context, error)) return false;
-      if (side.value.is_object()) {
-        last.text.assign(side.text);
-        last.context = out.context;
-      }
-    }
-    out.payload = std::move(payload);
-    return true;
+    if (!envelope.traceparent) return decode_sides<1>(body, out, error, last, nullptr);
+    thread_local TraceBuffers buffers;
+    const bool ok = decode_sides<3>(body, out, error, last, &buffers);
+    buffers.trim();
+    return ok;
   } catch (const std::exception& e) {
     error = e.what();
     return false;

@@ -1,4 +1,5 @@
 #include "context_slot.h"
+#include "traceparent.h"
 
 #include <athomic/context.h>
 #include <athomic/errors.h>
@@ -28,7 +29,11 @@ std::optional<ContextField> context_field_from_name(std::string_view name) {
 }
 
 ExecutionContext::Builder::Builder(const ExecutionContext& base)
-    : strings_(base.strings_), flags_(base.flags_), set_(base.set_) {}
+    : strings_(base.strings_),
+      flags_(base.flags_),
+      set_(base.set_),
+      trace_state_(base.trace_state_),
+      trace_flags_(base.trace_flags_) {}
 
 ExecutionContext::Builder& ExecutionContext::Builder::set(ContextField f, std::string value) {
   if (f == ContextField::feature_flags) return *this;  // use feature_flags()
@@ -63,11 +68,21 @@ ExecutionContext::Builder& ExecutionContext::Builder::feature_flag(std::string n
   return *this;
 }
 
+ExecutionContext::Builder& ExecutionContext::Builder::trace_state(std::string state) {
+  if (const char* why = detail::check_tracestate(state)) {
+    throw EventBusError(fmt::format("context tracestate: {}", why));
+  }
+  trace_state_ = std::move(state);
+  return *this;
+}
+
 ContextPtr ExecutionContext::Builder::build() && {
   auto ctx = std::make_shared<ExecutionContext>();
   ctx->strings_ = std::move(strings_);
   ctx->flags_ = std::move(flags_);
   ctx->set_ = set_;
+  ctx->trace_state_ = std::move(trace_state_);
+  ctx->trace_flags_ = trace_flags_;
   return ctx;
 }
 
@@ -106,6 +121,8 @@ const ContextPtr* ExecutionContext::restricted_ptr(ContextFieldMask mask) const 
     if (wanted & (1u << i)) fresh_ctx->strings_[i] = strings_[i];
   }
   if (wanted & kFlagsBit) fresh_ctx->flags_ = flags_;
+  fresh_ctx->trace_state_ = trace_state_;
+  fresh_ctx->trace_flags_ = trace_flags_;
   auto* fresh = new ContextPtr(std::move(fresh_ctx));
   if (restricted_.compare_exchange_strong(cached, fresh, std::memory_order_acq_rel)) return fresh;
   delete fresh;
@@ -130,7 +147,8 @@ ContextPtr ExecutionContext::restrict(const ContextPtr& self, ContextFieldMask m
 }
 
 bool ExecutionContext::operator==(const ExecutionContext& o) const noexcept {
-  return set_ == o.set_ && strings_ == o.strings_ && flags_ == o.flags_;
+  return set_ == o.set_ && strings_ == o.strings_ && flags_ == o.flags_ &&
+         trace_flags_ == o.trace_flags_ && trace_state_ == o.trace_state_;
 }
 
 ContextScope::ContextScope(ContextPtr ctx) noexcept

@@ -128,8 +128,8 @@ class Reader {
       skip_space();
       if (p_ == end_ || *p_ != ':') return fail("expected ':' after a key");
       ++p_;
-      if (top && options_.side && key == options_.side->key) {
-        if (!side_member(*options_.side)) return false;
+      if (JsonSideMember* side = top ? side_for(key) : nullptr) {
+        if (!side_member(*side)) return false;
       } else if (!value(members[std::move(key)], false)) {
         return false;
       }
@@ -146,11 +146,19 @@ class Reader {
     }
   }
 
+  JsonSideMember* side_for(std::string_view key) const noexcept {
+    for (std::size_t i = 0; options_.side && i < options_.side_count; ++i) {
+      if (key == options_.side[i].key) return &options_.side[i];
+    }
+    return nullptr;
+  }
+
   bool side_member(JsonSideMember& side) {
     skip_space();
     const char* start = p_;
     side.seen = true;
     side.was_known = false;
+    side.is_string = false;
     // An object's text ends at its own closing brace, so a known object found here is the
     // whole value.
     const std::string_view known = side.known;
@@ -159,6 +167,10 @@ class Reader {
         std::memcmp(p_, known.data(), known.size()) == 0) {
       p_ += known.size();
       side.was_known = true;
+    } else if (side.string_value && p_ < end_ && *p_ == '"') {
+      if (!string(*side.string_value)) return false;
+      side.is_string = true;
+      side.value = nullptr;
     } else if (!value(side.value, false)) {
       return false;
     }

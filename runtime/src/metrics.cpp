@@ -360,8 +360,12 @@ std::string prometheus_text(const MetricsSnapshot& s) {
   out += fmt::format(
       "# HELP athomic_connection_outages_total Times the connection went down.\n"
       "# TYPE athomic_connection_outages_total counter\n"
-      "athomic_connection_outages_total{{backend=\"{}\"}} {}\n",
-      label(s.backend), s.outages);
+      "athomic_connection_outages_total{{backend=\"{}\"}} {}\n"
+      "# HELP athomic_invalid_traceparent_total Received traceparent or tracestate values "
+      "ignored as invalid (events.context.traceparent); the events were delivered.\n"
+      "# TYPE athomic_invalid_traceparent_total counter\n"
+      "athomic_invalid_traceparent_total{{backend=\"{}\"}} {}\n",
+      label(s.backend), s.outages, label(s.backend), s.invalid_traceparent);
   return out;
 }
 

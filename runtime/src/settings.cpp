@@ -114,7 +114,7 @@ EventsSettings validate_events(const SettingsTree& t, const std::string& files) 
   refuse_non_finite(t, "events", *events);
   reject_unknown(t, "events", *events,
                  {"enabled", "plugins_dir", "provider", "executor", "propagated_context",
-                  "max_payload_bytes", "metrics", "logging"});
+                  "max_payload_bytes", "metrics", "logging", "context"});
   if (auto* v = member(*events, "enabled")) s.enabled = read_bool(t, "events.enabled", *v);
   if (auto* v = member(*events, "plugins_dir")) {
     s.plugins_dir = read_string(t, "events.plugins_dir", *v);
@@ -176,6 +176,13 @@ EventsSettings validate_events(const SettingsTree& t, const std::string& files) 
       } else {
         fail(t, "events.logging.format", *v, "expected \"text\" or \"json\"");
       }
+    }
+  }
+  if (auto* c = member(*events, "context")) {
+    if (!c->is_object()) fail(t, "events.context", *c, "expected a table");
+    reject_unknown(t, "events.context", *c, {"traceparent"});
+    if (auto* v = member(*c, "traceparent")) {
+      s.traceparent = read_bool(t, "events.context.traceparent", *v);
     }
   }
   if (auto* ex = member(*events, "executor")) {

@@ -73,6 +73,7 @@ int cmd_config(const athomic::Settings& settings) {
                     {"when_full", e.when_full == athomic::WhenFull::block ? "block" : "fail"},
                     {"publish_timeout", e.publish_timeout.count() / 1000.0}}},
       {"max_payload_bytes", e.max_payload_bytes},
+      {"context", {{"traceparent", e.traceparent}}},
       {"provider", athomic::mask_secret_values(e.provider_config)}};
   // The provider's own keys, with their defaults and where each value came from.
   nlohmann::json keys = nlohmann::json::array();

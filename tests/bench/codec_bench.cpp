@@ -8,12 +8,30 @@
 //   context, which both sides convert once, outside the loop.
 // nlohmann::json::parse and dump() are what the received-message and publish paths used before
 // the codec had its own reader and writer, which must agree with them (tests/fuzz/).
+//
+// Then events.context.traceparent, each row with the setting off ("athomic", what every bus
+// does by default) beside the same work with it on ("traceparent_on"):
+//   encode/w3c, decode/w3c: the codec alone, one context with W3C ids (trace and span);
+//   publish/remote: a whole publish on a remote transport (the loopback test provider, no
+//   handler here so nothing is decoded): the thread's cached context, the envelope, the
+//   provider's call;
+//   round_trip/remote: the same with one inline handler: the loopback hands the message back,
+//   the host decodes it and runs the handler in its context.
+// The "athomic" variants use only what the codec had before the setting, so the same source
+// built against the commit before it gives the before/after figures (docs/BENCHMARKS.md).
 #include "bench_support.h"
 #include "codec.h"
+
+#include <athomic/athomic.h>
 
 #include <cstdio>
 #include <string>
 #include <vector>
+
+#if __has_include("traceparent.h")
+#include "traceparent.h"
+#define ATHOMIC_BENCH_TRACEPARENT 1
+#endif
 
 namespace {
 
@@ -164,6 +182,154 @@ void nlohmann_encode(benchmark::State& state, bool one_context) {
   meter.report(state, static_cast<double>(state.iterations()), "op");
 }
 
+// ---- events.context.traceparent ----
+
+athomic::ContextPtr w3c_context() {
+  return athomic::ExecutionContext::Builder()
+      .trace_id("4bf92f3577b34da6a3ce929d0e0e4736")
+      .span_id("00f067aa0ba902b7")
+      .tenant_id("acme")
+      .build();
+}
+
+struct W3cSet {
+  athomic::ContextPtr context = w3c_context();
+  std::string context_json = encode_context(*context);
+  std::vector<nlohmann::json> payloads;
+  std::vector<std::string> plain;   // the envelopes with the setting off
+  std::vector<std::string> traced;  // ... and on (empty when this build has no setting)
+  std::string members;              // the W3C members, encoded once as the bus does
+};
+
+const W3cSet& w3c_set() {
+  static const W3cSet set = [] {
+    W3cSet s;
+#ifdef ATHOMIC_BENCH_TRACEPARENT
+    s.members = trace_members(*s.context);
+#endif
+    for (std::size_t i = 0; i < kMessages; ++i) {
+      s.payloads.push_back(payload(i));
+      std::string out;
+      encode_envelope(s.payloads.back(), s.context_json, out);
+      s.plain.push_back(std::move(out));
+#ifdef ATHOMIC_BENCH_TRACEPARENT
+      out.clear();
+      encode_traced_envelope(s.payloads.back(), s.context_json, s.members, out);
+      s.traced.push_back(std::move(out));
+#endif
+    }
+    return s;
+  }();
+  return set;
+}
+
+void w3c_encode(benchmark::State& state, bool traceparent) {
+  const W3cSet& set = w3c_set();
+  const std::vector<std::string>& expected = traceparent ? set.traced : set.plain;
+  std::string out;
+  std::size_t i = 0;
+  Meter meter;
+  for (auto _ : state) {
+    out.clear();
+#ifdef ATHOMIC_BENCH_TRACEPARENT
+    if (traceparent) {
+      encode_traced_envelope(set.payloads[i], set.context_json, set.members, out);
+    } else {
+      encode_envelope(set.payloads[i], set.context_json, out);
+    }
+#else
+    encode_envelope(set.payloads[i], set.context_json, out);
+#endif
+    if (out.size() != expected[i].size()) {
+      fail(state, "message " + std::to_string(i) + " encoded wrong: " + out);
+      break;
+    }
+    benchmark::DoNotOptimize(out);
+    i = (i + 1) % kMessages;
+  }
+  meter.report(state, static_cast<double>(state.iterations()), "op");
+}
+
+void w3c_decode(benchmark::State& state, bool traceparent) {
+  const W3cSet& set = w3c_set();
+  const std::vector<std::string>& messages = traceparent ? set.traced : set.plain;
+  std::size_t i = 0;
+  Meter meter;
+  for (auto _ : state) {
+    DecodedEvent d;
+    std::string error;
+#ifdef ATHOMIC_BENCH_TRACEPARENT
+    const bool ok = decode_envelope(messages[i], d, error, EnvelopeOptions{traceparent});
+#else
+    const bool ok = decode_envelope(messages[i], d, error);
+#endif
+    if (!ok || d.payload->size() != 3 || !d.context ||
+        d.context->span_id() != set.context->span_id()) {
+      fail(state, "message " + std::to_string(i) + " decoded wrong: " + error);
+      break;
+    }
+    benchmark::DoNotOptimize(d);
+    i = (i + 1) % kMessages;
+  }
+  meter.report(state, static_cast<double>(state.iterations()), "op");
+}
+
+#ifdef ATHOMIC_TEST_PLUGIN_DIR
+std::shared_ptr<athomic::EventBus> loopback_bus(benchmark::State& state, bool traceparent) {
+  athomic::EventsSettings s;
+  s.backend = "loopback";
+  s.provider_config = {{"backend", "loopback"}};
+  s.plugins_dir = ATHOMIC_TEST_PLUGIN_DIR;
+  s.dispatch_mode = athomic::DispatchMode::inline_call;
+#ifdef ATHOMIC_BENCH_TRACEPARENT
+  s.traceparent = traceparent;
+#else
+  if (traceparent) return nullptr;
+#endif
+  try {
+    auto bus = athomic::EventBus::create(s);
+    bus->start();
+    return bus;
+  } catch (const std::exception& e) {
+    skip(state, std::string("no loopback bus: ") + e.what());
+    return nullptr;
+  }
+}
+
+// One publish, with (@p handler) or without a handler for the event in this process.
+void remote_publish(benchmark::State& state, bool traceparent, bool handler) {
+  auto bus = loopback_bus(state, traceparent);
+  if (!bus) return;
+  const W3cSet& set = w3c_set();
+  std::vector<athomic::Payload> payloads;
+  for (const auto& p : set.payloads) payloads.push_back(std::make_shared<const nlohmann::json>(p));
+  uint64_t handled = 0;
+  bool context_right = false;
+  if (handler) {
+    bus->subscribe("bench.remote", [&](const athomic::Event& e) {
+      ++handled;
+      context_right = e.context().span_id() == set.context->span_id() && e.payload().size() == 3;
+    });
+  }
+  athomic::ContextScope scope(set.context);
+  std::size_t i = 0;
+  Meter meter;
+  for (auto _ : state) {
+    bus->publish("bench.remote", payloads[i]);
+    i = (i + 1) % kMessages;
+  }
+  meter.report(state, static_cast<double>(state.iterations()), "op");
+  if (handler) {
+    expect_equal(state, "handler calls", handled, state.iterations());
+    if (!context_right) fail(state, "the handler did not see the event and its context");
+  } else {
+    expect_equal(state, "events received without a handler", bus->stats().undeliverable,
+                 state.iterations());
+  }
+  bus->close();
+}
+#endif
+
 int register_all() {
   for (bool one : {false, true}) {
     const Row decode{one ? "decode/1_context" : "decode/64_contexts",
@@ -183,6 +349,31 @@ int register_all() {
     add(encode, "athomic", [one](auto& s) { athomic_encode(s, one); });
     add(encode, "nlohmann", [one](auto& s) { nlohmann_encode(s, one); });
   }
+  const Row w3c_encode_row{"encode/w3c",
+                           "encode, one context with W3C ids encoded once; traceparent_on: "
+                           "events.context.traceparent, its members encoded once too"};
+  const Row w3c_decode_row{"decode/w3c",
+                           "decode 64 messages in rotation, one context with W3C ids; "
+                           "traceparent_on: the messages with traceparent, read with the setting"};
+  add(w3c_encode_row, "athomic", [](auto& s) { w3c_encode(s, false); });
+  add(w3c_decode_row, "athomic", [](auto& s) { w3c_decode(s, false); });
+#ifdef ATHOMIC_BENCH_TRACEPARENT
+  add(w3c_encode_row, "traceparent_on", [](auto& s) { w3c_encode(s, true); });
+  add(w3c_decode_row, "traceparent_on", [](auto& s) { w3c_decode(s, true); });
+#endif
+#ifdef ATHOMIC_TEST_PLUGIN_DIR
+  for (bool handler : {false, true}) {
+    const Row row{handler ? "round_trip/remote" : "publish/remote",
+                  handler ? "publish to one inline handler through the loopback provider: "
+                            "encode, hand back, decode, run the handler in the context"
+                          : "publish on the loopback provider, no handler here: the thread's "
+                            "cached context, the envelope, the provider's call"};
+    add(row, "athomic", [handler](auto& s) { remote_publish(s, false, handler); });
+#ifdef ATHOMIC_BENCH_TRACEPARENT
+    add(row, "traceparent_on", [handler](auto& s) { remote_publish(s, true, handler); });
+#endif
+  }
+#endif
   return 0;
 }
 const int registered = register_all();

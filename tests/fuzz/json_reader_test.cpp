@@ -193,6 +193,63 @@ TEST(JsonReader, ReadsTheSideMemberOfTheTopObjectApart) {
   EXPECT_EQ(side.text, R"({"trace_id":"t"})");
 }
 
+TEST(JsonReader, ReadsSeveralSideMembersApart) {
+  json out;
+  std::string error;
+  JsonSideMember side[3];
+  side[0].key = "_nala_context";
+  side[1].key = "traceparent";
+  side[2].key = "tracestate";
+  JsonReadOptions options;
+  options.side = side;
+  options.side_count = 3;
+  const std::string text = R"({"traceparent":"a","n":{"traceparent":"x"},"_nala_context":{},)"
+                           R"("traceparent":7,"m":1})";
+  ASSERT_TRUE(read_json(text, out, error, options)) << error;
+  EXPECT_EQ(out, json::parse(R"({"n":{"traceparent":"x"},"m":1})"));
+  EXPECT_TRUE(side[0].seen);
+  EXPECT_EQ(side[0].value, json::object());
+  EXPECT_TRUE(side[1].seen);
+  EXPECT_EQ(side[1].value, 7);  // the last one wins
+  EXPECT_EQ(side[1].text, "7");
+  EXPECT_FALSE(side[2].seen);
+  // Counted from `side`: with one, the others are payload members.
+  side[0] = side[1] = side[2] = JsonSideMember{};
+  side[0].key = "_nala_context";
+  side[1].key = "traceparent";
+  options.side_count = 1;
+  ASSERT_TRUE(read_json(text, out, error, options)) << error;
+  EXPECT_EQ(out, json::parse(R"({"traceparent":7,"n":{"traceparent":"x"},"m":1})"));
+  EXPECT_FALSE(side[1].seen);
+}
+
+TEST(JsonReader, ASideMembersStringCanGoToABufferOfTheCallers) {
+  std::string buffer = "left over";
+  JsonSideMember side;
+  side.key = "tp";
+  side.string_value = &buffer;
+  JsonReadOptions options;
+  options.side = &side;
+  json out;
+  std::string error;
+  ASSERT_TRUE(read_json(R"({"tp":"a\u0062c\n","n":1})", out, error, options)) << error;
+  EXPECT_EQ(out, json::parse(R"({"n":1})"));
+  EXPECT_TRUE(side.is_string);
+  EXPECT_EQ(buffer, "abc\n");
+  EXPECT_TRUE(side.value.is_null());
+  // Any other type goes to `value`; the last occurrence wins either way.
+  ASSERT_TRUE(read_json(R"({"tp":"x","tp":[1]})", out, error, options)) << error;
+  EXPECT_FALSE(side.is_string);
+  EXPECT_EQ(side.value, json::parse("[1]"));
+  ASSERT_TRUE(read_json(R"({"tp":[1],"tp":"y"})", out, error, options)) << error;
+  EXPECT_TRUE(side.is_string);
+  EXPECT_EQ(buffer, "y");
+  EXPECT_TRUE(side.value.is_null());
+  // A broken string is still an error of the document.
+  EXPECT_FALSE(read_json("{\"tp\":\"\xff\"}", out, error, options));
+  EXPECT_NE(error.find("invalid UTF-8"), std::string::npos) << error;
+}
+
 TEST(JsonReader, AKnownSideObjectIsNotReadAgainButAnythingElseIs) {
   JsonSideMember side;
   auto read = [&side](const std::string& text, std::string_view known) {

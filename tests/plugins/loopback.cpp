@@ -7,16 +7,33 @@
 // ATHOMIC_CAP_PATTERN and, like a broker with native wildcards, delivers each message once per
 // matching subscription — to an exact interest with deliver_message, to a pattern with
 // deliver_message_to.
+//
+// Settings (events.provider.*): group — buses whose loopback names the same non-empty group
+// share one in-process "server": each publish is delivered to every started member, the
+// publisher included, in the order they started. Two buses with different settings then talk
+// to each other as two services on one Redis bus would (a publisher's envelope read by a
+// receiver configured otherwise).
 #include <athomic/sdk/provider.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
 
+using athomic::sdk::setting;
+
+constexpr athomic_setting kGroup =
+    setting("group", ATHOMIC_SETTING_STRING, "\"\"", "buses that share one in-process server");
+const athomic_setting* const kSettings[] = {&kGroup, nullptr};
+
+#ifdef LOOPBACK_PATTERNS
 // NATS-style subject matching: `*` one part, a final `>` one or more.
 bool matches(std::string_view pattern, std::string_view name) {
   for (;;) {
@@ -33,30 +50,110 @@ bool matches(std::string_view pattern, std::string_view name) {
     name.remove_prefix(nd + 1);
   }
 }
+#endif
+
+// One bus in a group. Deliveries to it count themselves in `inside`, so that stop() can wait
+// for those under way: after stop returns, nothing calls that bus's host any more.
+struct Member {
+  explicit Member(athomic::sdk::Host h) : host(h) {}
+  athomic::sdk::Host host;
+  std::atomic<bool> running{false};
+  std::atomic<int> inside{0};
+  std::mutex mutex;
+  std::set<std::pair<std::string, bool>> interests;  // (topic, is a pattern)
+
+  // Hands @p body to this member's host as the build's broker would.
+  athomic_status deliver(std::string_view name, const std::string& body) {
+#ifdef LOOPBACK_PATTERNS
+    bool exact = false;
+    std::vector<std::string> patterns;
+    {
+      std::lock_guard lock(mutex);
+      for (const auto& i : interests) {
+        if (i.second && matches(i.first, name)) patterns.push_back(i.first);
+        if (!i.second && i.first == name) exact = true;
+      }
+    }
+    athomic_status st = ATHOMIC_OK;
+    if (exact && host.deliver_message(name, body) == ATHOMIC_ERR_BACKPRESSURE) {
+      st = ATHOMIC_ERR_BACKPRESSURE;
+    }
+    for (const auto& p : patterns) {
+      if (host.deliver_message_to(name, body, p) == ATHOMIC_ERR_BACKPRESSURE) {
+        st = ATHOMIC_ERR_BACKPRESSURE;
+      }
+    }
+    return st;
+#else
+    return host.deliver_message(name, body);
+#endif
+  }
+};
+
+class Groups {
+ public:
+  void join(const std::string& group, std::shared_ptr<Member> m) {
+    std::lock_guard lock(mutex_);
+    groups_[group].push_back(std::move(m));
+  }
+  void leave(const std::string& group, const Member* m) {
+    std::lock_guard lock(mutex_);
+    auto& members = groups_[group];
+    members.erase(
+        std::remove_if(members.begin(), members.end(), [m](const auto& p) { return p.get() == m; }),
+        members.end());
+  }
+  // A copy: no lock is held while a host is called (it may run a handler that publishes).
+  std::vector<std::shared_ptr<Member>> members(const std::string& group) {
+    std::lock_guard lock(mutex_);
+    return groups_[group];
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, std::vector<std::shared_ptr<Member>>> groups_;
+};
+
+Groups& groups() {
+  static Groups* g = new Groups();  // the plugin is never unloaded: never destroyed either
+  return *g;
+}
 
 class Loopback final : public athomic::sdk::Provider {
  public:
-  Loopback(athomic::sdk::Host host, std::string_view) : host_(host) {}
-  void start() override { running_ = true; }
-  void stop() noexcept override { running_ = false; }
+  Loopback(athomic::sdk::Host host, std::string_view)
+      : self_(std::make_shared<Member>(host)), group_(host.setting<std::string>("group")) {}
+  void start() override {
+    self_->running = true;
+    if (!group_.empty()) groups().join(group_, self_);
+  }
+  void stop() noexcept override {
+    self_->running = false;
+    if (!group_.empty()) groups().leave(group_, self_.get());
+    while (self_->inside.load() > 0) std::this_thread::yield();
+  }
   void publish(const athomic::sdk::Message& m) override {
-    if (!running_) throw athomic::sdk::Error(ATHOMIC_ERR_STATE, "the loopback provider is stopped");
+    if (!self_->running) {
+      throw athomic::sdk::Error(ATHOMIC_ERR_STATE, "the loopback provider is stopped");
+    }
     // The host may reuse its buffer once publish returns: a copy is what a transport would keep.
     const std::string body(m.body);
-#ifdef LOOPBACK_PATTERNS
-    std::vector<std::string> exact, patterns;
-    {
-      std::lock_guard lock(mutex_);
-      for (const auto& i : interests_) {
-        if (i.second && matches(i.first, m.event_name)) patterns.push_back(i.first);
-        if (!i.second && i.first == m.event_name) exact.push_back(i.first);
+    athomic_status st = ATHOMIC_OK;
+    if (group_.empty()) {
+      st = self_->deliver(m.event_name, body);
+    } else {
+      for (const auto& member : groups().members(group_)) {
+        member->inside.fetch_add(1);
+        if (member->running.load() &&
+            member->deliver(m.event_name, body) == ATHOMIC_ERR_BACKPRESSURE) {
+          st = ATHOMIC_ERR_BACKPRESSURE;
+        }
+        member->inside.fetch_sub(1);
       }
     }
-    for (const auto& e : exact) check(host_.deliver_message(m.event_name, body));
-    for (const auto& p : patterns) check(host_.deliver_message_to(m.event_name, body, p));
-#else
-    check(host_.deliver_message(m.event_name, body));
-#endif
+    if (st == ATHOMIC_ERR_BACKPRESSURE) {
+      throw athomic::sdk::Error(st, "the receiving side's queue is full");
+    }
     // The host checks what arrives against its view of the body it sent: a body changed under
     // the provider during delivery shows up as a mismatch here.
     if (std::string_view(body) != m.body) {
@@ -64,32 +161,26 @@ class Loopback final : public athomic::sdk::Provider {
     }
   }
   void interest_add(std::string_view topic, athomic_interest_kind kind) override {
-    std::lock_guard lock(mutex_);
-    interests_.insert({std::string(topic), kind == ATHOMIC_INTEREST_PATTERN});
+    std::lock_guard lock(self_->mutex);
+    self_->interests.insert({std::string(topic), kind == ATHOMIC_INTEREST_PATTERN});
   }
   void interest_remove(std::string_view topic, athomic_interest_kind kind) noexcept override {
-    std::lock_guard lock(mutex_);
-    interests_.erase({std::string(topic), kind == ATHOMIC_INTEREST_PATTERN});
+    std::lock_guard lock(self_->mutex);
+    self_->interests.erase({std::string(topic), kind == ATHOMIC_INTEREST_PATTERN});
   }
 
  private:
-  static void check(athomic_status st) {
-    if (st == ATHOMIC_ERR_BACKPRESSURE) {
-      throw athomic::sdk::Error(st, "the receiving side's queue is full");
-    }
-  }
-
-  athomic::sdk::Host host_;
-  std::atomic<bool> running_{false};
-  std::mutex mutex_;
-  std::set<std::pair<std::string, bool>> interests_;  // (topic, is a pattern)
+  const std::shared_ptr<Member> self_;
+  const std::string group_;
 };
 
 }  // namespace
 
 #ifdef LOOPBACK_PATTERNS
-ATHOMIC_PROVIDER(Loopback, "loopback_patterns", "0.0.1",
-                 ATHOMIC_CAP_REMOTE | ATHOMIC_CAP_ORDERED | ATHOMIC_CAP_PATTERN);
+ATHOMIC_PROVIDER_WITH_SETTINGS(Loopback, "loopback_patterns", "0.0.1",
+                               ATHOMIC_CAP_REMOTE | ATHOMIC_CAP_ORDERED | ATHOMIC_CAP_PATTERN,
+                               kSettings);
 #else
-ATHOMIC_PROVIDER(Loopback, "loopback", "0.0.1", ATHOMIC_CAP_REMOTE | ATHOMIC_CAP_ORDERED);
+ATHOMIC_PROVIDER_WITH_SETTINGS(Loopback, "loopback", "0.0.1",
+                               ATHOMIC_CAP_REMOTE | ATHOMIC_CAP_ORDERED, kSettings);
 #endif

@@ -92,6 +92,33 @@ TEST(ExecutionContext, RefusesOversizedValues) {
   }
 }
 
+TEST(ExecutionContext, TraceFlagsAndStateGoWhereTheContextGoes) {
+  auto plain = ExecutionContext::Builder().trace_id("t").build();
+  EXPECT_EQ(plain->trace_flags(), kDefaultTraceFlags);
+  EXPECT_EQ(plain->trace_state(), std::nullopt);
+
+  auto ctx = ExecutionContext::Builder()
+                 .trace_id("t")
+                 .session_id("s")
+                 .trace_flags(0x00)
+                 .trace_state("rojo=00f067aa0ba902b7")
+                 .build();
+  EXPECT_EQ(ctx->trace_flags(), 0x00);
+  EXPECT_EQ(ctx->trace_state(), "rojo=00f067aa0ba902b7");
+  // Not fields: the mask and emptiness are about the Python framework's fields only.
+  EXPECT_EQ(ctx->fields(), field_bit(ContextField::trace_id) | field_bit(ContextField::session_id));
+  EXPECT_TRUE(ExecutionContext::Builder().trace_state("a=b").build()->is_empty());
+  // They count for equality, and survive a restriction (cached or built) and a copy.
+  EXPECT_FALSE(*ctx == *ExecutionContext::Builder().trace_id("t").session_id("s").build());
+  const auto restricted = ExecutionContext::restrict(ctx, kDefaultPropagatedFields);
+  EXPECT_FALSE(restricted->has(ContextField::session_id));
+  EXPECT_EQ(restricted->trace_flags(), 0x00);
+  EXPECT_EQ(restricted->trace_state(), "rojo=00f067aa0ba902b7");
+  const auto other = ExecutionContext::restrict(ctx, field_bit(ContextField::trace_id));
+  EXPECT_EQ(other->trace_state(), "rojo=00f067aa0ba902b7");
+  EXPECT_EQ(*ExecutionContext::Builder(*ctx).build(), *ctx);
+}
+
 TEST(ExecutionContext, FieldNamesRoundTrip) {
   for (std::size_t i = 0; i < kContextFieldCount; ++i) {
     const auto f = static_cast<ContextField>(i);

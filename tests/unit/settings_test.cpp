@@ -698,5 +698,52 @@ TEST(Settings, PluginsDirMustBeText) {
   EXPECT_THAT(msg, HasSubstr("plugins_dir = 3 is invalid: expected a string"));
 }
 
+TEST(SettingsTraceparent, OffUnlessSet) {
+  EXPECT_FALSE(EventsSettings{}.traceparent);
+  EXPECT_FALSE(
+      Settings::from_toml("[default.events]\nenabled = true\n", "s.toml").events().traceparent);
+  const auto s = Settings::from_toml("[default.events.context]\ntraceparent = true\n", "s.toml");
+  EXPECT_TRUE(s.events().traceparent);
+  EXPECT_EQ(s.events().origin_of("events.context.traceparent"), "s.toml:2");
+}
+
+TEST(SettingsTraceparent, ABadValueNamesThePlaceTheKeyAndWhatIsAllowed) {
+  for (const char* bad : {"\"yes\"", "1", "[true]"}) {
+    EXPECT_THAT(error_of([&] {
+                  Settings::from_toml(
+                      std::string("[default.events.context]\ntraceparent = ") + bad + "\n",
+                      "s.toml");
+                }),
+                HasSubstr(fmt::format("s.toml:2: events.context.traceparent = {} is invalid: "
+                                      "expected true or false",
+                                      bad)))
+        << bad;
+  }
+  EXPECT_THAT(error_of([] { Settings::from_toml("[default.events]\ncontext = true\n", "s.toml"); }),
+              HasSubstr("s.toml:2: events.context = true is invalid: expected a table"));
+  const auto msg = error_of(
+      [] { Settings::from_toml("[default.events.context]\ntraceparents = true\n", "s.toml"); });
+  EXPECT_THAT(msg, HasSubstr("s.toml:2: unknown setting events.context.traceparents. Did you mean "
+                             "'traceparent'? Known keys of events.context: traceparent"));
+}
+
+TEST(SettingsTraceparent, FromTheEnvironmentNamingTheVariable) {
+  const auto s = Settings::from_toml(kLayered, "settings.toml", "development",
+                                     {{"NALA_EVENTS__CONTEXT__TRACEPARENT", "true"}});
+  EXPECT_TRUE(s.events().traceparent);
+  EXPECT_THAT(env_error({{"NALA_EVENTS__CONTEXT__TRACEPARENT", "maybe"}}),
+              HasSubstr("environment variable NALA_EVENTS__CONTEXT__TRACEPARENT: "
+                        "events.context.traceparent = \"maybe\" is invalid: expected true or "
+                        "false"));
+  const auto loaded = Settings::load(
+      {.files = {temp_file("traced.toml", "[default.events.context]\ntraceparent = false\n")},
+       .env = "",
+       .environment =
+           std::map<std::string, std::string>{{"NALA_EVENTS__CONTEXT__TRACEPARENT", "true"}}});
+  EXPECT_TRUE(loaded.events().traceparent);
+  EXPECT_EQ(loaded.events().origin_of("events.context.traceparent"),
+            "environment variable NALA_EVENTS__CONTEXT__TRACEPARENT");
+}
+
 }  // namespace
 }  // namespace athomic

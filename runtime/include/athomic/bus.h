@@ -170,6 +170,9 @@ struct BusStats {
   uint64_t dropped_by_transport = 0;
   /// Times the provider's connection went from up to reconnecting or down.
   uint64_t outages = 0;
+  /// events.context.traceparent: received messages whose `traceparent` or `tracestate` was
+  /// invalid and ignored (logged at most once a second). Not a loss: the event was delivered.
+  uint64_t invalid_traceparent = 0;
   /// Pool dispatch: events accepted and not yet handled by every handler, and their bytes.
   uint64_t queued_events = 0;
   uint64_t queued_bytes = 0;

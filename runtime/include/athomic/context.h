@@ -39,6 +39,9 @@ inline constexpr std::size_t kContextStringFieldCount = 10;
 /// are refused when a context is built and when one arrives from the wire.
 inline constexpr std::size_t kMaxContextValueBytes = 1024;
 
+/// W3C trace-flags a context has unless told otherwise: sampled (see trace_flags()).
+inline constexpr uint8_t kDefaultTraceFlags = 0x01;
+
 /// Bit mask over ContextField.
 using ContextFieldMask = uint32_t;
 constexpr ContextFieldMask field_bit(ContextField f) { return 1u << static_cast<unsigned>(f); }
@@ -83,6 +86,15 @@ class ATHOMIC_API ExecutionContext {
     }
     Builder& feature_flags(FeatureFlags flags);
     Builder& feature_flag(std::string name, bool on);
+    /// W3C trace-flags for this context's trace (see ExecutionContext::trace_flags()).
+    Builder& trace_flags(uint8_t flags) {
+      trace_flags_ = flags;
+      return *this;
+    }
+    /// W3C tracestate for this context's trace; empty clears it.
+    /// @throws EventBusError when @p state is longer than kMaxContextValueBytes or holds a
+    ///         byte outside printable ASCII (0x20-0x7E).
+    Builder& trace_state(std::string state);
     ContextPtr build() &&;
     ContextPtr build() const&;
 
@@ -90,6 +102,8 @@ class ATHOMIC_API ExecutionContext {
     std::array<std::string, kContextStringFieldCount> strings_;
     FeatureFlags flags_;
     ContextFieldMask set_ = 0;
+    std::string trace_state_;
+    uint8_t trace_flags_ = kDefaultTraceFlags;
   };
 
   ExecutionContext() = default;
@@ -126,6 +140,18 @@ class ATHOMIC_API ExecutionContext {
   /// Empty when unset.
   const FeatureFlags& feature_flags() const noexcept { return flags_; }
 
+  /// W3C Trace Context beside trace_id and span_id (events.context.traceparent): not fields of
+  /// the Python framework's context, so never in `_nala_context`, and not ContextFields. They
+  /// go wherever the context goes and travel on a wire only in the `traceparent` and
+  /// `tracestate` members, next to a valid trace_id and span_id (docs/CONFIGURATION.md).
+  /// The trace-flags (bit 0: sampled): those received with the trace, else kDefaultTraceFlags.
+  uint8_t trace_flags() const noexcept { return trace_flags_; }
+  /// The tracestate received with the trace (or set); nullopt when there is none.
+  std::optional<std::string_view> trace_state() const noexcept {
+    if (trace_state_.empty()) return std::nullopt;
+    return std::string_view(trace_state_);
+  }
+
   /// This context restricted to @p mask. Shares this object when nothing is removed; otherwise
   /// the restricted copy is built once and cached for the lifetime of this context.
   /// @p self must own this object.
@@ -145,6 +171,8 @@ class ATHOMIC_API ExecutionContext {
   std::array<std::string, kContextStringFieldCount> strings_;
   FeatureFlags flags_;
   ContextFieldMask set_ = 0;
+  std::string trace_state_;
+  uint8_t trace_flags_ = kDefaultTraceFlags;
   // One cached restriction: publish on a bus always asks for the same mask. nullptr from
   // restrict_view means another mask holds the slot; restrict() then builds an owned copy.
   mutable std::atomic<const ContextPtr*> restricted_{nullptr};

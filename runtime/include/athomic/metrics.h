@@ -61,6 +61,9 @@ struct MetricsSnapshot {
   /// "up", "reconnecting" or "down", as the provider reports it.
   std::string connection = "down";
   uint64_t outages = 0;
+  /// events.context.traceparent: received trace contexts ignored as invalid (the events were
+  /// delivered); BusStats::invalid_traceparent.
+  uint64_t invalid_traceparent = 0;
 };
 
 /// The Prometheus text exposition format (version 0.0.4) of @p snapshot:
