@@ -375,7 +375,7 @@ TEST(PrometheusText, NamesThatAreNotUtf8OrLookLikeTheAggregateStayValid) {
   auto s = local_settings(DispatchMode::inline_call, 0);
   s.metrics_max_events = 2;
   auto bus = started(s);
-  for (const std::string name : {std::string("user.created"), std::string("caf\xe9.latin1"), std::string("_other"),
+  for (const std::string& name : {std::string("user.created"), std::string("caf\xe9.latin1"), std::string("_other"),
                                  std::string("past.the.cap")}) {
     bus->subscribe(name, [](const Event&) {});
     bus->publish(name, {});
