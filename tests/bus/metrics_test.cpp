@@ -250,13 +250,19 @@ TEST(PrometheusText, PromtoolAcceptsItWithAwkwardNames) {
   EXPECT_THAT(text, HasSubstr(R"(athomic_connection_state{backend="local",state="up"} 1)"));
 }
 
-// A plain HTTP/1.1 request; the whole response (status line, headers, body).
-std::string http(const std::string& address, const std::string& request) {
+// "127.0.0.1:port" as a socket address.
+sockaddr_in endpoint_of(const std::string& address) {
   const auto colon = address.rfind(':');
   sockaddr_in to{};
   to.sin_family = AF_INET;
   to.sin_port = htons(static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
   inet_pton(AF_INET, address.substr(0, colon).c_str(), &to.sin_addr);
+  return to;
+}
+
+// A plain HTTP/1.1 request; the whole response (status line, headers, body).
+std::string http(const std::string& address, const std::string& request) {
+  const sockaddr_in to = endpoint_of(address);
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   timeval tv{10, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -317,11 +323,7 @@ TEST(MetricsEndpoint, ASlowClientDoesNotHoldUpOthers) {
   auto bus = started(s);
   const std::string address = bus->metrics_address();
   // A client that connects and never sends its request.
-  const auto colon = address.rfind(':');
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
-  inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+  const sockaddr_in to = endpoint_of(address);
   const int idle = socket(AF_INET, SOCK_STREAM, 0);
   ASSERT_EQ(connect(idle, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
   EXPECT_THAT(http(address, "GET /healthz HTTP/1.1\r\n\r\n"), HasSubstr("200 OK"));
@@ -333,11 +335,7 @@ TEST(MetricsEndpoint, IdleConnectionsCannotLockScrapersOut) {
   s.metrics_listen = "127.0.0.1:0";
   auto bus = started(s);
   const std::string address = bus->metrics_address();
-  const auto colon = address.rfind(':');
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
-  inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+  const sockaddr_in to = endpoint_of(address);
   // Far more half-sent requests than the endpoint serves at once.
   std::vector<int> idle;
   for (int i = 0; i < 40; ++i) {
