@@ -266,7 +266,7 @@ std::string http(const std::string& address, const std::string& request) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   timeval tv{10, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) {
+  if (connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to) != 0) {
     ::close(fd);
     return "connect failed";
   }
@@ -325,7 +325,7 @@ TEST(MetricsEndpoint, ASlowClientDoesNotHoldUpOthers) {
   // A client that connects and never sends its request.
   const sockaddr_in to = endpoint_of(address);
   const int idle = socket(AF_INET, SOCK_STREAM, 0);
-  ASSERT_EQ(connect(idle, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
+  ASSERT_EQ(connect(idle, reinterpret_cast<const sockaddr*>(&to), sizeof to), 0);
   EXPECT_THAT(http(address, "GET /healthz HTTP/1.1\r\n\r\n"), HasSubstr("200 OK"));
   ::close(idle);
 }
@@ -340,7 +340,7 @@ TEST(MetricsEndpoint, IdleConnectionsCannotLockScrapersOut) {
   std::vector<int> idle;
   for (int i = 0; i < 40; ++i) {
     const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to), 0);
+    ASSERT_EQ(connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to), 0);
     (void)!write(fd, "GET /metr", 9);
     idle.push_back(fd);
   }
