@@ -62,9 +62,10 @@ class Traceparent : public testing::TestWithParam<DispatchMode> {
     return s;
   }
 
+  // Declared before the buses, so that the buses (and their handlers) are gone first.
+  Seen at_plain, at_traced;
   std::shared_ptr<EventBus> plain = started(settings(false));
   std::shared_ptr<EventBus> traced = started(settings(true));
-  Seen at_plain, at_traced;
 
   void SetUp() override {
     plain->subscribe("e", [this](const Event& e) { at_plain.record(e); });
