@@ -9,6 +9,7 @@
 //                             terminal: one event per JSON line of stdin
 //   athomic listen NAME... [--raw] [-n COUNT] [--timeout S]
 //                             one JSON line per event on stdout, everything else on stderr
+//   athomic doctor            settings, plugin, start and a round trip, one line each
 //
 // Global: --settings FILE (repeatable), --env NAME, --no-color, --version. Exit codes: 0 done,
 // 1 the bus did not do it, 2 a usage or configuration error.
@@ -34,8 +35,8 @@ namespace {
 
 constexpr const char* kExitCodes =
     "Exit status: 0 done; 1 the bus did not do it (an event refused or not delivered, no\n"
-    "connection); 2 a usage or configuration error (the command line, a bad JSON line or event\n"
-    "name, invalid settings, a backend that cannot be loaded).";
+    "connection, a round trip that failed); 2 a usage or configuration error (the command line,\n"
+    "a bad JSON line or event name, invalid settings, a backend that cannot be loaded).";
 
 std::string version_text() {
   return std::string("athomic ") + ATHOMIC_VERSION + " (provider ABI " +
@@ -134,6 +135,8 @@ int main(int argc, char** argv) {
                       ->check(at_least(0, "seconds, 0 or more"))
                       ->type_name("SECONDS");
 
+  auto* doctor = app.add_subcommand(
+      "doctor", "check settings, plugin, start and a publish/receive round trip");
 
   try {
     app.parse(argc, argv);
@@ -146,6 +149,10 @@ int main(int argc, char** argv) {
   // athomic's loggers read NO_COLOR when the first is made, which is later.
   if (no_color) setenv("NO_COLOR", "1", 1);
   const auto load = load_options(settings_files, env);
+  if (*doctor) {
+    const char* nc = std::getenv("NO_COLOR");
+    return cmd_doctor(load, isatty(STDOUT_FILENO) && !(nc && *nc));
+  }
   // Before anything starts a thread: every thread inherits the mask, and listen takes the
   // signals with sigtimedwait.
   if (*listen) block_stop_signals();

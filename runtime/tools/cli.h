@@ -49,6 +49,7 @@ int cmd_publish(const Settings& settings, const PublishOptions& options);
 /// Expects SIGINT and SIGTERM blocked in every thread (block_stop_signals, before any thread
 /// starts): it waits for them with sigtimedwait.
 int cmd_listen(const Settings& settings, const ListenOptions& options);
+int cmd_doctor(const Settings::LoadOptions& load, bool color);
 
 /// Blocks SIGINT and SIGTERM in the calling thread and so in every thread it starts later.
 void block_stop_signals();

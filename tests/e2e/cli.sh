@@ -99,7 +99,7 @@ run "$athomic" --help
 [ "$rc" = 0 ] && grep -q "^Exit status: 0 done; 1 the bus did not do it" <<<"$out" \
   || fail "--help does not give the exit codes: $out"
 run "$athomic"
-[ "$rc" = 2 ] && grep -q "^athomic: a command is required: backends, config, publish, listen" <<<"$err" \
+[ "$rc" = 2 ] && grep -q "^athomic: a command is required: backends, config, publish, listen, doctor" <<<"$err" \
   || fail "no command: $rc $err"
 run "$athomic" publsh x.y '{}'
 [ "$rc" = 2 ] && grep -q "^athomic: unknown command 'publsh'. Did you mean 'publish'?" <<<"$err" \
@@ -220,4 +220,34 @@ grep -q $'\e\\[' <<<"$out" || fail "log lines on a terminal are not coloured: $o
 out=$(script -qec "'$athomic' --no-color config" /dev/null)
 grep -q $'\e' <<<"$out" && fail "log lines coloured with --no-color: $out"
 
+# doctor: one line per step, a fix for the one that failed, the exit code of its kind.
+run "$athomic" doctor
+[ "$rc" = 0 ] || fail "doctor on local exited $rc: $out $err"
+grep -q "^✓ settings: environment development, backend local (built-in defaults)$" <<<"$out" \
+  && grep -q "^✓ plugin: provider 'local' .*athomic_provider_local.so)$" <<<"$out" \
+  && grep -q "^✓ start: started (in process)$" <<<"$out" \
+  && grep -Eq "^✓ round trip: published athomic\.doctor\.[0-9.]+ and received it in [0-9.]+ ms \(in process only" <<<"$out" \
+  || fail "doctor on local: $out"
+grep -q $'\e' <<<"$out" && fail "doctor coloured output that is not a terminal"
+run "$athomic" --settings b.toml doctor
+[ "$rc" = 0 ] && grep -q "^✓ start: ready$" <<<"$out" && grep -q "^✓ round trip: published" <<<"$out" \
+  || fail "doctor on a remote backend: $rc $out $err"
+run env NALA_EVENTS__EXECUTOR__WORKERS=lots "$athomic" doctor
+[ "$rc" = 2 ] && grep -q "^✗ settings: environment variable NALA_EVENTS__EXECUTOR__WORKERS" <<<"$out" \
+  && grep -q "^    fix: " <<<"$out" && grep -q "^- round trip: skipped: no settings$" <<<"$out" \
+  || fail "doctor with bad settings: $rc $out"
+run env NALA_EVENTS__PROVIDER__BACKEND=nosuch "$athomic" doctor
+[ "$rc" = 2 ] && grep -q "^✗ plugin: .*nosuch" <<<"$out" && grep -q "^    fix: \`athomic backends\`" <<<"$out" \
+  || fail "doctor with a missing backend: $rc $out"
+run env NALA_EVENTS__PROVIDER__BACKEND=start_fails NALA_EVENTS__PLUGINS_DIR="$test_plugins" "$athomic" doctor
+[ "$rc" = 1 ] && grep -q "^✗ start: .*cannot reach broker at 127.0.0.1:1: connection refused" <<<"$out" \
+  && grep -q "^- round trip: skipped: the bus did not start$" <<<"$out" \
+  || fail "doctor with a backend that does not start: $rc $out"
+# Colours on a terminal only, and not with NO_COLOR or --no-color.
+out=$(script -qec "'$athomic' doctor" /dev/null)
+grep -q $'\e\\[32m✓' <<<"$out" || fail "doctor on a terminal is not coloured: $out"
+out=$(NO_COLOR=1 script -qec "'$athomic' doctor" /dev/null)
+grep -q $'\e' <<<"$out" && fail "doctor coloured with NO_COLOR: $out"
+out=$(script -qec "'$athomic' doctor --no-color" /dev/null)
+grep -q $'\e' <<<"$out" && fail "doctor coloured with --no-color: $out"
 echo "PASS"
