@@ -176,13 +176,15 @@ run "$athomic" listen x.y --count 1 --timeout 0.2
   || fail "listen --count with too few events: $rc $err"
 for sig in INT TERM; do
   set -m  # its own process group: a background job of a script would ignore SIGINT
-  "$athomic" listen x.y >"$work/listen.out" 2>"$work/listen.err" &
+  "$athomic" listen x.y >"$work/listen-$sig.out" 2>"$work/listen-$sig.err" &
   pid=$!
   set +m
-  for _ in $(seq 100); do grep -q "ready" "$work/listen.err" && break; sleep 0.05; done
+  # Its own file: a signal before the listener is ready would find it unprepared.
+  for _ in $(seq 100); do grep -q "ready" "$work/listen-$sig.err" 2>/dev/null && break; sleep 0.05; done
+  grep -q "ready" "$work/listen-$sig.err" || fail "listen did not become ready"
   kill -"$sig" "$pid"
   rc=0; wait "$pid" || rc=$?
-  [ "$rc" = 0 ] || fail "listen stopped by SIG$sig exited $rc: $(cat "$work/listen.err")"
+  [ "$rc" = 0 ] || fail "listen stopped by SIG$sig exited $rc: $(cat "$work/listen-$sig.err")"
 done
 
 # --settings (repeatable, instead of NALA_SETTINGS_FILES) and --env (as NALA_ENV), before or
