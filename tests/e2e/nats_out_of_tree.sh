@@ -71,6 +71,8 @@ pids+=($listener)
 for _ in $(seq 200); do grep -q 'athomic listen: ready' "$work/listen.log" && break; sleep 0.05; done
 "$work/stage/bin/athomic" publish stream.tick '{"k":1}' -n 20 --interval-ms 20 --trace-id t-stream \
   --tenant-id acme >"$work/pub1.log" 2>&1 || fail "first publisher"
+# Core NATS confirms each publish without a count of receivers.
+[ "$(grep -c '^stream.tick: acknowledged$' "$work/pub1.log")" = 20 ] || fail "publish did not say acknowledged"
 kill -9 "$nats_pid"
 wait "$nats_pid" 2>/dev/null || true
 sleep 0.3
