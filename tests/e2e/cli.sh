@@ -77,6 +77,179 @@ grep -q "environment variable NALA_EVENTS__EXECUTOR__WORKERS: events.executor.wo
 out=$("$athomic" publish "bad name" 2>&1) && fail "invalid event name accepted"
 grep -q 'invalid event name "bad name"' <<<"$out" || fail "event name message: $out"
 out=$("$athomic" publish x.y '{not json' 2>&1) && fail "invalid JSON accepted"
-grep -q "the payload is not valid JSON" <<<"$out" || fail "payload message: $out"
+grep -q "the payload is not valid JSON: parse error at column 3" <<<"$out" || fail "payload message: $out"
 "$athomic" publish x.y '{"a":1}' --trace-id t >/dev/null || fail "a valid publish failed"
+
+
+unset NO_COLOR  # the colour checks below set it where they need it
+
+# run CMD...: runs it with its stdout in $out, its stderr in $err and its exit status in $rc.
+run() {
+  rc=0
+  "$@" >"$work/stdout" 2>"$work/stderr" || rc=$?
+  out=$(<"$work/stdout")
+  err=$(<"$work/stderr")
+}
+
+# --version, --help and the exit codes: 0 done, 1 the bus did not do it, 2 usage or settings.
+run "$athomic" --version
+[ "$rc" = 0 ] && grep -Eq '^athomic [0-9]+\.[0-9]+\.[0-9]+ \(provider ABI 1\.[0-9]+\)$' <<<"$out" \
+  || fail "--version: $rc $out $err"
+run "$athomic" --help
+[ "$rc" = 0 ] && grep -q "^Exit status: 0 done; 1 the bus did not do it" <<<"$out" \
+  || fail "--help does not give the exit codes: $out"
+run "$athomic"
+[ "$rc" = 2 ] && grep -q "^athomic: a command is required: backends, config, publish, listen, doctor" <<<"$err" \
+  || fail "no command: $rc $err"
+run "$athomic" publsh x.y '{}'
+[ "$rc" = 2 ] && grep -q "^athomic: unknown command 'publsh'. Did you mean 'publish'?" <<<"$err" \
+  || fail "misspelt command: $rc $err"
+run "$athomic" lsiten x.y
+[ "$rc" = 2 ] && grep -q "Did you mean 'listen'?" <<<"$err" || fail "swapped letters: $rc $err"
+run "$athomic" publish x.y '{}' --trace_id t
+[ "$rc" = 2 ] && grep -q "^athomic publish: unknown option --trace_id. Did you mean --trace-id?" <<<"$err" \
+  || fail "option with an underscore: $rc $err"
+run "$athomic" listen x.y --cuont 2
+[ "$rc" = 2 ] && grep -q "^athomic listen: unknown option --cuont. Did you mean --count?" <<<"$err" \
+  || fail "misspelt option: $rc $err"
+run "$athomic" --setings a.toml config
+[ "$rc" = 2 ] && grep -q "^athomic: unknown option --setings. Did you mean --settings?" <<<"$err" \
+  || fail "misspelt global option: $rc $err"
+run "$athomic" publish
+[ "$rc" = 2 ] && grep -q "^athomic publish: name is required" <<<"$err" || fail "no event name: $rc $err"
+run "$athomic" publish "bad name" '{}'
+[ "$rc" = 2 ] || fail "an invalid event name exits $rc"
+run "$athomic" publish x.y '{not json'
+[ "$rc" = 2 ] || fail "invalid JSON exits $rc"
+run env NALA_EVENTS__EXECUTOR__WORKERS=lots "$athomic" publish x.y '{}'
+[ "$rc" = 2 ] || fail "invalid settings exit $rc"
+run "${ack[@]}" "$athomic" publish refused.event '{}'
+[ "$rc" = 1 ] && grep -q "^refused.event: not delivered: the server refused it" <<<"$out" \
+  || fail "a refused publish: $rc $out"
+
+# publish says how far each event got: handlers in this process, or the transport's count.
+run "$athomic" publish x.y '{"a":1}'
+[ "$rc" = 0 ] && [ "$out" = "x.y: 0 handlers in this process" ] || fail "local publish: $rc $out"
+grep -q "athomic publish: backend 'local' is in-process only: events reach handlers in this process alone, and this one has none, so no other process will see them." <<<"$err" \
+  || fail "local publish does not say it stays in process: $err"
+run "${ack[@]}" "$athomic" publish delivered.event '{}' -n 2
+[ "$rc" = 0 ] && [ "$out" = $'delivered.event: 1 receiver\ndelivered.event: 1 receiver' ] \
+  || fail "acknowledged publish: $rc $out"
+grep -q "in-process only" <<<"$err" && fail "a remote backend called in-process: $err"
+run "${ack[@]}" NALA_EVENTS__PROVIDER__HOLD_PREFIX=held. "$athomic" publish held.event '{}'
+[ "$rc" = 1 ] && grep -q "^held.event: not delivered: stopped before it was sent" <<<"$out" \
+  || fail "a publish never sent: $rc $out"
+
+# No JSON argument: each JSON line of stdin is one event; a bad line stops it, with its number.
+printf '{"a":1}\n\n{"a":2}\n' >"$work/lines"
+run "${ack[@]}" "$athomic" publish delivered.event <"$work/lines"
+[ "$rc" = 0 ] && [ "$out" = $'delivered.event: 1 receiver\ndelivered.event: 1 receiver' ] \
+  || fail "publish from stdin: $rc $out $err"
+printf '{"a":1}\n{bad\n{"a":3}\n' >"$work/bad"
+run "${ack[@]}" "$athomic" publish delivered.event <"$work/bad"
+[ "$rc" = 2 ] && [ "$out" = "delivered.event: 1 receiver" ] || fail "a bad stdin line: $rc $out"
+grep -q "athomic publish: stdin line 2 is not valid JSON: parse error at column 2: .*; published the 1 event before it, read nothing after it" <<<"$err" \
+  || fail "bad stdin line message: $err"
+run "$athomic" publish x.y <<<'[1,2]'
+[ "$rc" = 2 ] && grep -q "stdin line 1 must be a JSON object, not array: \[1,2\]" <<<"$err" \
+  || fail "a stdin line that is not an object: $rc $err"
+run "$athomic" publish x.y </dev/null
+[ "$rc" = 2 ] && grep -q "no JSON line on stdin, nothing published" <<<"$err" || fail "empty stdin: $rc $err"
+run "$athomic" publish x.y -n 2 <"$work/lines"
+[ "$rc" = 2 ] && grep -q -- "--count repeats the JSON argument" <<<"$err" || fail "--count with stdin: $rc $err"
+# On a terminal, no argument means an empty payload.
+out=$(script -qec "'$athomic' publish x.y" /dev/null)
+grep -q "x.y: 0 handlers in this process" <<<"$out" || fail "publish on a terminal: $out"
+
+# listen on local: said to see nothing from other processes; ends at --timeout, or when
+# interrupted, with 0; 1 when --count events did not come in time.
+run "$athomic" listen x.y 'x.*' --timeout 0.2
+[ "$rc" = 0 ] && [ -z "$out" ] || fail "listen with a timeout: $rc $out"
+grep -q "athomic listen: backend 'local' is in-process only: events other processes publish never arrive here" <<<"$err" \
+  || fail "local listen does not say it sees nothing: $err"
+grep -q "athomic listen: ready: x.y, x.\* on backend 'local'" <<<"$err" || fail "listen readiness: $err"
+run "$athomic" listen 'orders.>.created' --timeout 0.2
+[ "$rc" = 2 ] && grep -q "athomic listen: invalid pattern \"orders.>.created\": '>' matches the rest of a name" <<<"$err" \
+  || fail "an invalid pattern: $rc $err"
+run "$athomic" listen x.y --count 1 --timeout 0.2
+[ "$rc" = 1 ] && grep -q "athomic listen: 0 of 1 event(s) arrived within 0.2 s" <<<"$err" \
+  || fail "listen --count with too few events: $rc $err"
+for sig in INT TERM; do
+  set -m  # its own process group: a background job of a script would ignore SIGINT
+  "$athomic" listen x.y >"$work/listen-$sig.out" 2>"$work/listen-$sig.err" &
+  pid=$!
+  set +m
+  # Its own file: a signal before the listener is ready would find it unprepared.
+  for _ in $(seq 100); do grep -q "ready" "$work/listen-$sig.err" 2>/dev/null && break; sleep 0.05; done
+  grep -q "ready" "$work/listen-$sig.err" || fail "listen did not become ready"
+  kill -"$sig" "$pid"
+  rc=0; wait "$pid" || rc=$?
+  [ "$rc" = 0 ] || fail "listen stopped by SIG$sig exited $rc: $(cat "$work/listen-$sig.err")"
+done
+
+# --settings (repeatable, instead of NALA_SETTINGS_FILES) and --env (as NALA_ENV), before or
+# after the command.
+cat >"$work/a.toml" <<TOML
+[default.events.executor]
+workers = 3
+[staging.events.executor]
+workers = 7
+TOML
+cat >"$work/b.toml" <<TOML
+[default.events]
+plugins_dir = "$test_plugins"
+[default.events.provider]
+backend = "acknowledging"
+TOML
+run "$athomic" config --settings a.toml
+[ "$rc" = 0 ] && grep -q '"workers": 3' <<<"$out" && grep -q '"environment": "development"' <<<"$out" \
+  || fail "--settings: $rc $out $err"
+run "$athomic" --settings a.toml --env staging config
+grep -q '"workers": 7' <<<"$out" && grep -q '"environment": "staging"' <<<"$out" || fail "--env: $out $err"
+run "$athomic" --settings a.toml --settings b.toml config
+grep -q '"workers": 3' <<<"$out" && grep -q '"backend": "acknowledging"' <<<"$out" \
+  || fail "two --settings: $out $err"
+run env NALA_SETTINGS_FILES=b.toml "$athomic" --settings a.toml config
+grep -q '"backend": "local"' <<<"$out" || fail "--settings does not replace NALA_SETTINGS_FILES: $out"
+run "$athomic" --settings missing.toml config
+[ "$rc" = 2 ] && grep -q "missing.toml" <<<"$err" || fail "a missing --settings file: $rc $err"
+run "$athomic" --settings a.toml --env prodution config
+grep -q "NALA_ENV=prodution: no settings file defines the environment 'prodution'" <<<"$err" \
+  || fail "--env of an undefined environment: $err"
+# --no-color reaches athomic's log lines as NO_COLOR does (on a terminal they are coloured).
+out=$(script -qec "'$athomic' config" /dev/null)
+grep -q $'\e\\[' <<<"$out" || fail "log lines on a terminal are not coloured: $out"
+out=$(script -qec "'$athomic' --no-color config" /dev/null)
+grep -q $'\e' <<<"$out" && fail "log lines coloured with --no-color: $out"
+
+# doctor: one line per step, a fix for the one that failed, the exit code of its kind.
+run "$athomic" doctor
+[ "$rc" = 0 ] || fail "doctor on local exited $rc: $out $err"
+grep -q "^✓ settings: environment development, backend local (built-in defaults)$" <<<"$out" \
+  && grep -q "^✓ plugin: provider 'local' .*athomic_provider_local.so)$" <<<"$out" \
+  && grep -q "^✓ start: started (in process)$" <<<"$out" \
+  && grep -Eq "^✓ round trip: published athomic\.doctor\.[0-9.]+ and received it in [0-9.]+ ms \(in process only" <<<"$out" \
+  || fail "doctor on local: $out"
+grep -q $'\e' <<<"$out" && fail "doctor coloured output that is not a terminal"
+run "$athomic" --settings b.toml doctor
+[ "$rc" = 0 ] && grep -q "^✓ start: ready$" <<<"$out" && grep -q "^✓ round trip: published" <<<"$out" \
+  || fail "doctor on a remote backend: $rc $out $err"
+run env NALA_EVENTS__EXECUTOR__WORKERS=lots "$athomic" doctor
+[ "$rc" = 2 ] && grep -q "^✗ settings: environment variable NALA_EVENTS__EXECUTOR__WORKERS" <<<"$out" \
+  && grep -q "^    fix: " <<<"$out" && grep -q "^- round trip: skipped: no settings$" <<<"$out" \
+  || fail "doctor with bad settings: $rc $out"
+run env NALA_EVENTS__PROVIDER__BACKEND=nosuch "$athomic" doctor
+[ "$rc" = 2 ] && grep -q "^✗ plugin: .*nosuch" <<<"$out" && grep -q "^    fix: \`athomic backends\`" <<<"$out" \
+  || fail "doctor with a missing backend: $rc $out"
+run env NALA_EVENTS__PROVIDER__BACKEND=start_fails NALA_EVENTS__PLUGINS_DIR="$test_plugins" "$athomic" doctor
+[ "$rc" = 1 ] && grep -q "^✗ start: .*cannot reach broker at 127.0.0.1:1: connection refused" <<<"$out" \
+  && grep -q "^- round trip: skipped: the bus did not start$" <<<"$out" \
+  || fail "doctor with a backend that does not start: $rc $out"
+# Colours on a terminal only, and not with NO_COLOR or --no-color.
+out=$(script -qec "'$athomic' doctor" /dev/null)
+grep -q $'\e\\[32m✓' <<<"$out" || fail "doctor on a terminal is not coloured: $out"
+out=$(NO_COLOR=1 script -qec "'$athomic' doctor" /dev/null)
+grep -q $'\e' <<<"$out" && fail "doctor coloured with NO_COLOR: $out"
+out=$(script -qec "'$athomic' doctor --no-color" /dev/null)
+grep -q $'\e' <<<"$out" && fail "doctor coloured with --no-color: $out"
 echo "PASS"

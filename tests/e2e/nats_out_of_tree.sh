@@ -67,9 +67,12 @@ echo "== kill -9 nats-server mid-stream and restart it"
 "$work/stage/bin/athomic" listen stream.tick --timeout 20 -n 60 >"$work/listen.out" 2>"$work/listen.log" &
 listener=$!
 pids+=($listener)
-for _ in $(seq 200); do grep -q '^ready' "$work/listen.out" && break; sleep 0.05; done
+# Readiness is on stderr: stdout holds only the events' JSON lines.
+for _ in $(seq 200); do grep -q 'athomic listen: ready' "$work/listen.log" && break; sleep 0.05; done
 "$work/stage/bin/athomic" publish stream.tick '{"k":1}' -n 20 --interval-ms 20 --trace-id t-stream \
   --tenant-id acme >"$work/pub1.log" 2>&1 || fail "first publisher"
+# Core NATS confirms each publish without a count of receivers.
+[ "$(grep -c '^stream.tick: acknowledged$' "$work/pub1.log")" = 20 ] || fail "publish did not say acknowledged"
 kill -9 "$nats_pid"
 wait "$nats_pid" 2>/dev/null || true
 sleep 0.3
@@ -86,12 +89,12 @@ echo "ok: 20 events before the kill, 40 after the restart, all with their contex
 echo "== clear errors at start() and for bad settings"
 dead=$((port + 1))
 out=$(NALA_EVENTS__PROVIDER__URL="nats://127.0.0.1:$dead" NALA_EVENTS__PROVIDER__CONNECT_TIMEOUT=1 \
-      "$work/stage/bin/athomic" publish x.y 2>&1) && fail "publish to a dead server succeeded"
+      "$work/stage/bin/athomic" publish x.y '{}' 2>&1) && fail "publish to a dead server succeeded"
 grep -q "provider 'nats' failed to start: cannot connect to nats://127.0.0.1:$dead" <<<"$out" || fail "start error: $out"
-out=$(NALA_EVENTS__PROVIDER__URLL=x "$work/stage/bin/athomic" publish x.y 2>&1) && fail "a misspelt key was accepted"
+out=$(NALA_EVENTS__PROVIDER__URLL=x "$work/stage/bin/athomic" publish x.y '{}' 2>&1) && fail "a misspelt key was accepted"
 grep -q "unknown setting events.provider.urll" <<<"$out" || fail "settings error: $out"
 out=$(NALA_EVENTS__PROVIDER__URL="nats://app:s3cret@127.0.0.1:$dead" NALA_EVENTS__PROVIDER__CONNECT_TIMEOUT=1 \
-      "$work/stage/bin/athomic" publish x.y 2>&1) && fail "publish to a dead server succeeded"
+      "$work/stage/bin/athomic" publish x.y '{}' 2>&1) && fail "publish to a dead server succeeded"
 grep -q "s3cret" <<<"$out" && fail "the password was printed: $out"
 echo "ok: unreachable server, misspelt key and masked password reported as expected"
 
