@@ -62,7 +62,7 @@ cmake -S "$work/tutorial" -B "$work/tutorial/build" -DCMAKE_PREFIX_PATH="$work/r
   && cmake --build "$work/tutorial/build" >>"$work/tutorial.log" 2>&1 || { cat "$work/tutorial.log"; fail "tutorial build"; }
 cp "$work/tutorial/build/athomic_provider_mine.so" "$work/tutorial/plugins/"
 out=$(ATHOMIC_PLUGIN_PATH="$work/tutorial/plugins" NALA_EVENTS__PROVIDER__BACKEND=mine \
-      "$work/root/usr/bin/athomic" publish tutorial.works 2>&1) || { echo "$out"; fail "the tutorial provider"; }
+      "$work/root/usr/bin/athomic" publish tutorial.works '{}' 2>&1) || { echo "$out"; fail "the tutorial provider"; }
 grep -q "loaded provider 'mine'" <<<"$out" || fail "the tutorial provider was not loaded: $out"
 
 echo "== build an application against the extracted packages: the README's example"
