@@ -35,6 +35,7 @@ install(FILES ${PROJECT_SOURCE_DIR}/docs/ARCHITECTURE.md ${PROJECT_SOURCE_DIR}/d
               ${PROJECT_SOURCE_DIR}/docs/WRITING_A_PROVIDER.md ${PROJECT_SOURCE_DIR}/docs/BENCHMARKS.md
         DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT dev)
 install(FILES ${PROJECT_SOURCE_DIR}/config/settings.toml ${PROJECT_SOURCE_DIR}/config/redis.toml
+              ${PROJECT_SOURCE_DIR}/config/nats-cluster.toml
         DESTINATION ${CMAKE_INSTALL_DATADIR}/athomic/config COMPONENT runtime)
 
 install(EXPORT athomicTargets NAMESPACE athomic:: DESTINATION ${ATHOMIC_INSTALL_CMAKEDIR}

@@ -11,8 +11,16 @@ using athomic::sdk::setting;
 constexpr double kMaxSeconds = 3600;
 constexpr double kGiB = 1024.0 * 1024 * 1024;
 
-constexpr athomic_setting kUrl = setting("url", ATHOMIC_SETTING_STRING, "\"nats://127.0.0.1:4222\"",
-                                         "server URL (a password in it is masked)");
+// A cluster is given as NATS's own tools take it (`nats --server`, NATS_URL): URLs separated by
+// commas, which one NALA_ variable can hold as well as a settings file.
+constexpr athomic_setting kUrl = setting(
+    "url", ATHOMIC_SETTING_STRING, "\"nats://127.0.0.1:4222\"",
+    "server URL, or a cluster's URLs separated by commas (the servers the cluster announces are "
+    "added); a password in it is masked");
+constexpr athomic_setting kRandomize =
+    setting("randomize", ATHOMIC_SETTING_BOOL, "true",
+            "try a cluster's servers in random order, spreading clients (false: in the order of "
+            "url)");
 constexpr athomic_setting kUser = setting("user", ATHOMIC_SETTING_STRING, nullptr, "user name");
 constexpr athomic_setting kPassword = setting("password", ATHOMIC_SETTING_STRING, nullptr,
                                               "password of user", 0, 0, ATHOMIC_SETTING_SECRET);
@@ -26,7 +34,8 @@ constexpr athomic_setting kConnectTimeout =
             "how long start() tries to reach the server", 0.001, kMaxSeconds);
 constexpr athomic_setting kMaxReconnect =
     setting("max_reconnect", ATHOMIC_SETTING_INT, "-1",
-            "reconnect attempts after a lost connection (-1: forever)", -1, 1000000);
+            "reconnect attempts after a lost connection, per server of a cluster (-1: forever)",
+            -1, 1000000);
 constexpr athomic_setting kReconnectWait =
     setting("reconnect_wait", ATHOMIC_SETTING_SECONDS, "0.1", "wait between reconnect attempts",
             0.001, kMaxSeconds);
@@ -50,6 +59,35 @@ constexpr athomic_setting kDrainTimeout =
     setting("drain_timeout", ATHOMIC_SETTING_SECONDS, "2",
             "at close, how long unconfirmed publishes may still take; then they fail", 0, 60);
 
+std::string trimmed(std::string_view text) {
+  const auto first = text.find_first_not_of(" \t");
+  if (first == std::string_view::npos) return {};
+  const auto last = text.find_last_not_of(" \t");
+  return std::string(text.substr(first, last - first + 1));
+}
+
+// The URLs of a comma-separated list. The client library would skip an empty one silently, or
+// take "nats://a:4222 nats://b:4222" for one host: both are mistakes worth naming.
+std::vector<std::string> split_servers(const std::string& list) {
+  std::vector<std::string> out;
+  std::size_t from = 0;
+  while (true) {
+    const auto comma = list.find(',', from);
+    std::string url = trimmed(std::string_view(list).substr(
+        from, comma == std::string::npos ? std::string::npos : comma - from));
+    if (url.empty() || url.find_first_of(" \t") != std::string::npos) {
+      throw athomic::sdk::Error(
+          ATHOMIC_ERR_INVALID_ARGUMENT,
+          "events.provider.url = \"" + masked(list) + "\" is invalid: URL " +
+              std::to_string(out.size() + 1) + (url.empty() ? " is empty" : " contains a space") +
+              "; expected one server URL, or several separated by commas");
+    }
+    out.push_back(std::move(url));
+    if (comma == std::string::npos) return out;
+    from = comma + 1;
+  }
+}
+
 int64_t millis(const athomic::sdk::Host& host, const char* path) {
   return host.setting<std::chrono::milliseconds>(path).count();
 }
@@ -60,7 +98,7 @@ std::string optional_text(const athomic::sdk::Host& host, const char* path) {
 
 }  // namespace
 
-const athomic_setting* const kSettings[] = {&kUrl,           &kUser,
+const athomic_setting* const kSettings[] = {&kUrl,           &kRandomize,     &kUser,
                                             &kPassword,      &kToken,
                                             &kSubjectPrefix, &kConnectTimeout,
                                             &kMaxReconnect,  &kReconnectWait,
@@ -71,6 +109,8 @@ const athomic_setting* const kSettings[] = {&kUrl,           &kUser,
 Config read_config(const athomic::sdk::Host& host) {
   Config c;
   c.url = host.setting<std::string>("url");
+  c.servers = split_servers(c.url);
+  c.randomize = host.setting<bool>("randomize");
   c.user = optional_text(host, "user");
   c.password = optional_text(host, "password");
   c.token = optional_text(host, "token");
@@ -94,13 +134,29 @@ Config read_config(const athomic::sdk::Host& host) {
   return c;
 }
 
-std::string masked(const std::string& url) {
+namespace {
+
+std::string masked_one(const std::string& url) {
   const auto scheme = url.find("://");
   const auto at = url.rfind('@');
   if (scheme == std::string::npos || at == std::string::npos || at < scheme) return url;
   const auto colon = url.find(':', scheme + 3);
   if (colon == std::string::npos || colon > at) return url;
   return url.substr(0, colon + 1) + "***" + url.substr(at);
+}
+
+}  // namespace
+
+std::string masked(const std::string& url) {
+  std::string out;
+  std::size_t from = 0;
+  while (true) {
+    const auto comma = url.find(',', from);
+    out += masked_one(url.substr(from, comma == std::string::npos ? std::string::npos : comma - from));
+    if (comma == std::string::npos) return out;
+    out += ',';
+    from = comma + 1;
+  }
 }
 
 std::string status_text(natsStatus s) {

@@ -7,11 +7,14 @@
 #include <athomic/sdk/provider.hpp>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace athomic_nats {
 
 struct Config {
-  std::string url;
+  std::string url;                   // as configured: one URL, or several separated by commas
+  std::vector<std::string> servers;  // the URLs of `url`, in order
+  bool randomize;                    // try the servers in random order
   std::string user, password, token;  // empty: not set
   std::string subject_prefix;
   int64_t connect_timeout_ms;
@@ -35,7 +38,8 @@ extern const athomic_setting* const kSettings[];
 /// accept (the one check the host cannot make).
 Config read_config(const athomic::sdk::Host& host);
 
-/// @p url with a password in it replaced by "***", for messages.
+/// @p url with a password in it replaced by "***", for messages; each URL of a comma-separated
+/// list.
 std::string masked(const std::string& url);
 
 /// The client library's text for @p s, with its last error's detail when there is one.

@@ -6,7 +6,8 @@
 //
 // Two connections, so that neither direction can stall the other: one publishes (nats_outbox),
 // one subscribes (nats_subscriptions). The client library reconnects and re-subscribes by
-// itself; everything its callbacks touch lives in a Session (nats_session) they share.
+// itself, to any server of a cluster (those configured and those the cluster announces);
+// everything its callbacks touch lives in a Session (nats_session) they share.
 #include <nats/nats.h>
 
 #include <athomic/sdk/provider.hpp>
@@ -48,9 +49,17 @@ class NatsProvider final : public athomic::sdk::Provider {
     session_ = std::move(session);
     pub_ = pub;
     sub_ = sub;
-    host_.report_state(ATHOMIC_CONNECTION_UP, "connected to " + masked(config_.url));
-    host_.info("connected to " + masked(config_.url) + "; subjects " + config_.subject_prefix +
-               ".<event>");
+    const std::string pub_server = session_->note_server(Session::kPublishing, pub_);
+    const std::string sub_server = session_->note_server(Session::kSubscribing, sub_);
+    const std::string where = pub_server == sub_server
+                                  ? pub_server
+                                  : pub_server + " (publishing), " + sub_server + " (subscribing)";
+    host_.report_state(ATHOMIC_CONNECTION_UP, "connected to " + where);
+    const std::string announced = Session::discovered_servers(sub_);
+    host_.info("connected to " + where +
+               (config_.servers.size() > 1 ? " of " + masked(config_.url) : std::string()) +
+               (announced.empty() ? std::string() : "; the cluster announced " + announced) +
+               "; subjects " + config_.subject_prefix + ".<event>");
   }
 
   void stop() noexcept override {

@@ -1,5 +1,8 @@
 #include "nats_session.h"
 
+#include <cstdlib>
+#include <vector>
+
 namespace athomic_nats {
 
 namespace {
@@ -48,7 +51,10 @@ bool Session::close_gate(std::chrono::steady_clock::time_point deadline) noexcep
 }
 
 natsStatus Session::configure(natsOptions* opts, Link link, void** closure) {
-  natsStatus s = natsOptions_SetURL(opts, config.url.c_str());
+  std::vector<const char*> urls;
+  for (const auto& u : config.servers) urls.push_back(u.c_str());
+  natsStatus s = natsOptions_SetServers(opts, urls.data(), static_cast<int>(urls.size()));
+  if (s == NATS_OK) s = natsOptions_SetNoRandomize(opts, !config.randomize);
   if (s == NATS_OK)
     s = natsOptions_SetName(opts, link == kPublishing ? "athomic-pub" : "athomic-sub");
   if (s == NATS_OK && !config.user.empty()) {
@@ -70,6 +76,9 @@ natsStatus Session::configure(natsOptions* opts, Link link, void** closure) {
   if (s == NATS_OK) s = natsOptions_SetReconnectedCB(opts, &Session::on_reconnected, c);
   if (s == NATS_OK) s = natsOptions_SetClosedCB(opts, &Session::on_closed, c);
   if (s == NATS_OK) s = natsOptions_SetErrorHandler(opts, &Session::on_error, c);
+  // The servers a cluster announces (INFO connect_urls) join the list the client reconnects
+  // from, so one seed URL is enough; they are logged as they come.
+  if (s == NATS_OK) s = natsOptions_SetDiscoveredServersCB(opts, &Session::on_discovered, c);
   if (s != NATS_OK) {
     delete c;
     return s;
@@ -91,12 +100,27 @@ void Session::set_state(Link link, athomic_connection_state state,
   host.report_state(now, detail);
 }
 
+std::string Session::note_server(Link link, natsConnection* conn) noexcept {
+  char url[512] = "";
+  if (natsConnection_GetConnectedUrl(conn, url, sizeof url) != NATS_OK || !*url) return {};
+  std::string server = masked(url);
+  std::lock_guard lock(state_mutex_);
+  servers_[link] = server;
+  return server;
+}
+
 void Session::on_disconnected(natsConnection*, void* closure) {
   auto* c = static_cast<LinkClosure*>(closure);
   Session& self = *c->session;
   if (!self.enter()) return;  // stop() closes the connections: not an outage
+  std::string lost;
+  {
+    std::lock_guard lock(self.state_mutex_);
+    lost = self.servers_[c->link];
+  }
   const std::string detail = std::string(name_of(c->link)) + " connection to " +
-                             masked(self.config.url) + " lost; reconnecting";
+                             (lost.empty() ? masked(self.config.url) : lost) +
+                             " lost; reconnecting";
   self.host.warn(detail +
                  (c->link == kPublishing
                       ? " (publishes are kept, up to events.provider.reconnect_buffer_bytes)"
@@ -105,12 +129,14 @@ void Session::on_disconnected(natsConnection*, void* closure) {
   self.leave();
 }
 
-void Session::on_reconnected(natsConnection*, void* closure) {
+void Session::on_reconnected(natsConnection* conn, void* closure) {
   auto* c = static_cast<LinkClosure*>(closure);
   Session& self = *c->session;
   if (!self.enter()) return;
-  const std::string detail =
-      std::string(name_of(c->link)) + " connection reconnected to " + masked(self.config.url);
+  // In a cluster, usually another server than the one lost.
+  std::string server = self.note_server(c->link, conn);
+  const std::string detail = std::string(name_of(c->link)) + " connection reconnected to " +
+                             (server.empty() ? masked(self.config.url) : server);
   self.host.info(detail + (c->link == kSubscribing ? "; subscriptions restored" : ""));
   self.set_state(c->link, ATHOMIC_CONNECTION_UP, detail);
   self.leave();
@@ -127,6 +153,32 @@ void Session::on_closed(natsConnection*, void* closure) {
                              " reconnect attempt(s) (events.provider.max_reconnect)";
   self.host.error(detail);
   self.set_state(c->link, ATHOMIC_CONNECTION_DOWN, detail);
+  self.leave();
+}
+
+std::string Session::discovered_servers(natsConnection* conn) noexcept {
+  char** servers = nullptr;
+  int count = 0;
+  if (natsConnection_GetDiscoveredServers(conn, &servers, &count) != NATS_OK) return {};
+  std::string list;
+  for (int i = 0; i < count; ++i) {
+    if (i) list += ", ";
+    list += masked(servers[i]);
+    free(servers[i]);  // the client's allocation, released as it documents
+  }
+  free(servers);
+  return list;
+}
+
+// The client calls this for servers announced after the connection came up (those in its
+// first INFO are in start()'s log line).
+void Session::on_discovered(natsConnection* conn, void* closure) {
+  auto* c = static_cast<LinkClosure*>(closure);
+  Session& self = *c->session;
+  const std::string list = discovered_servers(conn);
+  if (list.empty() || !self.enter()) return;
+  self.host.info(std::string(name_of(c->link)) +
+                 " connection: the cluster announced server(s) to fail over to: " + list);
   self.leave();
 }
 

@@ -53,12 +53,18 @@ class Session : public std::enable_shared_from_this<Session> {
   bool close_gate(std::chrono::steady_clock::time_point deadline) noexcept;
 
   // ---- connections
-  // Options both connections share: server, credentials, reconnection, callbacks. The
+  // Options both connections share: servers, credentials, reconnection, callbacks. The
   // callbacks' closure is freed by the closed callback, or by forget_link() when the
   // connection never came up.
   natsStatus configure(natsOptions* opts, Link link, void** closure);
   static void forget_link(void* closure) noexcept;
   void set_state(Link link, athomic_connection_state state, const std::string& detail) noexcept;
+  // Remembers which server @p conn is on (for the messages when it is lost); returns its URL,
+  // masked. Empty when it is not connected.
+  std::string note_server(Link link, natsConnection* conn) noexcept;
+  // The servers the cluster announced to @p conn (INFO connect_urls), comma-separated; empty
+  // for none.
+  static std::string discovered_servers(natsConnection* conn) noexcept;
   // The publishing connection is closed for good (the client gave up reconnecting).
   bool publishing_closed() const noexcept { return publishing_closed_.load(); }
 
@@ -75,6 +81,7 @@ class Session : public std::enable_shared_from_this<Session> {
   static void on_disconnected(natsConnection*, void* closure);
   static void on_reconnected(natsConnection*, void* closure);
   static void on_closed(natsConnection*, void* closure);
+  static void on_discovered(natsConnection*, void* closure);
   static void on_error(natsConnection*, natsSubscription* sub, natsStatus err, void* closure);
   static void on_message(natsConnection*, natsSubscription*, natsMsg* msg, void* closure);
   static void on_complete(void* closure);
@@ -89,6 +96,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   std::mutex state_mutex_;
   athomic_connection_state links_[2] = {ATHOMIC_CONNECTION_UP, ATHOMIC_CONNECTION_UP};
+  std::string servers_[2];  // the server each link is (or was last) on, masked
   std::atomic<bool> publishing_closed_{false};
   std::atomic<int64_t> last_error_log_ms_{0};
 

@@ -4,6 +4,9 @@
 // guards, never performance assertions.
 #include <gmock/gmock.h>
 
+#include <cstdio>
+#include <fstream>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -417,6 +420,160 @@ TEST(NatsProvider, SettingsAreDeclaredAndValidatedByTheHost) {
   } catch (const ConfigError& e) {
     EXPECT_THAT(e.what(), HasSubstr("events.provider.password = \"***\""));
     EXPECT_THAT(e.what(), testing::Not(HasSubstr("1234567")));
+  }
+}
+
+
+// ---- Clusters: three routed nats-servers; the subscribing bus's server is killed.
+
+EventsSettings cluster_settings(const std::string& urls) {
+  EventsSettings s = local_settings();
+  s.backend = "nats";
+  // In the order given, so that the test knows which server each client is on.
+  s.provider_config = {
+      {"backend", "nats"}, {"url", urls}, {"randomize", false}, {"reconnect_wait", 0.05}};
+  return s;
+}
+
+// The numbers a handler received, each with when.
+class Stream {
+ public:
+  using Clock = std::chrono::steady_clock;
+  Handler handler() {
+    return [this](const Event& e) {
+      std::lock_guard lock(m_);
+      got_.emplace_back(e.payload()["n"].get<int>(), Clock::now());
+    };
+  }
+  std::vector<std::pair<int, Clock::time_point>> got() const {
+    std::lock_guard lock(m_);
+    return got_;
+  }
+  bool has_at_least(int n) const {
+    std::lock_guard lock(m_);
+    return std::any_of(got_.begin(), got_.end(), [&](const auto& g) { return g.first >= n; });
+  }
+  std::size_t size() const {
+    std::lock_guard lock(m_);
+    return got_.size();
+  }
+
+ private:
+  mutable std::mutex m_;
+  std::vector<std::pair<int, Clock::time_point>> got_;
+};
+
+// Publishes a numbered stream from a bus on server 2 to one whose client is on server 0 (the
+// first of @p subscriber_urls), kills server 0 mid-stream, and checks that delivery resumes
+// through another server without a restart, without duplicates, and that the outage is
+// reported. Prints the failover figures.
+void subscriber_fails_over(const std::string& what, const std::string& subscriber_urls,
+                           NatsCluster& cluster) {
+  auto sub = started(cluster_settings(subscriber_urls));
+  auto pub = started(cluster_settings(cluster.urls({2})));
+  Stream stream;
+  sub->subscribe("cluster.stream", stream.handler());
+  std::atomic<bool> stop{false};
+  std::atomic<int> next{0};
+  std::vector<Completion> done;
+  std::thread publisher([&] {
+    while (!stop) {
+      done.push_back(pub->publish("cluster.stream", {{"n", next.load()}}));
+      next++;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  });
+  // Interest reaches server 2 over the route a moment after subscribe(): the first events may
+  // precede it. Counted from the first one received.
+  const bool flowing = eventually([&] { return stream.size() >= 200; });
+  const auto killed = Stream::Clock::now();
+  if (flowing) cluster[0].kill9();
+  // Published once the server was gone (kill9() returns when it has exited).
+  const int killed_at = next.load();
+  const bool resumed = flowing && eventually([&] { return stream.has_at_least(killed_at); });
+  const int resumed_by = next.load();
+  if (resumed) eventually([&] { return stream.has_at_least(resumed_by + 200); });
+  stop = true;
+  publisher.join();
+  ASSERT_TRUE(flowing) << "events did not flow across the cluster";
+  ASSERT_TRUE(resumed) << "delivery did not resume after server 0 was killed";
+  const int last = next.load() - 1;
+  ASSERT_TRUE(eventually([&] { return stream.has_at_least(last); })) << "the last event is missing";
+
+  int publish_failed = 0;
+  for (auto& c : done) {
+    ASSERT_TRUE(c.wait_for(kGenerous));
+    if (!c.delivered()) publish_failed++;
+  }
+  const auto got = stream.got();
+  std::set<int> seen;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    EXPECT_TRUE(seen.insert(got[i].first).second) << "event " << got[i].first << " twice";
+    if (i > 0) EXPECT_LT(got[i - 1].first, got[i].first) << "out of order";
+  }
+  const int first = got.front().first;
+  const int lost = (last - first + 1) - static_cast<int>(seen.size());
+  const auto resumed_at = std::find_if(got.begin(), got.end(),
+                                       [&](const auto& g) { return g.first >= killed_at; });
+  const auto window =
+      std::chrono::duration_cast<std::chrono::milliseconds>(resumed_at->second - killed);
+
+  // The outage reached the bus's connection state, and it names the server it went to.
+  EXPECT_GE(sub->stats().outages, 1u);
+  EXPECT_EQ(sub->health().connection, BusHealth::Connection::up);
+  EXPECT_THAT(sub->health().detail, HasSubstr("reconnected to"));
+  EXPECT_THAT(sub->health().detail, testing::Not(HasSubstr(cluster[0].url())));
+  EXPECT_EQ(pub->stats().outages, 0u);
+  std::printf("figure: NATS server kill (%s): delivery resumed %lld ms after SIGKILL; %d of %d "
+              "events lost; the publisher was told of %d failure(s) (%llu counted in its stats)\n",
+              what.c_str(), static_cast<long long>(window.count()), lost, last - first + 1,
+              publish_failed, static_cast<unsigned long long>(pub->stats().publish_failures));
+}
+
+TEST(NatsCluster, DeliveryResumesThroughAnotherServerWhenTheSubscribersServerIsKilled) {
+  NatsCluster cluster;
+  subscriber_fails_over("client given all three URLs", cluster.urls({0, 1, 2}), cluster);
+}
+
+// One seed URL is enough: the client learns the cluster's other servers from the server it is
+// on, and fails over to them.
+TEST(NatsCluster, AClientGivenOneSeedURLFailsOverToADiscoveredServer) {
+  NatsCluster cluster;
+  subscriber_fails_over("client given one seed URL", cluster.urls({0}), cluster);
+}
+
+// config/nats-cluster.toml as shipped, its URLs replaced by the environment's as a deployment
+// would: every key is one the plugin declares, in range, and the bus runs on the cluster.
+TEST(NatsCluster, TheShippedClusterSettingsFileRuns) {
+  NatsCluster cluster;
+  std::ifstream file(ATHOMIC_CONFIG_DIR "/nats-cluster.toml");
+  ASSERT_TRUE(file) << ATHOMIC_CONFIG_DIR "/nats-cluster.toml";
+  const std::string toml((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  const EventsSettings s =
+      Settings::from_toml(toml, "nats-cluster.toml", "development",
+                          {{"NALA_EVENTS__PROVIDER__URL", cluster.urls({0, 1, 2})}})
+          .events();
+  auto sub = started(s);
+  auto pub = started(s);
+  Counter got;
+  sub->subscribe("shipped.file", [&](const Event&) { got.add(); });
+  // Interest crosses the routes a moment after subscribe() when the two are on different
+  // servers: publish until one arrives.
+  EXPECT_TRUE(eventually([&] {
+    pub->publish("shipped.file", {});
+    return got.wait_for_at_least(1, std::chrono::milliseconds(50));
+  }));
+}
+
+TEST(NatsCluster, AnEmptyURLInTheListIsRefusedByName) {
+  NatsServer server;
+  try {
+    started(cluster_settings(server.url() + ", ,nats://app:s3cret@127.0.0.1:1"));
+    FAIL() << "an empty URL in the list was accepted";
+  } catch (const std::exception& e) {
+    EXPECT_THAT(e.what(), HasSubstr("events.provider.url"));
+    EXPECT_THAT(e.what(), HasSubstr("URL 2 is empty"));
+    EXPECT_THAT(e.what(), testing::Not(HasSubstr("s3cret")));
   }
 }
 
