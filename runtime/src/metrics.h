@@ -65,12 +65,14 @@ class Metrics {
   static void add_to(uint64_t* cells, Counter c, uint64_t n = 1) noexcept {
     if (cells) store(&cells[c], load(&cells[c]) + n);
   }
-  // True for one call in events.metrics.latency_sample on the calling thread (counted across
-  // the thread's buses: a thread-local counter, not a lookup of this bus's shard).
+  // True for one call in events.metrics.latency_sample on the calling thread, for this bus:
+  // the clock is the thread's shard's, so that another bus the thread also publishes to (with
+  // its own setting) cannot use up this bus's samples.
   bool sample() noexcept {
     if (!enabled_) return false;
-    if (++tls_sample_clock_ < latency_sample_) return false;
-    tls_sample_clock_ = 0;
+    Shard& s = mine();
+    if (++s.sample_clock < latency_sample_) return false;
+    s.sample_clock = 0;
     return true;
   }
   void observe_latency(uint32_t slot, uint64_t ns) noexcept { observe(slot, 0, ns); }
@@ -106,6 +108,7 @@ class Metrics {
     }
     const std::size_t chunk_count;
     std::unique_ptr<std::atomic<uint64_t*>[]> chunks;  // allocated by the owner, read by snapshots
+    uint32_t sample_clock = 0;                          // the owning thread's only
     bool taken = false;                                 // guarded by the pool's mutex
   };
   // The owner's cells for @p slot, allocated on first use.
@@ -143,7 +146,6 @@ class Metrics {
   // The bus and shard the thread counted into last.
   static inline thread_local uint64_t tls_last_id_ ATHOMIC_FAST_TLS = 0;
   static inline thread_local void* tls_last_shard_ ATHOMIC_FAST_TLS = nullptr;
-  static inline thread_local uint32_t tls_sample_clock_ ATHOMIC_FAST_TLS = 0;
   void observe(uint32_t slot, int which, uint64_t ns) noexcept;
 
   const bool enabled_;

@@ -191,6 +191,27 @@ TEST_P(Metrics, TransportFailuresLossesAndNoHandlerAreDropsByReason) {
 INSTANTIATE_TEST_SUITE_P(Both, Metrics, testing::Values(DispatchMode::pool, DispatchMode::inline_call),
                          mode_name);
 
+// events.metrics.latency_sample is a bus's setting: one thread publishing to two buses in turn
+// must time one event in N of each, not let one bus's events use up the other's samples.
+TEST(MetricsSampling, EachBusOfOneThreadTimesItsOwnShare) {
+  auto s = local_settings(DispatchMode::inline_call, 1);
+  s.metrics_latency_sample = 2;
+  auto a = started(s);
+  auto b = started(s);
+  a->subscribe("tick", [](const Event&) {});
+  b->subscribe("tick", [](const Event&) {});
+  for (int i = 0; i < 100; ++i) {
+    a->publish("tick", {}).wait();
+    b->publish("tick", {}).wait();
+  }
+  const MetricsSnapshot ma = a->metrics();
+  const MetricsSnapshot mb = b->metrics();
+  ASSERT_NE(find(ma, "tick"), nullptr);
+  ASSERT_NE(find(mb, "tick"), nullptr);
+  EXPECT_EQ(find(ma, "tick")->dispatch_latency.count, 50u);
+  EXPECT_EQ(find(mb, "tick")->dispatch_latency.count, 50u);
+}
+
 TEST(MetricsPool, RefusedPublishesAndCloseDropsAreCounted) {
   auto s = local_settings(DispatchMode::pool, 1);
   s.max_queued_events = 5;

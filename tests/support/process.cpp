@@ -20,38 +20,69 @@ namespace athomic::test {
 
 namespace {
 
-// The first port of the kernel's ephemeral range (outgoing connections' local ports).
-int ephemeral_low() {
+// The kernel's ephemeral range (outgoing connections' local ports), as [low, high].
+void ephemeral_range(int& low, int& high) {
+  low = 32768;
+  high = 60999;
   std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
-  int low = 32768;
-  range >> low;
-  return low;
+  int l = 0, h = 0;
+  if (range >> l >> h && 0 < l && l <= h && h <= 65535) {
+    low = l;
+    high = h;
+  }
+}
+
+bool bind_loopback(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// The kernel's choice of port (inside the ephemeral range): the fallback when nothing is left
+// outside it.
+int kernel_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    if (fd >= 0) ::close(fd);
+    throw std::runtime_error("cannot bind a loopback port");
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
 }
 
 }  // namespace
 
-// Chosen below the ephemeral range, so that no outgoing connection can hold it: a client that
-// keeps reconnecting to a stopped test server on an ephemeral port is, now and then, given
-// that very port as its own and connected to itself (TCP simultaneous open), and the server
-// cannot start on it again.
+// Chosen outside the ephemeral range (below it, or above it when the range starts low), so
+// that no outgoing connection can hold it: a client that keeps reconnecting to a stopped test
+// server on an ephemeral port is, now and then, given that very port as its own and connected
+// to itself (TCP simultaneous open), and the server cannot start on it again. A machine whose
+// range leaves too little room outside it gets the kernel's choice, as before.
 int free_port() {
   constexpr int kFloor = 10000;
-  const int low = ephemeral_low();
-  if (low <= kFloor + 1000) throw std::runtime_error("the ephemeral port range starts too low");
+  int low = 0, high = 0;
+  ephemeral_range(low, high);
+  const int below = low > kFloor ? low - kFloor : 0;  // [kFloor, low)
+  const int above = 65535 - high;                       // (high, 65535]
+  if (below + above < 1000) return kernel_port();
   std::mt19937 pick(static_cast<unsigned>(::getpid()) ^
                     static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count()));
   for (int attempt = 0; attempt < 200; ++attempt) {
-    const int port = kFloor + static_cast<int>(pick() % static_cast<unsigned>(low - kFloor));
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-    ::close(fd);
-    if (ok) return port;
+    const int n = static_cast<int>(pick() % static_cast<unsigned>(below + above));
+    const int port = n < below ? kFloor + n : high + 1 + (n - below);
+    if (bind_loopback(port)) return port;
   }
-  throw std::runtime_error("no free loopback port below the ephemeral range");
+  return kernel_port();
 }
 
 Process::Process(const std::vector<std::string>& argv, bool capture_stdout,

@@ -113,7 +113,9 @@ class ATHOMIC_API Completion {
   Completion& operator=(Completion&& o) noexcept;
   Completion(const Completion&) = delete;
   Completion& operator=(const Completion&) = delete;
-  ~Completion() {
+  // Inline, and still exported (explicit visibility beats -fvisibility-inlines-hidden): programs
+  // built against a header where it was out of line call the library's copy.
+  ATHOMIC_API ~Completion() {
     if (record_) release();
   }
 
