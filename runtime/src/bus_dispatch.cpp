@@ -106,7 +106,7 @@ Completion BusCore::publish(std::string_view name, const Payload& given) {
   InlineEvent ev{handlers ? handlers->name() : name, &payload, context, 0, mslot};
   LocalDelivery delivery{this, handlers, to.matched, to.matched_count, &ev, nullptr, name};
   athomic_message m{sizeof(athomic_message), {name.data(), name.size()}, {nullptr, 0},
-                    reinterpret_cast<athomic_host_event*>(&delivery), 0};
+                    reinterpret_cast<athomic_host_event*>(&delivery), 0, nullptr, 0};
   std::string error;
   if (provider_->publish(m, error) != ATHOMIC_OK) throw_refused(name, error);
   return Completion(ev.failed, (handlers ? handlers->count.load(std::memory_order_relaxed) : 0) +
@@ -178,7 +178,7 @@ Completion BusCore::publish_pool(std::string_view name, const Payload& payload,
   Completion done(ev);
   LocalDelivery delivery{this, to.exact, to.matched, to.matched_count, nullptr, ev, name};
   athomic_message m{sizeof(athomic_message), {name.data(), name.size()}, {nullptr, 0},
-                    reinterpret_cast<athomic_host_event*>(&delivery), 0};
+                    reinterpret_cast<athomic_host_event*>(&delivery), 0, nullptr, 0};
   std::string error;
   const athomic_status st = provider_->publish(m, error);
   if (delivery.pool_event) {
@@ -216,10 +216,15 @@ Completion BusCore::publish_remote(std::string_view name, const Payload& payload
     ContextFieldMask key = 0;  // context_cache_key_ of the bus that filled it
     std::string json;
     std::string trace;  // the W3C members, when the key says so
+    // The same as header values (traceparent, tracestate); empty when there is no trace.
+    std::string trace_parent;
+    std::string trace_state;
   } context_cache;
   body.clear();
   std::string_view context_json;
   std::string_view trace_json;
+  std::string_view trace_parent;
+  std::string_view trace_state;
   const ContextPtr* current = tls_current_context;
   if (current && *current) {
     if (context_cache.source != *current || context_cache.key != context_cache_key_) {
@@ -236,11 +241,21 @@ Completion BusCore::publish_remote(std::string_view name, const Payload& payload
       }
       context_cache.json = ctx->is_empty() ? std::string() : encode_context(*ctx);
       context_cache.trace = settings_.traceparent ? traced_members(*ctx) : std::string();
+      // Whatever the provider: the cache is shared by the thread's buses of one key.
+      context_cache.trace_parent.clear();
+      context_cache.trace_state.clear();
+      if (!context_cache.trace.empty()) {
+        append_traceparent(*ctx->trace_id(), *ctx->span_id(), ctx->trace_flags(),
+                           context_cache.trace_parent);
+        if (const auto state = ctx->trace_state()) context_cache.trace_state.assign(*state);
+      }
       context_cache.source = *current;
       context_cache.key = context_cache_key_;
     }
     context_json = context_cache.json;
     trace_json = context_cache.trace;
+    trace_parent = context_cache.trace_parent;
+    trace_state = context_cache.trace_state;
   }
   try {
     if (settings_.traceparent) {
@@ -257,7 +272,18 @@ Completion BusCore::publish_remote(std::string_view name, const Payload& payload
         body.size(), settings_.max_payload_bytes));
   }
   athomic_message m{sizeof(athomic_message), {name.data(), name.size()},
-                    {body.data(), body.size()}, nullptr, 0};
+                    {body.data(), body.size()}, nullptr, 0, nullptr, 0};
+  // The envelope keeps its copy: receivers that read only the body (an older athomic, a
+  // consumer of the JSON) still find the trace there.
+  athomic_header headers[2];
+  if (trace_headers_ && !trace_parent.empty()) {
+    headers[0] = {{kTraceParentKey.data(), kTraceParentKey.size()},
+                  {trace_parent.data(), trace_parent.size()}};
+    headers[1] = {{kTraceStateKey.data(), kTraceStateKey.size()},
+                  {trace_state.data(), trace_state.size()}};
+    m.headers = headers;
+    m.header_count = trace_state.empty() ? 1 : 2;
+  }
   Acknowledgement* ack = nullptr;
   if (acknowledges_) {
     // The transport completes it later; its address is the token.
@@ -400,7 +426,8 @@ athomic_status BusCore::deliver_event(LocalDelivery* d) noexcept {
   return ATHOMIC_ERR_STATE;  // handed back twice
 }
 
-athomic_status BusCore::deliver_message(std::string_view name, std::string_view body) noexcept {
+athomic_status BusCore::deliver_message(std::string_view name, std::string_view body,
+                                        const TraceHeaders* headers) noexcept {
   HazardSlot slot;
   const TopicState* handlers = topics_.find(name, TopicTable::hash_of(name), slot);
   if (!handlers) slot.set(this);  // close waits for us either way
@@ -410,13 +437,13 @@ athomic_status BusCore::deliver_message(std::string_view name, std::string_view 
   // deliver_message_to, once per matching subscription; here only the exact name's handlers.
   Matches matched;
   if (!remote_ || !provider_->has(ATHOMIC_CAP_PATTERN)) match_patterns(name, matched);
-  return receive(name, body, Audience{handlers, matched.data(), matched.size()});
+  return receive(name, body, Audience{handlers, matched.data(), matched.size()}, headers);
 }
 
 athomic_status BusCore::deliver_message_to(std::string_view name, std::string_view body,
-                                           std::string_view interest,
-                                           athomic_interest_kind kind) noexcept {
-  if (kind != ATHOMIC_INTEREST_PATTERN) return deliver_message(name, body);
+                                           std::string_view interest, athomic_interest_kind kind,
+                                           const TraceHeaders* headers) noexcept {
+  if (kind != ATHOMIC_INTEREST_PATTERN) return deliver_message(name, body, headers);
   // The pattern set, protected while its subscribers are read; it also keeps close() waiting.
   HazardSlot slot;
   const PatternSet* set;
@@ -429,12 +456,29 @@ athomic_status BusCore::deliver_message_to(std::string_view name, std::string_vi
   if (state_.load(std::memory_order_seq_cst) != kStarted) return ATHOMIC_ERR_STATE;
   const std::vector<Subscriber*>* subs = set ? set->subscribers_of(interest) : nullptr;
   // The transport matched by its own rules; the subscription is for what the pattern matches.
-  if (!subs || !received_name_matches(interest, name)) return receive(name, body, Audience{});
-  return receive(name, body, Audience{nullptr, subs->data(), static_cast<uint32_t>(subs->size())});
+  if (!subs || !received_name_matches(interest, name)) {
+    return receive(name, body, Audience{}, headers);
+  }
+  return receive(name, body, Audience{nullptr, subs->data(), static_cast<uint32_t>(subs->size())},
+                 headers);
+}
+
+athomic_status BusCore::deliver_received(const athomic_received& m) noexcept {
+  // athomic_received came with 1.3: that is the least layout a provider may hand over.
+  if (!ATHOMIC_STRUCT_HOLDS(m, athomic_received, header_count)) return ATHOMIC_ERR_INVALID_ARGUMENT;
+  const auto view = [](athomic_str s) {
+    return s.size == 0 ? std::string_view() : std::string_view(s.data, s.size);
+  };
+  // Only the trace is read from headers, and only when the setting asks for it.
+  TraceHeaders trace;
+  if (settings_.traceparent) trace = find_trace_headers(m.headers, m.header_count);
+  const TraceHeaders* headers = trace.empty() ? nullptr : &trace;
+  if (m.interest.size == 0) return deliver_message(view(m.event_name), view(m.body), headers);
+  return deliver_message_to(view(m.event_name), view(m.body), view(m.interest), m.kind, headers);
 }
 
 athomic_status BusCore::receive(std::string_view name, std::string_view body,
-                                const Audience& to) noexcept {
+                                const Audience& to, const TraceHeaders* headers) noexcept {
   const uint32_t mslot = to.exact ? to.exact->metrics_slot : metrics_slot(name);
   metrics_.add(mslot, kReceived);
   if (to.empty()) {
@@ -450,7 +494,8 @@ athomic_status BusCore::receive(std::string_view name, std::string_view body,
   if (!inline_mode_) {
     // Decoding happens on a worker: the provider's thread, which every received event passes
     // through, only copies the bytes and queues them.
-    const uint64_t bytes = sizeof(PoolEvent) + body.size();
+    const uint64_t bytes = sizeof(PoolEvent) + body.size() +
+                           (headers ? headers->parent.size() + headers->state.size() : 0);
     if (!budget_.try_take(bytes)) {
       if (provider_retries_) {
         receive_refusals_.fetch_add(1, std::memory_order_relaxed);
@@ -481,6 +526,13 @@ athomic_status BusCore::receive(std::string_view name, std::string_view body,
     try {
       ev = take_record();
       ev->raw.assign(body);
+      if (headers) {
+        // The worker decodes after this call returns: the values are copied with the body.
+        ev->header_text.assign(headers->parent).append(headers->state);
+        ev->headers = *headers;
+        ev->headers.parent = std::string_view(ev->header_text).substr(0, headers->parent.size());
+        ev->headers.state = std::string_view(ev->header_text).substr(headers->parent.size());
+      }
     } catch (...) {
       budget_.give_back(1, bytes);
       return ATHOMIC_ERR_BACKPRESSURE;
@@ -497,7 +549,7 @@ athomic_status BusCore::receive(std::string_view name, std::string_view body,
   }
   DecodedEvent decoded;
   std::string error;
-  if (!decode_envelope(body, decoded, error, EnvelopeOptions{settings_.traceparent})) {
+  if (!decode_envelope(body, decoded, error, EnvelopeOptions{settings_.traceparent}, headers)) {
     skip_malformed(name, error);
     return ATHOMIC_ERR_DECODE;
   }
@@ -727,7 +779,8 @@ bool BusCore::decode_once(PoolEvent& ev, std::string_view name) noexcept {
                                                             std::memory_order_acq_rel)) {
     DecodedEvent out;
     std::string error;
-    if (decode_envelope(ev.raw, out, error, EnvelopeOptions{settings_.traceparent})) {
+    if (decode_envelope(ev.raw, out, error, EnvelopeOptions{settings_.traceparent},
+                        &ev.headers)) {
       if (!out.trace_problem.empty()) ignore_trace_context(name, out.trace_problem);
       ev.payload = std::move(out.payload);
       ev.context = std::move(out.context);
