@@ -6,6 +6,7 @@
 
 #include "log_capture.h"
 #include "test_support.h"
+#include "trace_seen.h"
 
 #include <gmock/gmock.h>
 
@@ -18,38 +19,6 @@ namespace {
 using nlohmann::json;
 using testing::HasSubstr;
 using testing::Not;
-
-constexpr const char* kTrace = "4bf92f3577b34da6a3ce929d0e0e4736";
-constexpr const char* kSpan = "00f067aa0ba902b7";
-const std::string kParent = std::string("00-") + kTrace + "-" + kSpan + "-01";
-
-// What one bus's handler saw.
-class Seen {
- public:
-  void record(const Event& e) {
-    {
-      std::lock_guard lock(mutex_);
-      payloads_.push_back(e.payload());
-      contexts_.push_back(ExecutionContext::current_ptr());
-    }
-    count_.add();
-  }
-  bool wait_for(int n) { return count_.wait_for_at_least(n); }
-  json payload(std::size_t i) const {
-    std::lock_guard lock(mutex_);
-    return payloads_.at(i);
-  }
-  ContextPtr context(std::size_t i) const {
-    std::lock_guard lock(mutex_);
-    return contexts_.at(i);
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::vector<json> payloads_;
-  std::vector<ContextPtr> contexts_;
-  Counter count_;
-};
 
 // The provider's log lines (info), where log_headers writes.
 class ProviderLog {
@@ -147,13 +116,7 @@ TEST_P(TraceHeaders, InATraceparentHeaderAloneFillsTheContext) {
   }
   ASSERT_TRUE(at_traced.wait_for(1));
   EXPECT_EQ(at_traced.payload(0), (json{{"id", 2}}));
-  const auto ctx = at_traced.context(0);
-  ASSERT_TRUE(ctx);
-  EXPECT_EQ(ctx->tenant_id(), "acme");
-  EXPECT_EQ(ctx->trace_id(), kTrace);
-  EXPECT_EQ(ctx->span_id(), kSpan);
-  EXPECT_EQ(ctx->trace_flags(), 0x01);
-  EXPECT_EQ(ctx->trace_state(), "k=v");
+  expect_example_trace(at_traced.context(0), "k=v");
   EXPECT_EQ(traced->stats().invalid_traceparent, 0u);
   // Without the setting, headers are not read.
   ASSERT_TRUE(at_plain.wait_for(1));
@@ -204,14 +167,7 @@ TEST_P(TraceHeaders, InInvalidHeadersAreIgnoredCountedAndTheEventsDelivered) {
   EXPECT_TRUE(eventually([&] {
     return traced->stats().invalid_traceparent == static_cast<uint64_t>(n);
   })) << traced->stats().invalid_traceparent;
-  for (int i = 0; i < n; ++i) {
-    EXPECT_EQ(at_traced.payload(i), (json{{"id", 5}})) << i;
-    const auto ctx = at_traced.context(i);
-    ASSERT_TRUE(ctx) << i;
-    EXPECT_EQ(ctx->tenant_id(), "acme") << i;
-    EXPECT_EQ(ctx->trace_state(), std::nullopt) << i;
-    EXPECT_EQ(ctx->has(ContextField::trace_id), i == n - 1) << i;
-  }
+  expect_trace_ignored(at_traced, n, json{{"id", 5}});
   EXPECT_EQ(traced->stats().malformed_messages, 0u);
   EXPECT_THAT(log.text(), HasSubstr("ignored the trace context of a received 'e' event "
                                     "(delivered without it): 'traceparent' header "));
