@@ -106,6 +106,12 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   }
   // Queues @p ev on the lane of every handler (pool dispatch).
   void enqueue(PoolEvent& ev, const Audience& to, std::string_view name) noexcept;
+  // Publishes @p m with the context's trace as headers (trace_headers_); out of line, so that
+  // the header array costs the other publishes nothing.
+  [[gnu::noinline]] athomic_status publish_with_trace_headers(athomic_message& m,
+                                                              std::string_view parent,
+                                                              std::string_view state,
+                                                              std::string& error) noexcept;
   // A received message for @p to.
   athomic_status receive(std::string_view name, std::string_view body, const Audience& to,
                          const TraceHeaders* headers) noexcept;

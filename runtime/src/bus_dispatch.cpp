@@ -13,6 +13,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cstring>
+
 #include <thread>
 
 namespace athomic::detail {
@@ -223,8 +226,6 @@ Completion BusCore::publish_remote(std::string_view name, const Payload& payload
   body.clear();
   std::string_view context_json;
   std::string_view trace_json;
-  std::string_view trace_parent;
-  std::string_view trace_state;
   const ContextPtr* current = tls_current_context;
   if (current && *current) {
     if (context_cache.source != *current || context_cache.key != context_cache_key_) {
@@ -254,8 +255,6 @@ Completion BusCore::publish_remote(std::string_view name, const Payload& payload
     }
     context_json = context_cache.json;
     trace_json = context_cache.trace;
-    trace_parent = context_cache.trace_parent;
-    trace_state = context_cache.trace_state;
   }
   try {
     if (settings_.traceparent) {
@@ -273,17 +272,6 @@ Completion BusCore::publish_remote(std::string_view name, const Payload& payload
   }
   athomic_message m{sizeof(athomic_message), {name.data(), name.size()},
                     {body.data(), body.size()}, nullptr, 0, nullptr, 0};
-  // The envelope keeps its copy: receivers that read only the body (an older athomic, a
-  // consumer of the JSON) still find the trace there.
-  athomic_header headers[2];
-  if (trace_headers_ && !trace_parent.empty()) {
-    headers[0] = {{kTraceParentKey.data(), kTraceParentKey.size()},
-                  {trace_parent.data(), trace_parent.size()}};
-    headers[1] = {{kTraceStateKey.data(), kTraceStateKey.size()},
-                  {trace_state.data(), trace_state.size()}};
-    m.headers = headers;
-    m.header_count = trace_state.empty() ? 1 : 2;
-  }
   Acknowledgement* ack = nullptr;
   if (acknowledges_) {
     // The transport completes it later; its address is the token.
@@ -299,7 +287,11 @@ Completion BusCore::publish_remote(std::string_view name, const Payload& payload
     unacknowledged_.fetch_add(1, std::memory_order_relaxed);
   }
   std::string error;
-  const athomic_status st = provider_->publish(m, error);
+  const athomic_status st =
+      trace_headers_ && !trace_json.empty()
+          ? publish_with_trace_headers(m, context_cache.trace_parent, context_cache.trace_state,
+                                       error)
+          : provider_->publish(m, error);
   spare = std::move(body);
   if (st != ATHOMIC_OK) {
     if (ack) {
@@ -309,6 +301,31 @@ Completion BusCore::publish_remote(std::string_view name, const Payload& payload
     throw_refused(name, error);
   }
   return ack ? Completion(ack) : Completion();
+}
+
+athomic_status BusCore::publish_with_trace_headers(athomic_message& m, std::string_view parent,
+                                                  std::string_view state,
+                                                  std::string& error) noexcept {
+  // The envelope keeps its copy: receivers that read only the body (an older athomic, a
+  // consumer of the JSON) still find the trace there.
+  // Copies: the values come from the thread's context cache, which a handler publishing on
+  // this thread, inside a provider that delivers synchronously, may refill during the call.
+  char parent_copy[kTraceParentChars];
+  const std::size_t parent_size = std::min(parent.size(), sizeof parent_copy);
+  std::memcpy(parent_copy, parent.data(), parent_size);
+  std::string state_copy;
+  try {
+    state_copy.assign(state);
+  } catch (...) {
+    error = "out of memory for the tracestate header";
+    return ATHOMIC_ERR_INTERNAL;
+  }
+  athomic_header headers[2] = {
+      {{kTraceParentKey.data(), kTraceParentKey.size()}, {parent_copy, parent_size}},
+      {{kTraceStateKey.data(), kTraceStateKey.size()}, {state_copy.data(), state_copy.size()}}};
+  m.headers = headers;
+  m.header_count = state_copy.empty() ? 1 : 2;
+  return provider_->publish(m, error);
 }
 
 std::string BusCore::traced_members(const ExecutionContext& ctx) {
