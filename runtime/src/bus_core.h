@@ -31,6 +31,10 @@
 
 namespace athomic::detail {
 
+inline bool Audience::empty() const noexcept {
+  return matched_count == 0 && (!exact || exact->count.load(std::memory_order_acquire) == 0);
+}
+
 class BusCore : public std::enable_shared_from_this<BusCore> {
  public:
   explicit BusCore(const EventsSettings& settings);
@@ -84,19 +88,17 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   enum State : int { kCreated, kStarted, kClosing, kClosed };
 
   // ---- dispatch (bus_dispatch.cpp) ----
-  // The handlers of one event: an exact name's array (hazard-protected, may be null) and the
-  // pattern subscribers it matched (their set hazard-protected).
-  struct Audience {
-    const TopicState* exact = nullptr;
-    Subscriber* const* matched = nullptr;
-    uint32_t matched_count = 0;
-    bool empty() const noexcept {
-      return matched_count == 0 && (!exact || exact->count.load(std::memory_order_acquire) == 0);
-    }
-  };
   // The pattern subscribers @p name matches, collected under a hazard on the pattern set.
   class Matches;
   void match_patterns(std::string_view name, Matches& out) const noexcept;
+  // Publish's in-process half, to the handlers of @p to; inlined into publish, whose frame
+  // holds the hazards @p to relies on.
+  [[gnu::always_inline]] inline Completion publish_local(std::string_view name,
+                                                         const Payload& payload,
+                                                         const Audience& to, uint32_t mslot);
+  // The same when pattern subscriptions exist: matches @p name against them first.
+  [[gnu::noinline]] Completion publish_matched(std::string_view name, const Payload& payload,
+                                               const TopicState* handlers, uint32_t mslot);
   void dispatch_inline(InlineEvent& ev, const Audience& to) noexcept;
   // The same, for an event the metrics sample: each call's start and duration are timed.
   [[gnu::noinline]] void dispatch_inline_timed(InlineEvent& ev, const Audience& to) noexcept;

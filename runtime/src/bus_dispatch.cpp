@@ -83,9 +83,20 @@ Completion BusCore::publish(std::string_view name, const Payload& given) {
     metrics_.add(mslot, kPublished);
     return done;
   }
+  if (patterns_.load(std::memory_order_acquire)) return publish_matched(name, payload, handlers, mslot);
+  return publish_local(name, payload, Audience{handlers, nullptr, 0}, mslot);
+}
+
+Completion BusCore::publish_matched(std::string_view name, const Payload& payload,
+                                    const TopicState* handlers, uint32_t mslot) {
   Matches matched;
   match_patterns(name, matched);
-  const Audience to{handlers, matched.data(), matched.size()};
+  return publish_local(name, payload, Audience{handlers, matched.data(), matched.size()}, mslot);
+}
+
+Completion BusCore::publish_local(std::string_view name, const Payload& payload,
+                                  const Audience& to, uint32_t mslot) {
+  const TopicState* handlers = to.exact;
   if (to.empty()) {  // in process, nobody listens
     metrics_.add(mslot, kPublished);
     return Completion(0, 0);
@@ -105,9 +116,10 @@ Completion BusCore::publish(std::string_view name, const Payload& given) {
   }
 
   if (!inline_mode_) return publish_pool(name, payload, to, context, mslot);
-  metrics_.add(mslot, kPublished);
-  InlineEvent ev{handlers ? handlers->name() : name, &payload, context, 0, mslot};
-  LocalDelivery delivery{this, handlers, to.matched, to.matched_count, &ev, nullptr, name};
+  uint64_t* cells = metrics_.cells_of(mslot);
+  Metrics::add_to(cells, kPublished);
+  InlineEvent ev(handlers ? handlers->name() : name, payload, context, cells, mslot);
+  LocalDelivery delivery{this, &to, &ev, nullptr, name};
   athomic_message m{sizeof(athomic_message), {name.data(), name.size()}, {nullptr, 0},
                     reinterpret_cast<athomic_host_event*>(&delivery), 0, nullptr, 0};
   std::string error;
@@ -179,7 +191,7 @@ Completion BusCore::publish_pool(std::string_view name, const Payload& payload,
   ev->pending.store(0, std::memory_order_relaxed);
   ev->refs.store(2, std::memory_order_relaxed);  // the deliveries', and the Completion's
   Completion done(ev);
-  LocalDelivery delivery{this, to.exact, to.matched, to.matched_count, nullptr, ev, name};
+  LocalDelivery delivery{this, &to, nullptr, ev, name};
   athomic_message m{sizeof(athomic_message), {name.data(), name.size()}, {nullptr, 0},
                     reinterpret_cast<athomic_host_event*>(&delivery), 0, nullptr, 0};
   std::string error;
@@ -429,15 +441,14 @@ void BusCore::recycle(Finished& finished) noexcept {
 athomic_status BusCore::deliver_event(LocalDelivery* d) noexcept {
   // Called by an in-process provider from inside publish, which holds the handlers' hazard.
   if (!d || d->bus != this) return ATHOMIC_ERR_INVALID_ARGUMENT;
-  const Audience to{d->handlers, d->matched, d->matched_count};
   if (InlineEvent* ev = d->inline_event) {
     d->inline_event = nullptr;
-    dispatch_inline(*ev, to);
+    dispatch_inline(*ev, *d->to);
     return ATHOMIC_OK;
   }
   if (PoolEvent* ev = d->pool_event) {
     d->pool_event = nullptr;
-    enqueue(*ev, to, d->name);
+    enqueue(*ev, *d->to, d->name);
     return ATHOMIC_OK;
   }
   return ATHOMIC_ERR_STATE;  // handed back twice
@@ -571,7 +582,8 @@ athomic_status BusCore::receive(std::string_view name, std::string_view body,
     return ATHOMIC_ERR_DECODE;
   }
   if (!decoded.trace_problem.empty()) ignore_trace_context(name, decoded.trace_problem);
-  InlineEvent ev{to.exact ? to.exact->name() : name, &decoded.payload, &decoded.context, 0, mslot};
+  InlineEvent ev(to.exact ? to.exact->name() : name, decoded.payload, &decoded.context,
+                 metrics_.cells_of(mslot), mslot);
   dispatch_inline(ev, to);
   return ATHOMIC_OK;
 }
@@ -627,8 +639,7 @@ void BusCore::dispatch_inline(InlineEvent& ev, const Audience& to) noexcept {
   if (metrics_.sample()) return dispatch_inline_timed(ev, to);
   HandlerFrame frame(this);
   ContextSwap swap(ev.context);
-  const Event e(ev.name, *ev.payload,
-                (ev.context && *ev.context) ? **ev.context : ExecutionContext::empty());
+  const Event& e = ev.event;
   uint32_t calls = 0;
   if (to.exact) {
     const uint32_t n = to.exact->count.load(std::memory_order_acquire);
@@ -647,15 +658,15 @@ void BusCore::dispatch_inline(InlineEvent& ev, const Audience& to) noexcept {
     ++calls;
     if (!invoke(s, e)) ++ev.failed;
   }
-  count_calls(ev.metrics_slot, calls, ev.failed);
+  Metrics::add_to(ev.metrics_cells, kDelivered, calls);
+  if (ev.failed) Metrics::add_to(ev.metrics_cells, kFailed, ev.failed);
 }
 
 void BusCore::dispatch_inline_timed(InlineEvent& ev, const Audience& to) noexcept {
   const uint64_t began = now_ns();
   HandlerFrame frame(this);
   ContextSwap swap(ev.context);
-  const Event e(ev.name, *ev.payload,
-                (ev.context && *ev.context) ? **ev.context : ExecutionContext::empty());
+  const Event& e = ev.event;
   uint32_t calls = 0;
   auto call = [&](const Subscriber& s) {
     if (!s.active.load(std::memory_order_seq_cst)) return;
@@ -670,7 +681,8 @@ void BusCore::dispatch_inline_timed(InlineEvent& ev, const Audience& to) noexcep
     for (uint32_t i = 0; i < n; ++i) call(*to.exact->at(i));
   }
   for (uint32_t i = 0; i < to.matched_count; ++i) call(*to.matched[i]);
-  count_calls(ev.metrics_slot, calls, ev.failed);
+  Metrics::add_to(ev.metrics_cells, kDelivered, calls);
+  if (ev.failed) Metrics::add_to(ev.metrics_cells, kFailed, ev.failed);
 }
 
 void BusCore::enqueue(PoolEvent& ev, const Audience& to, std::string_view name) noexcept {

@@ -179,9 +179,7 @@ Completion& Completion::operator=(Completion&& o) noexcept {
   return *this;
 }
 
-Completion::~Completion() {
-  if (record_) detail::release_outcome(record_);
-}
+void Completion::release() noexcept { detail::release_outcome(record_); }
 
 bool Completion::done() const noexcept {
   return !record_ || record_->pending.load(std::memory_order_acquire) == 0;

@@ -37,8 +37,10 @@ void validate_event_name(std::string_view name) {
     throw EventBusError(fmt::format("invalid event name \"{}\": {} bytes, the limit is {}",
                                     printable(name), name.size(), kMaxLength));
   }
+  bool empty_part = name.front() == '.' || name.back() == '.';
   for (std::size_t i = 0; i < name.size(); ++i) {
     const auto c = static_cast<unsigned char>(name[i]);
+    if (c == '.' && i > 0 && name[i - 1] == '.') empty_part = true;
     if (c <= 0x20 || c == 0x7f) {
       throw EventBusError(fmt::format(
           "invalid event name \"{}\": byte {} is {} (no spaces or control characters)",
@@ -50,7 +52,7 @@ void validate_event_name(std::string_view name) {
           static_cast<char>(c)));
     }
   }
-  if (name.front() == '.' || name.back() == '.' || name.find("..") != std::string_view::npos) {
+  if (empty_part) {
     throw EventBusError(fmt::format(
         "invalid event name \"{}\": dot-separated parts must not be empty (e.g. user.created)",
         printable(name)));

@@ -31,12 +31,34 @@ class BusCore;
 struct Subscriber;
 struct TopicState;
 
+// Built whole by the publishing (or receiving) thread and read in place by the dispatch, never
+// copied field by field: a copy reads it back wider than it was written, which stalls the
+// store-to-load forwarding of every field on the inline path.
 struct InlineEvent {
-  std::string_view name;
-  const Payload* payload = nullptr;
-  const ContextPtr* context = nullptr;  // may point at a null ContextPtr: no context
-  uint32_t failed = 0;                  // handler calls that threw
-  uint32_t metrics_slot = 0;            // the name's slot in the bus's metrics
+  Event event;                // what the handlers see
+  const ContextPtr* context;  // made current around the calls; may point at a null ContextPtr
+  // The name's metrics cells of the thread that built this (null when counting is off): the
+  // dispatch runs on that thread, or inside its publish call while it waits (LocalDelivery).
+  uint64_t* metrics_cells;
+  uint32_t metrics_slot;  // the name's slot in the bus's metrics
+  uint32_t failed = 0;    // handler calls that threw
+
+  InlineEvent(std::string_view name, const Payload& payload, const ContextPtr* ctx,
+              uint64_t* cells, uint32_t mslot) noexcept
+      : event(name, payload, (ctx && *ctx) ? **ctx : ExecutionContext::empty()),
+        context(ctx),
+        metrics_cells(cells),
+        metrics_slot(mslot) {}
+};
+
+// The handlers of one event: an exact name's array (hazard-protected by the publish or
+// delivery that built this; may be null) and the pattern subscribers it matched (their set
+// hazard-protected likewise).
+struct Audience {
+  const TopicState* exact = nullptr;
+  Subscriber* const* matched = nullptr;
+  uint32_t matched_count = 0;
+  bool empty() const noexcept;
 };
 
 // Where a received event's bytes stand. The first worker to reach the event decodes it; the
@@ -116,9 +138,7 @@ struct Acknowledgement : Outcome {
 // Handed through an in-process provider's publish; exactly one of the events is set, by mode.
 struct LocalDelivery {
   BusCore* bus = nullptr;
-  const TopicState* handlers = nullptr;  // hazard-protected by the publish call; may be null
-  Subscriber* const* matched = nullptr;  // pattern subscribers, hazard-protected likewise
-  uint32_t matched_count = 0;
+  const Audience* to = nullptr;  // the caller's, read in place
   InlineEvent* inline_event = nullptr;
   PoolEvent* pool_event = nullptr;
   std::string_view name;  // the event's name, for a pool event with pattern subscribers

@@ -58,12 +58,19 @@ class Metrics {
     uint64_t* cell = &cells(mine(), slot)[c];
     store(cell, load(cell) + n);
   }
-  // True for one call in events.metrics.latency_sample, per thread: that event is timed.
+  // The calling thread's cells for @p slot, or nullptr when counting is off: one lookup for a
+  // caller that counts several things about one event (add_to below).
+  uint64_t* cells_of(uint32_t slot) noexcept { return enabled_ ? cells(mine(), slot) : nullptr; }
+  // Adds to cells from cells_of, on the thread that got them or one it waits for.
+  static void add_to(uint64_t* cells, Counter c, uint64_t n = 1) noexcept {
+    if (cells) store(&cells[c], load(&cells[c]) + n);
+  }
+  // True for one call in events.metrics.latency_sample on the calling thread (counted across
+  // the thread's buses: a thread-local counter, not a lookup of this bus's shard).
   bool sample() noexcept {
     if (!enabled_) return false;
-    Shard& s = mine();
-    if (++s.sample_clock < latency_sample_) return false;
-    s.sample_clock = 0;
+    if (++tls_sample_clock_ < latency_sample_) return false;
+    tls_sample_clock_ = 0;
     return true;
   }
   void observe_latency(uint32_t slot, uint64_t ns) noexcept { observe(slot, 0, ns); }
@@ -99,7 +106,6 @@ class Metrics {
     }
     const std::size_t chunk_count;
     std::unique_ptr<std::atomic<uint64_t*>[]> chunks;  // allocated by the owner, read by snapshots
-    uint32_t sample_clock = 0;                          // the owning thread's only
     bool taken = false;                                 // guarded by the pool's mutex
   };
   // The owner's cells for @p slot, allocated on first use.
@@ -137,6 +143,7 @@ class Metrics {
   // The bus and shard the thread counted into last.
   static inline thread_local uint64_t tls_last_id_ ATHOMIC_FAST_TLS = 0;
   static inline thread_local void* tls_last_shard_ ATHOMIC_FAST_TLS = nullptr;
+  static inline thread_local uint32_t tls_sample_clock_ ATHOMIC_FAST_TLS = 0;
   void observe(uint32_t slot, int which, uint64_t ns) noexcept;
 
   const bool enabled_;

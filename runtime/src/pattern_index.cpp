@@ -17,10 +17,16 @@ std::atomic<uint64_t> g_live_sets{0};
 }  // namespace
 
 bool is_pattern(std::string_view name) noexcept {
-  for (auto segment : split(name, '.')) {
+  // A segment that is exactly "*" or ">": one pass, no allocation (subscribe calls this).
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t dot = name.find('.', start);
+    const std::string_view segment =
+        name.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
     if (segment == "*" || segment == ">") return true;
+    if (dot == std::string_view::npos) return false;
+    start = dot + 1;
   }
-  return false;
 }
 
 void validate_pattern(std::string_view pattern) {

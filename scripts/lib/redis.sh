@@ -5,7 +5,7 @@ start_redis() {
   local dir=$1 candidate
   redis_port=""
   for _ in $(seq 20); do
-    candidate=$((20000 + RANDOM % 20000))
+    candidate=$((20000 + RANDOM % 12000))  # below the ephemeral range: see tests/support/process.cpp
     if redis-server --port "$candidate" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes \
          --logfile "$dir/redis.log" --pidfile "$dir/redis.pid" 2>/dev/null; then
       for _ in $(seq 100); do redis-cli -p "$candidate" ping >/dev/null 2>&1 && break; sleep 0.05; done

@@ -84,6 +84,8 @@ TEST_P(Dispatch, InvalidEventNamesAreRefusedWithTheReason) {
       {std::string("user\0created", 12), "0x00"},
       {".user", "must not be empty"},
       {"user..created", "must not be empty"},
+      {"user.", "must not be empty"},
+      {"a.b...c", "must not be empty"},
       {std::string(256, 'a'), "256 bytes, the limit is 255"},
   };
   for (const auto& [name, why] : cases) {

@@ -49,7 +49,7 @@ start_nats() {
   return 1
 }
 for _ in $(seq 20); do
-  port=$((20000 + RANDOM % 20000))
+  port=$((20000 + RANDOM % 12000))  # below the ephemeral range (see tests/support/process.cpp)
   start_nats && break
 done
 

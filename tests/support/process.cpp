@@ -9,26 +9,49 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <random>
 #include <stdexcept>
 #include <thread>
 
 namespace athomic::test {
 
+namespace {
+
+// The first port of the kernel's ephemeral range (outgoing connections' local ports).
+int ephemeral_low() {
+  std::ifstream range("/proc/sys/net/ipv4/ip_local_port_range");
+  int low = 32768;
+  range >> low;
+  return low;
+}
+
+}  // namespace
+
+// Chosen below the ephemeral range, so that no outgoing connection can hold it: a client that
+// keeps reconnecting to a stopped test server on an ephemeral port is, now and then, given
+// that very port as its own and connected to itself (TCP simultaneous open), and the server
+// cannot start on it again.
 int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+  constexpr int kFloor = 10000;
+  const int low = ephemeral_low();
+  if (low <= kFloor + 1000) throw std::runtime_error("the ephemeral port range starts too low");
+  std::mt19937 pick(static_cast<unsigned>(::getpid()) ^
+                    static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count()));
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    const int port = kFloor + static_cast<int>(pick() % static_cast<unsigned>(low - kFloor));
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
     ::close(fd);
-    throw std::runtime_error("cannot bind a loopback port");
+    if (ok) return port;
   }
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
+  throw std::runtime_error("no free loopback port below the ephemeral range");
 }
 
 Process::Process(const std::vector<std::string>& argv, bool capture_stdout,

@@ -30,6 +30,11 @@ TEST(Patterns, OneSegmentStarAndTrailingGreaterThan) {
   EXPECT_TRUE(is_pattern(">"));
   EXPECT_FALSE(is_pattern("a.b"));
   EXPECT_FALSE(is_pattern("a*.b"));  // not a wildcard part: an invalid name, said elsewhere
+  EXPECT_TRUE(is_pattern("*.created"));
+  EXPECT_TRUE(is_pattern("a.>.b"));  // a pattern, refused by validate_pattern
+  EXPECT_FALSE(is_pattern(""));
+  EXPECT_FALSE(is_pattern("**.>>"));
+  EXPECT_FALSE(is_pattern("a.b."));
 }
 
 std::string refusal(std::string_view pattern) {

@@ -113,7 +113,9 @@ class ATHOMIC_API Completion {
   Completion& operator=(Completion&& o) noexcept;
   Completion(const Completion&) = delete;
   Completion& operator=(const Completion&) = delete;
-  ~Completion();
+  ~Completion() {
+    if (record_) release();
+  }
 
   bool done() const noexcept;
   /// Blocks until done.
@@ -140,6 +142,7 @@ class ATHOMIC_API Completion {
 
  private:
   void refuse_inside_handler() const;
+  void release() noexcept;  // gives back the in-flight outcome's reference
   detail::Outcome* record_ = nullptr;  // nullptr: already done
   uint32_t failed_ = 0;                // when already done
   int64_t receivers_ = -1;             // when already done

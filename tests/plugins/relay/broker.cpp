@@ -14,6 +14,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -34,7 +35,8 @@ struct Client {
   std::set<std::string, std::less<>> topics;
 };
 
-int listen_on(int port) {
+// A listening socket on 127.0.0.1:port, or -1.
+int try_listen(int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   const int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -43,13 +45,37 @@ int listen_on(int port) {
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = htons(static_cast<uint16_t>(port));
   if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 64) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Port 0: one below the kernel's ephemeral range, where no outgoing connection can hold it —
+// a provider reconnecting to a stopped broker on an ephemeral port may be given that very
+// port and connect to itself, and the broker could not start on it again.
+int listen_on(int port) {
+  int fd = -1;
+  if (port != 0) {
+    fd = try_listen(port);
+  } else {
+    int low = 32768;
+    if (FILE* f = std::fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")) {
+      if (std::fscanf(f, "%d", &low) != 1) low = 32768;
+      std::fclose(f);
+    }
+    std::srand(static_cast<unsigned>(::getpid()));
+    for (int attempt = 0; attempt < 200 && fd < 0 && low > 11000; ++attempt) {
+      port = 10000 + std::rand() % (low - 10000);
+      fd = try_listen(port);
+    }
+  }
+  if (fd < 0) {
     std::fprintf(stderr, "athomic-relay-broker: cannot listen on 127.0.0.1:%d: %s\n", port,
                  std::strerror(errno));
     std::exit(1);
   }
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  std::printf("port %d\n", ntohs(addr.sin_port));
+  std::printf("port %d\n", port);
   std::fflush(stdout);
   return fd;
 }
