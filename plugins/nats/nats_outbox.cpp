@@ -18,6 +18,21 @@ int64_t now_ns() {
 // the drain deadline again.
 constexpr int64_t kFlushSliceMs = 200;
 
+// What the NATS protocol can carry as a header line "name: value": a name of printable ASCII
+// without ':' or spaces, a value without line breaks (nor a NUL, which ends it in the client).
+const char* header_problem(const athomic_header& h) {
+  const std::string_view name = athomic::sdk::view(h.name);
+  const std::string_view value = athomic::sdk::view(h.value);
+  if (name.empty()) return "an empty header name";
+  for (char c : name) {
+    if (c <= ' ' || c > '~' || c == ':') return "a header name NATS cannot carry";
+  }
+  if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos) {
+    return "a header value with a line break or NUL";
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 void Outbox::start(std::shared_ptr<Session> session, natsConnection* conn) {
@@ -48,7 +63,17 @@ void Outbox::stop() noexcept {
   stats_ = nullptr;
 }
 
-void Outbox::put(std::string_view event_name, std::string_view body, uint64_t token) {
+void Outbox::put(std::string_view event_name, std::string_view body, uint64_t token,
+                 athomic::sdk::Headers headers) {
+  std::size_t headers_size = 0;
+  for (const athomic_header& h : headers) {
+    if (const char* why = header_problem(h)) {
+      throw Error(ATHOMIC_ERR_INVALID_ARGUMENT,
+                  std::string(why) + ": '" + std::string(athomic::sdk::view(h.name)).substr(0, 64) +
+                      "' (" + std::string(event_name) + ")");
+    }
+    headers_size += h.name.size + 1 + h.value.size + 1;
+  }
   std::lock_guard lock(mutex_);
   if (!running_) throw Error(ATHOMIC_ERR_STATE, "the nats provider is stopped");
   const Config& config = session_->config;
@@ -58,8 +83,8 @@ void Outbox::put(std::string_view event_name, std::string_view body, uint64_t to
                     " is closed: the client gave up after " + std::to_string(config.max_reconnect) +
                     " reconnect attempt(s) (events.provider.max_reconnect); restart the bus");
   }
-  const std::size_t size =
-      sizeof(Header) + config.subject_prefix.size() + 1 + event_name.size() + 1 + body.size();
+  const std::size_t size = sizeof(Header) + config.subject_prefix.size() + 1 + event_name.size() +
+                           1 + body.size() + headers_size;
   if (size > static_cast<uint64_t>(config.buffer_bytes)) {
     throw Error(ATHOMIC_ERR_INVALID_ARGUMENT,
                 "the message takes " + std::to_string(size) +
@@ -74,10 +99,14 @@ void Outbox::put(std::string_view event_name, std::string_view body, uint64_t to
                     std::to_string(size) + " more");
   }
   const Header h{token, static_cast<uint32_t>(config.subject_prefix.size() + 1 + event_name.size()),
-                 static_cast<uint32_t>(body.size())};
+                 static_cast<uint32_t>(body.size()), static_cast<uint32_t>(headers_size)};
   queued_.append(reinterpret_cast<const char*>(&h), sizeof h);
   queued_.append(config.subject_prefix).append(1, '.').append(event_name).append(1, '\0');
   queued_.append(body);
+  for (const athomic_header& hd : headers) {
+    queued_.append(athomic::sdk::view(hd.name)).append(1, '\0');
+    queued_.append(athomic::sdk::view(hd.value)).append(1, '\0');
+  }
   held_ += size;
   ++accepted_;
   if (writer_idle_) {
@@ -127,9 +156,8 @@ void Outbox::send(std::string& batch) {
     std::memcpy(&h, batch.data() + pos, sizeof h);
     const char* subject = batch.data() + pos + sizeof h;
     const char* body = subject + h.subject_size + 1;
-    const std::size_t next = pos + sizeof h + h.subject_size + 1 + h.body_size;
-    const natsStatus s =
-        natsConnection_Publish(conn_, subject, body, static_cast<int>(h.body_size));
+    const std::size_t next = pos + record_size(h);
+    const natsStatus s = publish(h, subject, body);
     if (s == NATS_OK) {
       // Unsent records before this one (refused below) were completed already.
       written = next;
@@ -176,6 +204,25 @@ void Outbox::send(std::string& batch) {
   finish(batch);
 }
 
+natsStatus Outbox::publish(const Header& h, const char* subject, const char* body) {
+  if (h.headers_size == 0) {
+    return natsConnection_Publish(conn_, subject, body, static_cast<int>(h.body_size));
+  }
+  natsMsg* msg = nullptr;
+  natsStatus s = natsMsg_Create(&msg, subject, nullptr, body, static_cast<int>(h.body_size));
+  const char* pair = body + h.body_size;
+  const char* const end = pair + h.headers_size;
+  while (s == NATS_OK && pair < end) {
+    const char* value = pair + std::strlen(pair) + 1;
+    // Add, not Set: a name given twice is sent twice, as given.
+    s = natsMsgHeader_Add(msg, pair, value);
+    pair = value + std::strlen(value) + 1;
+  }
+  if (s == NATS_OK) s = natsConnection_PublishMsg(conn_, msg);
+  natsMsg_Destroy(msg);
+  return s;
+}
+
 bool Outbox::wait_until_connected() {
   for (;;) {
     const natsConnStatus st = natsConnection_Status(conn_);
@@ -195,7 +242,7 @@ void Outbox::complete(const std::string& batch, std::size_t from, std::size_t to
     Header h;
     std::memcpy(&h, batch.data() + pos, sizeof h);
     if (h.token != 0) session_->host.publish_done(h.token, status, -1, error);
-    pos += sizeof h + h.subject_size + 1 + h.body_size;
+    pos += record_size(h);
   }
 }
 
@@ -204,7 +251,7 @@ void Outbox::finish(const std::string& batch) {
   for (std::size_t pos = 0; pos < batch.size(); ++count) {
     Header h;
     std::memcpy(&h, batch.data() + pos, sizeof h);
-    pos += sizeof h + h.subject_size + 1 + h.body_size;
+    pos += record_size(h);
   }
   std::lock_guard lock(mutex_);
   held_ -= batch.size();

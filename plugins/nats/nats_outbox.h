@@ -5,6 +5,8 @@
 // at once with ATHOMIC_ERR_BACKPRESSURE.
 #pragma once
 
+#include <athomic/sdk/provider.hpp>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -30,21 +32,31 @@ class Outbox {
   /// Gives what is queued until the session's drain_timeout to be sent and confirmed, fails
   /// the rest, and joins the writer. Every publish accepted is completed when it returns.
   void stop() noexcept;
-  /// Queues one message. @throws athomic::sdk::Error: ATHOMIC_ERR_BACKPRESSURE when the buffer
-  /// is full, ATHOMIC_ERR_STATE when stopped, ATHOMIC_ERR_CONNECT when the client gave up.
-  void put(std::string_view event_name, std::string_view body, uint64_t token);
+  /// Queues one message, with its headers (sent as NATS headers). @throws athomic::sdk::Error:
+  /// ATHOMIC_ERR_BACKPRESSURE when the buffer is full, ATHOMIC_ERR_STATE when stopped,
+  /// ATHOMIC_ERR_CONNECT when the client gave up, ATHOMIC_ERR_INVALID_ARGUMENT for a header
+  /// that NATS cannot carry.
+  void put(std::string_view event_name, std::string_view body, uint64_t token,
+           athomic::sdk::Headers headers = {});
   /// Waits until every message put before the call has been completed (the server read it, or
   /// it failed), or @p limit passes. A subscription made after it cannot see those messages:
   /// the two connections are served in no particular order.
   void fence(std::chrono::milliseconds limit);
 
  private:
-  // A queued message: this header, then the subject and a NUL, then the body.
+  // A queued message: this header, then the subject and a NUL, then the body, then its
+  // headers as NUL-terminated name and value pairs (headers_size bytes; usually none).
   struct Header {
     uint64_t token;
     uint32_t subject_size;
     uint32_t body_size;
+    uint32_t headers_size;
   };
+  static std::size_t record_size(const Header& h) {
+    return sizeof h + h.subject_size + 1 + h.body_size + h.headers_size;
+  }
+  // Hands one record's message to the client.
+  natsStatus publish(const Header& h, const char* subject, const char* body);
 
   void run();
   // Sends @p batch and completes every message in it; what it could not hand to the client

@@ -1,8 +1,9 @@
 // The `nats` provider: core NATS on the NATS C client (cnats). Subject =
 // {subject_prefix}.{event name}; a pattern is subscribed as {subject_prefix}.{pattern}, since
 // NATS subjects have the same wildcards (`*` one token, `>` the rest). Written against the
-// installed athomic SDK only (athomic/sdk/provider.hpp), ABI 1.2: declared settings, acknowledged
-// publishes, connection state, transport losses.
+// installed athomic SDK only (athomic/sdk/provider.hpp), ABI 1.3: declared settings, acknowledged
+// publishes, connection state, transport losses, and message headers both ways (NATS headers:
+// the host's W3C traceparent travels there).
 //
 // Two connections, so that neither direction can stall the other: one publishes (nats_outbox),
 // one subscribes (nats_subscriptions). The client library reconnects and re-subscribes by
@@ -78,7 +79,7 @@ class NatsProvider final : public athomic::sdk::Provider {
   }
 
   void publish(const athomic::sdk::Message& m) override {
-    outbox_.put(m.event_name, m.body, m.publish_token);
+    outbox_.put(m.event_name, m.body, m.publish_token, m.headers);
   }
 
   void interest_add(std::string_view topic, athomic_interest_kind kind) override {
@@ -139,5 +140,5 @@ class NatsProvider final : public athomic::sdk::Provider {
 
 ATHOMIC_PROVIDER_WITH_SETTINGS(athomic_nats::NatsProvider, "nats", ATHOMIC_NATS_VERSION,
                                ATHOMIC_CAP_REMOTE | ATHOMIC_CAP_ORDERED | ATHOMIC_CAP_ACKNOWLEDGE |
-                                   ATHOMIC_CAP_PATTERN,
+                                   ATHOMIC_CAP_PATTERN | ATHOMIC_CAP_HEADERS,
                                athomic_nats::kSettings);

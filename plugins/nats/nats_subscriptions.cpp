@@ -2,6 +2,8 @@
 // into the host, and the messages the client drops for it.
 #include <algorithm>
 #include <athomic/sdk/provider.hpp>
+#include <cstdlib>
+#include <vector>
 
 #include "nats_session.h"
 
@@ -83,6 +85,33 @@ void Session::unsubscribe_all() noexcept {
   for (const auto& name : names) unsubscribe(name);
 }
 
+namespace {
+
+// A received message's NATS headers, as the host takes them: views into the message, which
+// outlives the delivery. The arrays are reused by the subscription's thread.
+athomic::sdk::Headers headers_of(natsMsg* msg) {
+  thread_local std::vector<athomic_header> headers;
+  headers.clear();
+  const char** keys = nullptr;
+  int key_count = 0;
+  // NATS_NOT_FOUND: no headers, the usual case.
+  if (natsMsgHeader_Keys(msg, &keys, &key_count) != NATS_OK) return {};
+  for (int k = 0; k < key_count; ++k) {
+    const char** values = nullptr;
+    int value_count = 0;
+    if (natsMsgHeader_Values(msg, keys[k], &values, &value_count) != NATS_OK) continue;
+    for (int v = 0; v < value_count; ++v) {
+      headers.push_back(athomic_header{athomic::sdk::str(keys[k]),
+                                       athomic::sdk::str(values[v] ? values[v] : "")});
+    }
+    free(static_cast<void*>(values));
+  }
+  free(static_cast<void*>(keys));
+  return athomic::sdk::Headers{headers.data(), headers.size()};
+}
+
+}  // namespace
+
 void Session::on_message(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
   Subscription& s = **static_cast<std::shared_ptr<Subscription>*>(closure);
   Session& self = *s.session;
@@ -102,9 +131,10 @@ void Session::on_message(natsConnection*, natsSubscription*, natsMsg* msg, void*
       name = {};
     }
   }
+  const athomic::sdk::Headers headers = headers_of(msg);
   auto deliver = [&] {
-    return s.pattern ? self.host.deliver_message_to(name, body, s.event_name)
-                     : self.host.deliver_message(name, body);
+    return self.host.deliver_received(name, body, headers,
+                                      s.pattern ? std::string_view(s.event_name) : std::string_view());
   };
   if (!name.empty() && !s.removed.load(std::memory_order_seq_cst) && self.enter()) {
     // A full dispatch queue: the message is kept and offered again. Only this subscription's

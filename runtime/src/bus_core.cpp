@@ -85,6 +85,7 @@ BusCore::BusCore(const EventsSettings& settings)
   acknowledges_ = remote_ && provider_->has(ATHOMIC_CAP_ACKNOWLEDGE);
   tracks_interest_ = !provider_->has(ATHOMIC_CAP_IN_PROCESS);
   provider_retries_ = plugin.info->abi_major == ATHOMIC_ABI_VERSION_MAJOR && plugin.info->abi_minor >= 2;
+  trace_headers_ = remote_ && settings_.traceparent && provider_->has(ATHOMIC_CAP_HEADERS);
   if (!inline_mode_) {
     const unsigned workers = resolve_workers(settings_.workers);
     notes_.reset(new WorkerNote[workers]);
@@ -391,7 +392,7 @@ bool BusCore::provider_setting(std::string_view path, athomic_setting_value& out
 ProviderDescription BusCore::provider() const {
   const auto& p = provider_->plugin();
   return ProviderDescription{p.info->name,    p.info->version,    p.file,
-                             p.info->abi_major, p.info->abi_minor, p.info->capabilities};
+                             p.info->abi_major, p.info->abi_minor, provider_->capabilities()};
 }
 
 BusCore::Internals BusCore::internals() const {

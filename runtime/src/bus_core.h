@@ -59,9 +59,13 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
 
   // Host services, called by the provider.
   athomic_status deliver_event(LocalDelivery* delivery) noexcept;
-  athomic_status deliver_message(std::string_view name, std::string_view body) noexcept;
+  // @p headers: the message's W3C headers (ABI 1.3), or null.
+  athomic_status deliver_message(std::string_view name, std::string_view body,
+                                 const TraceHeaders* headers = nullptr) noexcept;
   athomic_status deliver_message_to(std::string_view name, std::string_view body,
-                                    std::string_view interest, athomic_interest_kind kind) noexcept;
+                                    std::string_view interest, athomic_interest_kind kind,
+                                    const TraceHeaders* headers = nullptr) noexcept;
+  athomic_status deliver_received(const athomic_received& message) noexcept;
   spdlog::logger& provider_logger() noexcept { return *provider_log_; }
   void publish_done(uint64_t token, athomic_status status, int64_t receivers,
                     std::string_view error) noexcept;
@@ -104,8 +108,15 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   }
   // Queues @p ev on the lane of every handler (pool dispatch).
   void enqueue(PoolEvent& ev, const Audience& to, std::string_view name) noexcept;
+  // Publishes @p m with the context's trace as headers (trace_headers_); out of line, so that
+  // the header array costs the other publishes nothing.
+  [[gnu::noinline]] athomic_status publish_with_trace_headers(athomic_message& m,
+                                                              std::string_view parent,
+                                                              std::string_view state,
+                                                              std::string& error) noexcept;
   // A received message for @p to.
-  athomic_status receive(std::string_view name, std::string_view body, const Audience& to) noexcept;
+  athomic_status receive(std::string_view name, std::string_view body, const Audience& to,
+                         const TraceHeaders* headers) noexcept;
   static void drain(void* self, Lane& lane, unsigned worker) noexcept;
   // What a worker finished, handed back to the bus together: the records, and the events'
   // places in the bound (at the end of a batch, or at once when a publisher waits for room).
@@ -198,6 +209,9 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   // in this process already, so it is not (ABI 1.2).
   bool tracks_interest_ = false;
   bool provider_retries_ = false;  // the provider delivers a refused message again (ABI >= 1.2)
+  // events.context.traceparent on a provider with ATHOMIC_CAP_HEADERS: the trace also travels
+  // as message headers.
+  bool trace_headers_ = false;
   std::unique_ptr<Executor> executor_;
   QueueBudget budget_;
 

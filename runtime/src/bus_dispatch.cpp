@@ -13,6 +13,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cstring>
+
 #include <thread>
 
 namespace athomic::detail {
@@ -118,7 +121,7 @@ Completion BusCore::publish_local(std::string_view name, const Payload& payload,
   InlineEvent ev(handlers ? handlers->name() : name, payload, context, cells, mslot);
   LocalDelivery delivery{this, &to, &ev, nullptr, name};
   athomic_message m{sizeof(athomic_message), {name.data(), name.size()}, {nullptr, 0},
-                    reinterpret_cast<athomic_host_event*>(&delivery), 0};
+                    reinterpret_cast<athomic_host_event*>(&delivery), 0, nullptr, 0};
   std::string error;
   if (provider_->publish(m, error) != ATHOMIC_OK) throw_refused(name, error);
   return Completion(ev.failed, (handlers ? handlers->count.load(std::memory_order_relaxed) : 0) +
@@ -190,7 +193,7 @@ Completion BusCore::publish_pool(std::string_view name, const Payload& payload,
   Completion done(ev);
   LocalDelivery delivery{this, &to, nullptr, ev, name};
   athomic_message m{sizeof(athomic_message), {name.data(), name.size()}, {nullptr, 0},
-                    reinterpret_cast<athomic_host_event*>(&delivery), 0};
+                    reinterpret_cast<athomic_host_event*>(&delivery), 0, nullptr, 0};
   std::string error;
   const athomic_status st = provider_->publish(m, error);
   if (delivery.pool_event) {
@@ -228,6 +231,9 @@ Completion BusCore::publish_remote(std::string_view name, const Payload& payload
     ContextFieldMask key = 0;  // context_cache_key_ of the bus that filled it
     std::string json;
     std::string trace;  // the W3C members, when the key says so
+    // The same as header values (traceparent, tracestate); empty when there is no trace.
+    std::string trace_parent;
+    std::string trace_state;
   } context_cache;
   body.clear();
   std::string_view context_json;
@@ -248,6 +254,14 @@ Completion BusCore::publish_remote(std::string_view name, const Payload& payload
       }
       context_cache.json = ctx->is_empty() ? std::string() : encode_context(*ctx);
       context_cache.trace = settings_.traceparent ? traced_members(*ctx) : std::string();
+      // Whatever the provider: the cache is shared by the thread's buses of one key.
+      context_cache.trace_parent.clear();
+      context_cache.trace_state.clear();
+      if (!context_cache.trace.empty()) {
+        append_traceparent(*ctx->trace_id(), *ctx->span_id(), ctx->trace_flags(),
+                           context_cache.trace_parent);
+        if (const auto state = ctx->trace_state()) context_cache.trace_state.assign(*state);
+      }
       context_cache.source = *current;
       context_cache.key = context_cache_key_;
     }
@@ -269,7 +283,7 @@ Completion BusCore::publish_remote(std::string_view name, const Payload& payload
         body.size(), settings_.max_payload_bytes));
   }
   athomic_message m{sizeof(athomic_message), {name.data(), name.size()},
-                    {body.data(), body.size()}, nullptr, 0};
+                    {body.data(), body.size()}, nullptr, 0, nullptr, 0};
   Acknowledgement* ack = nullptr;
   if (acknowledges_) {
     // The transport completes it later; its address is the token.
@@ -285,7 +299,11 @@ Completion BusCore::publish_remote(std::string_view name, const Payload& payload
     unacknowledged_.fetch_add(1, std::memory_order_relaxed);
   }
   std::string error;
-  const athomic_status st = provider_->publish(m, error);
+  const athomic_status st =
+      trace_headers_ && !trace_json.empty()
+          ? publish_with_trace_headers(m, context_cache.trace_parent, context_cache.trace_state,
+                                       error)
+          : provider_->publish(m, error);
   spare = std::move(body);
   if (st != ATHOMIC_OK) {
     if (ack) {
@@ -295,6 +313,31 @@ Completion BusCore::publish_remote(std::string_view name, const Payload& payload
     throw_refused(name, error);
   }
   return ack ? Completion(ack) : Completion();
+}
+
+athomic_status BusCore::publish_with_trace_headers(athomic_message& m, std::string_view parent,
+                                                  std::string_view state,
+                                                  std::string& error) noexcept {
+  // The envelope keeps its copy: receivers that read only the body (an older athomic, a
+  // consumer of the JSON) still find the trace there.
+  // Copies: the values come from the thread's context cache, which a handler publishing on
+  // this thread, inside a provider that delivers synchronously, may refill during the call.
+  char parent_copy[kTraceParentChars];
+  const std::size_t parent_size = std::min(parent.size(), sizeof parent_copy);
+  std::memcpy(parent_copy, parent.data(), parent_size);
+  std::string state_copy;
+  try {
+    state_copy.assign(state);
+  } catch (...) {
+    error = "out of memory for the tracestate header";
+    return ATHOMIC_ERR_INTERNAL;
+  }
+  athomic_header headers[2] = {
+      {{kTraceParentKey.data(), kTraceParentKey.size()}, {parent_copy, parent_size}},
+      {{kTraceStateKey.data(), kTraceStateKey.size()}, {state_copy.data(), state_copy.size()}}};
+  m.headers = headers;
+  m.header_count = state_copy.empty() ? 1 : 2;
+  return provider_->publish(m, error);
 }
 
 std::string BusCore::traced_members(const ExecutionContext& ctx) {
@@ -411,7 +454,8 @@ athomic_status BusCore::deliver_event(LocalDelivery* d) noexcept {
   return ATHOMIC_ERR_STATE;  // handed back twice
 }
 
-athomic_status BusCore::deliver_message(std::string_view name, std::string_view body) noexcept {
+athomic_status BusCore::deliver_message(std::string_view name, std::string_view body,
+                                        const TraceHeaders* headers) noexcept {
   HazardSlot slot;
   const TopicState* handlers = topics_.find(name, TopicTable::hash_of(name), slot);
   if (!handlers) slot.set(this);  // close waits for us either way
@@ -421,13 +465,13 @@ athomic_status BusCore::deliver_message(std::string_view name, std::string_view 
   // deliver_message_to, once per matching subscription; here only the exact name's handlers.
   Matches matched;
   if (!remote_ || !provider_->has(ATHOMIC_CAP_PATTERN)) match_patterns(name, matched);
-  return receive(name, body, Audience{handlers, matched.data(), matched.size()});
+  return receive(name, body, Audience{handlers, matched.data(), matched.size()}, headers);
 }
 
 athomic_status BusCore::deliver_message_to(std::string_view name, std::string_view body,
-                                           std::string_view interest,
-                                           athomic_interest_kind kind) noexcept {
-  if (kind != ATHOMIC_INTEREST_PATTERN) return deliver_message(name, body);
+                                           std::string_view interest, athomic_interest_kind kind,
+                                           const TraceHeaders* headers) noexcept {
+  if (kind != ATHOMIC_INTEREST_PATTERN) return deliver_message(name, body, headers);
   // The pattern set, protected while its subscribers are read; it also keeps close() waiting.
   HazardSlot slot;
   const PatternSet* set;
@@ -440,12 +484,29 @@ athomic_status BusCore::deliver_message_to(std::string_view name, std::string_vi
   if (state_.load(std::memory_order_seq_cst) != kStarted) return ATHOMIC_ERR_STATE;
   const std::vector<Subscriber*>* subs = set ? set->subscribers_of(interest) : nullptr;
   // The transport matched by its own rules; the subscription is for what the pattern matches.
-  if (!subs || !received_name_matches(interest, name)) return receive(name, body, Audience{});
-  return receive(name, body, Audience{nullptr, subs->data(), static_cast<uint32_t>(subs->size())});
+  if (!subs || !received_name_matches(interest, name)) {
+    return receive(name, body, Audience{}, headers);
+  }
+  return receive(name, body, Audience{nullptr, subs->data(), static_cast<uint32_t>(subs->size())},
+                 headers);
+}
+
+athomic_status BusCore::deliver_received(const athomic_received& m) noexcept {
+  // athomic_received came with 1.3: that is the least layout a provider may hand over.
+  if (!ATHOMIC_STRUCT_HOLDS(m, athomic_received, header_count)) return ATHOMIC_ERR_INVALID_ARGUMENT;
+  const auto view = [](athomic_str s) {
+    return s.size == 0 ? std::string_view() : std::string_view(s.data, s.size);
+  };
+  // Only the trace is read from headers, and only when the setting asks for it.
+  TraceHeaders trace;
+  if (settings_.traceparent) trace = find_trace_headers(m.headers, m.header_count);
+  const TraceHeaders* headers = trace.empty() ? nullptr : &trace;
+  if (m.interest.size == 0) return deliver_message(view(m.event_name), view(m.body), headers);
+  return deliver_message_to(view(m.event_name), view(m.body), view(m.interest), m.kind, headers);
 }
 
 athomic_status BusCore::receive(std::string_view name, std::string_view body,
-                                const Audience& to) noexcept {
+                                const Audience& to, const TraceHeaders* headers) noexcept {
   const uint32_t mslot = to.exact ? to.exact->metrics_slot : metrics_slot(name);
   metrics_.add(mslot, kReceived);
   if (to.empty()) {
@@ -461,7 +522,8 @@ athomic_status BusCore::receive(std::string_view name, std::string_view body,
   if (!inline_mode_) {
     // Decoding happens on a worker: the provider's thread, which every received event passes
     // through, only copies the bytes and queues them.
-    const uint64_t bytes = sizeof(PoolEvent) + body.size();
+    const uint64_t bytes = sizeof(PoolEvent) + body.size() +
+                           (headers ? headers->parent.size() + headers->state.size() : 0);
     if (!budget_.try_take(bytes)) {
       if (provider_retries_) {
         receive_refusals_.fetch_add(1, std::memory_order_relaxed);
@@ -492,6 +554,13 @@ athomic_status BusCore::receive(std::string_view name, std::string_view body,
     try {
       ev = take_record();
       ev->raw.assign(body);
+      if (headers) {
+        // The worker decodes after this call returns: the values are copied with the body.
+        ev->header_text.assign(headers->parent).append(headers->state);
+        ev->headers = *headers;
+        ev->headers.parent = std::string_view(ev->header_text).substr(0, headers->parent.size());
+        ev->headers.state = std::string_view(ev->header_text).substr(headers->parent.size());
+      }
     } catch (...) {
       budget_.give_back(1, bytes);
       return ATHOMIC_ERR_BACKPRESSURE;
@@ -508,7 +577,7 @@ athomic_status BusCore::receive(std::string_view name, std::string_view body,
   }
   DecodedEvent decoded;
   std::string error;
-  if (!decode_envelope(body, decoded, error, EnvelopeOptions{settings_.traceparent})) {
+  if (!decode_envelope(body, decoded, error, EnvelopeOptions{settings_.traceparent}, headers)) {
     skip_malformed(name, error);
     return ATHOMIC_ERR_DECODE;
   }
@@ -739,7 +808,8 @@ bool BusCore::decode_once(PoolEvent& ev, std::string_view name) noexcept {
                                                             std::memory_order_acq_rel)) {
     DecodedEvent out;
     std::string error;
-    if (decode_envelope(ev.raw, out, error, EnvelopeOptions{settings_.traceparent})) {
+    if (decode_envelope(ev.raw, out, error, EnvelopeOptions{settings_.traceparent},
+                        &ev.headers)) {
       if (!out.trace_problem.empty()) ignore_trace_context(name, out.trace_problem);
       ev.payload = std::move(out.payload);
       ev.context = std::move(out.context);

@@ -146,44 +146,40 @@ const char* type_of(const JsonSideMember& m) {
   return m.is_string ? "string" : m.value.type_name();
 }
 
-// The W3C members of a received envelope, applied to the context "_nala_context" gave
-// (out.context). Invalid values are ignored and said in out.trace_problem.
-void apply_trace_members(const JsonSideMember& parent, const JsonSideMember& state,
-                         DecodedEvent& out) {
-  // Null is absent, as for "_nala_context" and its fields. A tracestate without a traceparent
-  // means nothing (W3C): ignored.
-  if (absent(parent)) return;
-  if (!parent.is_string) {
-    out.trace_problem =
-        fmt::format("'{}' must be a string, got {}", kTraceParentKey, type_of(parent));
-    return;
-  }
+// A received traceparent (and its tracestate, or null), applied to the context "_nala_context"
+// gave (out.context); @p where says which ("", or " header"). Invalid values are ignored and
+// said in out.trace_problem (@p state_problem: the tracestate is unusable, and why). Returns
+// whether the traceparent was valid.
+bool apply_trace(std::string_view parent, const std::string_view* state, const char* where,
+                 DecodedEvent& out, std::string state_problem = {}) {
   TraceParent tp;
-  if (const char* why = parse_traceparent(*parent.string_value, tp)) {
-    out.trace_problem =
-        fmt::format("'{}' {}: {}", kTraceParentKey, shown(*parent.string_value), why);
-    return;
+  if (const char* why = parse_traceparent(parent, tp)) {
+    if (out.trace_problem.empty()) {
+      out.trace_problem = fmt::format("'{}'{} {}: {}", kTraceParentKey, where, shown(parent), why);
+    }
+    return false;
   }
   const ExecutionContext* base = out.context.get();
   const auto trace_id = base ? base->trace_id() : std::nullopt;
   const auto span_id = base ? base->span_id() : std::nullopt;
   // "_nala_context" wins: a traceparent of another trace or span is not mixed into it.
-  if ((trace_id && *trace_id != tp.trace_id) || (span_id && *span_id != tp.parent_id)) return;
+  if ((trace_id && *trace_id != tp.trace_id) || (span_id && *span_id != tp.parent_id)) return true;
   std::string_view trace_state;
-  if (!absent(state)) {
-    if (!state.is_string) {
-      out.trace_problem =
-          fmt::format("'{}' must be a string, got {}", kTraceStateKey, type_of(state));
-    } else if (const char* why = check_tracestate(*state.string_value)) {
-      out.trace_problem =
-          fmt::format("'{}' {}: {}", kTraceStateKey, shown(*state.string_value), why);
+  if (!state_problem.empty()) {
+    if (out.trace_problem.empty()) out.trace_problem = std::move(state_problem);
+  } else if (state) {
+    if (const char* why = check_tracestate(*state)) {
+      if (out.trace_problem.empty()) {
+        out.trace_problem =
+            fmt::format("'{}'{} {}: {}", kTraceStateKey, where, shown(*state), why);
+      }
     } else {
-      trace_state = *state.string_value;
+      trace_state = *state;
     }
   }
   // The usual case between athomic services: "_nala_context" already says it all, and its
   // context object stays shared (the decoder's cache).
-  if (trace_id && span_id && tp.flags == kDefaultTraceFlags && trace_state.empty()) return;
+  if (trace_id && span_id && tp.flags == kDefaultTraceFlags && trace_state.empty()) return true;
   ExecutionContext::Builder b =
       base ? ExecutionContext::Builder(*base) : ExecutionContext::Builder();
   b.trace_id(std::string(tp.trace_id))
@@ -191,6 +187,42 @@ void apply_trace_members(const JsonSideMember& parent, const JsonSideMember& sta
       .trace_flags(tp.flags)
       .trace_state(std::string(trace_state));
   out.context = std::move(b).build();
+  return true;
+}
+
+// The W3C members of a received envelope. Returns whether it carried a valid traceparent.
+bool apply_trace_members(const JsonSideMember& parent, const JsonSideMember& state,
+                         DecodedEvent& out) {
+  // Null is absent, as for "_nala_context" and its fields. A tracestate without a traceparent
+  // means nothing (W3C): ignored.
+  if (absent(parent)) return false;
+  if (!parent.is_string) {
+    out.trace_problem =
+        fmt::format("'{}' must be a string, got {}", kTraceParentKey, type_of(parent));
+    return false;
+  }
+  std::string_view state_text;
+  const std::string_view* state_value = nullptr;
+  std::string state_problem;
+  if (!absent(state)) {
+    if (!state.is_string) {
+      state_problem = fmt::format("'{}' must be a string, got {}", kTraceStateKey, type_of(state));
+    } else {
+      state_text = *state.string_value;
+      state_value = &state_text;
+    }
+  }
+  return apply_trace(*parent.string_value, state_value, "", out, std::move(state_problem));
+}
+
+// The message's W3C headers, read when its envelope had no valid traceparent.
+void apply_trace_headers(const TraceHeaders& headers, DecodedEvent& out) {
+  if (headers.problem) {
+    if (out.trace_problem.empty()) out.trace_problem = headers.problem;
+    return;
+  }
+  if (!headers.has_parent) return;
+  apply_trace(headers.parent, headers.has_state ? &headers.state : nullptr, " header", out);
 }
 
 // What a thread keeps of the last context it decoded: consecutive messages mostly carry the
@@ -215,7 +247,7 @@ struct TraceBuffers {
 // the decoder does exactly what it did before they existed.
 template <std::size_t kSides>
 bool decode_sides(std::string_view body, DecodedEvent& out, std::string& error, LastContext& last,
-                  TraceBuffers* buffers) {
+                  TraceBuffers* buffers, const TraceHeaders* headers) {
   JsonSideMember side[kSides];
   side[0].key = kContextKey;
   side[0].known = last.text;
@@ -245,7 +277,10 @@ bool decode_sides(std::string_view body, DecodedEvent& out, std::string& error, 
       last.context = out.context;
     }
   }
-  if constexpr (kSides == 3) apply_trace_members(side[1], side[2], out);
+  if constexpr (kSides == 3) {
+    // The envelope's copy first: it is what athomic publishers send, headers or not.
+    if (!apply_trace_members(side[1], side[2], out) && headers) apply_trace_headers(*headers, out);
+  }
   out.payload = std::move(payload);
   return true;
 }
@@ -253,12 +288,13 @@ bool decode_sides(std::string_view body, DecodedEvent& out, std::string& error, 
 }  // namespace
 
 bool decode_envelope(std::string_view body, DecodedEvent& out, std::string& error,
-                     const EnvelopeOptions& envelope) noexcept {
+                     const EnvelopeOptions& envelope, const TraceHeaders* headers) noexcept {
   thread_local LastContext last;
   try {
-    if (!envelope.traceparent) return decode_sides<1>(body, out, error, last, nullptr);
+    if (!envelope.traceparent) return decode_sides<1>(body, out, error, last, nullptr, nullptr);
     thread_local TraceBuffers buffers;
-    const bool ok = decode_sides<3>(body, out, error, last, &buffers);
+    const bool ok =
+        decode_sides<3>(body, out, error, last, &buffers, headers && !headers->empty() ? headers : nullptr);
     buffers.trim();
     return ok;
   } catch (const std::exception& e) {

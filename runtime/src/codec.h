@@ -49,12 +49,16 @@ struct DecodedEvent {
   std::string trace_problem;
 };
 
+struct TraceHeaders;
+
 // Decodes an envelope. On failure returns false and says why in @p error; never throws.
 // With traceparent on, a valid "traceparent" fills the trace_id and span_id the message's
 // "_nala_context" lacks, unless that names another trace or span (it wins); see
-// docs/CONFIGURATION.md.
+// docs/CONFIGURATION.md. The message's headers (@p headers, may be null) are read the same
+// way when the envelope carries no valid "traceparent" of its own.
 bool decode_envelope(std::string_view body, DecodedEvent& out, std::string& error,
-                     const EnvelopeOptions& options = {}) noexcept;
+                     const EnvelopeOptions& options = {},
+                     const TraceHeaders* headers = nullptr) noexcept;
 
 // The context as the JSON object carried under "_nala_context" (set fields only).
 nlohmann::json context_to_json(const ExecutionContext& ctx);

@@ -67,6 +67,14 @@ void PoolEvent::clear_content() noexcept {
   } else {
     raw.clear();
   }
+  if (!headers.empty()) {
+    headers = TraceHeaders{};
+    if (header_text.capacity() > kKeptRawCapacity) {
+      std::string().swap(header_text);
+    } else {
+      header_text.clear();
+    }
+  }
   if (more_capacity > kKeptNodes) {
     more_nodes.reset();
     more_capacity = 0;

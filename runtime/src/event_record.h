@@ -13,6 +13,7 @@
 #pragma once
 
 #include "lane.h"
+#include "traceparent.h"
 
 #include <athomic/context.h>
 #include <athomic/event.h>
@@ -106,6 +107,10 @@ struct PoolEvent : Outcome {
   Payload payload;
   ContextPtr context;
   std::string raw;  // received bytes, until decoded
+  // A received message's W3C headers (events.context.traceparent, ATHOMIC_CAP_HEADERS), their
+  // values copied into header_text; empty for all others.
+  TraceHeaders headers;
+  std::string header_text;
   // The event's name, for the pattern subscriptions it is queued for (exact ones see their own).
   std::string name;
 

@@ -79,7 +79,7 @@ std::string caps_text(uint64_t caps) {
   static constexpr std::pair<uint64_t, const char*> kNames[] = {
       {ATHOMIC_CAP_IN_PROCESS, "in-process"}, {ATHOMIC_CAP_REMOTE, "remote"},
       {ATHOMIC_CAP_PATTERN, "pattern"},       {ATHOMIC_CAP_ORDERED, "ordered"},
-      {ATHOMIC_CAP_ACKNOWLEDGE, "acknowledge"}};
+      {ATHOMIC_CAP_ACKNOWLEDGE, "acknowledge"}, {ATHOMIC_CAP_HEADERS, "headers"}};
   std::string out;
   for (const auto& [bit, name] : kNames) {
     if (caps & bit) out += out.empty() ? name : fmt::format(",{}", name);
@@ -288,7 +288,8 @@ LoadedPlugin load_plugin_file(const std::string& path) {
   reg.by_path.emplace(key, loaded);
   auto log = get_logger("athomic.plugins");
   log->info("loaded provider '{}' {} (ABI {}.{}, capabilities: {}) from {}", info->name,
-            info->version, info->abi_major, info->abi_minor, caps_text(info->capabilities), path);
+            info->version, info->abi_major, info->abi_minor, caps_text(honoured_capabilities(*info)),
+            path);
   // The file name chose it; a different declared name is a sign of a renamed or misbuilt file.
   if (const std::string backend = backend_of(path); !backend.empty() && backend != info->name) {
     log->warn("provider plugin {} declares the name '{}', but its file name is for backend '{}'; "

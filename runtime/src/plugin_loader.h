@@ -29,6 +29,14 @@ inline constexpr uint32_t kProviderVtableSize_1_0 =
 #define ATHOMIC_STRUCT_HOLDS(s, type, field) \
   ((s).struct_size >= offsetof(type, field) + sizeof((s).field))
 
+// The capabilities the host acts on: those @p info declares, less the bits an older minor
+// declared with another (or no) meaning — ATHOMIC_CAP_HEADERS before 1.3.
+inline uint64_t honoured_capabilities(const athomic_provider_info& info) noexcept {
+  uint64_t caps = info.capabilities;
+  if (info.abi_minor < 3) caps &= ~uint64_t{ATHOMIC_CAP_HEADERS};
+  return caps;
+}
+
 struct LoadedPlugin {
   const athomic_provider_info* info = nullptr;  // plugin-owned, static storage
   std::string file;                             // the path it was loaded from

@@ -73,6 +73,11 @@ athomic_status host_deliver_message_to(athomic_host_ctx* ctx, athomic_str name, 
   return core(ctx)->deliver_message_to(view(name), view(body), view(interest), kind);
 }
 
+athomic_status host_deliver_received(athomic_host_ctx* ctx, const athomic_received* message) {
+  if (!message) return ATHOMIC_ERR_INVALID_ARGUMENT;
+  return core(ctx)->deliver_received(*message);
+}
+
 athomic_status host_setting(athomic_host_ctx* ctx, athomic_str path, athomic_setting_value* out) {
   if (!out) return ATHOMIC_ERR_INVALID_ARGUMENT;
   return core(ctx)->provider_setting(view(path), *out) ? ATHOMIC_OK
@@ -92,7 +97,8 @@ constexpr athomic_host_api kHostApi{sizeof(athomic_host_api),
                                     &host_report_state,
                                     &host_report_dropped,
                                     &host_setting,
-                                    &host_deliver_message_to};
+                                    &host_deliver_message_to,
+                                    &host_deliver_received};
 
 }  // namespace
 
@@ -101,7 +107,7 @@ const athomic_host_api& host_api() noexcept { return kHostApi; }
 ProviderInstance::ProviderInstance(const LoadedPlugin& plugin, BusCore* host,
                                    std::string_view config_json,
                                    const std::string& settings_origin)
-    : plugin_(plugin) {
+    : plugin_(plugin), capabilities_(honoured_capabilities(*plugin.info)) {
   std::string error;
   const athomic_status st = plugin_.info->vtable->create(
       &kHostApi, reinterpret_cast<athomic_host_ctx*>(host), {config_json.data(), config_json.size()},

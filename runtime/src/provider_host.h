@@ -35,9 +35,8 @@ class ProviderInstance {
   void interest_remove(std::string_view topic) noexcept;
 
   const LoadedPlugin& plugin() const noexcept { return plugin_; }
-  bool has(uint64_t capability) const noexcept {
-    return (plugin_.info->capabilities & capability) != 0;
-  }
+  bool has(uint64_t capability) const noexcept { return (capabilities_ & capability) != 0; }
+  uint64_t capabilities() const noexcept { return capabilities_; }
 
   static athomic_error_sink* sink(std::string& s) noexcept {
     return reinterpret_cast<athomic_error_sink*>(&s);
@@ -45,6 +44,7 @@ class ProviderInstance {
 
  private:
   LoadedPlugin plugin_;
+  const uint64_t capabilities_;  // honoured_capabilities() of the plugin
   athomic_provider* self_ = nullptr;
 };
 

@@ -73,6 +73,44 @@ const char* check_tracestate(std::string_view state) noexcept {
   return nullptr;
 }
 
+namespace {
+
+bool same_name(athomic_str name, std::string_view key) noexcept {
+  if (name.size != key.size()) return false;
+  for (std::size_t i = 0; i < key.size(); ++i) {
+    char c = name.data[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != key[i]) return false;
+  }
+  return true;
+}
+
+std::string_view view_of(athomic_str s) noexcept {
+  return s.size == 0 ? std::string_view() : std::string_view(s.data, s.size);
+}
+
+}  // namespace
+
+TraceHeaders find_trace_headers(const athomic_header* headers, std::size_t count) noexcept {
+  TraceHeaders out;
+  if (!headers) return out;
+  for (std::size_t i = 0; i < count; ++i) {
+    const athomic_header& h = headers[i];
+    if (same_name(h.name, kTraceParentKey)) {
+      // W3C: a receiver given several cannot know which is meant.
+      if (out.has_parent) out.problem = "the message has more than one 'traceparent' header";
+      out.has_parent = true;
+      out.parent = view_of(h.value);
+    } else if (same_name(h.name, kTraceStateKey)) {
+      // Several tracestate headers are one list in W3C; athomic carries one value: the first.
+      if (out.has_state) continue;
+      out.has_state = true;
+      out.state = view_of(h.value).substr(0, kMaxContextValueBytes + 1);
+    }
+  }
+  return out;
+}
+
 std::string trace_members(const ExecutionContext& ctx) {
   const auto trace_id = ctx.trace_id();
   const auto span_id = ctx.span_id();

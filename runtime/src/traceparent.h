@@ -12,6 +12,7 @@
 #pragma once
 
 #include <athomic/context.h>
+#include <athomic/sdk/provider.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -49,6 +50,19 @@ void append_traceparent(std::string_view trace_id, std::string_view parent_id, u
 // nullptr when @p state may travel as a tracestate value: at most kMaxContextValueBytes of
 // printable ASCII (0x20-0x7E). It is otherwise opaque: athomic does not read its list-members.
 const char* check_tracestate(std::string_view state) noexcept;
+
+// The W3C headers of a received message (ATHOMIC_CAP_HEADERS), found by name without regard to
+// case. Views into the provider's memory (or a queued event's copy of them).
+struct TraceHeaders {
+  bool has_parent = false;
+  bool has_state = false;
+  std::string_view parent;
+  std::string_view state;  // cut to kMaxContextValueBytes + 1: check_tracestate refuses it then
+  // What makes them unusable as a whole (a repeated traceparent), or nullptr.
+  const char* problem = nullptr;
+  bool empty() const noexcept { return !has_parent && !has_state && !problem; }
+};
+TraceHeaders find_trace_headers(const athomic_header* headers, std::size_t count) noexcept;
 
 // The envelope members for @p ctx as JSON text to splice into the envelope's object:
 // "traceparent":"00-…" and, when the context has one, ,"tracestate":"…". Empty when the

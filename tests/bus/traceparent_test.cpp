@@ -5,6 +5,7 @@
 // receives shows the envelope the other one sent, member by member.
 #include "log_capture.h"
 #include "test_support.h"
+#include "trace_seen.h"
 
 #include <gmock/gmock.h>
 
@@ -18,39 +19,6 @@ namespace {
 
 using nlohmann::json;
 using testing::HasSubstr;
-
-constexpr const char* kTrace = "4bf92f3577b34da6a3ce929d0e0e4736";
-constexpr const char* kSpan = "00f067aa0ba902b7";
-const std::string kParent = std::string("00-") + kTrace + "-" + kSpan + "-01";
-
-// What one bus's handler saw.
-class Seen {
- public:
-  void record(const Event& e) {
-    {
-      std::lock_guard lock(mutex_);
-      payloads_.push_back(e.payload());
-      contexts_.push_back(ExecutionContext::current_ptr());
-    }
-    count_.add();
-  }
-  bool wait_for(int n) { return count_.wait_for_at_least(n); }
-  json payload(std::size_t i) const {
-    std::lock_guard lock(mutex_);
-    return payloads_.at(i);
-  }
-  ContextPtr context(std::size_t i) const {
-    std::lock_guard lock(mutex_);
-    return contexts_.at(i);
-  }
-  int count() const { return count_.value(); }
-
- private:
-  mutable std::mutex mutex_;
-  std::vector<json> payloads_;
-  std::vector<ContextPtr> contexts_;
-  Counter count_;
-};
 
 class Traceparent : public testing::TestWithParam<DispatchMode> {
  protected:
@@ -179,14 +147,7 @@ TEST_P(Traceparent, InvalidOnesAreIgnoredCountedAndTheEventsDelivered) {
   EXPECT_TRUE(eventually([&] {
     return traced->stats().invalid_traceparent == static_cast<uint64_t>(n);
   })) << traced->stats().invalid_traceparent;
-  for (int i = 0; i < n; ++i) {
-    EXPECT_EQ(at_traced.payload(i), (json{{"id", 3}})) << i;
-    const auto ctx = at_traced.context(i);
-    ASSERT_TRUE(ctx) << i;
-    EXPECT_EQ(ctx->tenant_id(), "acme") << i;
-    EXPECT_EQ(ctx->trace_state(), std::nullopt) << i;
-    EXPECT_EQ(ctx->has(ContextField::trace_id), i == n - 1) << i;
-  }
+  expect_trace_ignored(at_traced, n, json{{"id", 3}});
   EXPECT_EQ(traced->stats().malformed_messages, 0u);
   // The same count in the metrics, where an operator scrapes it.
   EXPECT_EQ(traced->metrics().invalid_traceparent, static_cast<uint64_t>(n));

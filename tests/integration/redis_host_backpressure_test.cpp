@@ -137,7 +137,8 @@ const athomic_host_api kApi{sizeof(athomic_host_api),
                             &TestHost::report_state,
                             &TestHost::report_dropped,
                             &TestHost::setting,
-                            &TestHost::deliver_message_to};
+                            &TestHost::deliver_message_to,
+                            nullptr};  // deliver_received: the redis provider has no headers
 
 TEST(RedisHostBackpressure, AMessageTheHostRefusesIsKeptAndDeliveredLater) {
   RedisServer server;
@@ -177,7 +178,8 @@ TEST(RedisHostBackpressure, AMessageTheHostRefusesIsKeptAndDeliveredLater) {
   const std::string body = "{}";
   constexpr uint64_t kToken = 42;
   const athomic_message m{
-      sizeof(athomic_message), {"other", 5}, {body.data(), body.size()}, nullptr, kToken};
+      sizeof(athomic_message), {"other", 5}, {body.data(), body.size()}, nullptr, kToken,
+      nullptr, 0};
   ASSERT_EQ(vt.publish(p, &m, sink), ATHOMIC_OK) << error;
   EXPECT_EQ(watcher.next_message(), body);
   ASSERT_TRUE(eventually([&] { return !host.done_for(kToken).empty(); }));

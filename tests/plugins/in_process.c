@@ -65,6 +65,9 @@ static void rem(athomic_provider* p, athomic_str t, athomic_interest_kind k) {
   (void)k;
 }
 
+#ifndef EXTRA_CAPABILITIES
+#define EXTRA_CAPABILITIES 0
+#endif
 static const athomic_provider_vtable vtable = {
     sizeof(athomic_provider_vtable), create, destroy, start, stop, publish, add, rem};
 static const athomic_provider_info info = {.struct_size = sizeof(athomic_provider_info),
@@ -72,7 +75,8 @@ static const athomic_provider_info info = {.struct_size = sizeof(athomic_provide
                                            .abi_minor = ATHOMIC_ABI_VERSION_MINOR,
                                            .name = PROVIDER_NAME,
                                            .version = "0.0.1",
-                                           .capabilities = ATHOMIC_CAP_IN_PROCESS,
+                                           .capabilities =
+                                               ATHOMIC_CAP_IN_PROCESS | EXTRA_CAPABILITIES,
                                            .vtable = &vtable};
 
 ATHOMIC_PLUGIN_EXPORT const athomic_provider_info* athomic_provider_entry(

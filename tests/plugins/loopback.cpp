@@ -8,6 +8,13 @@
 // matching subscription — to an exact interest with deliver_message, to a pattern with
 // deliver_message_to.
 //
+// Built a third time with LOOPBACK_HEADERS as `loopback_headers` (ABI 1.3): it declares
+// ATHOMIC_CAP_HEADERS and carries each publish's headers to the receivers (deliver_received).
+// Two more settings then stand in for the world outside athomic: add_headers — header lines
+// "name: value" (one per line) added to every message it publishes, as a client of another
+// kind could send them; log_headers — every publish's headers are logged (info), as a
+// consumer of another kind would see them.
+//
 // Settings (events.provider.*): group — buses whose loopback names the same non-empty group
 // share one in-process "server": each publish is delivered to every started member, the
 // publisher included, in the order they started. Two buses with different settings then talk
@@ -31,7 +38,49 @@ using athomic::sdk::setting;
 
 constexpr athomic_setting kGroup =
     setting("group", ATHOMIC_SETTING_STRING, "\"\"", "buses that share one in-process server");
+#ifdef LOOPBACK_HEADERS
+constexpr athomic_setting kAddHeaders = setting("add_headers", ATHOMIC_SETTING_STRING, "\"\"",
+                                                "header lines added to every publish");
+constexpr athomic_setting kLogHeaders =
+    setting("log_headers", ATHOMIC_SETTING_BOOL, "false", "log every publish's headers");
+const athomic_setting* const kSettings[] = {&kGroup, &kAddHeaders, &kLogHeaders, nullptr};
+
+// A message's headers, owned: what a transport keeps of them.
+struct OwnedHeaders {
+  std::vector<std::pair<std::string, std::string>> lines;
+  std::vector<athomic_header> views;  // into lines, for the host
+  void add(std::string_view name, std::string_view value) {
+    lines.emplace_back(std::string(name), std::string(value));
+  }
+  athomic::sdk::Headers view() {
+    views.clear();
+    for (const auto& [n, v] : lines) {
+      views.push_back(athomic_header{{n.data(), n.size()}, {v.data(), v.size()}});
+    }
+    return athomic::sdk::Headers{views.data(), views.size()};
+  }
+};
+
+// "name: value" lines.
+OwnedHeaders parse_header_lines(std::string_view text) {
+  OwnedHeaders out;
+  while (!text.empty()) {
+    const auto end = text.find('\n');
+    const std::string_view line = text.substr(0, end);
+    const auto colon = line.find(':');
+    if (colon != std::string_view::npos) {
+      std::string_view value = line.substr(colon + 1);
+      while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+      out.add(line.substr(0, colon), value);
+    }
+    if (end == std::string_view::npos) break;
+    text.remove_prefix(end + 1);
+  }
+  return out;
+}
+#else
 const athomic_setting* const kSettings[] = {&kGroup, nullptr};
+#endif
 
 #ifdef LOOPBACK_PATTERNS
 // NATS-style subject matching: `*` one part, a final `>` one or more.
@@ -62,9 +111,23 @@ struct Member {
   std::mutex mutex;
   std::set<std::pair<std::string, bool>> interests;  // (topic, is a pattern)
 
+#ifdef LOOPBACK_HEADERS
+  // The message as it came: the headers go with it. (Built against an older SDK, the other
+  // variants never name what ABI 1.3 added.)
+  using Headers = athomic::sdk::Headers;
+  athomic_status deliver(std::string_view name, const std::string& body, Headers headers) {
+    return host.deliver_received(name, body, headers);
+  }
+#else
+  struct Headers {};
+  athomic_status deliver(std::string_view name, const std::string& body, Headers) {
+    return deliver(name, body);
+  }
+#endif
+
   // Hands @p body to this member's host as the build's broker would.
   athomic_status deliver(std::string_view name, const std::string& body) {
-#ifdef LOOPBACK_PATTERNS
+#if defined(LOOPBACK_PATTERNS)
     bool exact = false;
     std::vector<std::string> patterns;
     {
@@ -122,7 +185,12 @@ Groups& groups() {
 class Loopback final : public athomic::sdk::Provider {
  public:
   Loopback(athomic::sdk::Host host, std::string_view)
-      : self_(std::make_shared<Member>(host)), group_(host.setting<std::string>("group")) {}
+      : self_(std::make_shared<Member>(host)), group_(host.setting<std::string>("group")) {
+#ifdef LOOPBACK_HEADERS
+    add_headers_ = host.setting<std::string>("add_headers");
+    log_headers_ = host.setting<bool>("log_headers");
+#endif
+  }
   void start() override {
     self_->running = true;
     if (!group_.empty()) groups().join(group_, self_);
@@ -138,14 +206,27 @@ class Loopback final : public athomic::sdk::Provider {
     }
     // The host may reuse its buffer once publish returns: a copy is what a transport would keep.
     const std::string body(m.body);
+    Member::Headers headers;
+#ifdef LOOPBACK_HEADERS
+    OwnedHeaders owned;
+    std::string shown;
+    for (const athomic_header& h : m.headers) {
+      owned.add(athomic::sdk::view(h.name), athomic::sdk::view(h.value));
+      shown += (shown.empty() ? "" : "\n") + owned.lines.back().first + ": " +
+               owned.lines.back().second;
+    }
+    if (log_headers_) self_->host.info("publish '" + std::string(m.event_name) + "' headers:\n" + shown);
+    for (auto& line : parse_header_lines(add_headers_).lines) owned.add(line.first, line.second);
+    headers = owned.view();
+#endif
     athomic_status st = ATHOMIC_OK;
     if (group_.empty()) {
-      st = self_->deliver(m.event_name, body);
+      st = self_->deliver(m.event_name, body, headers);
     } else {
       for (const auto& member : groups().members(group_)) {
         member->inside.fetch_add(1);
         if (member->running.load() &&
-            member->deliver(m.event_name, body) == ATHOMIC_ERR_BACKPRESSURE) {
+            member->deliver(m.event_name, body, headers) == ATHOMIC_ERR_BACKPRESSURE) {
           st = ATHOMIC_ERR_BACKPRESSURE;
         }
         member->inside.fetch_sub(1);
@@ -172,15 +253,26 @@ class Loopback final : public athomic::sdk::Provider {
  private:
   const std::shared_ptr<Member> self_;
   const std::string group_;
+#ifdef LOOPBACK_HEADERS
+  std::string add_headers_;
+  bool log_headers_ = false;
+#endif
 };
 
 }  // namespace
 
-#ifdef LOOPBACK_PATTERNS
+#if defined(LOOPBACK_HEADERS)
+ATHOMIC_PROVIDER_WITH_SETTINGS(Loopback, "loopback_headers", "0.0.1",
+                               ATHOMIC_CAP_REMOTE | ATHOMIC_CAP_ORDERED | ATHOMIC_CAP_HEADERS,
+                               kSettings);
+#elif defined(LOOPBACK_PATTERNS)
 ATHOMIC_PROVIDER_WITH_SETTINGS(Loopback, "loopback_patterns", "0.0.1",
                                ATHOMIC_CAP_REMOTE | ATHOMIC_CAP_ORDERED | ATHOMIC_CAP_PATTERN,
                                kSettings);
 #else
-ATHOMIC_PROVIDER_WITH_SETTINGS(Loopback, "loopback", "0.0.1",
+#ifndef LOOPBACK_NAME
+#define LOOPBACK_NAME "loopback"
+#endif
+ATHOMIC_PROVIDER_WITH_SETTINGS(Loopback, LOOPBACK_NAME, "0.0.1",
                                ATHOMIC_CAP_REMOTE | ATHOMIC_CAP_ORDERED, kSettings);
 #endif

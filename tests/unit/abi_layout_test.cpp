@@ -1,5 +1,5 @@
 // The ABI is a promise: its structs may only grow at the end, and every change bumps the
-// version. These expectations are ABI 1.2's layout; a change to provider.h that moves or
+// version. These expectations are ABI 1.3's layout; a change to provider.h that moves or
 // resizes anything fails here until the version and this file are updated together.
 #include <athomic/sdk/provider.h>
 
@@ -11,7 +11,7 @@ namespace {
 
 TEST(AbiLayout, VersionIsTheOneTheseExpectationsDescribe) {
   EXPECT_EQ(ATHOMIC_ABI_VERSION_MAJOR, 1);
-  EXPECT_EQ(ATHOMIC_ABI_VERSION_MINOR, 2);
+  EXPECT_EQ(ATHOMIC_ABI_VERSION_MINOR, 3);
 }
 
 TEST(AbiLayout, HostApi) {
@@ -29,7 +29,8 @@ TEST(AbiLayout, HostApi) {
   EXPECT_EQ(offsetof(athomic_host_api, report_dropped), 72u);
   EXPECT_EQ(offsetof(athomic_host_api, setting), 80u);
   EXPECT_EQ(offsetof(athomic_host_api, deliver_message_to), 88u);
-  EXPECT_EQ(sizeof(athomic_host_api), 96u);
+  EXPECT_EQ(offsetof(athomic_host_api, deliver_received), 96u);  // 1.3
+  EXPECT_EQ(sizeof(athomic_host_api), 104u);
 }
 
 TEST(AbiLayout, ProviderVtable) {
@@ -56,7 +57,9 @@ TEST(AbiLayout, InfoAndMessage) {
   EXPECT_EQ(offsetof(athomic_message, body), 24u);
   EXPECT_EQ(offsetof(athomic_message, event), 40u);
   EXPECT_EQ(offsetof(athomic_message, publish_token), 48u);  // 1.2
-  EXPECT_EQ(sizeof(athomic_message), 56u);
+  EXPECT_EQ(offsetof(athomic_message, headers), 56u);  // 1.3
+  EXPECT_EQ(offsetof(athomic_message, header_count), 64u);
+  EXPECT_EQ(sizeof(athomic_message), 72u);
   EXPECT_EQ(sizeof(athomic_str), 16u);
 }
 
@@ -78,11 +81,26 @@ TEST(AbiLayout, SettingsAddedIn1_2) {
   EXPECT_EQ(sizeof(athomic_setting_value), 48u);
 }
 
+TEST(AbiLayout, HeadersAddedIn1_3) {
+  EXPECT_EQ(offsetof(athomic_header, name), 0u);
+  EXPECT_EQ(offsetof(athomic_header, value), 16u);
+  EXPECT_EQ(sizeof(athomic_header), 32u);
+  EXPECT_EQ(offsetof(athomic_received, event_name), 8u);
+  EXPECT_EQ(offsetof(athomic_received, body), 24u);
+  EXPECT_EQ(offsetof(athomic_received, interest), 40u);
+  EXPECT_EQ(offsetof(athomic_received, kind), 56u);
+  EXPECT_EQ(offsetof(athomic_received, headers), 64u);
+  EXPECT_EQ(offsetof(athomic_received, header_count), 72u);
+  EXPECT_EQ(sizeof(athomic_received), 80u);
+}
+
 TEST(AbiLayout, StatusCodesAndCapabilitiesKeepTheirValues) {
   EXPECT_EQ(ATHOMIC_OK, 0);
   EXPECT_EQ(ATHOMIC_ERR_INTERNAL, 7);
   EXPECT_EQ(ATHOMIC_CAP_IN_PROCESS, 1u);
   EXPECT_EQ(ATHOMIC_CAP_REMOTE, 2u);
+  EXPECT_EQ(ATHOMIC_CAP_PATTERN, 4u);
+  EXPECT_EQ(ATHOMIC_CAP_HEADERS, 8u);  // the bit ABI 1.0 declared for it
   EXPECT_EQ(ATHOMIC_CAP_ORDERED, 32u);
   EXPECT_EQ(ATHOMIC_CAP_ACKNOWLEDGE, 64u);
   EXPECT_EQ(ATHOMIC_CONNECTION_UP, 0);

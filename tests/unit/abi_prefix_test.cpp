@@ -1,6 +1,6 @@
-// ABI 1.x is append-only: the frozen ABI 1.0 header (tests/plugins/abi_1_0) must describe a
-// prefix of today's structs — every 1.0 field at the same offset with the same size — and the
-// loader must ask of a plugin no more than the 1.0 layout.
+// ABI 1.x is append-only: the frozen ABI 1.0 and 1.2 headers (tests/plugins/abi_1_0, abi_1_2)
+// must describe a prefix of today's structs — every field at the same offset with the same
+// size — and the loader must ask of a plugin no more than the 1.0 layout.
 #include <athomic/sdk/provider.h>
 #include <gtest/gtest.h>
 
@@ -22,6 +22,19 @@ namespace abi_1_0 {
 constexpr int kMajor = ATHOMIC_ABI_VERSION_MAJOR;
 constexpr int kMinor = ATHOMIC_ABI_VERSION_MINOR;
 }  // namespace abi_1_0
+#undef athomic_status_text
+
+#undef ATHOMIC_SDK_PROVIDER_H
+#undef ATHOMIC_ABI_VERSION_MAJOR
+#undef ATHOMIC_ABI_VERSION_MINOR
+#undef ATHOMIC_PROVIDER_ENTRY_SYMBOL
+#undef ATHOMIC_PLUGIN_EXPORT
+#define athomic_status_text abi_1_2_athomic_status_text
+namespace abi_1_2 {
+#include ATHOMIC_ABI_1_2_HEADER
+constexpr int kMajor = ATHOMIC_ABI_VERSION_MAJOR;
+constexpr int kMinor = ATHOMIC_ABI_VERSION_MINOR;
+}  // namespace abi_1_2
 #undef athomic_status_text
 
 namespace {
@@ -66,6 +79,53 @@ SAME_FIELD(athomic_provider_info, name);
 SAME_FIELD(athomic_provider_info, version);
 SAME_FIELD(athomic_provider_info, capabilities);
 SAME_FIELD(athomic_provider_info, vtable);
+
+// The same against the frozen 1.2 header, for what 1.1 and 1.2 appended.
+#define SAME_FIELD_1_2(type, field)                                        \
+  static_assert(offsetof(abi_1_2::type, field) == offsetof(::type, field), \
+                #type "." #field " moved since ABI 1.2");                  \
+  static_assert(sizeof(abi_1_2::type::field) == sizeof(::type::field),     \
+                #type "." #field " changed size since ABI 1.2")
+
+SAME_FIELD_1_2(athomic_host_api, clock_now_ns);
+SAME_FIELD_1_2(athomic_host_api, host_version);
+SAME_FIELD_1_2(athomic_host_api, publish_done);
+SAME_FIELD_1_2(athomic_host_api, report_state);
+SAME_FIELD_1_2(athomic_host_api, report_dropped);
+SAME_FIELD_1_2(athomic_host_api, setting);
+SAME_FIELD_1_2(athomic_host_api, deliver_message_to);
+SAME_FIELD_1_2(athomic_message, event);
+SAME_FIELD_1_2(athomic_message, publish_token);
+SAME_FIELD_1_2(athomic_provider_info, vtable);
+SAME_FIELD_1_2(athomic_provider_info, settings);
+SAME_FIELD_1_2(athomic_setting, struct_size);
+SAME_FIELD_1_2(athomic_setting, path);
+SAME_FIELD_1_2(athomic_setting, type);
+SAME_FIELD_1_2(athomic_setting, flags);
+SAME_FIELD_1_2(athomic_setting, default_json);
+SAME_FIELD_1_2(athomic_setting, description);
+SAME_FIELD_1_2(athomic_setting, min);
+SAME_FIELD_1_2(athomic_setting, max);
+SAME_FIELD_1_2(athomic_setting, choices);
+SAME_FIELD_1_2(athomic_setting_value, struct_size);
+SAME_FIELD_1_2(athomic_setting_value, type);
+SAME_FIELD_1_2(athomic_setting_value, boolean);
+SAME_FIELD_1_2(athomic_setting_value, integer);
+SAME_FIELD_1_2(athomic_setting_value, number);
+SAME_FIELD_1_2(athomic_setting_value, text);
+
+TEST(AbiPrefix, TheFrozenHeaderIs12) {
+  EXPECT_EQ(abi_1_2::kMajor, 1);
+  EXPECT_EQ(abi_1_2::kMinor, 2);
+  EXPECT_EQ(sizeof(abi_1_2::athomic_host_api), 96u);
+  EXPECT_EQ(sizeof(abi_1_2::athomic_message), 56u);
+  EXPECT_GE(sizeof(athomic_host_api), sizeof(abi_1_2::athomic_host_api));
+  EXPECT_GE(sizeof(athomic_message), sizeof(abi_1_2::athomic_message));
+  EXPECT_EQ(sizeof(athomic_provider_info), sizeof(abi_1_2::athomic_provider_info));
+  // Its capability bits keep their meaning; the one it reserved is today's headers bit.
+  EXPECT_EQ(abi_1_2::ATHOMIC_CAP_ACKNOWLEDGE, ATHOMIC_CAP_ACKNOWLEDGE);
+  EXPECT_EQ(abi_1_2::ATHOMIC_CAP_PATTERN, ATHOMIC_CAP_PATTERN);
+}
 
 TEST(AbiPrefix, TheFrozenHeaderIsAbi10) {
   EXPECT_EQ(abi_1_0::kMajor, 1);

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace athomic::detail {
 namespace {
@@ -175,6 +176,45 @@ TEST(TraceState, TheContextRefusesWhatCannotTravel) {
                EventBusError);
   EXPECT_EQ(ExecutionContext::Builder().trace_state("a=b").build()->trace_state(), "a=b");
   EXPECT_EQ(ExecutionContext::Builder().trace_state("").build()->trace_state(), std::nullopt);
+}
+
+// Headers as a provider hands them over (ABI 1.3).
+athomic_header header(std::string_view name, std::string_view value) {
+  return athomic_header{{name.data(), name.size()}, {value.data(), value.size()}};
+}
+
+TEST(TraceHeaders, AreFoundByNameWithoutRegardToCase) {
+  const std::vector<athomic_header> h = {header("Content-Type", "json"),
+                                         header("TRACEPARENT", kValid), header("TraceState", "k=v")};
+  const TraceHeaders t = find_trace_headers(h.data(), h.size());
+  EXPECT_TRUE(t.has_parent);
+  EXPECT_EQ(t.parent, kValid);
+  EXPECT_TRUE(t.has_state);
+  EXPECT_EQ(t.state, "k=v");
+  EXPECT_EQ(t.problem, nullptr);
+}
+
+TEST(TraceHeaders, NoneIsEmpty) {
+  EXPECT_TRUE(find_trace_headers(nullptr, 3).empty());
+  const std::vector<athomic_header> h = {header("traceparentx", kValid), header("x", "y")};
+  EXPECT_TRUE(find_trace_headers(h.data(), h.size()).empty());
+}
+
+TEST(TraceHeaders, TwoTraceparentsAreAProblemTheFirstTracestateIsKept) {
+  const std::vector<athomic_header> h = {header("traceparent", kValid), header("tracestate", "a=1"),
+                                         header("traceparent", kValid), header("tracestate", "b=2")};
+  const TraceHeaders t = find_trace_headers(h.data(), h.size());
+  ASSERT_NE(t.problem, nullptr);
+  EXPECT_THAT(t.problem, HasSubstr("more than one 'traceparent' header"));
+  EXPECT_EQ(t.state, "a=1");
+}
+
+TEST(TraceHeaders, AnOversizedTracestateIsCutSoThatItIsStillRefused) {
+  const std::string big(1 << 20, 'a');
+  const std::vector<athomic_header> h = {header("traceparent", kValid), header("tracestate", big)};
+  const TraceHeaders t = find_trace_headers(h.data(), h.size());
+  EXPECT_EQ(t.state.size(), kMaxContextValueBytes + 1);
+  EXPECT_NE(check_tracestate(t.state), nullptr);
 }
 
 }  // namespace

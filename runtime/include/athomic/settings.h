@@ -76,8 +76,9 @@ struct EventsSettings {
   /// events.max_payload_bytes: the largest encoded event accepted or published.
   std::size_t max_payload_bytes = 1u << 20;
   /// events.context.traceparent: remote envelopes also carry the context's trace as W3C
-  /// Trace Context (`traceparent`, `tracestate` beside `_nala_context`), and received ones are
-  /// read for it. Off: the envelope is exactly the Python framework's, both ways.
+  /// Trace Context (`traceparent`, `tracestate` beside `_nala_context`; on transports with
+  /// headers, as message headers too), and received ones are read for it. Off: the envelope is
+  /// exactly the Python framework's, both ways, and headers are neither sent nor read.
   bool traceparent = false;
   /// Where these settings came from, for messages: the files read and the NALA_ variables
   /// applied ("config/settings.toml, environment variable NALA_EVENTS__ENABLED"), or

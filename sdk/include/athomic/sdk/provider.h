@@ -33,7 +33,7 @@ extern "C" {
 /** ABI major version: a change here breaks every existing plugin. */
 #define ATHOMIC_ABI_VERSION_MAJOR 1
 /** ABI minor version: appended fields or functions only; older plugins keep working. */
-#define ATHOMIC_ABI_VERSION_MINOR 2
+#define ATHOMIC_ABI_VERSION_MINOR 3
 
 /** Name of the single symbol a plugin exports (see athomic_provider_entry_fn). */
 #define ATHOMIC_PROVIDER_ENTRY_SYMBOL "athomic_provider_entry"
@@ -61,6 +61,18 @@ typedef struct athomic_str {
   const char* data; /**< not NUL-terminated in general; may be NULL when size == 0 */
   size_t size;
 } athomic_str;
+
+/**
+ * ABI 1.3: one message header (ATHOMIC_CAP_HEADERS): a name and its value, both text. A name
+ * may come more than once. Names are compared without regard to case by the host (W3C Trace
+ * Context, like HTTP, treats them so). The layout of this struct is fixed for ABI 1.x: it is
+ * used in arrays, and has no struct_size.
+ * OWNERSHIP: as the array that holds it (see athomic_message.headers, athomic_received).
+ */
+typedef struct athomic_header {
+  athomic_str name;  /**< e.g. "traceparent"; never empty */
+  athomic_str value; /**< may be empty */
+} athomic_header;
 
 /** Log levels understood by athomic_host_api.log. */
 typedef enum athomic_log_level {
@@ -91,8 +103,13 @@ enum {
    *  provider without it is refused pattern subscriptions; in-process providers need nothing:
    *  the host matches patterns itself. */
   ATHOMIC_CAP_PATTERN = 1u << 2,
-  /* 1u << 3 and 1u << 4 were declared by ABI 1.0 and 1.1 (headers, persistence) and never used
-   * by a host; they stay reserved. */
+  /** ABI 1.3: the transport carries named text headers beside the body, both ways: publish
+   *  sends athomic_message.headers, and received messages come back with theirs through
+   *  athomic_host_api.deliver_received. The host honours it only for plugins built for 1.3 or
+   *  later: ABI 1.0 and 1.1 declared this bit with no host meaning. */
+  ATHOMIC_CAP_HEADERS = 1u << 3,
+  /* 1u << 4 was declared by ABI 1.0 and 1.1 (persistence) and never used by a host; it stays
+   * reserved. */
   /** Messages from one publisher on one event name arrive in publish order. */
   ATHOMIC_CAP_ORDERED = 1u << 5,
   /** ABI 1.2: the provider completes every publish it accepts with
@@ -162,6 +179,28 @@ typedef struct athomic_host_event athomic_host_event;
 typedef struct athomic_error_sink athomic_error_sink;
 /** Opaque provider instance. OWNERSHIP: plugin-owned; freed by athomic_provider_vtable.destroy. */
 typedef struct athomic_provider athomic_provider;
+
+/**
+ * ABI 1.3: a received message, for athomic_host_api.deliver_received.
+ * OWNERSHIP: borrowed, with everything it points to, for one deliver_received call.
+ */
+typedef struct athomic_received {
+  uint32_t struct_size; /**< sizeof(athomic_received) as the provider compiled it */
+  /** The event name (not the transport's channel or subject). */
+  athomic_str event_name;
+  /** The bytes exactly as received. */
+  athomic_str body;
+  /** Empty: the message is for the exact name's handlers (as deliver_message). Otherwise the
+   *  interest the transport matched it to, exactly as interest_add gave it (as
+   *  deliver_message_to). */
+  athomic_str interest;
+  athomic_interest_kind kind; /**< of `interest`; ignored when it is empty */
+  /** The headers the message arrived with, in the transport's order; NULL when none. The host
+   *  reads the W3C Trace Context ones ("traceparent", "tracestate") when
+   *  events.context.traceparent is on, and ignores the others. */
+  const athomic_header* headers;
+  size_t header_count;
+} athomic_received;
 
 /**
  * Services the host offers a plugin. OWNERSHIP: host-owned, valid until process exit.
@@ -287,6 +326,21 @@ typedef struct athomic_host_api {
   athomic_status (*deliver_message_to)(athomic_host_ctx* host, athomic_str event_name,
                                        athomic_str body, athomic_str interest,
                                        athomic_interest_kind kind);
+
+  /* ---- ABI 1.3 and later: check struct_size before reading ---- */
+
+  /**
+   * Remote providers: hand a received message to the host with what else the transport
+   * carried — its headers (ATHOMIC_CAP_HEADERS). With an empty `interest` it is
+   * deliver_message; with one, deliver_message_to (ATHOMIC_CAP_PATTERN providers). Otherwise
+   * as those (threads, backpressure: on ATHOMIC_ERR_BACKPRESSURE nothing was taken, headers
+   * included). A provider that finds a host older than 1.3 (struct_size too small) calls those
+   * instead, without the headers.
+   * @param message borrowed, with everything it points to, for the call; the host copies what
+   *                it keeps
+   */
+  athomic_status (*deliver_received)(athomic_host_ctx* host,
+                                     const athomic_received* message);
 } athomic_host_api;
 
 /** One message to publish. OWNERSHIP: borrowed, with everything it points to, for one call. */
@@ -304,6 +358,16 @@ typedef struct athomic_message {
   /** ATHOMIC_CAP_ACKNOWLEDGE providers: the token to complete with publish_done once publish
    *  returned ATHOMIC_OK (a publish that fails completes nothing). 0 for other providers. */
   uint64_t publish_token;
+
+  /* ---- ABI 1.3 and later: check struct_size before reading ---- */
+
+  /** ATHOMIC_CAP_HEADERS providers: headers to send with the body, in order (today the W3C
+   *  Trace Context "traceparent" and "tracestate", when events.context.traceparent is on and
+   *  the context has a trace). NULL when none, and for other providers. Names are non-empty
+   *  printable ASCII without ':' or spaces; values printable ASCII: both can travel as NATS or
+   *  HTTP header text. Copy what is kept past the call, as for the body. */
+  const athomic_header* headers;
+  size_t header_count;
 } athomic_message;
 
 /**

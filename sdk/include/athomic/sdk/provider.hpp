@@ -23,6 +23,15 @@ inline std::string_view view(athomic_str s) noexcept {
 }
 inline athomic_str str(std::string_view s) noexcept { return athomic_str{s.data(), s.size()}; }
 
+/// ABI 1.3: a message's headers (ATHOMIC_CAP_HEADERS) — a view on an array the caller owns.
+struct Headers {
+  const athomic_header* data = nullptr;
+  std::size_t size = 0;
+  const athomic_header* begin() const noexcept { return data; }
+  const athomic_header* end() const noexcept { return data + size; }
+  bool empty() const noexcept { return size == 0; }
+};
+
 /// Throw from a provider method to return @p status with a message to the host.
 class Error : public std::runtime_error {
  public:
@@ -58,6 +67,25 @@ class Host {
     if (!has(offsetof(athomic_host_api, deliver_message_to))) return ATHOMIC_ERR_UNSUPPORTED;
     return api_->deliver_message_to(ctx_, str(event_name), str(body), str(pattern),
                                     ATHOMIC_INTEREST_PATTERN);
+  }
+  /// ABI 1.3: hand a received message to the host with its headers (ATHOMIC_CAP_HEADERS) — to
+  /// the exact name's handlers, or with @p pattern (ATHOMIC_CAP_PATTERN) to that pattern's. A
+  /// host older than 1.3 gets the message without the headers.
+  athomic_status deliver_received(std::string_view event_name, std::string_view body,
+                                  Headers headers, std::string_view pattern = {}) const noexcept {
+    if (!has(offsetof(athomic_host_api, deliver_received))) {
+      return pattern.empty() ? deliver_message(event_name, body)
+                             : deliver_message_to(event_name, body, pattern);
+    }
+    athomic_received r{};
+    r.struct_size = sizeof r;
+    r.event_name = str(event_name);
+    r.body = str(body);
+    r.interest = str(pattern);
+    r.kind = ATHOMIC_INTEREST_PATTERN;
+    r.headers = headers.data;
+    r.header_count = headers.size;
+    return api_->deliver_received(ctx_, &r);
   }
   /// In-process providers: hand the event of the current publish call back to the host.
   athomic_status deliver_event(athomic_host_event* event) const noexcept {
@@ -144,6 +172,7 @@ struct Message {
   std::string_view body;        // REMOTE providers
   athomic_host_event* event;    // IN_PROCESS providers
   uint64_t publish_token = 0;   // ACKNOWLEDGE providers: complete it with Host::publish_done
+  Headers headers;              // HEADERS providers (ABI 1.3): send them with the body
 };
 
 /// Base class of a provider. Methods may throw sdk::Error (or anything else: reported as
@@ -225,7 +254,13 @@ struct Adapter {
           m->struct_size >= offsetof(athomic_message, publish_token) + sizeof(uint64_t)
               ? m->publish_token
               : 0;
-      self<P>(p)->impl.publish(Message{view(m->event_name), view(m->body), m->event, token});
+      // Headers from 1.3 on; a host that does not know them sends none.
+      Headers headers;
+      if (m->struct_size >= offsetof(athomic_message, header_count) + sizeof(size_t)) {
+        headers = Headers{m->headers, m->headers ? m->header_count : 0};
+      }
+      self<P>(p)->impl.publish(
+          Message{view(m->event_name), view(m->body), m->event, token, headers});
       return ATHOMIC_OK;
     } catch (...) {
       return report(self<P>(p)->api, err);
