@@ -1,0 +1,262 @@
+// Redis Sentinel with real servers: a master, a replica and three sentinels (quorum 2) on
+// loopback ports. The provider asks the sentinels for the master, checks it with ROLE, and
+// follows a failover without a restart of either bus.
+#include "redis_support.h"
+
+#include <atomic>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+namespace athomic::test {
+namespace {
+
+using testing::HasSubstr;
+using testing::Not;
+
+constexpr const char* kMasterName = "athomic-master";
+
+// The value after @p key in a flat key/value reply (SENTINEL MASTER), or "".
+std::string field(const json& reply, const std::string& key) {
+  if (!reply.is_array()) return "";
+  for (std::size_t i = 0; i + 1 < reply.size(); i += 2) {
+    if (reply[i] == key) return reply[i + 1].is_string() ? reply[i + 1].get<std::string>() : "";
+  }
+  return "";
+}
+
+std::string address_list(const std::vector<std::unique_ptr<SentinelServer>>& sentinels) {
+  std::string list;
+  for (const auto& s : sentinels) list += (list.empty() ? "" : ",") + ("127.0.0.1:" + std::to_string(s->port()));
+  return list;
+}
+
+EventsSettings sentinel_settings(const std::string& sentinels) {
+  auto s = redis_settings("redis://unused:1/0");
+  auto& connection = s.provider_config["provider"]["provider"];
+  connection.erase("uri");
+  connection["sentinels"] = sentinels;
+  connection["master_name"] = kMasterName;
+  connection["socket_connect_timeout"] = 1;
+  return s;
+}
+
+// One master, one replica of it, three sentinels watching it with quorum 2, each knowing the
+// replica and the two other sentinels: ready to fail over.
+class SentinelSetup : public testing::Test {
+ protected:
+  void SetUp() override {
+    master_ = std::make_unique<RedisServer>();
+    replica_ = std::make_unique<RedisServer>(
+        std::vector<std::string>{"--replicaof", "127.0.0.1", std::to_string(master_->port())});
+    for (int i = 0; i < 3; ++i) {
+      sentinels_.push_back(std::make_unique<SentinelServer>(kMasterName, master_->port(), 2));
+    }
+    ASSERT_TRUE(eventually([&] {
+      RawClient r(replica_->port());
+      const json info = r.command({"INFO", "replication"});
+      return info.is_string() && info.get<std::string>().find("master_link_status:up") !=
+                                     std::string::npos;
+    })) << "the replica did not sync";
+    for (const auto& s : sentinels_) {
+      ASSERT_TRUE(eventually([&] {
+        RawClient c(s->port());
+        const json m = c.command({"SENTINEL", "MASTER", kMasterName});
+        return field(m, "num-other-sentinels") == "2" && field(m, "num-slaves") == "1";
+      })) << "sentinel " << s->port() << " did not find the replica and the other sentinels";
+    }
+  }
+
+  std::string sentinels() const { return address_list(sentinels_); }
+
+  std::unique_ptr<RedisServer> master_, replica_;
+  std::vector<std::unique_ptr<SentinelServer>> sentinels_;
+};
+
+TEST_F(SentinelSetup, StartAsksTheSentinelsForTheMasterSkippingOneThatIsDown) {
+  // The first address in the list answers nothing.
+  const std::string list = "127.0.0.1:" + std::to_string(free_port()) + "," + sentinels();
+  auto bus = started(sentinel_settings(list));
+  EXPECT_TRUE(bus->health().healthy());
+  EXPECT_THAT(bus->health().detail, HasSubstr(":" + std::to_string(master_->port())));
+  std::atomic<int> got{0};
+  bus->subscribe("hello", [&](const Event&) { ++got; });
+  Completion c = bus->publish("hello", {{"n", 1}});
+  ASSERT_TRUE(c.wait_for(kGenerous));
+  EXPECT_TRUE(c.delivered());
+  EXPECT_EQ(c.receivers(), 1);
+  EXPECT_TRUE(eventually([&] { return got == 1; }));
+  // The subscription is on the master itself.
+  RawClient m(master_->port());
+  EXPECT_EQ(m.command({"PUBSUB", "NUMSUB", "app_events:hello"})[1], 1);
+}
+
+TEST_F(SentinelSetup, AStartWithoutAnySentinelNamesEachOneAsked) {
+  const int a = free_port(), b = free_port();
+  auto bus = EventBus::create(sentinel_settings("127.0.0.1:" + std::to_string(a) +
+                                                ", 127.0.0.1:" + std::to_string(b)));
+  try {
+    bus->start();
+    FAIL() << "start() succeeded without a sentinel";
+  } catch (const EventBusError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("no sentinel named the master 'athomic-master'"));
+    EXPECT_THAT(e.what(), HasSubstr("127.0.0.1:" + std::to_string(a) + ": "));
+    EXPECT_THAT(e.what(), HasSubstr("127.0.0.1:" + std::to_string(b) + ": "));
+    EXPECT_THAT(e.what(), HasSubstr("refused"));
+  }
+}
+
+TEST_F(SentinelSetup, AnUnknownMasterNameIsNamed) {
+  auto s = sentinel_settings(sentinels());
+  s.provider_config["provider"]["provider"]["master_name"] = "no-such-master";
+  auto bus = EventBus::create(s);
+  try {
+    bus->start();
+    FAIL() << "start() succeeded with an unknown master name";
+  } catch (const EventBusError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("knows no master named 'no-such-master'"));
+  }
+}
+
+// A sentinel that names a replica as the master (its answer is stale, or the master was
+// demoted): ROLE tells, and the provider does not use it.
+TEST(RedisSentinel, AServerThatIsNotTheMasterIsRefused) {
+  RedisServer master;
+  RedisServer replica({"--replicaof", "127.0.0.1", std::to_string(master.port())});
+  SentinelServer wrong(kMasterName, replica.port(), 1);
+  auto bus = EventBus::create(sentinel_settings("127.0.0.1:" + std::to_string(wrong.port())));
+  try {
+    bus->start();
+    FAIL() << "start() used a replica as the master";
+  } catch (const EventBusError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("127.0.0.1:" + std::to_string(replica.port()) +
+                                    "/0 is not the master: ROLE answered 'slave'"));
+  }
+}
+
+// What the subscriber saw of the numbered stream.
+struct Received {
+  std::mutex mutex;
+  std::vector<int> count;  // by event number
+  int duplicates = 0;
+  std::optional<std::chrono::steady_clock::time_point> first_after;  // of a number >= after
+  int after = INT32_MAX;
+  int total = 0;
+
+  void add(int n) {
+    std::lock_guard lock(mutex);
+    if (n >= static_cast<int>(count.size())) count.resize(n + 1);
+    if (++count[n] > 1) ++duplicates;
+    ++total;
+    if (n >= after && !first_after) first_after = std::chrono::steady_clock::now();
+  }
+  int received() {
+    std::lock_guard lock(mutex);
+    return total;
+  }
+  std::optional<std::chrono::steady_clock::time_point> resumed() {
+    std::lock_guard lock(mutex);
+    return first_after;
+  }
+};
+
+TEST_F(SentinelSetup, DeliveryResumesOnThePromotedReplicaAfterTheMasterIsKilled) {
+  auto subscriber = started(sentinel_settings(sentinels()));
+  auto publisher = started(sentinel_settings(sentinels()));
+  Received got;
+  subscriber->subscribe("seq", [&](const Event& e) { got.add(e.payload().at("n").get<int>()); });
+
+  std::mutex mutex;
+  std::vector<Completion> sent;  // by event number
+  std::atomic<bool> stop{false};
+  std::thread feeder([&] {
+    for (int n = 0; !stop; ++n) {
+      Completion c = publisher->publish("seq", {{"n", n}});
+      {
+        std::lock_guard lock(mutex);
+        sent.push_back(std::move(c));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  });
+  ASSERT_TRUE(eventually([&] { return got.received() >= 200; }));
+
+  // What the publisher was told had succeeded before the failure.
+  std::vector<int> acknowledged;
+  int published_before = 0;
+  {
+    std::lock_guard lock(mutex);
+    for (std::size_t n = 0; n < sent.size(); ++n) {
+      if (sent[n].done() && sent[n].delivered()) acknowledged.push_back(static_cast<int>(n));
+    }
+    published_before = static_cast<int>(sent.size());
+    std::lock_guard g(got.mutex);
+    got.after = published_before;
+  }
+  const int old_master = master_->port();
+  const auto killed_at = std::chrono::steady_clock::now();
+  master_->kill9();
+
+  // The sentinels promote the replica; both buses follow without a restart.
+  ASSERT_TRUE(eventually([&] { return got.resumed().has_value(); }, std::chrono::seconds(60)))
+      << "delivery did not resume; subscriber: " << subscriber->health().detail
+      << "; publisher: " << publisher->health().detail;
+  const auto resumed_at = *got.resumed();
+  const int at_resume = got.received();
+  ASSERT_TRUE(eventually([&] { return got.received() >= at_resume + 200; }));
+  stop = true;
+  feeder.join();
+  {
+    std::lock_guard lock(mutex);
+    for (auto& c : sent) ASSERT_TRUE(c.wait_for(kGenerous)) << "a publish never completed";
+  }
+  // Let what was acknowledged last arrive.
+  const int last_acknowledged = [&] {
+    int last = -1;
+    for (std::size_t n = 0; n < sent.size(); ++n)
+      if (sent[n].delivered() && sent[n].receivers() > 0) last = static_cast<int>(n);
+    return last;
+  }();
+  EXPECT_TRUE(eventually([&] {
+    std::lock_guard lock(got.mutex);
+    return static_cast<int>(got.count.size()) > last_acknowledged &&
+           got.count[last_acknowledged] > 0;
+  }));
+
+  std::lock_guard lock(got.mutex);
+  got.count.resize(std::max(got.count.size(), sent.size()));
+  EXPECT_EQ(got.duplicates, 0);
+  for (int n : acknowledged) EXPECT_EQ(got.count[n], 1) << "event " << n << " was acknowledged before the failure and lost";
+  int failed = 0, to_nobody = 0, lost_unreported = 0, received_after = 0;
+  for (std::size_t n = 0; n < sent.size(); ++n) {
+    const bool received = got.count[n] > 0;
+    if (!sent[n].delivered()) {
+      ++failed;
+      EXPECT_FALSE(sent[n].error().empty());
+    } else if (!received && sent[n].receivers() == 0) {
+      ++to_nobody;  // published while the subscriber was not yet subscribed again: told 0
+    } else if (!received) {
+      ++lost_unreported;
+    }
+    if (received && static_cast<int>(n) >= published_before) ++received_after;
+  }
+  EXPECT_EQ(lost_unreported, 0) << "events told delivered to a receiver and never received";
+  EXPECT_GT(received_after, 0);
+
+  // The outage was reported, and both now run on the promoted replica.
+  for (auto* bus : {subscriber.get(), publisher.get()}) {
+    EXPECT_TRUE(eventually([&] { return bus->health().healthy(); })) << bus->health().detail;
+    EXPECT_GE(bus->health().outages, 1u);
+    EXPECT_THAT(bus->health().detail, HasSubstr(":" + std::to_string(replica_->port())));
+    EXPECT_THAT(bus->health().detail, Not(HasSubstr(":" + std::to_string(old_master))));
+  }
+  std::cout << "sentinel failover: " << sent.size() << " events published, "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(resumed_at - killed_at).count()
+            << " ms from SIGKILL to delivery resumed; " << failed
+            << " failed (the publisher was told), " << to_nobody
+            << " published to nobody (told receivers = 0), " << lost_unreported
+            << " lost unreported, " << got.duplicates << " duplicates" << std::endl;
+}
+
+}  // namespace
+}  // namespace athomic::test
