@@ -116,6 +116,7 @@ std::string percent_decode(std::string_view s) {
 }  // namespace
 
 std::string Endpoint::display() const {
+  if (is_sentinel) return "sentinel " + host + ":" + std::to_string(port);
   std::string out = "redis://";
   if (!user.empty() || !password.empty()) {
     out += user;
@@ -433,6 +434,7 @@ Config read_config(const sdk::Host& host) {
       s.user = user;
       s.password = password;
       s.connect_timeout_s = ep.connect_timeout_s;
+      s.is_sentinel = true;
     }
   }
   return c;

@@ -24,8 +24,9 @@ struct Endpoint {
   // The handshake also asks ROLE and refuses a server that is not a master (Sentinel: the
   // sentinels' answer may be stale, or the master demoted since).
   bool must_be_master = false;
+  bool is_sentinel = false;  // a sentinel, not a data server (for messages)
 
-  // "redis://user:***@host:port/db": never shows the password.
+  // "redis://user:***@host:port/db", or "sentinel host:port": never shows the password.
   std::string display() const;
 };
 

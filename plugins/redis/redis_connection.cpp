@@ -209,7 +209,8 @@ bool Connection::handshake_replies(std::string& error, bool& complete) {
     std::string why = handshake_replies_[auth].second;
     if (why.rfind("NOAUTH", 0) == 0) {
       error = "authentication failed at " + ep.display() + ": " + why +
-              " (set a password in events.provider.provider.provider)";
+              (ep.is_sentinel ? " (set events.provider.provider.provider.sentinel_password)"
+                              : " (set a password in events.provider.provider.provider)");
     } else {
       error = "the server at " + ep.display() + " refused PING: " + why;
     }

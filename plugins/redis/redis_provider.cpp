@@ -76,7 +76,7 @@ class RedisProvider final : public sdk::Provider {
   RedisProvider(sdk::Host host, std::string_view)
       : host_(host),
         config_(read_config(host)),
-        server_(config_.sentinel ? config_.sentinel->display() : master_.display()) {
+        server_(config_.sentinel ? config_.sentinel->display() : config_.endpoint.display()) {
     wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (wake_fd_ < 0) throw sdk::Error(ATHOMIC_ERR_INTERNAL, "eventfd failed");
   }

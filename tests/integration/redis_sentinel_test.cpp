@@ -4,6 +4,7 @@
 #include "redis_support.h"
 
 #include <atomic>
+#include <fstream>
 #include <iostream>
 #include <mutex>
 #include <thread>
@@ -48,7 +49,8 @@ class SentinelSetup : public testing::Test {
   void SetUp() override {
     master_ = std::make_unique<RedisServer>();
     replica_ = std::make_unique<RedisServer>(
-        std::vector<std::string>{"--replicaof", "127.0.0.1", std::to_string(master_->port())});
+        std::vector<std::string>{"--replicaof", "127.0.0.1", std::to_string(master_->port()),
+                                 "--repl-diskless-load", "swapdb"});  // no dump.rdb in the cwd
     for (int i = 0; i < 3; ++i) {
       sentinels_.push_back(std::make_unique<SentinelServer>(kMasterName, master_->port(), 2));
     }
@@ -91,6 +93,23 @@ TEST_F(SentinelSetup, StartAsksTheSentinelsForTheMasterSkippingOneThatIsDown) {
   EXPECT_EQ(m.command({"PUBSUB", "NUMSUB", "app_events:hello"})[1], 1);
 }
 
+TEST_F(SentinelSetup, TheShippedConfigFileWorks) {
+  std::ifstream in(ATHOMIC_SOURCE_DIR "/config/redis-sentinel.toml");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(text.empty());
+  // Only where the sentinels are and the master's name change, as a deployment would set them.
+  const EventsSettings s = Settings::from_toml(
+                         text, "redis-sentinel.toml", "development",
+                         {{"NALA_EVENTS__PROVIDER__PROVIDER__PROVIDER__SENTINELS", sentinels()},
+                          {"NALA_EVENTS__PROVIDER__PROVIDER__PROVIDER__MASTER_NAME", kMasterName}})
+                         .events();
+  auto bus = started(s);
+  Completion c = bus->publish("from.the.file", {});
+  ASSERT_TRUE(c.wait_for(kGenerous));
+  EXPECT_TRUE(c.delivered()) << c.error();
+  EXPECT_THAT(bus->health().detail, HasSubstr(":" + std::to_string(master_->port())));
+}
+
 TEST_F(SentinelSetup, AStartWithoutAnySentinelNamesEachOneAsked) {
   const int a = free_port(), b = free_port();
   auto bus = EventBus::create(sentinel_settings("127.0.0.1:" + std::to_string(a) +
@@ -122,7 +141,8 @@ TEST_F(SentinelSetup, AnUnknownMasterNameIsNamed) {
 // demoted): ROLE tells, and the provider does not use it.
 TEST(RedisSentinel, AServerThatIsNotTheMasterIsRefused) {
   RedisServer master;
-  RedisServer replica({"--replicaof", "127.0.0.1", std::to_string(master.port())});
+  RedisServer replica({"--replicaof", "127.0.0.1", std::to_string(master.port()),
+                       "--repl-diskless-load", "swapdb"});
   SentinelServer wrong(kMasterName, replica.port(), 1);
   auto bus = EventBus::create(sentinel_settings("127.0.0.1:" + std::to_string(wrong.port())));
   try {

@@ -75,7 +75,8 @@ void wait_until_answering(int port, Process& process, const std::string& what) {
 }  // namespace
 
 SentinelServer::SentinelServer(const std::string& master_name, int master_port, int quorum,
-                               int down_after_ms, int failover_timeout_ms)
+                               int down_after_ms, int failover_timeout_ms,
+                               const std::vector<std::string>& extra_lines)
     : port_(free_port()) {
   char tmpl[] = "/tmp/athomic-sentinel-XXXXXX";
   if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
@@ -89,6 +90,10 @@ SentinelServer::SentinelServer(const std::string& master_name, int master_port, 
                       << "\nsentinel failover-timeout " << master_name << " "
                       << failover_timeout_ms << "\nsentinel parallel-syncs " << master_name
                       << " 1\n";
+  {
+    std::ofstream more(conf, std::ios::app);
+    for (const auto& line : extra_lines) more << line << "\n";
+  }
   process_ = std::make_unique<Process>(std::vector<std::string>{"redis-server", conf, "--sentinel"},
                                        true);
   wait_until_answering(port_, *process_, "redis-server --sentinel");
