@@ -793,20 +793,13 @@ class RedisProvider final : public sdk::Provider {
       if (pub_.conn.is_open()) {
         if (pub_ok && (fds[1].revents & kReadable)) {
           std::size_t answered = 0;
-          bool extra = false, replica = false;
+          bool extra = false;
           std::size_t offset = 0;  // of the answered command from the oldest unanswered one
           pub_ok = pub_.conn.read(pub_error) &&
                    pub_.conn.each_reply(pub_error, [&](const resp::Reply& r) {
                      if (!r.is_array && r.value.type == '+') return true;  // PONG
                      if (answered == queue_.unanswered()) {
                        extra = true;
-                       return false;
-                     }
-                     // Sentinel: a master demoted to a replica refuses writes; the command
-                     // was not run, so it goes again to the master the sentinels name.
-                     if (config_.sentinel && !r.is_array && r.value.type == '-' &&
-                         r.value.text.starts_with("READONLY")) {
-                       replica = true;
                        return false;
                      }
                      publish_answered(answered, offset, r);
@@ -817,9 +810,6 @@ class RedisProvider final : public sdk::Provider {
           if (extra) {
             pub_ok = false;
             pub_error = "protocol error from the server: more replies than commands";
-          } else if (replica) {
-            pub_ok = false;
-            pub_error = "it answered READONLY: it is a replica now; asking the sentinels again";
           }
         }
         if (!pub_ok) lose(pub_, pub_error);

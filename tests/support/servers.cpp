@@ -12,6 +12,28 @@
 
 namespace athomic::test {
 
+namespace {
+
+// Waits until the server on @p port answers a connection (a NOAUTH error is an answer too), or
+// throws naming @p what.
+void wait_until_answering(int port, Process& process, const std::string& what) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  for (;;) {
+    timeval tv{1, 0};
+    redisContext* c = redisConnectWithTimeout("127.0.0.1", port, tv);
+    const bool up = c && !c->err;
+    if (c) redisFree(c);
+    if (up) return;
+    if (process.wait(std::chrono::milliseconds(0))) {
+      throw std::runtime_error(what + " exited at start (port " + std::to_string(port) + ")");
+    }
+    if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error(what + " did not start");
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+}  // namespace
+
 RedisServer::RedisServer(std::vector<std::string> extra) : port_(free_port()), extra_(std::move(extra)) {
   start();
 }
@@ -36,43 +58,9 @@ void RedisServer::start() {
                                    "--protected-mode", "no", "--loglevel", "warning",
                                    "--logfile", ""};
   argv.insert(argv.end(), extra_.begin(), extra_.end());
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   process_ = std::make_unique<Process>(argv, true);
-  // Ready when it answers (a NOAUTH error is an answer too).
-  for (;;) {
-    timeval tv{1, 0};
-    redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, tv);
-    const bool up = c && !c->err;
-    if (c) redisFree(c);
-    if (up) return;
-    if (process_->wait(std::chrono::milliseconds(0))) {
-      throw std::runtime_error("redis-server exited at start (port " + std::to_string(port_) + ")");
-    }
-    if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error("redis-server did not start");
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  wait_until_answering(port_, *process_, "redis-server");
 }
-
-namespace {
-
-// Waits until the server on @p port answers a connection, or throws naming @p what.
-void wait_until_answering(int port, Process& process, const std::string& what) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  for (;;) {
-    timeval tv{1, 0};
-    redisContext* c = redisConnectWithTimeout("127.0.0.1", port, tv);
-    const bool up = c && !c->err;
-    if (c) redisFree(c);
-    if (up) return;
-    if (process.wait(std::chrono::milliseconds(0))) {
-      throw std::runtime_error(what + " exited at start (port " + std::to_string(port) + ")");
-    }
-    if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error(what + " did not start");
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-}
-
-}  // namespace
 
 SentinelServer::SentinelServer(const std::string& master_name, int master_port, int quorum,
                                int down_after_ms, int failover_timeout_ms,
