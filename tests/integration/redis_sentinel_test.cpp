@@ -34,13 +34,7 @@ std::string address_list(const std::vector<std::unique_ptr<SentinelServer>>& sen
 }
 
 EventsSettings sentinel_settings(const std::string& sentinels) {
-  auto s = redis_settings("redis://unused:1/0");
-  auto& connection = s.provider_config["provider"]["provider"];
-  connection.erase("uri");
-  connection["sentinels"] = sentinels;
-  connection["master_name"] = kMasterName;
-  connection["socket_connect_timeout"] = 1;
-  return s;
+  return redis_sentinel_settings(sentinels, kMasterName);
 }
 
 // One master, one replica of it, three sentinels watching it with quorum 2, each knowing the
