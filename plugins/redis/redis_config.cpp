@@ -50,10 +50,10 @@ constexpr athomic_setting kChannelSeparator =
 constexpr athomic_setting kBackend =
     setting("provider.provider.backend", ATHOMIC_SETTING_STRING, "\"redis\"",
             "the KV store's connection backend; only redis", 0, 0, 0, kRedisOnly);
-constexpr athomic_setting kUri = setting(
-    "provider.provider.uri", ATHOMIC_SETTING_STRING, nullptr,
-    "redis://[user[:password]@]host[:port][/db]: the server, instead of host, port, db; or "
-    "redis+sentinel://[user[:password]@]host[:port][,host[:port]...]/master_name[/db]");
+constexpr athomic_setting kUri =
+    setting("provider.provider.uri", ATHOMIC_SETTING_STRING, nullptr,
+            "redis://[user[:password]@]host[:port][/db]: the server, instead of host, port, db; or "
+            "redis+sentinel://[user[:password]@]host[:port][,host[:port]...]/master_name[/db]");
 constexpr athomic_setting kHost =
     setting("provider.provider.host", ATHOMIC_SETTING_STRING, nullptr,
             "the server's host name or address, without a uri (then: localhost)");

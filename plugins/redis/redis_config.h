@@ -7,8 +7,8 @@
 #include <athomic/sdk/provider.hpp>
 
 #include <cstddef>
-#include <string>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 

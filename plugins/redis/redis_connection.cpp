@@ -241,7 +241,8 @@ bool Connection::open(const Endpoint& ep, std::string& error, const Cancel* canc
     }
     const int r = wait_until(wait().events, cancel, error);
     if (r < 0) {
-      error = "connecting to " + ep.display() + (error == "cancelled" ? " was cancelled" : ": " + error);
+      error = "connecting to " + ep.display() +
+              (error == "cancelled" ? " was cancelled" : ": " + error);
       return false;
     }
     revents = static_cast<short>(r);  // advance() sees the deadline by itself
@@ -288,8 +289,8 @@ bool Connection::call(std::string_view command, std::string& error, const Cancel
       error = "no answer from " + ep.display() + ": " + io_error;
       return false;
     }
-    const int r = wait_until(static_cast<short>(POLLIN | (out_.empty() ? 0 : POLLOUT)), cancel,
-                             io_error);
+    const int r =
+        wait_until(static_cast<short>(POLLIN | (out_.empty() ? 0 : POLLOUT)), cancel, io_error);
     if (r < 0) {
       error = "asking " + ep.display() + ": " + io_error;
       return false;

@@ -113,8 +113,7 @@ class RedisProvider final : public sdk::Provider {
     }
     host_.info("connected to " + master_.display() +
                (config_.sentinel ? " (the " + server_ + ")" : std::string()) + "; channels " +
-               config_.key_prefix +
-               config_.separator + "<event>");
+               config_.key_prefix + config_.separator + "<event>");
     host_.report_state(ATHOMIC_CONNECTION_UP, "connected to " + master_.display());
     io_ = std::thread([this] { run(); });
   }
@@ -215,9 +214,9 @@ class RedisProvider final : public sdk::Provider {
     if (auto it = channels_.find(target); it != channels_.end() && !it->second.refused.empty()) {
       const std::string why = std::move(it->second.refused);
       channels_.erase(it);  // the server did not subscribe it: nothing to undo
-      throw sdk::Error(ATHOMIC_ERR_INVALID_ARGUMENT, "the server at " + server_ +
-                                                         " refused " + target.text(true) + ": " +
-                                                         why + refusal_hint(why));
+      throw sdk::Error(ATHOMIC_ERR_INVALID_ARGUMENT, "the server at " + server_ + " refused " +
+                                                         target.text(true) + ": " + why +
+                                                         refusal_hint(why));
     }
   }
 
@@ -519,9 +518,9 @@ class RedisProvider final : public sdk::Provider {
     const std::string channel(PublishQueue::channel_of(queue_.command(index, offset)));
     if (reply.is_array || reply.value.type != '-') {
       host_.publish_done(token, ATHOMIC_ERR_INTERNAL, -1,
-                         "the server at " + master_.display() + " answered PUBLISH to " +
-                             channel + " with a reply of type '" +
-                             (reply.is_array ? '*' : reply.value.type) + "', not a count");
+                         "the server at " + master_.display() + " answered PUBLISH to " + channel +
+                             " with a reply of type '" + (reply.is_array ? '*' : reply.value.type) +
+                             "', not a count");
       return;
     }
     const std::string_view why = reply.value.text;
@@ -566,8 +565,8 @@ class RedisProvider final : public sdk::Provider {
     link.retry_at = Clock::now();
     link.delay = config_.reconnect_initial_delay_s;
     link.attempts = 0;
-    link.lost = "lost the " + std::string(link.name) + " connection to " +
-                master_.display() + ": " + why;
+    link.lost =
+        "lost the " + std::string(link.name) + " connection to " + master_.display() + ": " + why;
     {
       std::lock_guard lock(mutex_);
       if (&link == &pub_) {
@@ -608,8 +607,8 @@ class RedisProvider final : public sdk::Provider {
       std::lock_guard lock(mutex_);
       if (&link == &pub_) {
         pub_up_ = true;
-        host_.info("reconnected the publishing connection to " + master_.display() +
-                   " after " + std::to_string(attempts) + " attempt(s); sending " +
+        host_.info("reconnected the publishing connection to " + master_.display() + " after " +
+                   std::to_string(attempts) + " attempt(s); sending " +
                    std::to_string(buffered_.load()) + " buffered event(s)");
       } else {
         sub_up_ = true;
@@ -620,8 +619,8 @@ class RedisProvider final : public sdk::Provider {
           if (target.pattern) route_sent(target.name, state.topic);
           resubscribing_.push_back(target);
         }
-        host_.info("reconnected the subscribing connection to " + master_.display() +
-                   " after " + std::to_string(attempts) + " attempt(s); re-subscribing " +
+        host_.info("reconnected the subscribing connection to " + master_.display() + " after " +
+                   std::to_string(attempts) + " attempt(s); re-subscribing " +
                    std::to_string(resubscribing_.size()) + " channel(s) and pattern(s)");
       }
     }
@@ -858,8 +857,8 @@ class RedisProvider final : public sdk::Provider {
   bool pub_up_ = false, sub_up_ = false;  // each connection is open (for waits and messages)
 
   // I/O thread only (and start() and stop(), while it does not run).
-  Endpoint master_;          // the server both connections connect to (with Sentinel: the master)
-  std::string written_to_;   // host:port of the server the publishes in queue_ were written to
+  Endpoint master_;         // the server both connections connect to (with Sentinel: the master)
+  std::string written_to_;  // host:port of the server the publishes in queue_ were written to
   Link pub_{"publishing"}, sub_{"subscribing"};
   PublishQueue queue_;             // publishes taken from pending_, until answered
   std::deque<SubOp> ops_;          // subscription changes in order, the first ones maybe sent

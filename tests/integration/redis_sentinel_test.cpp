@@ -4,8 +4,8 @@
 #include "redis_support.h"
 
 #include <atomic>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <mutex>
 #include <thread>
@@ -29,7 +29,8 @@ std::string field(const json& reply, const std::string& key) {
 
 std::string address_list(const std::vector<std::unique_ptr<SentinelServer>>& sentinels) {
   std::string list;
-  for (const auto& s : sentinels) list += (list.empty() ? "" : ",") + ("127.0.0.1:" + std::to_string(s->port()));
+  for (const auto& s : sentinels)
+    list += (list.empty() ? "" : ",") + ("127.0.0.1:" + std::to_string(s->port()));
   return list;
 }
 
@@ -52,15 +53,16 @@ class SentinelSetup : public testing::Test {
     ASSERT_TRUE(eventually([&] {
       RawClient r(replica_->port());
       const json info = r.command({"INFO", "replication"});
-      return info.is_string() && info.get<std::string>().find("master_link_status:up") !=
-                                     std::string::npos;
+      return info.is_string() &&
+             info.get<std::string>().find("master_link_status:up") != std::string::npos;
     })) << "the replica did not sync";
     for (const auto& s : sentinels_) {
       ASSERT_TRUE(eventually([&] {
         RawClient c(s->port());
         const json m = c.command({"SENTINEL", "MASTER", kMasterName});
         return field(m, "num-other-sentinels") == "2" && field(m, "num-slaves") == "1";
-      })) << "sentinel " << s->port() << " did not find the replica and the other sentinels";
+      })) << "sentinel "
+          << s->port() << " did not find the replica and the other sentinels";
     }
   }
 
@@ -93,11 +95,11 @@ TEST_F(SentinelSetup, TheShippedConfigFileWorks) {
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   ASSERT_FALSE(text.empty());
   // Only where the sentinels are and the master's name change, as a deployment would set them.
-  const EventsSettings s = Settings::from_toml(
-                         text, "redis-sentinel.toml", "development",
-                         {{"NALA_EVENTS__PROVIDER__PROVIDER__PROVIDER__SENTINELS", sentinels()},
-                          {"NALA_EVENTS__PROVIDER__PROVIDER__PROVIDER__MASTER_NAME", kMasterName}})
-                         .events();
+  const EventsSettings s =
+      Settings::from_toml(text, "redis-sentinel.toml", "development",
+                          {{"NALA_EVENTS__PROVIDER__PROVIDER__PROVIDER__SENTINELS", sentinels()},
+                           {"NALA_EVENTS__PROVIDER__PROVIDER__PROVIDER__MASTER_NAME", kMasterName}})
+          .events();
   auto bus = started(s);
   Completion c = bus->publish("from.the.file", {});
   ASSERT_TRUE(c.wait_for(kGenerous));
@@ -107,8 +109,8 @@ TEST_F(SentinelSetup, TheShippedConfigFileWorks) {
 
 TEST_F(SentinelSetup, AStartWithoutAnySentinelNamesEachOneAsked) {
   const int a = free_port(), b = free_port();
-  auto bus = EventBus::create(sentinel_settings("127.0.0.1:" + std::to_string(a) +
-                                                ", 127.0.0.1:" + std::to_string(b)));
+  auto bus = EventBus::create(
+      sentinel_settings("127.0.0.1:" + std::to_string(a) + ", 127.0.0.1:" + std::to_string(b)));
   try {
     bus->start();
     FAIL() << "start() succeeded without a sentinel";
@@ -246,7 +248,8 @@ void stream_through_failover(const std::string& sentinels, int old_master, int n
     ASSERT_TRUE(eventually(
         [&] {
           const BusHealth h = bus->health();
-          return h.healthy() && h.detail.find(":" + std::to_string(new_master)) != std::string::npos;
+          return h.healthy() &&
+                 h.detail.find(":" + std::to_string(new_master)) != std::string::npos;
         },
         std::chrono::seconds(60)))
         << "not on the new master: " << bus->health().detail;
@@ -308,8 +311,9 @@ void stream_through_failover(const std::string& sentinels, int old_master, int n
 }
 
 TEST_F(SentinelSetup, DeliveryResumesOnThePromotedReplicaAfterTheMasterIsKilled) {
-  stream_through_failover(sentinels(), master_->port(), replica_->port(),
-                          [&] { master_->kill9(); }, "SIGKILL of the master");
+  stream_through_failover(
+      sentinels(), master_->port(), replica_->port(), [&] { master_->kill9(); },
+      "SIGKILL of the master");
 }
 
 // Sentinel demotes a live master (it closes the master's clients as it does); the buses leave

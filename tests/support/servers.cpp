@@ -1,7 +1,6 @@
 #include "servers.h"
 
 #include <hiredis/hiredis.h>
-
 #include <signal.h>
 #include <stdlib.h>
 
@@ -27,7 +26,8 @@ void wait_until_answering(int port, Process& process, const std::string& what) {
     if (process.wait(std::chrono::milliseconds(0))) {
       throw std::runtime_error(what + " exited at start (port " + std::to_string(port) + ")");
     }
-    if (std::chrono::steady_clock::now() > deadline) throw std::runtime_error(what + " did not start");
+    if (std::chrono::steady_clock::now() > deadline)
+      throw std::runtime_error(what + " did not start");
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 }
@@ -75,15 +75,14 @@ SentinelServer::SentinelServer(const std::string& master_name, int master_port, 
                       << "sentinel monitor " << master_name << " 127.0.0.1 " << master_port << " "
                       << quorum << "\n"
                       << "sentinel down-after-milliseconds " << master_name << " " << down_after_ms
-                      << "\nsentinel failover-timeout " << master_name << " "
-                      << failover_timeout_ms << "\nsentinel parallel-syncs " << master_name
-                      << " 1\n";
+                      << "\nsentinel failover-timeout " << master_name << " " << failover_timeout_ms
+                      << "\nsentinel parallel-syncs " << master_name << " 1\n";
   {
     std::ofstream more(conf, std::ios::app);
     for (const auto& line : extra_lines) more << line << "\n";
   }
-  process_ = std::make_unique<Process>(std::vector<std::string>{"redis-server", conf, "--sentinel"},
-                                       true);
+  process_ =
+      std::make_unique<Process>(std::vector<std::string>{"redis-server", conf, "--sentinel"}, true);
   wait_until_answering(port_, *process_, "redis-server --sentinel");
 }
 

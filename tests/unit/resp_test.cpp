@@ -129,8 +129,7 @@ TEST(Resp, NestedArraysAreReadPast) {
   EXPECT_EQ(r.items[2].integer, 1);
   EXPECT_EQ(in.substr(used), "+next\r\n");
   for (std::size_t cut = 0; cut < used; ++cut) {
-    EXPECT_EQ(parse_reply(std::string_view(in).substr(0, cut), r, used, error),
-              Parse::incomplete)
+    EXPECT_EQ(parse_reply(std::string_view(in).substr(0, cut), r, used, error), Parse::incomplete)
         << "cut at byte " << cut;
   }
 }
