@@ -60,6 +60,23 @@ class PublishQueue {
   std::size_t pop_answered(std::size_t n);
   // The connection was lost: what was not answered is written again on the next one.
   void rewind() noexcept { sent_ = head_; }
+  // The server the unanswered publishes were written to is gone for good (Sentinel: another
+  // master now): each whose command went out whole is given up, passed to @p f(token), and
+  // dropped, as the server may have run it; the rest is written on the next connection.
+  // Returns how many were given up, and adds their size in bytes to @p bytes.
+  template <typename F>
+  std::size_t abandon_written(std::size_t& bytes, F&& f) {
+    std::size_t n = 0, end = head_;
+    for (const Entry& e : entries_) {
+      if (end + e.length > ever_sent_) break;
+      end += e.length;
+      f(e.token);
+      ++n;
+    }
+    if (sent_ < end) sent_ = end;  // before pop_answered moves head_ past them
+    bytes += pop_answered(n);
+    return n;
+  }
   // stop(): every unanswered publish is given up, each passed to @p f(token, written) — written:
   // all of its command went out on some connection, so the server may have run it. Afterwards
   // the queue is empty and counts @p published publishes made in all.

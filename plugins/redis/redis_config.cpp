@@ -52,7 +52,8 @@ constexpr athomic_setting kBackend =
             "the KV store's connection backend; only redis", 0, 0, 0, kRedisOnly);
 constexpr athomic_setting kUri =
     setting("provider.provider.uri", ATHOMIC_SETTING_STRING, nullptr,
-            "redis://[user[:password]@]host[:port][/db]: the server, instead of host, port, db");
+            "redis://[user[:password]@]host[:port][/db]: the server, instead of host, port, db; or "
+            "redis+sentinel://[user[:password]@]host[:port][,host[:port]...]/master_name[/db]");
 constexpr athomic_setting kHost =
     setting("provider.provider.host", ATHOMIC_SETTING_STRING, nullptr,
             "the server's host name or address, without a uri (then: localhost)");
@@ -69,6 +70,21 @@ constexpr athomic_setting kPassword =
     setting("provider.provider.password", ATHOMIC_SETTING_STRING, nullptr,
             "password (of user, or of the default user), without one in the uri", 0, 0,
             ATHOMIC_SETTING_SECRET);
+constexpr athomic_setting kSentinels = setting(
+    "provider.provider.sentinels", ATHOMIC_SETTING_STRING, nullptr,
+    "Redis Sentinel: host[:port] of each sentinel, comma-separated (port: 26379), asked in turn "
+    "for the master named master_name; instead of a uri, host and port");
+constexpr athomic_setting kMasterName =
+    setting("provider.provider.master_name", ATHOMIC_SETTING_STRING, nullptr,
+            "Redis Sentinel: the name the sentinels monitor the master under");
+constexpr athomic_setting kSentinelUser =
+    setting("provider.provider.sentinel_user", ATHOMIC_SETTING_STRING, nullptr,
+            "Redis Sentinel: the sentinels' ACL user; needs sentinel_password");
+constexpr athomic_setting kSentinelPassword =
+    setting("provider.provider.sentinel_password", ATHOMIC_SETTING_STRING, nullptr,
+            "Redis Sentinel: the sentinels' password (requirepass of the sentinels), not the "
+            "master's",
+            0, 0, ATHOMIC_SETTING_SECRET);
 constexpr athomic_setting kSocketConnectTimeout = setting(
     "provider.provider.socket_connect_timeout", ATHOMIC_SETTING_SECONDS, "5",
     "each step of connecting (resolving the host, the TCP connect, AUTH and PING) within this",
@@ -100,6 +116,7 @@ std::string percent_decode(std::string_view s) {
 }  // namespace
 
 std::string Endpoint::display() const {
+  if (is_sentinel) return "sentinel " + host + ":" + std::to_string(port);
   std::string out = "redis://";
   if (!user.empty() || !password.empty()) {
     out += user;
@@ -110,16 +127,93 @@ std::string Endpoint::display() const {
   return out;
 }
 
+namespace {
+
+int parse_port(std::string_view port, const char* where) {
+  int v = 0;
+  auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), v);
+  if (ec != std::errc() || p != port.data() + port.size() || v < 1 || v > 65535) {
+    throw std::invalid_argument(std::string("the port ") + where + " must be 1 to 65535, got '" +
+                                std::string(port) + "'");
+  }
+  return v;
+}
+
+int parse_db(std::string_view db) {
+  int v = 0;
+  auto [p, ec] = std::from_chars(db.data(), db.data() + db.size(), v);
+  if (ec != std::errc() || p != db.data() + db.size() || v < 0) {
+    throw std::invalid_argument("the database in the uri must be a number, got '" +
+                                std::string(db) + "'");
+  }
+  return v;
+}
+
+// "host", "host:port", "[v6]" or "[v6]:port" into @p ep; whether a port was given.
+bool parse_hostport(std::string_view hostport, Endpoint& ep, const char* where) {
+  bool has_port = false;
+  std::string_view host = hostport;
+  if (hostport.starts_with('[')) {
+    const auto close = hostport.find(']');
+    if (close == std::string_view::npos) {
+      throw std::invalid_argument("'" + std::string(hostport) + "' " + where +
+                                  " opens '[' without closing it");
+    }
+    host = hostport.substr(1, close - 1);
+    std::string_view after = hostport.substr(close + 1);
+    if (!after.empty()) {
+      if (after[0] != ':') {
+        throw std::invalid_argument("'" + std::string(hostport) + "' " + where +
+                                    ": expected ':port' after ']'");
+      }
+      ep.port = parse_port(after.substr(1), where);
+      has_port = true;
+    }
+  } else if (auto colon = hostport.rfind(':'); colon != std::string_view::npos) {
+    ep.port = parse_port(hostport.substr(colon + 1), where);
+    has_port = true;
+    host = hostport.substr(0, colon);
+  }
+  if (host.empty()) throw std::invalid_argument(std::string("no host ") + where);
+  ep.host = std::string(host);
+  return has_port;
+}
+
+}  // namespace
+
+std::vector<Endpoint> parse_addresses(std::string_view list, int default_port) {
+  std::vector<Endpoint> out;
+  for (std::size_t start = 0; start <= list.size();) {
+    std::size_t end = list.find(',', start);
+    if (end == std::string_view::npos) end = list.size();
+    std::string_view item = list.substr(start, end - start);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (item.empty()) {
+      throw std::invalid_argument("address " + std::to_string(out.size() + 1) +
+                                  " of the list is empty (expected host[:port], comma-separated)");
+    }
+    Endpoint ep;
+    ep.port = default_port;
+    parse_hostport(item, ep, "in the list of sentinels");
+    out.push_back(std::move(ep));
+    start = end + 1;
+  }
+  return out;
+}
+
 ParsedUri parse_uri(std::string_view uri) {
-  constexpr std::string_view kScheme = "redis://";
-  if (!uri.starts_with(kScheme)) {
+  constexpr std::string_view kScheme = "redis://", kSentinelScheme = "redis+sentinel://";
+  const bool sentinel = uri.starts_with(kSentinelScheme);
+  if (!sentinel && !uri.starts_with(kScheme)) {
     throw std::invalid_argument(
-        "expected redis://[user[:password]@]host[:port][/db] (TLS and unix sockets are not "
-        "supported)");
+        "expected redis://[user[:password]@]host[:port][/db] or "
+        "redis+sentinel://[user[:password]@]host[:port][,host[:port]...]/master_name[/db] (TLS "
+        "and unix sockets are not supported)");
   }
   ParsedUri parsed;
   Endpoint& ep = parsed.endpoint;
-  std::string_view rest = uri.substr(kScheme.size());
+  std::string_view rest = uri.substr(sentinel ? kSentinelScheme.size() : kScheme.size());
   if (auto at = rest.rfind('@'); at != std::string_view::npos) {
     std::string_view userinfo = rest.substr(0, at);
     rest = rest.substr(at + 1);
@@ -131,32 +225,47 @@ ParsedUri parse_uri(std::string_view uri) {
       ep.password = percent_decode(userinfo);  // redis://secret@host: a password alone
     }
   }
-  std::string_view hostport = rest;
+  std::string_view hosts = rest, path;
   if (auto slash = rest.find('/'); slash != std::string_view::npos) {
-    hostport = rest.substr(0, slash);
-    std::string_view db = rest.substr(slash + 1);
+    hosts = rest.substr(0, slash);
+    path = rest.substr(slash + 1);
+  }
+  if (sentinel) {
+    // /master_name[/db]
+    std::string_view name = path, db;
+    if (auto slash = path.find('/'); slash != std::string_view::npos) {
+      name = path.substr(0, slash);
+      db = path.substr(slash + 1);
+    }
+    if (name.empty()) {
+      throw std::invalid_argument(
+          "the uri names no master: expected redis+sentinel://host[:port][,host[:port]...]/"
+          "master_name[/db]");
+    }
     if (!db.empty()) {
-      auto [p, ec] = std::from_chars(db.data(), db.data() + db.size(), ep.db);
-      if (ec != std::errc() || p != db.data() + db.size() || ep.db < 0) {
-        throw std::invalid_argument("the database in the uri must be a number, got '" +
-                                    std::string(db) + "'");
-      }
+      ep.db = parse_db(db);
       parsed.has_db = true;
     }
+    parsed.sentinel = SentinelConfig{parse_addresses(hosts, 26379), std::string(name)};
+    ep.host.clear();
+    return parsed;
   }
-  if (auto colon = hostport.rfind(':'); colon != std::string_view::npos) {
-    std::string_view port = hostport.substr(colon + 1);
-    auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), ep.port);
-    if (ec != std::errc() || p != port.data() + port.size() || ep.port < 1 || ep.port > 65535) {
-      throw std::invalid_argument("the port in the uri must be 1 to 65535, got '" +
-                                  std::string(port) + "'");
-    }
-    parsed.has_port = true;
-    hostport = hostport.substr(0, colon);
+  if (!path.empty()) {
+    ep.db = parse_db(path);
+    parsed.has_db = true;
   }
-  if (hostport.empty()) throw std::invalid_argument("the uri has no host");
-  ep.host = std::string(hostport);
+  if (hosts.empty()) throw std::invalid_argument("the uri has no host");
+  parsed.has_port = parse_hostport(hosts, ep, "in the uri");
   return parsed;
+}
+
+std::string SentinelConfig::display() const {
+  std::string out = "master '" + master_name + "' of the sentinels ";
+  for (std::size_t i = 0; i < sentinels.size(); ++i) {
+    if (i) out += ", ";
+    out += sentinels[i].host + ":" + std::to_string(sentinels[i].port);
+  }
+  return out;
 }
 
 std::string masked_uri(std::string_view uri) {
@@ -190,6 +299,10 @@ const athomic_setting* const kSettings[] = {&kMaxBufferedEvents,
                                             &kUser,
                                             &kPassword,
                                             &kSocketConnectTimeout,
+                                            &kSentinels,
+                                            &kMasterName,
+                                            &kSentinelUser,
+                                            &kSentinelPassword,
                                             nullptr};
 
 Config read_config(const sdk::Host& host) {
@@ -225,7 +338,7 @@ Config read_config(const sdk::Host& host) {
       bool in_uri;
       const char* what;
     } overlaps[] = {{kHost, true, "host"},
-                    {kPort, parsed.has_port, "port"},
+                    {kPort, parsed.has_port || parsed.sentinel.has_value(), "port"},
                     {kDb, parsed.has_db, "database"},
                     {kUser, parsed.has_credentials, "credentials"},
                     {kPassword, parsed.has_credentials, "credentials"}};
@@ -235,13 +348,58 @@ Config read_config(const sdk::Host& host) {
                 "\"), which names the " + o.what + " already: set it in one place");
       }
     }
+    for (const athomic_setting* field : {&kSentinels, &kMasterName}) {
+      if (parsed.sentinel && is_set(*field)) {
+        invalid(full(*field) + " is set, and so is " + full(kUri) + " (\"" + masked_uri(uri) +
+                "\"), which names the sentinels and the master already: set them in one place");
+      }
+      if (!parsed.sentinel && is_set(*field)) {
+        invalid(full(*field) + " is set, and so is " + full(kUri) + " (\"" + masked_uri(uri) +
+                "\"), which names one server: with sentinels, the sentinels name the master. "
+                "Drop the uri, or write it as redis+sentinel://host[:port][,host[:port]...]/"
+                "master_name[/db]");
+      }
+    }
     ep = parsed.endpoint;
+    c.sentinel = std::move(parsed.sentinel);
     if (!parsed.has_port && is_set(kPort)) ep.port = host.setting<int>(kPort.path);
     if (!parsed.has_db && is_set(kDb)) ep.db = host.setting<int>(kDb.path);
     if (!parsed.has_credentials) {
       if (is_set(kUser)) ep.user = text(kUser);
       if (is_set(kPassword)) ep.password = text(kPassword);
     }
+  } else if (is_set(kSentinels) || is_set(kMasterName)) {
+    if (!is_set(kSentinels) || !is_set(kMasterName)) {
+      const athomic_setting& missing = is_set(kSentinels) ? kMasterName : kSentinels;
+      const athomic_setting& present = is_set(kSentinels) ? kSentinels : kMasterName;
+      invalid(full(present) + " is set but " + full(missing) +
+              " is not: Redis Sentinel needs both the sentinels and the name of the master");
+    }
+    for (const athomic_setting* field : {&kHost, &kPort}) {
+      if (is_set(*field)) {
+        invalid(full(*field) + " is set, and so is " + full(kSentinels) +
+                ": with sentinels, the sentinels name the master's host and port. Drop " +
+                full(*field));
+      }
+    }
+    SentinelConfig sentinel;
+    const std::string list = text(kSentinels);
+    try {
+      sentinel.sentinels = parse_addresses(list, 26379);
+    } catch (const std::invalid_argument& e) {
+      invalid(full(kSentinels) + " = \"" + list + "\" is invalid: " + e.what());
+    }
+    sentinel.master_name = text(kMasterName);
+    if (sentinel.master_name.empty()) {
+      invalid(full(kMasterName) +
+              " = \"\" is invalid: expected the name the sentinels monitor the master under "
+              "(sentinel monitor <name> ...)");
+    }
+    c.sentinel = std::move(sentinel);
+    ep.host.clear();
+    if (is_set(kDb)) ep.db = host.setting<int>(kDb.path);
+    if (is_set(kUser)) ep.user = text(kUser);
+    if (is_set(kPassword)) ep.password = text(kPassword);
   } else {
     if (is_set(kHost)) ep.host = text(kHost);
     if (is_set(kPort)) ep.port = host.setting<int>(kPort.path);
@@ -249,13 +407,36 @@ Config read_config(const sdk::Host& host) {
     if (is_set(kUser)) ep.user = text(kUser);
     if (is_set(kPassword)) ep.password = text(kPassword);
   }
-  if (ep.host.empty()) invalid(full(kHost) + " = \"\" is invalid: expected a host name or address");
+  if (!c.sentinel && ep.host.empty()) {
+    invalid(full(kHost) + " = \"\" is invalid: expected a host name or address");
+  }
   if (!ep.user.empty() && ep.password.empty()) {
     invalid(full(kUser) + " = \"" + ep.user +
             "\" has no password: AUTH needs both (a nopass user takes any); set " +
             full(kPassword) + " (or give it in the uri)");
   }
   ep.connect_timeout_s = host.setting<double>(kSocketConnectTimeout.path);
+  const bool sentinel_credentials = is_set(kSentinelUser) || is_set(kSentinelPassword);
+  if (sentinel_credentials && !c.sentinel) {
+    invalid(full(is_set(kSentinelUser) ? kSentinelUser : kSentinelPassword) +
+            " is set, but no sentinels are: it is used only with " + full(kSentinels) +
+            " or a redis+sentinel:// uri");
+  }
+  if (c.sentinel) {
+    const std::string user = is_set(kSentinelUser) ? text(kSentinelUser) : std::string();
+    const std::string password =
+        is_set(kSentinelPassword) ? text(kSentinelPassword) : std::string();
+    if (!user.empty() && password.empty()) {
+      invalid(full(kSentinelUser) + " = \"" + user + "\" has no password: AUTH needs both; set " +
+              full(kSentinelPassword));
+    }
+    for (Endpoint& s : c.sentinel->sentinels) {
+      s.user = user;
+      s.password = password;
+      s.connect_timeout_s = ep.connect_timeout_s;
+      s.is_sentinel = true;
+    }
+  }
   return c;
 }
 

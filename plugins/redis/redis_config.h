@@ -7,8 +7,10 @@
 #include <athomic/sdk/provider.hpp>
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace athomic::redis {
 
@@ -19,13 +21,29 @@ struct Endpoint {
   std::string user;
   std::string password;
   double connect_timeout_s = 5.0;
+  // The handshake also asks ROLE and refuses a server that is not a master (Sentinel: the
+  // sentinels' answer may be stale, or the master demoted since).
+  bool must_be_master = false;
+  bool is_sentinel = false;  // a sentinel, not a data server (for messages)
 
-  // "redis://user:***@host:port/db": never shows the password.
+  // "redis://user:***@host:port/db", or "sentinel host:port": never shows the password.
+  std::string display() const;
+};
+
+// Redis Sentinel: the master is asked of these sentinels, each in turn, by its name.
+struct SentinelConfig {
+  std::vector<Endpoint> sentinels;  // user and password: the sentinels' own, not the master's
+  std::string master_name;
+
+  // "master 'mymaster' of the sentinels 10.0.0.1:26379, 10.0.0.2:26379": for messages.
   std::string display() const;
 };
 
 struct Config {
+  // Without sentinel: the server. With it: the master's database and credentials (and the
+  // connect timeout); its host and port are the sentinels' answer.
   Endpoint endpoint;
+  std::optional<SentinelConfig> sentinel;
   std::string key_prefix = "events";
   std::string separator = ":";
   std::size_t max_buffered_events = 100000;
@@ -53,13 +71,20 @@ Config read_config(const sdk::Host& host);
 
 // A uri as written: the endpoint, and which of its parts the uri itself names.
 struct ParsedUri {
-  Endpoint endpoint;
+  Endpoint endpoint;  // with sentinel: host and port unused
+  std::optional<SentinelConfig> sentinel;
   bool has_port = false, has_db = false, has_credentials = false;
 };
 
-// Parses "redis://[user[:password]@]host[:port][/db]".
+// Parses "redis://[user[:password]@]host[:port][/db]" or
+// "redis+sentinel://[user[:password]@]host[:port][,host[:port]...]/master_name[/db]" (the
+// credentials are the master's; a sentinel's port defaults to 26379).
 // @throws std::invalid_argument naming what is wrong (never the password).
 ParsedUri parse_uri(std::string_view uri);
+
+// Parses "host[:port][,host[:port]...]" ("[::1]:26379" for an IPv6 address), with @p
+// default_port where a port is left out. @throws std::invalid_argument naming what is wrong.
+std::vector<Endpoint> parse_addresses(std::string_view list, int default_port);
 
 // @p uri with the password in its user info replaced by "***", however malformed the rest is.
 std::string masked_uri(std::string_view uri);

@@ -144,7 +144,8 @@ Connection::Step Connection::advance(short revents, std::string& error) {
         }
       }
       resp::append_command(out_, "PING");
-      handshake_expected_ = ep.password.empty() ? 1 : 2;
+      if (ep.must_be_master) resp::append_command(out_, "ROLE");
+      handshake_expected_ = (ep.password.empty() ? 1 : 2) + (ep.must_be_master ? 1 : 0);
       deadline_ = deadline_after(ep.connect_timeout_s);
       phase_ = Phase::handshaking;
       revents = POLLOUT;
@@ -166,8 +167,11 @@ Connection::Step Connection::advance(short revents, std::string& error) {
         return Step::ready;
       }
       if (!late) return Step::pending;
+      const std::size_t auth = ep.password.empty() ? 0 : 1;
       return fail("no answer from " + ep.display() + ": timed out waiting for " +
-                  (handshake_replies_.empty() && handshake_expected_ == 2 ? "AUTH" : "PING") +
+                  (handshake_replies_.size() < auth       ? "AUTH"
+                   : handshake_replies_.size() < auth + 1 ? "PING"
+                                                          : "ROLE") +
                   " (" + seconds_text(ep.connect_timeout_s) + ")");
     }
     case Phase::ready:
@@ -185,8 +189,10 @@ bool Connection::handshake_replies(std::string& error, bool& complete) {
   std::string parse_error;
   if (!each_reply(parse_error, [&](const resp::Reply& r) {
         if (handshake_replies_.size() < handshake_expected_) {
-          handshake_replies_.emplace_back(r.is_array ? '*' : r.value.type,
-                                          std::string(r.value.text));
+          // ROLE's answer is an array whose first element is the role.
+          handshake_replies_.emplace_back(
+              r.is_array ? '*' : r.value.type,
+              std::string(r.is_array ? (r.count ? r.items[0].text : "") : r.value.text));
         }
         return true;
       })) {
@@ -194,19 +200,29 @@ bool Connection::handshake_replies(std::string& error, bool& complete) {
     return false;
   }
   if (handshake_replies_.size() < handshake_expected_) return true;
-  if (handshake_expected_ == 2 && handshake_replies_.front().first == '-') {
+  const std::size_t auth = ep.password.empty() ? 0 : 1;
+  if (auth && handshake_replies_.front().first == '-') {
     error = "authentication failed at " + ep.display() + ": " + handshake_replies_.front().second;
     return false;
   }
-  if (handshake_replies_.back().first == '-') {
-    std::string why = handshake_replies_.back().second;
+  if (handshake_replies_[auth].first == '-') {
+    std::string why = handshake_replies_[auth].second;
     if (why.rfind("NOAUTH", 0) == 0) {
       error = "authentication failed at " + ep.display() + ": " + why +
-              " (set a password in events.provider.provider.provider)";
+              (ep.is_sentinel ? " (set events.provider.provider.provider.sentinel_password)"
+                              : " (set a password in events.provider.provider.provider)");
     } else {
       error = "the server at " + ep.display() + " refused PING: " + why;
     }
     return false;
+  }
+  if (ep.must_be_master) {
+    const auto& [type, role] = handshake_replies_[auth + 1];
+    if (type != '*' || role != "master") {
+      error = "the server at " + ep.display() + " is not the master: ROLE answered " +
+              (type == '*' ? "'" + role + "'" : std::string("\"") + type + role + "\"");
+      return false;
+    }
   }
   complete = true;
   return true;
@@ -223,14 +239,28 @@ bool Connection::open(const Endpoint& ep, std::string& error, const Cancel* canc
       case Step::pending:
         break;
     }
-    pollfd fds[2] = {wait(), {cancel ? cancel->fd : -1, POLLIN, 0}};
+    const int r = wait_until(wait().events, cancel, error);
+    if (r < 0) {
+      error = "connecting to " + ep.display() +
+              (error == "cancelled" ? " was cancelled" : ": " + error);
+      return false;
+    }
+    revents = static_cast<short>(r);  // advance() sees the deadline by itself
+  }
+}
+
+int Connection::wait_until(short events, const Cancel* cancel, std::string& error) {
+  for (;;) {
+    pollfd fds[2] = {{phase_ == Phase::resolving ? resolution_->fd() : fd_, events, 0},
+                     {cancel ? cancel->fd : -1, POLLIN, 0}};
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now()).count() + 1;
     const int n = ::poll(fds, cancel ? 2 : 1, static_cast<int>(std::max<int64_t>(0, left)));
-    if (n < 0 && errno != EINTR) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
       close();
       error = std::string("poll failed: ") + std::strerror(errno);
-      return false;
+      return -1;
     }
     if (cancel && n > 0 && fds[1].revents) {
       uint64_t v;
@@ -238,11 +268,50 @@ bool Connection::open(const Endpoint& ep, std::string& error, const Cancel* canc
       }
       if (cancel->requested()) {
         close();
-        error = "connecting to " + ep.display() + " was cancelled";
-        return false;
+        error = "cancelled";
+        return -1;
       }
+      if (!fds[0].revents) continue;  // woken for something else: keep waiting
     }
-    revents = n > 0 ? fds[0].revents : 0;  // advance() sees the deadline by itself
+    return n > 0 ? fds[0].revents : 0;
+  }
+}
+
+bool Connection::call(std::string_view command, std::string& error, const Cancel* cancel,
+                      const std::function<void(const resp::Reply&)>& on_reply) {
+  const Endpoint& ep = *ep_;
+  out_.append(command);
+  deadline_ = deadline_after(ep.connect_timeout_s);
+  for (bool answered = false;;) {
+    std::string io_error;
+    if (!flush(io_error)) {
+      close();
+      error = "no answer from " + ep.display() + ": " + io_error;
+      return false;
+    }
+    const int r =
+        wait_until(static_cast<short>(POLLIN | (out_.empty() ? 0 : POLLOUT)), cancel, io_error);
+    if (r < 0) {
+      error = "asking " + ep.display() + ": " + io_error;
+      return false;
+    }
+    if (r == 0) {
+      close();
+      error = "no answer from " + ep.display() + " within " + seconds_text(ep.connect_timeout_s);
+      return false;
+    }
+    if ((r & (POLLIN | POLLERR | POLLHUP)) &&
+        (!read(io_error) || !each_reply(io_error, [&](const resp::Reply& reply) {
+          if (answered) return false;
+          on_reply(reply);
+          answered = true;
+          return true;
+        }))) {
+      close();
+      error = "no answer from " + ep.display() + ": " + io_error;
+      return false;
+    }
+    if (answered) return true;
   }
 }
 

@@ -52,6 +52,12 @@ class Connection {
   // begin() and advance() until connected (true) or failed (false, with @p error).
   bool open(const Endpoint& ep, std::string& error, const Cancel* cancel = nullptr);
 
+  // Once open: sends @p command and waits, within endpoint.connect_timeout_s, for its reply,
+  // which @p on_reply reads (its views valid during the call). False (with @p error, the
+  // connection closed) when the connection failed, timed out or was cancelled.
+  bool call(std::string_view command, std::string& error, const Cancel* cancel,
+            const std::function<void(const resp::Reply&)>& on_reply);
+
   void close() noexcept;
   bool is_open() const noexcept { return phase_ == Phase::ready; }
   int fd() const noexcept { return fd_; }
@@ -96,6 +102,9 @@ class Connection {
   enum class Phase { closed, resolving, connecting, handshaking, ready };
   bool connect_next(std::string& error);
   bool handshake_replies(std::string& error, bool& complete);
+  // poll() for @p events on fd() and on @p cancel's fd until the deadline: the revents of fd()
+  // (0 at the deadline), or -1 with @p error when poll failed or the wait was cancelled.
+  int wait_until(short events, const Cancel* cancel, std::string& error);
 
   Phase phase_ = Phase::closed;
   int fd_ = -1;

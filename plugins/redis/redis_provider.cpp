@@ -29,6 +29,7 @@
 #include "channel_pattern.h"
 #include "publish_queue.h"
 #include "redis_connection.h"
+#include "redis_sentinel.h"
 
 #include "redis_config.h"
 
@@ -72,7 +73,10 @@ struct Link {
 class RedisProvider final : public sdk::Provider {
  public:
   // The settings come from host.setting(), validated by the host, not from the JSON.
-  RedisProvider(sdk::Host host, std::string_view) : host_(host), config_(read_config(host)) {
+  RedisProvider(sdk::Host host, std::string_view)
+      : host_(host),
+        config_(read_config(host)),
+        server_(config_.sentinel ? config_.sentinel->display() : config_.endpoint.display()) {
     wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (wake_fd_ < 0) throw sdk::Error(ATHOMIC_ERR_INTERNAL, "eventfd failed");
   }
@@ -87,7 +91,16 @@ class RedisProvider final : public sdk::Provider {
     if (io_.joinable()) return;
     // The first connections are made on the caller's thread so that start() reports the error.
     std::string error;
-    if (!pub_.conn.open(config_.endpoint, error) || !sub_.conn.open(config_.endpoint, error)) {
+    master_ = config_.endpoint;
+    if (config_.sentinel) {
+      master_.must_be_master = true;
+      if (!ask_sentinels(*config_.sentinel, master_, error)) {
+        host_.report_state(ATHOMIC_CONNECTION_DOWN, error);
+        throw sdk::Error(ATHOMIC_ERR_CONNECT, error);
+      }
+    }
+    written_to_ = address_of(master_);
+    if (!pub_.conn.open(master_, error) || !sub_.conn.open(master_, error)) {
       pub_.conn.close();
       host_.report_state(ATHOMIC_CONNECTION_DOWN, error);
       throw sdk::Error(ATHOMIC_ERR_CONNECT, error);
@@ -98,9 +111,10 @@ class RedisProvider final : public sdk::Provider {
       running_ = true;
       pub_up_ = sub_up_ = true;
     }
-    host_.info("connected to " + config_.endpoint.display() + "; channels " + config_.key_prefix +
-               config_.separator + "<event>");
-    host_.report_state(ATHOMIC_CONNECTION_UP, "connected to " + config_.endpoint.display());
+    host_.info("connected to " + master_.display() +
+               (config_.sentinel ? " (the " + server_ + ")" : std::string()) + "; channels " +
+               config_.key_prefix + config_.separator + "<event>");
+    host_.report_state(ATHOMIC_CONNECTION_UP, "connected to " + master_.display());
     io_ = std::thread([this] { run(); });
   }
 
@@ -200,9 +214,9 @@ class RedisProvider final : public sdk::Provider {
     if (auto it = channels_.find(target); it != channels_.end() && !it->second.refused.empty()) {
       const std::string why = std::move(it->second.refused);
       channels_.erase(it);  // the server did not subscribe it: nothing to undo
-      throw sdk::Error(ATHOMIC_ERR_INVALID_ARGUMENT, "the server at " + config_.endpoint.display() +
-                                                         " refused " + target.text(true) + ": " +
-                                                         why + refusal_hint(why));
+      throw sdk::Error(ATHOMIC_ERR_INVALID_ARGUMENT, "the server at " + server_ + " refused " +
+                                                         target.text(true) + ": " + why +
+                                                         refusal_hint(why));
     }
   }
 
@@ -259,7 +273,7 @@ class RedisProvider final : public sdk::Provider {
     throw sdk::Error(
         ATHOMIC_ERR_BACKPRESSURE,
         std::to_string(events) + " events (" + std::to_string(bytes) +
-            " bytes) are already waiting for " + config_.endpoint.display() +
+            " bytes) are already waiting for " + server_ +
             (pub_up_ ? " (the server is not keeping up)" : " (disconnected, reconnecting)") +
             "; events.provider." + limit + "; nothing was kept: retry later, or raise the limit");
   }
@@ -363,7 +377,7 @@ class RedisProvider final : public sdk::Provider {
     }
     if (target.pattern && (!subscribe || !refused.empty())) route_done(target.name);
     if (refused.empty()) return;
-    host_.error("the server at " + config_.endpoint.display() + " refused " +
+    host_.error("the server at " + master_.display() + " refused " +
                 (target.name.empty() ? std::string("a subscription change (no command was waiting)")
                                      : target.text(subscribe)) +
                 ": " + std::string(refused) + refusal_hint(refused));
@@ -504,22 +518,22 @@ class RedisProvider final : public sdk::Provider {
     const std::string channel(PublishQueue::channel_of(queue_.command(index, offset)));
     if (reply.is_array || reply.value.type != '-') {
       host_.publish_done(token, ATHOMIC_ERR_INTERNAL, -1,
-                         "the server at " + config_.endpoint.display() + " answered PUBLISH to " +
-                             channel + " with a reply of type '" +
-                             (reply.is_array ? '*' : reply.value.type) + "', not a count");
+                         "the server at " + master_.display() + " answered PUBLISH to " + channel +
+                             " with a reply of type '" + (reply.is_array ? '*' : reply.value.type) +
+                             "', not a count");
       return;
     }
     const std::string_view why = reply.value.text;
     host_.publish_done(
         token, why.starts_with("NOPERM") ? ATHOMIC_ERR_INVALID_ARGUMENT : ATHOMIC_ERR_STATE, -1,
-        "the server at " + config_.endpoint.display() + " refused PUBLISH to " + channel + ": " +
+        "the server at " + master_.display() + " refused PUBLISH to " + channel + ": " +
             std::string(why) + refusal_hint(why));
   }
 
   // stop(): fails every publish accepted and not answered (the I/O thread has ended). Called
   // without mutex_ held, as publish_done requires.
   void give_up_publishes(uint64_t published, std::vector<PublishQueue::Entry> never_taken) {
-    const std::string server = config_.endpoint.display();
+    const std::string server = master_.display();
     const std::string unsent = "stopped before it was sent to " + server;
     const std::string unanswered =
         "stopped before " + server + " answered it (the server may have published it)";
@@ -551,8 +565,8 @@ class RedisProvider final : public sdk::Provider {
     link.retry_at = Clock::now();
     link.delay = config_.reconnect_initial_delay_s;
     link.attempts = 0;
-    link.lost = "lost the " + std::string(link.name) + " connection to " +
-                config_.endpoint.display() + ": " + why;
+    link.lost =
+        "lost the " + std::string(link.name) + " connection to " + master_.display() + ": " + why;
     {
       std::lock_guard lock(mutex_);
       if (&link == &pub_) {
@@ -585,6 +599,7 @@ class RedisProvider final : public sdk::Provider {
   }
 
   void reconnected(Link& link) {
+    if (&link == &pub_) abandon_if_moved();
     const int attempts = link.attempts + 1;
     link.attempts = 0;
     link.lost.clear();
@@ -592,8 +607,8 @@ class RedisProvider final : public sdk::Provider {
       std::lock_guard lock(mutex_);
       if (&link == &pub_) {
         pub_up_ = true;
-        host_.info("reconnected the publishing connection to " + config_.endpoint.display() +
-                   " after " + std::to_string(attempts) + " attempt(s); sending " +
+        host_.info("reconnected the publishing connection to " + master_.display() + " after " +
+                   std::to_string(attempts) + " attempt(s); sending " +
                    std::to_string(buffered_.load()) + " buffered event(s)");
       } else {
         sub_up_ = true;
@@ -604,18 +619,70 @@ class RedisProvider final : public sdk::Provider {
           if (target.pattern) route_sent(target.name, state.topic);
           resubscribing_.push_back(target);
         }
-        host_.info("reconnected the subscribing connection to " + config_.endpoint.display() +
-                   " after " + std::to_string(attempts) + " attempt(s); re-subscribing " +
+        host_.info("reconnected the subscribing connection to " + master_.display() + " after " +
+                   std::to_string(attempts) + " attempt(s); re-subscribing " +
                    std::to_string(resubscribing_.size()) + " channel(s) and pattern(s)");
       }
     }
     // Up for the host only once both are.
     const Link& other = &link == &pub_ ? sub_ : pub_;
     if (other.lost.empty()) {
-      host_.report_state(ATHOMIC_CONNECTION_UP, "reconnected to " + config_.endpoint.display());
+      host_.report_state(ATHOMIC_CONNECTION_UP, "reconnected to " + master_.display());
     } else {
       host_.report_state(ATHOMIC_CONNECTION_RECONNECTING, other.lost);
     }
+  }
+
+  static std::string address_of(const Endpoint& ep) {
+    return ep.host + ":" + std::to_string(ep.port);
+  }
+
+  // Sentinel: asks the sentinels for the master before @p link connects (blocking the loop for
+  // at most the connect timeout per sentinel step; stop() cancels it). When the master moved,
+  // the other connection leaves the old one too. False when no sentinel answered: the attempt
+  // failed, and is retried with backoff.
+  bool locate_master(Link& link, Clock::time_point now) {
+    Endpoint found = master_;
+    std::string error;
+    const Connection::Cancel cancel{wake_fd_, [this] {
+                                      std::lock_guard lock(mutex_);
+                                      return stopping_;
+                                    }};
+    if (!ask_sentinels(*config_.sentinel, found, error, &cancel)) {
+      attempt_failed(link, error);
+      return false;
+    }
+    if (address_of(found) == address_of(master_)) return true;
+    host_.warn("the sentinels name " + found.display() + " the master of '" +
+               config_.sentinel->master_name + "' (it was " + master_.display() + ")");
+    Link& other = &link == &pub_ ? sub_ : pub_;
+    if (other.conn.is_open()) {
+      lose(other, "the master moved to " + found.display());
+    } else if (other.conn.connecting()) {
+      other.conn.close();  // an attempt on the old address; it starts again on the new one
+      other.retry_at = now;
+    }
+    master_ = std::move(found);
+    return true;
+  }
+
+  // The publishing connection is back, on another server than the one its unanswered publishes
+  // were written to (Sentinel: a new master). Those the old master may have run are failed, not
+  // sent again, so that no subscriber receives one twice; the publisher is told.
+  void abandon_if_moved() {
+    const std::string now_at = address_of(master_);
+    if (written_to_ == now_at) return;
+    const std::string why = "the master " + written_to_ + " was lost before it answered (it may " +
+                            "have published it); not sent again to the new master " + now_at +
+                            ", where it could be a duplicate";
+    written_to_ = now_at;
+    std::size_t bytes = 0;
+    const std::size_t n = queue_.abandon_written(
+        bytes, [&](uint64_t token) { host_.publish_done(token, ATHOMIC_ERR_CONNECT, -1, why); });
+    if (n == 0) return;
+    buffered_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+    buffered_.fetch_sub(n, std::memory_order_relaxed);
+    host_.warn(std::to_string(n) + " published event(s) failed: " + why);
   }
 
   // A link that is down: starts an attempt when due, moves one on after poll().
@@ -623,7 +690,8 @@ class RedisProvider final : public sdk::Provider {
     if (!link.conn.connecting()) {
       if (now < link.retry_at) return;
       try {
-        link.conn.begin(config_.endpoint);
+        if (config_.sentinel && !locate_master(link, now)) return;
+        link.conn.begin(master_);
       } catch (const std::exception& e) {  // no eventfd or thread for the resolver
         attempt_failed(link, std::string("cannot start connecting: ") + e.what());
         return;
@@ -757,6 +825,7 @@ class RedisProvider final : public sdk::Provider {
 
   sdk::Host host_;
   Config config_;
+  const std::string server_;  // what the provider connects to, for messages on any thread
   int wake_fd_ = -1;
   std::mutex lifecycle_;
   std::thread io_;
@@ -788,6 +857,8 @@ class RedisProvider final : public sdk::Provider {
   bool pub_up_ = false, sub_up_ = false;  // each connection is open (for waits and messages)
 
   // I/O thread only (and start() and stop(), while it does not run).
+  Endpoint master_;         // the server both connections connect to (with Sentinel: the master)
+  std::string written_to_;  // host:port of the server the publishes in queue_ were written to
   Link pub_{"publishing"}, sub_{"subscribing"};
   PublishQueue queue_;             // publishes taken from pending_, until answered
   std::deque<SubOp> ops_;          // subscription changes in order, the first ones maybe sent

@@ -69,6 +69,34 @@ Parse scalar(std::string_view in, std::size_t& pos, Value& v, std::string& error
   }
 }
 
+// Skips the nested array whose header is at @p pos (ROLE answers with one); its elements are
+// not kept. Nesting is bounded so that a hostile reply cannot exhaust the stack.
+Parse skip_array(std::string_view in, std::size_t& pos, Value& v, std::string& error, int depth) {
+  if (depth > 8) {
+    error = "arrays nested more than 8 levels deep";
+    return Parse::error;
+  }
+  v = Value{};
+  v.type = '*';
+  std::string_view line;
+  const Parse p = read_line(in, pos, line);
+  if (p == Parse::error) error = "a line not ended by CRLF";
+  if (p != Parse::complete) return p;
+  if (!to_integer(line, v.integer) || v.integer < -1 || v.integer > (int64_t{1} << 20)) {
+    error = "an array length out of range";
+    return Parse::error;
+  }
+  v.null = v.integer == -1;
+  Value skipped;
+  for (int64_t i = 0; i < v.integer; ++i) {
+    if (pos >= in.size()) return Parse::incomplete;
+    const Parse e = in[pos] == '*' ? skip_array(in, pos, skipped, error, depth + 1)
+                                   : scalar(in, pos, skipped, error);
+    if (e != Parse::complete) return e;
+  }
+  return Parse::complete;
+}
+
 }  // namespace
 
 Parse parse_reply(std::string_view in, Reply& out, std::size_t& used, std::string& error) {
@@ -98,11 +126,9 @@ Parse parse_reply(std::string_view in, Reply& out, std::size_t& used, std::strin
   Value skipped;
   for (std::size_t i = 0; i < out.count; ++i) {
     if (pos >= in.size()) return Parse::incomplete;
-    if (in[pos] == '*') {
-      error = "a nested array (not produced by PUBLISH or Pub/Sub)";
-      return Parse::error;
-    }
-    const Parse e = scalar(in, pos, i < Reply::kMaxKept ? out.items[i] : skipped, error);
+    Value& item = i < Reply::kMaxKept ? out.items[i] : skipped;
+    const Parse e =
+        in[pos] == '*' ? skip_array(in, pos, item, error, 1) : scalar(in, pos, item, error);
     if (e != Parse::complete) return e;
   }
   used = pos;

@@ -1,7 +1,8 @@
 // RESP2, the Redis wire protocol, as far as this provider needs it: commands are written as
 // arrays of bulk strings; replies are read in place from the receive buffer, without copying
 // or allocating (the subscriber reads one for every event, the publisher one for every PUBLISH).
-// Replies are scalars or flat arrays of scalars, which is all that PUBLISH and Pub/Sub produce.
+// Replies are scalars or arrays of scalars, which is all that PUBLISH and Pub/Sub produce; an
+// array nested in an array (ROLE's list of replicas) is read past, its elements not kept.
 #pragma once
 
 #include <charconv>
@@ -31,7 +32,8 @@ void append_command(std::string& out, const Args&... args) {
 }
 
 struct Value {
-  char type = 0;          // '+' status, '-' error, ':' integer, '$' bulk string
+  char type = 0;          // '+' status, '-' error, ':' integer, '$' bulk string, '*' array
+                          // (nested: integer is its length, its elements are not kept)
   bool null = false;      // a nil bulk string ($-1)
   std::string_view text;  // status, error or bulk bytes (a view into the receive buffer)
   int64_t integer = 0;

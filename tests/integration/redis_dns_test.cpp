@@ -94,5 +94,26 @@ TEST(RedisDns, CloseDuringAReconnectThatIsResolvingReturns) {
   EXPECT_THROW(bus->publish("x", {}), EventBusError);
 }
 
+TEST(RedisDns, ASentinelWhoseNameNoServerAnswersIsPassedOverWithinTheTimeout) {
+  SilentDns dns;
+  RedisServer master;
+  SentinelServer sentinel("m", master.port(), 1);
+  auto s = redis_sentinel_settings(
+      "never-answers.invalid:26379,127.0.0.1:" + std::to_string(sentinel.port()), "m");
+  s.provider_config["provider"]["provider"]["socket_connect_timeout"] = 0.5;
+  const auto before = std::chrono::steady_clock::now();
+  auto bus = started(s);
+  EXPECT_LT(std::chrono::steady_clock::now() - before, std::chrono::seconds(5));
+  EXPECT_GE(dns.queries(), 1) << "the resolver never asked the silent server";
+  EXPECT_THAT(bus->health().detail, HasSubstr(":" + std::to_string(master.port())));
+  // With that sentinel alone, start() fails naming it, within the timeout too.
+  s.provider_config["provider"]["provider"]["sentinels"] = "never-answers.invalid";
+  const auto again = std::chrono::steady_clock::now();
+  EXPECT_THAT(start_error(s), HasSubstr("never-answers.invalid:26379: cannot connect to sentinel "
+                                        "never-answers.invalid:26379: cannot resolve host "
+                                        "'never-answers.invalid' within 0.5 s"));
+  EXPECT_LT(std::chrono::steady_clock::now() - again, std::chrono::seconds(5));
+}
+
 }  // namespace
 }  // namespace athomic::test

@@ -129,6 +129,81 @@ TEST(RedisSettings, TheUriAndTheSeparateFieldsMayNotContradictEachOther) {
   EXPECT_THAT(create_error(s), HasSubstr("events.provider.provider.key_prefix = \"\" is invalid"));
 }
 
+// A redis settings table whose connection is @p connection (no uri unless it has one).
+EventsSettings with_connection(const json& connection) {
+  auto s = redis_settings("");
+  auto& c = s.provider_config["provider"]["provider"];
+  c.erase("uri");
+  c.update(connection);
+  return s;
+}
+
+TEST(RedisSettings, SentinelSettingsThatCannotWorkAreNamed) {
+  const std::string at = "events.provider.provider.provider.";
+  EXPECT_THAT(create_error(with_connection({{"sentinels", "127.0.0.1:26379"}})),
+              HasSubstr(at + "sentinels is set but " + at +
+                        "master_name is not: Redis Sentinel needs both"));
+  EXPECT_THAT(create_error(with_connection({{"master_name", "mymaster"}})),
+              HasSubstr(at + "master_name is set but " + at + "sentinels is not"));
+  EXPECT_THAT(
+      create_error(with_connection(
+          {{"sentinels", "127.0.0.1:26379"}, {"master_name", "m"}, {"host", "cache"}})),
+      HasSubstr(at + "host is set, and so is " + at +
+                "sentinels: with sentinels, the sentinels name the master's host and port"));
+  EXPECT_THAT(create_error(with_connection({{"sentinels", "a:26379,,b"}, {"master_name", "m"}})),
+              HasSubstr(at + "sentinels = \"a:26379,,b\" is invalid: address 2 of the list is "
+                             "empty (expected host[:port], comma-separated)"));
+  EXPECT_THAT(create_error(with_connection({{"sentinels", "a:99999"}, {"master_name", "m"}})),
+              HasSubstr("the port in the list of sentinels must be 1 to 65535, got '99999'"));
+  EXPECT_THAT(create_error(with_connection({{"sentinels", "a"}, {"master_name", ""}})),
+              HasSubstr(at + "master_name = \"\" is invalid"));
+  EXPECT_THAT(create_error(with_connection(
+                  {{"uri", "redis://cache:6379/0"}, {"sentinels", "a"}, {"master_name", "m"}})),
+              HasSubstr("which names one server: with sentinels, the sentinels name the master"));
+  EXPECT_THAT(
+      create_error(with_connection({{"uri", "redis+sentinel://a,b/m"}, {"master_name", "other"}})),
+      HasSubstr("names the sentinels and the master already: set them in one place"));
+  EXPECT_THAT(create_error(with_connection({{"uri", "redis+sentinel://a,b"}})),
+              HasSubstr("the uri names no master"));
+  EXPECT_THAT(create_error(with_connection({{"host", "cache"}, {"sentinel_password", "s3cret"}})),
+              HasSubstr(at + "sentinel_password is set, but no sentinels are"));
+  const std::string no_password = create_error(
+      with_connection({{"uri", "redis+sentinel://:hunter2@a/m"}, {"sentinel_user", "watcher"}}));
+  EXPECT_THAT(no_password, HasSubstr(at + "sentinel_user = \"watcher\" has no password"));
+  EXPECT_THAT(no_password, Not(HasSubstr("hunter2")));
+  // The uri form and the separate keys are both accepted.
+  EXPECT_EQ(create_error(with_connection(
+                {{"uri", "redis+sentinel://:pw@a:1,[::1]:2,c/m/3"}, {"sentinel_password", "spw"}})),
+            "");
+  EXPECT_EQ(create_error(with_connection(
+                {{"sentinels", "a, b:26380"}, {"master_name", "m"}, {"db", 2}, {"password", "x"}})),
+            "");
+}
+
+TEST(RedisSettings, ASentinelPasswordIsSeparateFromTheMasters) {
+  // The sentinel wants one password, the master another.
+  RedisServer master({"--requirepass", "master-pw"});
+  SentinelServer sentinel("m", master.port(), 1, 5000, 10000,
+                          {"requirepass sentinel-pw", "sentinel auth-pass m master-pw"});
+  auto s = with_connection({{"sentinels", "127.0.0.1:" + std::to_string(sentinel.port())},
+                            {"master_name", "m"},
+                            {"password", "master-pw"}});
+  const std::string no_sentinel_password = start_error(s);
+  EXPECT_THAT(no_sentinel_password, HasSubstr("authentication failed at sentinel 127.0.0.1:" +
+                                              std::to_string(sentinel.port()) + ": NOAUTH"));
+  EXPECT_THAT(no_sentinel_password, HasSubstr("sentinel_password"));
+  s.provider_config["provider"]["provider"]["sentinel_password"] = "wrong";
+  const std::string wrong = start_error(s);
+  EXPECT_THAT(wrong, HasSubstr("authentication failed at sentinel 127.0.0.1:" +
+                               std::to_string(sentinel.port())));
+  EXPECT_THAT(wrong, Not(HasSubstr("master-pw")));
+  s.provider_config["provider"]["provider"]["sentinel_password"] = "sentinel-pw";
+  auto bus = started(s);
+  Completion c = bus->publish("behind.two.passwords", {});
+  ASSERT_TRUE(c.wait_for(kGenerous));
+  EXPECT_TRUE(c.delivered()) << c.error();
+}
+
 TEST(RedisSettings, APasswordBesideAUriWithoutCredentialsIsUsed) {
   // The uri in a file, its password from a variable: a common way to keep secrets out of files.
   // Only `app` may connect, so the fields must have been used.

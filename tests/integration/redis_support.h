@@ -47,6 +47,19 @@ inline EventsSettings redis_settings(const std::string& uri, const json& top = j
   return s;
 }
 
+// Settings for a bus that asks the sentinels at @p sentinels ("host:port,...") for the master
+// named @p master_name.
+inline EventsSettings redis_sentinel_settings(const std::string& sentinels,
+                                              const std::string& master_name) {
+  auto s = redis_settings("");
+  auto& connection = s.provider_config["provider"]["provider"];
+  connection.erase("uri");
+  connection["sentinels"] = sentinels;
+  connection["master_name"] = master_name;
+  connection["socket_connect_timeout"] = 1;
+  return s;
+}
+
 // A plain hiredis client, as any other Redis user would be.
 class RawClient {
  public:

@@ -86,7 +86,12 @@ TEST(Resp, BrokenRepliesAreErrorsThatSayWhat) {
       {"$999999999999\r\n", "bulk string length out of range"},
       {"$3\r\nabcXY", "not ended by CRLF"},
       {"+OK\rX", "not ended by CRLF"},
-      {"*2\r\n*1\r\n:1\r\n", "nested array"},
+      {[] {
+         std::string deep;
+         for (int i = 0; i < 10; ++i) deep += "*1\r\n";
+         return deep + ":1\r\n";
+       }(),
+       "nested more than 8 levels"},
       {"*x\r\n", "array length out of range"},
   };
   for (const auto& [in, why] : cases) {
@@ -107,6 +112,26 @@ TEST(Resp, ArraysLongerThanKeptAreStillReadWhole) {
   EXPECT_EQ(r.count, 6u);
   EXPECT_EQ(r.items[3].integer, 4);
   EXPECT_EQ(in.substr(used), "+next\r\n");
+}
+
+TEST(Resp, NestedArraysAreReadPast) {
+  // ROLE on a master: its role, replication offset and the list of its replicas.
+  const std::string in =
+      "*3\r\n$6\r\nmaster\r\n:42\r\n*1\r\n*3\r\n$9\r\n127.0.0.1\r\n$4\r\n6380\r\n$"
+      "2\r\n42\r\n+next\r\n";
+  Reply r;
+  std::size_t used = 0;
+  std::string error;
+  ASSERT_EQ(parse_reply(in, r, used, error), Parse::complete) << error;
+  EXPECT_EQ(r.count, 3u);
+  EXPECT_EQ(r.items[0].text, "master");
+  EXPECT_EQ(r.items[2].type, '*');
+  EXPECT_EQ(r.items[2].integer, 1);
+  EXPECT_EQ(in.substr(used), "+next\r\n");
+  for (std::size_t cut = 0; cut < used; ++cut) {
+    EXPECT_EQ(parse_reply(std::string_view(in).substr(0, cut), r, used, error), Parse::incomplete)
+        << "cut at byte " << cut;
+  }
 }
 
 TEST(Resp, CommandsAreArraysOfBulkStrings) {

@@ -1,0 +1,337 @@
+// Redis Sentinel with real servers: a master, a replica and three sentinels (quorum 2) on
+// loopback ports. The provider asks the sentinels for the master, checks it with ROLE, and
+// follows a failover without a restart of either bus.
+#include "redis_support.h"
+
+#include <atomic>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+namespace athomic::test {
+namespace {
+
+using testing::HasSubstr;
+using testing::Not;
+
+constexpr const char* kMasterName = "athomic-master";
+
+// The value after @p key in a flat key/value reply (SENTINEL MASTER), or "".
+std::string field(const json& reply, const std::string& key) {
+  if (!reply.is_array()) return "";
+  for (std::size_t i = 0; i + 1 < reply.size(); i += 2) {
+    if (reply[i] == key) return reply[i + 1].is_string() ? reply[i + 1].get<std::string>() : "";
+  }
+  return "";
+}
+
+std::string address_list(const std::vector<std::unique_ptr<SentinelServer>>& sentinels) {
+  std::string list;
+  for (const auto& s : sentinels)
+    list += (list.empty() ? "" : ",") + ("127.0.0.1:" + std::to_string(s->port()));
+  return list;
+}
+
+EventsSettings sentinel_settings(const std::string& sentinels) {
+  return redis_sentinel_settings(sentinels, kMasterName);
+}
+
+// One master, one replica of it, three sentinels watching it with quorum 2, each knowing the
+// replica and the two other sentinels: ready to fail over.
+class SentinelSetup : public testing::Test {
+ protected:
+  void SetUp() override {
+    master_ = std::make_unique<RedisServer>();
+    replica_ = std::make_unique<RedisServer>(
+        std::vector<std::string>{"--replicaof", "127.0.0.1", std::to_string(master_->port()),
+                                 "--repl-diskless-load", "swapdb"});  // no dump.rdb in the cwd
+    for (int i = 0; i < 3; ++i) {
+      sentinels_.push_back(std::make_unique<SentinelServer>(kMasterName, master_->port(), 2));
+    }
+    ASSERT_TRUE(eventually([&] {
+      RawClient r(replica_->port());
+      const json info = r.command({"INFO", "replication"});
+      return info.is_string() &&
+             info.get<std::string>().find("master_link_status:up") != std::string::npos;
+    })) << "the replica did not sync";
+    for (const auto& s : sentinels_) {
+      ASSERT_TRUE(eventually([&] {
+        RawClient c(s->port());
+        const json m = c.command({"SENTINEL", "MASTER", kMasterName});
+        return field(m, "num-other-sentinels") == "2" && field(m, "num-slaves") == "1";
+      })) << "sentinel "
+          << s->port() << " did not find the replica and the other sentinels";
+    }
+  }
+
+  std::string sentinels() const { return address_list(sentinels_); }
+
+  std::unique_ptr<RedisServer> master_, replica_;
+  std::vector<std::unique_ptr<SentinelServer>> sentinels_;
+};
+
+TEST_F(SentinelSetup, StartAsksTheSentinelsForTheMasterSkippingOneThatIsDown) {
+  // The first address in the list answers nothing.
+  const std::string list = "127.0.0.1:" + std::to_string(free_port()) + "," + sentinels();
+  auto bus = started(sentinel_settings(list));
+  EXPECT_TRUE(bus->health().healthy());
+  EXPECT_THAT(bus->health().detail, HasSubstr(":" + std::to_string(master_->port())));
+  std::atomic<int> got{0};
+  bus->subscribe("hello", [&](const Event&) { ++got; });
+  Completion c = bus->publish("hello", {{"n", 1}});
+  ASSERT_TRUE(c.wait_for(kGenerous));
+  EXPECT_TRUE(c.delivered());
+  EXPECT_EQ(c.receivers(), 1);
+  EXPECT_TRUE(eventually([&] { return got == 1; }));
+  // The subscription is on the master itself.
+  RawClient m(master_->port());
+  EXPECT_EQ(m.command({"PUBSUB", "NUMSUB", "app_events:hello"})[1], 1);
+}
+
+TEST_F(SentinelSetup, TheShippedConfigFileWorks) {
+  std::ifstream in(ATHOMIC_SOURCE_DIR "/config/redis-sentinel.toml");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_FALSE(text.empty());
+  // Only where the sentinels are and the master's name change, as a deployment would set them.
+  const EventsSettings s =
+      Settings::from_toml(text, "redis-sentinel.toml", "development",
+                          {{"NALA_EVENTS__PROVIDER__PROVIDER__PROVIDER__SENTINELS", sentinels()},
+                           {"NALA_EVENTS__PROVIDER__PROVIDER__PROVIDER__MASTER_NAME", kMasterName}})
+          .events();
+  auto bus = started(s);
+  Completion c = bus->publish("from.the.file", {});
+  ASSERT_TRUE(c.wait_for(kGenerous));
+  EXPECT_TRUE(c.delivered()) << c.error();
+  EXPECT_THAT(bus->health().detail, HasSubstr(":" + std::to_string(master_->port())));
+}
+
+TEST_F(SentinelSetup, AStartWithoutAnySentinelNamesEachOneAsked) {
+  const int a = free_port(), b = free_port();
+  auto bus = EventBus::create(
+      sentinel_settings("127.0.0.1:" + std::to_string(a) + ", 127.0.0.1:" + std::to_string(b)));
+  try {
+    bus->start();
+    FAIL() << "start() succeeded without a sentinel";
+  } catch (const EventBusError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("no sentinel named the master 'athomic-master'"));
+    EXPECT_THAT(e.what(), HasSubstr("127.0.0.1:" + std::to_string(a) + ": "));
+    EXPECT_THAT(e.what(), HasSubstr("127.0.0.1:" + std::to_string(b) + ": "));
+    EXPECT_THAT(e.what(), HasSubstr("refused"));
+  }
+}
+
+TEST_F(SentinelSetup, AnUnknownMasterNameIsNamed) {
+  auto s = sentinel_settings(sentinels());
+  s.provider_config["provider"]["provider"]["master_name"] = "no-such-master";
+  auto bus = EventBus::create(s);
+  try {
+    bus->start();
+    FAIL() << "start() succeeded with an unknown master name";
+  } catch (const EventBusError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("knows no master named 'no-such-master'"));
+  }
+}
+
+// A sentinel that names a replica as the master (its answer is stale, or the master was
+// demoted): ROLE tells, and the provider does not use it.
+TEST(RedisSentinel, AServerThatIsNotTheMasterIsRefused) {
+  RedisServer master;
+  RedisServer replica({"--replicaof", "127.0.0.1", std::to_string(master.port()),
+                       "--repl-diskless-load", "swapdb"});
+  SentinelServer wrong(kMasterName, replica.port(), 1);
+  auto bus = EventBus::create(sentinel_settings("127.0.0.1:" + std::to_string(wrong.port())));
+  try {
+    bus->start();
+    FAIL() << "start() used a replica as the master";
+  } catch (const EventBusError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("127.0.0.1:" + std::to_string(replica.port()) +
+                                    "/0 is not the master: ROLE answered 'slave'"));
+  }
+}
+
+// What the subscriber saw of the numbered stream.
+struct Received {
+  std::mutex mutex;
+  std::vector<int> count;  // by event number
+  int duplicates = 0;
+  std::optional<std::chrono::steady_clock::time_point> first_after;  // of a number >= after
+  int after = INT32_MAX;
+  int total = 0;
+
+  void add(int n) {
+    std::lock_guard lock(mutex);
+    if (n >= static_cast<int>(count.size())) count.resize(n + 1);
+    if (++count[n] > 1) ++duplicates;
+    ++total;
+    if (n >= after && !first_after) first_after = std::chrono::steady_clock::now();
+  }
+  int received() {
+    std::lock_guard lock(mutex);
+    return total;
+  }
+  std::optional<std::chrono::steady_clock::time_point> resumed() {
+    std::lock_guard lock(mutex);
+    return first_after;
+  }
+};
+
+// A numbered stream from one bus to another, each with its own connections, through
+// @p failure (which makes the replica the master); then the checks a user relies on. Prints
+// the figures, labelled @p what.
+void stream_through_failover(const std::string& sentinels, int old_master, int new_master,
+                             const std::function<void()>& failure, const char* what) {
+  auto subscriber = started(sentinel_settings(sentinels));
+  auto publisher = started(sentinel_settings(sentinels));
+  Received got;
+  subscriber->subscribe("seq", [&](const Event& e) { got.add(e.payload().at("n").get<int>()); });
+
+  std::mutex mutex;
+  std::vector<Completion> sent;  // by event number
+  std::atomic<bool> stop{false};
+  std::thread feeder([&] {
+    for (int n = 0; !stop; ++n) {
+      Completion c = publisher->publish("seq", {{"n", n}});
+      {
+        std::lock_guard lock(mutex);
+        sent.push_back(std::move(c));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  });
+  struct Join {
+    std::atomic<bool>& stop;
+    std::thread& t;
+    ~Join() {
+      stop = true;
+      if (t.joinable()) t.join();
+    }
+  } join{stop, feeder};
+  ASSERT_TRUE(eventually([&] { return got.received() >= 200; }));
+
+  // What the publisher was told had succeeded before the failure.
+  std::vector<int> acknowledged;
+  int published_before = 0;
+  {
+    std::lock_guard lock(mutex);
+    for (std::size_t n = 0; n < sent.size(); ++n) {
+      if (sent[n].done() && sent[n].delivered()) acknowledged.push_back(static_cast<int>(n));
+    }
+    published_before = static_cast<int>(sent.size());
+    std::lock_guard g(got.mutex);
+    got.after = published_before;
+  }
+  const auto failed_at = std::chrono::steady_clock::now();
+  // When the replica becomes the master, to tell the sentinels' part of the outage from ours.
+  std::optional<std::chrono::steady_clock::time_point> promoted_at;
+  std::thread watcher([&] {
+    const auto give_up = failed_at + std::chrono::seconds(60);
+    while (std::chrono::steady_clock::now() < give_up) {
+      try {
+        // A new client each time: Sentinel closes the clients of the replica it promotes.
+        if (RawClient(new_master).command({"ROLE"})[0] == "master") {
+          promoted_at = std::chrono::steady_clock::now();
+          return;
+        }
+      } catch (const std::runtime_error&) {
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  });
+  failure();
+  watcher.join();
+  ASSERT_TRUE(promoted_at) << "the sentinels did not promote the replica";
+
+  // The sentinels promote the replica; both buses follow without a restart.
+  for (auto* bus : {subscriber.get(), publisher.get()}) {
+    ASSERT_TRUE(eventually(
+        [&] {
+          const BusHealth h = bus->health();
+          return h.healthy() &&
+                 h.detail.find(":" + std::to_string(new_master)) != std::string::npos;
+        },
+        std::chrono::seconds(60)))
+        << "not on the new master: " << bus->health().detail;
+  }
+  const int at_switch = got.received();
+  ASSERT_TRUE(eventually([&] { return got.received() >= at_switch + 200; }))
+      << "delivery did not resume";
+  const auto resumed_at = *got.resumed();
+  stop = true;
+  feeder.join();
+  {
+    std::lock_guard lock(mutex);
+    for (auto& c : sent) ASSERT_TRUE(c.wait_for(kGenerous)) << "a publish never completed";
+  }
+  // Let what was acknowledged last arrive.
+  int last_acknowledged = -1;
+  for (std::size_t n = 0; n < sent.size(); ++n)
+    if (sent[n].delivered() && sent[n].receivers() > 0) last_acknowledged = static_cast<int>(n);
+  EXPECT_TRUE(eventually([&] {
+    std::lock_guard lock(got.mutex);
+    return static_cast<int>(got.count.size()) > last_acknowledged &&
+           got.count[last_acknowledged] > 0;
+  }));
+
+  std::lock_guard lock(got.mutex);
+  got.count.resize(std::max(got.count.size(), sent.size()));
+  EXPECT_EQ(got.duplicates, 0);
+  for (int n : acknowledged) {
+    EXPECT_EQ(got.count[n], 1) << "event " << n << " was acknowledged before the failure and lost";
+  }
+  int failed = 0, to_nobody = 0, lost_unreported = 0;
+  for (std::size_t n = 0; n < sent.size(); ++n) {
+    const bool received = got.count[n] > 0;
+    if (!sent[n].delivered()) {
+      ++failed;
+      EXPECT_THAT(sent[n].error(), HasSubstr("was lost before it answered"));
+    } else if (!received && sent[n].receivers() == 0) {
+      ++to_nobody;  // the new master ran it before the subscriber was subscribed again: told 0
+    } else if (!received) {
+      ++lost_unreported;
+    }
+  }
+  EXPECT_EQ(lost_unreported, 0) << "events told delivered to a receiver and never received";
+
+  // The outage was reported through the connection state.
+  for (auto* bus : {subscriber.get(), publisher.get()}) {
+    EXPECT_GE(bus->health().outages, 1u);
+    EXPECT_THAT(bus->health().detail, Not(HasSubstr(":" + std::to_string(old_master))));
+  }
+  using std::chrono::duration_cast;
+  using ms = std::chrono::milliseconds;
+  std::cout << what << ": " << sent.size() << " events published; the first event published "
+            << "after the failure received " << duration_cast<ms>(resumed_at - failed_at).count()
+            << " ms after it (the replica promoted after "
+            << duration_cast<ms>(*promoted_at - failed_at).count() << " ms); " << failed
+            << " failed (the publisher was told), " << to_nobody
+            << " published to nobody (told receivers = 0), " << lost_unreported
+            << " lost unreported, " << got.duplicates << " duplicates" << std::endl;
+}
+
+TEST_F(SentinelSetup, DeliveryResumesOnThePromotedReplicaAfterTheMasterIsKilled) {
+  stream_through_failover(
+      sentinels(), master_->port(), replica_->port(), [&] { master_->kill9(); },
+      "SIGKILL of the master");
+}
+
+// Sentinel demotes a live master (it closes the master's clients as it does); the buses leave
+// it for the promoted replica.
+TEST_F(SentinelSetup, DeliveryFollowsAManualFailoverOffTheDemotedMaster) {
+  const int old_master = master_->port();
+  stream_through_failover(
+      sentinels(), old_master, replica_->port(),
+      [&] {
+        RawClient s(sentinels_[0]->port());
+        ASSERT_EQ(s.command({"SENTINEL", "FAILOVER", kMasterName}), "OK");
+      },
+      "SENTINEL FAILOVER");
+  // The old master is a replica now, and nothing of this test is subscribed there.
+  RawClient m(old_master);
+  EXPECT_EQ(m.command({"ROLE"})[0], "slave");
+  EXPECT_EQ(m.command({"PUBSUB", "NUMSUB", "app_events:seq"})[1], 0);
+}
+
+}  // namespace
+}  // namespace athomic::test
