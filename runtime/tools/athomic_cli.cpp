@@ -3,7 +3,8 @@
 //
 //   athomic backends          search path, each plugin file (what it declares, whether it would
 //                             load and why not), the backends found
-//   athomic config            the effective settings, secrets masked
+//   athomic config [--json]   every effective setting, the provider's too, with where it came
+//                             from (file:line, NALA_ variable, default); secrets masked
 //   athomic publish NAME [JSON] [--trace-id T ...] [-n COUNT] [--interval-ms MS]
 //                             one line per event: how far it got; no JSON and stdin not a
 //                             terminal: one event per JSON line of stdin
@@ -96,7 +97,12 @@ int main(int argc, char** argv) {
   app.add_flag("--no-color", no_color, "no colours (as NO_COLOR=1)");
 
   auto* backends = app.add_subcommand("backends", "list the plugin search path and backends");
-  auto* config = app.add_subcommand("config", "print the effective settings (secrets masked)");
+  auto* config = app.add_subcommand(
+      "config",
+      "print every effective setting, the provider's too, with where it came from (file:line, "
+      "environment variable, or default); secrets masked");
+  ConfigOptions c;
+  config->add_flag("--json", c.json, "a JSON array of {key, value, origin, meaning}");
 
   auto* publish = app.add_subcommand(
       "publish",
@@ -160,7 +166,12 @@ int main(int argc, char** argv) {
   try {
     const athomic::Settings settings = athomic::Settings::load(load);
     if (*backends) return cmd_backends(settings);
-    if (*config) return cmd_config(settings);
+    if (*config) {
+      c.env_origin = !env.empty()            ? "--env"
+                     : std::getenv("NALA_ENV") ? "environment variable NALA_ENV"
+                                               : "default";
+      return cmd_config(settings, c);
+    }
     if (*publish) {
       if (publish->count("payload") > 0) p.payload = payload;
       p.count_given = publish->count("--count") > 0;

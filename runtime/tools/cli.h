@@ -36,6 +36,11 @@ struct PublishOptions {
   int interval_ms = 0;
 };
 
+struct ConfigOptions {
+  std::string env_origin;  // where the environment name came from
+  bool json = false;       // a JSON array instead of aligned lines
+};
+
 struct ListenOptions {
   std::vector<std::string> names;  // names and patterns
   bool raw = false;
@@ -44,7 +49,7 @@ struct ListenOptions {
 };
 
 int cmd_backends(const Settings& settings);
-int cmd_config(const Settings& settings);
+int cmd_config(const Settings& settings, const ConfigOptions& options);
 int cmd_publish(const Settings& settings, const PublishOptions& options);
 /// Expects SIGINT and SIGTERM blocked in every thread (block_stop_signals, before any thread
 /// starts): it waits for them with sigtimedwait.

@@ -42,21 +42,59 @@ err=$("$athomic" config 2>&1 >/dev/null)
 grep -q "no settings file found (looked for config/settings.toml in $PWD); using defaults: backend local" <<<"$err" \
   || fail "config does not say it runs on defaults: $err"
 
-out=$(NALA_EVENTS__PROVIDER__BACKEND=redis \
-      NALA_EVENTS__PROVIDER__PROVIDER__PROVIDER__URI=redis://app:hunter2@cache:6379/0 "$athomic" config)
-grep -q '"backend": "redis"' <<<"$out" || fail "config: $out"
-grep -q 'redis://app:\*\*\*@cache:6379/0' <<<"$out" || fail "config does not show the masked uri: $out"
+# config: every effective value, the provider's too, each with where it came from: file:line,
+# the NALA_ variable, or default; secrets masked.
+cat >"$work/origins.toml" <<'TOML'
+[default.events]
+max_payload_bytes = 4096
+
+[default.events.executor]
+workers = 3
+
+[default.events.provider]
+backend = "redis"
+[default.events.provider.provider.provider]
+uri = "redis://app:hunter2@cache:6379/0"
+TOML
+# setting KEY VALUE ORIGIN: the line of `config` for KEY is exactly that.
+setting() {
+  grep -Eq "^$(sed 's/[.[]/\\&/g' <<<"$1") += $(sed 's/[.[*]/\\&/g' <<<"$2") +# $(sed 's/[.[*]/\\&/g' <<<"$3")$" <<<"$out" \
+    || fail "config does not show $1 = $2 from $3: $out"
+}
+out=$(NALA_EVENTS__EXECUTOR__WHEN_FULL=fail "$athomic" --settings origins.toml config 2>/dev/null)
+setting events.max_payload_bytes 4096 origins.toml:2
+setting events.executor.workers 3 origins.toml:5
+setting events.executor.when_full '"fail"' "environment variable NALA_EVENTS__EXECUTOR__WHEN_FULL"
+# In a table the file wrote, a key it did not is still a default.
+setting events.executor.mode '"pool"' default
+setting events.metrics.listen '""' default
+setting environment '"development"' default
+setting events.provider.backend '"redis"' origins.toml:8
+setting events.provider.provider.provider.uri '"redis://app:***@cache:6379/0"' origins.toml:10
+setting events.provider.reconnect_max_delay 5 default
 grep -q hunter2 <<<"$out" && fail "config printed the password"
+printf 'default:\n  events:\n    provider:\n      backend: redis\n      provider:\n        provider:\n          password: hunter2\n' >"$work/origins.yaml"
+out=$(NALA_EVENTS__PROVIDER__PROVIDER__PROVIDER__HOST=cache.internal "$athomic" --env staging --settings origins.yaml config 2>/dev/null)
+setting events.provider.provider.provider.password '"***"' origins.yaml:7
+setting events.provider.provider.provider.host '"cache.internal"' "environment variable NALA_EVENTS__PROVIDER__PROVIDER__PROVIDER__HOST"
+setting environment '"staging"' --env
+grep -q hunter2 <<<"$out" && fail "config printed a password from a YAML file"
+# A provider that declares no keys: what was set, as set.
+out=$(NALA_EVENTS__PROVIDER__EXTRA__TOKEN=abc "$athomic" config 2>/dev/null)
+setting events.provider.extra.token '"***"' "environment variable NALA_EVENTS__PROVIDER__EXTRA__TOKEN"
+out=$(NALA_ENV=staging "$athomic" config --json 2>/dev/null)
+[ "$(jq -r '.[] | select(.key == "environment") | .origin' <<<"$out")" = "environment variable NALA_ENV" ] \
+  || fail "config --json: $out"
+[ "$(jq -r '.[] | select(.key == "events.executor.workers") | "\(.value) \(.origin)"' <<<"$out")" = "4 default" ] \
+  || fail "config --json: $out"
 
 # A provider's declared keys: each with its value, where it came from and what it means;
 # secrets masked.
 out=$(NALA_EVENTS__PROVIDER__BACKEND=acknowledging NALA_EVENTS__PLUGINS_DIR="$test_plugins" \
       NALA_EVENTS__PROVIDER__MODE=safe NALA_EVENTS__PROVIDER__CREDENTIALS__TOKEN=s3cret-t0ken \
       "$athomic" config 2>/dev/null)
-grep -A3 '"key": "events.provider.mode"' <<<"$out" | grep -q '"origin": "environment variable NALA_EVENTS__PROVIDER__MODE"' \
-  || fail "config does not give a provider key's origin: $out"
-grep -A3 '"key": "events.provider.limits.delay"' <<<"$out" | grep -q '"value": 0.5' \
-  || fail "config does not show a provider key's default: $out"
+setting events.provider.mode '"safe"' "environment variable NALA_EVENTS__PROVIDER__MODE"
+setting events.provider.limits.delay 0.5 default
 grep -q s3cret-t0ken <<<"$out" && fail "config printed a provider secret"
 out=$(NALA_EVENTS__PROVIDER__BACKEND=acknowledging NALA_EVENTS__PLUGINS_DIR="$test_plugins" \
       NALA_EVENTS__PROVIDER__HODL=true "$athomic" config 2>&1) && fail "an unknown provider key was accepted"
@@ -202,15 +240,16 @@ plugins_dir = "$test_plugins"
 backend = "acknowledging"
 TOML
 run "$athomic" config --settings a.toml
-[ "$rc" = 0 ] && grep -q '"workers": 3' <<<"$out" && grep -q '"environment": "development"' <<<"$out" \
-  || fail "--settings: $rc $out $err"
+[ "$rc" = 0 ] && grep -Eq '^events.executor.workers += 3 +# a.toml:2$' <<<"$out" \
+  && grep -Eq '^environment += "development" +# default$' <<<"$out" || fail "--settings: $rc $out $err"
 run "$athomic" --settings a.toml --env staging config
-grep -q '"workers": 7' <<<"$out" && grep -q '"environment": "staging"' <<<"$out" || fail "--env: $out $err"
+grep -Eq '^events.executor.workers += 7 +# a.toml:4$' <<<"$out" \
+  && grep -Eq '^environment += "staging" +# --env$' <<<"$out" || fail "--env: $out $err"
 run "$athomic" --settings a.toml --settings b.toml config
-grep -q '"workers": 3' <<<"$out" && grep -q '"backend": "acknowledging"' <<<"$out" \
-  || fail "two --settings: $out $err"
+grep -Eq '^events.executor.workers += 3 ' <<<"$out" \
+  && grep -Eq '^events.provider.backend += "acknowledging" +# b.toml:4$' <<<"$out" || fail "two --settings: $out $err"
 run env NALA_SETTINGS_FILES=b.toml "$athomic" --settings a.toml config
-grep -q '"backend": "local"' <<<"$out" || fail "--settings does not replace NALA_SETTINGS_FILES: $out"
+grep -Eq '^events.provider.backend += "local" +# default$' <<<"$out" || fail "--settings does not replace NALA_SETTINGS_FILES: $out"
 run "$athomic" --settings missing.toml config
 [ "$rc" = 2 ] && grep -q "missing.toml" <<<"$err" || fail "a missing --settings file: $rc $err"
 run "$athomic" --settings a.toml --env prodution config
