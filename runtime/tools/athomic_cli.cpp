@@ -11,6 +11,10 @@
 //   athomic listen NAME... [--raw] [-n COUNT] [--timeout S]
 //                             one JSON line per event on stdout, everything else on stderr
 //   athomic doctor            settings, plugin, start and a round trip, one line each
+//   athomic stats [--endpoint HOST:PORT] [-n COUNT]
+//                             per event counts and latency percentiles: of a running service's
+//                             /metrics (--endpoint, or events.metrics.listen), else of a short
+//                             publish/receive run
 //
 // Global: --settings FILE (repeatable), --env NAME, --no-color, --version. Exit codes: 0 done,
 // 1 the bus did not do it, 2 a usage or configuration error.
@@ -144,6 +148,17 @@ int main(int argc, char** argv) {
   auto* doctor = app.add_subcommand(
       "doctor", "check settings, plugin, start and a publish/receive round trip");
 
+  auto* stats = app.add_subcommand(
+      "stats",
+      "per event published/received/delivered/failures/drops and latency percentiles: of a "
+      "running service (--endpoint, or events.metrics.listen), else of a short run");
+  StatsOptions st;
+  stats->add_option("--endpoint", st.endpoint,
+                    "fetch http://HOST:PORT/metrics of a service with events.metrics.listen on")
+      ->type_name("HOST:PORT");
+  stats->add_option("-n,--count", st.count, "events of the short run (default 100)")
+      ->check(at_least(1, "a count of 1 or more"));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -181,6 +196,7 @@ int main(int argc, char** argv) {
       }
       return cmd_publish(settings, p);
     }
+    if (*stats) return cmd_stats(settings, st);
     if (timeout->count() > 0) l.timeout_s = timeout_s;
     return cmd_listen(settings, l);
   } catch (const UsageError& e) {

@@ -41,6 +41,11 @@ struct ConfigOptions {
   bool json = false;       // a JSON array instead of aligned lines
 };
 
+struct StatsOptions {
+  std::string endpoint;  // HOST:PORT of a running service; empty: events.metrics.listen, else a run
+  int count = 100;       // events of the short run
+};
+
 struct ListenOptions {
   std::vector<std::string> names;  // names and patterns
   bool raw = false;
@@ -54,6 +59,7 @@ int cmd_publish(const Settings& settings, const PublishOptions& options);
 /// Expects SIGINT and SIGTERM blocked in every thread (block_stop_signals, before any thread
 /// starts): it waits for them with sigtimedwait.
 int cmd_listen(const Settings& settings, const ListenOptions& options);
+int cmd_stats(const Settings& settings, const StatsOptions& options);
 int cmd_doctor(const Settings::LoadOptions& load, bool color);
 
 /// Blocks SIGINT and SIGTERM in the calling thread and so in every thread it starts later.

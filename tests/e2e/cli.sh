@@ -291,4 +291,19 @@ out=$(NO_COLOR=1 script -qec "'$athomic' doctor" /dev/null)
 grep -q $'\e' <<<"$out" && fail "doctor coloured with NO_COLOR: $out"
 out=$(script -qec "'$athomic' doctor --no-color" /dev/null)
 grep -q $'\e' <<<"$out" && fail "doctor coloured with --no-color: $out"
+# stats without an endpoint: the metrics of a short run of this process's own bus.
+run "$athomic" stats -n 20
+[ "$rc" = 0 ] && grep -q "^metrics of a run of 20 event(s) published and received by this process$" <<<"$out" \
+  && grep -q "^backend local, connection up, outages 0, queue [0-9]*/65536 events" <<<"$out" \
+  && grep -q "^event  *published  received  delivered  failures  dropped  latency p50 p90 p99  handler p50 p90 p99$" <<<"$out" \
+  && grep -Eq "^athomic\.stats\.[0-9]+  +20  +0  +20  +0  +0  +[0-9.]+(us|ms) [0-9.]+(us|ms) [0-9.]+(us|ms)  +[0-9.]+(us|ms) " <<<"$out" \
+  || fail "stats of a short run: $rc $out $err"
+run "$athomic" stats --endpoint 127.0.0.1:1
+[ "$rc" = 1 ] && grep -q "^athomic stats: cannot connect to 127.0.0.1:1: Connection refused$" <<<"$err" \
+  || fail "stats of an endpoint that is not there: $rc $out $err"
+run "$athomic" stats --endpoint nocolon
+[ "$rc" = 2 ] && grep -q "expected HOST:PORT" <<<"$err" || fail "stats --endpoint without a port: $rc $err"
+run env NALA_EVENTS__METRICS__LISTEN=127.0.0.1:1 "$athomic" stats
+[ "$rc" = 1 ] && grep -q "cannot connect to 127.0.0.1:1: Connection refused (events.metrics.listen, environment variable NALA_EVENTS__METRICS__LISTEN)" <<<"$err" \
+  || fail "stats reads events.metrics.listen: $rc $out $err"
 echo "PASS"
