@@ -15,6 +15,9 @@
 //                             per event counts and latency percentiles: of a running service's
 //                             /metrics (--endpoint, or events.metrics.listen), else of a short
 //                             publish/receive run
+//   athomic bench [-n COUNT] [--size BYTES] [--rate N]
+//                             events/s and latency percentiles, published here and received by
+//                             another process (in this one on an in-process backend)
 //
 // Global: --settings FILE (repeatable), --env NAME, --no-color, --version. Exit codes: 0 done,
 // 1 the bus did not do it, 2 a usage or configuration error.
@@ -159,6 +162,23 @@ int main(int argc, char** argv) {
   stats->add_option("-n,--count", st.count, "events of the short run (default 100)")
       ->check(at_least(1, "a count of 1 or more"));
 
+  auto* bench = app.add_subcommand(
+      "bench",
+      "publish events here and receive them in another process (in this one on an in-process "
+      "backend); prints events/s and latency percentiles, with progress on a terminal");
+  BenchOptions b;
+  bench->add_option("-n,--count", b.count, "events to publish (default 10000)")
+      ->check(at_least(1, "a count of 1 or more"));
+  bench->add_option("--size", b.size, "bytes of each payload's JSON (default 100)")
+      ->check(at_least(0, "bytes, 0 or more"))
+      ->type_name("BYTES");
+  bench->add_option("--rate", b.rate, "events per second (default: as fast as it can)")
+      ->check(at_least(0, "events per second, 0 or more"))
+      ->type_name("N");
+  // The receiving process's options, set by bench itself.
+  bench->add_option("--receiver-fd", b.receiver_fd)->group("");
+  bench->add_option("--event", b.event)->group("");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -197,6 +217,11 @@ int main(int argc, char** argv) {
       return cmd_publish(settings, p);
     }
     if (*stats) return cmd_stats(settings, st);
+    if (*bench) {
+      for (const auto& f : settings_files) b.global_args.insert(b.global_args.end(), {"--settings", f});
+      if (!env.empty()) b.global_args.insert(b.global_args.end(), {"--env", env});
+      return cmd_bench(settings, b);
+    }
     if (timeout->count() > 0) l.timeout_s = timeout_s;
     return cmd_listen(settings, l);
   } catch (const UsageError& e) {

@@ -303,6 +303,28 @@ run "$athomic" stats --endpoint 127.0.0.1:1
   || fail "stats of an endpoint that is not there: $rc $out $err"
 run "$athomic" stats --endpoint nocolon
 [ "$rc" = 2 ] && grep -q "expected HOST:PORT" <<<"$err" || fail "stats --endpoint without a port: $rc $err"
+# bench on local: within the process, said so; the counts and the shape of the figures (their
+# values are the machine's). A progress display on a terminal only.
+run "$athomic" bench -n 500 --size 200
+[ "$rc" = 0 ] && [ "$(sed -n 1p <<<"$out")" = "bench: 500 events of 200 bytes on backend 'local', published and received in this process" ] \
+  && grep -Eq "^published 500 of 500 in [0-9.]+ s: [0-9]+ events/s$" <<<"$out" \
+  && grep -Eq "^received  500 of 500 in [0-9.]+ s: [0-9]+ events/s$" <<<"$out" \
+  && grep -Eq "^latency   p50 [0-9.]+ ms, p90 [0-9.]+ ms, p99 [0-9.]+ ms, max [0-9.]+ ms \(publish to handler\)$" <<<"$out" \
+  && [ "$(wc -l <<<"$out")" = 4 ] || fail "bench on local: $rc $out $err"
+grep -q "athomic bench: backend 'local' is in-process only: publishing and receiving in this process." <<<"$err" \
+  || fail "bench on local does not say it stays in process: $err"
+grep -q "published [0-9]*/500" <<<"$err" && fail "bench shows progress when stderr is not a terminal: $err"
+out=$(script -qec "'$athomic' bench -n 300 --rate 3000" /dev/null)
+grep -q "published [0-9]*/300  received [0-9]*/300" <<<"$out" && grep -q "^received  300 of 300 in" <<<"$out" \
+  || fail "bench on a terminal shows no progress: $out"
+run "$athomic" bench -n 0
+[ "$rc" = 2 ] && grep -q "expected a count of 1 or more, not 0" <<<"$err" || fail "bench -n 0: $rc $err"
+# Across processes on a transport that never delivers back: counted, and exit 1.
+run "${ack[@]}" "$athomic" bench -n 20
+[ "$rc" = 1 ] && grep -q "published by this process, received by another" <<<"$out" \
+  && grep -q "^received  0 of 20 in" <<<"$out" \
+  && grep -q "athomic bench: 20 of 20 event(s) did not arrive (none for 5 s)" <<<"$err" \
+  || fail "bench with nothing received: $rc $out $err"
 run env NALA_EVENTS__METRICS__LISTEN=127.0.0.1:1 "$athomic" stats
 [ "$rc" = 1 ] && grep -q "cannot connect to 127.0.0.1:1: Connection refused (events.metrics.listen, environment variable NALA_EVENTS__METRICS__LISTEN)" <<<"$err" \
   || fail "stats reads events.metrics.listen: $rc $out $err"

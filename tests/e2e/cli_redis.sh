@@ -134,6 +134,15 @@ wait "$pid" || fail "the listener with an endpoint exited $?"
 run "$athomic" stats -n 5
 [ "$rc" = 0 ] && grep -Eq "^athomic\.stats\.[0-9]+  +5  +5  +5  +0  +0  " <<<"$out" || fail "stats of a short run on redis: $rc $out $err"
 
+# bench across processes: every event counted by the receiving process.
+run "$athomic" bench -n 300 --size 64 --rate 5000
+[ "$rc" = 0 ] && [ "$(sed -n 1p <<<"$out")" = "bench: 300 events of 64 bytes on backend 'redis', published by this process, received by another, at most 5000 events/s" ] \
+  && grep -Eq "^published 300 of 300 in [0-9.]+ s: [0-9]+ events/s$" <<<"$out" \
+  && grep -Eq "^received  300 of 300 in [0-9.]+ s: [0-9]+ events/s$" <<<"$out" \
+  && grep -Eq "^latency   p50 [0-9.]+ ms, p90 [0-9.]+ ms, p99 [0-9.]+ ms, max [0-9.]+ ms \(publish to handler\)$" <<<"$out" \
+  || fail "bench on redis: $rc $out $err"
+grep -q "in-process only" <<<"$err" && fail "bench called redis in-process: $err"
+
 # The same settings from a file, given with --settings instead of NALA_ variables.
 cat >"$work/redis.toml" <<TOML
 [default.events.provider]
@@ -155,6 +164,8 @@ run "${down[@]}" "$athomic" doctor
   && grep -q "^    fix: check that the server is running" <<<"$out" || fail "doctor without a server: $rc $out"
 run "${down[@]}" "$athomic" publish x.y '{}'
 [ "$rc" = 1 ] && grep -q "^athomic: .*127.0.0.1:1" <<<"$err" || fail "publish without a server: $rc $err"
+run "${down[@]}" "$athomic" bench -n 10
+[ "$rc" = 1 ] && grep -q "^athomic: .*127.0.0.1:1" <<<"$err" || fail "bench without a server: $rc $err"
 run "${down[@]}" "$athomic" listen x.y --timeout 1
 [ "$rc" = 1 ] && grep -q "^athomic: .*127.0.0.1:1" <<<"$err" || fail "listen without a server: $rc $err"
 echo "PASS"
