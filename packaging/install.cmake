@@ -23,7 +23,7 @@ if(TARGET athomic_provider_redis)
 endif()
 foreach(tool athomic user_audit_demo)
   if(TARGET ${tool})
-    install(TARGETS ${tool} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime)
+    install(TARGETS ${tool} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT tools)
   endif()
 endforeach()
 # The provider conformance suite and the documentation a provider author works from go with the

@@ -176,7 +176,7 @@ std::vector<SearchDir> plugin_search_path(const EventsSettings& settings) {
   const auto exe = boost::dll::program_location(ec);
   if (!ec) {
     dirs.push_back(
-        {(fs::path(exe.parent_path().string()) / ".." / "lib" / "athomic" / "plugins")
+        {(fs::path(exe.parent_path().string()) / ".." / ATHOMIC_LIBDIR / "athomic" / "plugins")
              .lexically_normal()
              .string(),
          "relative to the executable"});

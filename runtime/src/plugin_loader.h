@@ -52,7 +52,8 @@ std::string plugin_file_name(const std::string& backend);
 
 // The folders searched for plugins, in order (DESIGN §9): events.plugins_dir,
 // ATHOMIC_PLUGIN_PATH (colon-separated), <dir of libathomic>/athomic/plugins,
-// <dir of the executable>/../lib/athomic/plugins. Missing folders are kept (and reported).
+// <dir of the executable>/../<libdir>/athomic/plugins (libdir: CMAKE_INSTALL_LIBDIR,
+// lib/<multiarch triplet>). Missing folders are kept (and reported).
 std::vector<SearchDir> plugin_search_path(const EventsSettings& settings);
 
 // Backends whose plugin file exists in any of @p dirs, sorted.

@@ -3,13 +3,21 @@
 //
 //   athomic backends          search path, each plugin file (what it declares, whether it would
 //                             load and why not), the backends found
-//   athomic config            the effective settings, secrets masked
+//   athomic config [--json]   every effective setting, the provider's too, with where it came
+//                             from (file:line, NALA_ variable, default); secrets masked
 //   athomic publish NAME [JSON] [--trace-id T ...] [-n COUNT] [--interval-ms MS]
 //                             one line per event: how far it got; no JSON and stdin not a
 //                             terminal: one event per JSON line of stdin
 //   athomic listen NAME... [--raw] [-n COUNT] [--timeout S]
 //                             one JSON line per event on stdout, everything else on stderr
 //   athomic doctor            settings, plugin, start and a round trip, one line each
+//   athomic stats [--endpoint HOST:PORT] [-n COUNT]
+//                             per event counts and latency percentiles: of a running service's
+//                             /metrics (--endpoint, or events.metrics.listen), else of a short
+//                             publish/receive run
+//   athomic bench [-n COUNT] [--size BYTES] [--rate N]
+//                             events/s and latency percentiles, published here and received by
+//                             another process (in this one on an in-process backend)
 //
 // Global: --settings FILE (repeatable), --env NAME, --no-color, --version. Exit codes: 0 done,
 // 1 the bus did not do it, 2 a usage or configuration error.
@@ -96,7 +104,12 @@ int main(int argc, char** argv) {
   app.add_flag("--no-color", no_color, "no colours (as NO_COLOR=1)");
 
   auto* backends = app.add_subcommand("backends", "list the plugin search path and backends");
-  auto* config = app.add_subcommand("config", "print the effective settings (secrets masked)");
+  auto* config = app.add_subcommand(
+      "config",
+      "print every effective setting, the provider's too, with where it came from (file:line, "
+      "environment variable, or default); secrets masked");
+  ConfigOptions c;
+  config->add_flag("--json", c.json, "a JSON array of {key, value, origin, meaning}");
 
   auto* publish = app.add_subcommand(
       "publish",
@@ -138,6 +151,34 @@ int main(int argc, char** argv) {
   auto* doctor = app.add_subcommand(
       "doctor", "check settings, plugin, start and a publish/receive round trip");
 
+  auto* stats = app.add_subcommand(
+      "stats",
+      "per event published/received/delivered/failures/drops and latency percentiles: of a "
+      "running service (--endpoint, or events.metrics.listen), else of a short run");
+  StatsOptions st;
+  stats->add_option("--endpoint", st.endpoint,
+                    "fetch http://HOST:PORT/metrics of a service with events.metrics.listen on")
+      ->type_name("HOST:PORT");
+  stats->add_option("-n,--count", st.count, "events of the short run (default 100)")
+      ->check(at_least(1, "a count of 1 or more"));
+
+  auto* bench = app.add_subcommand(
+      "bench",
+      "publish events here and receive them in another process (in this one on an in-process "
+      "backend); prints events/s and latency percentiles, with progress on a terminal");
+  BenchOptions b;
+  bench->add_option("-n,--count", b.count, "events to publish (default 10000)")
+      ->check(at_least(1, "a count of 1 or more"));
+  bench->add_option("--size", b.size, "bytes of each payload's JSON (default 100)")
+      ->check(at_least(0, "bytes, 0 or more"))
+      ->type_name("BYTES");
+  bench->add_option("--rate", b.rate, "events per second (default: as fast as it can)")
+      ->check(at_least(0, "events per second, 0 or more"))
+      ->type_name("N");
+  // The receiving process's options, set by bench itself.
+  bench->add_option("--receiver-fd", b.receiver_fd)->group("");
+  bench->add_option("--event", b.event)->group("");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -160,7 +201,12 @@ int main(int argc, char** argv) {
   try {
     const athomic::Settings settings = athomic::Settings::load(load);
     if (*backends) return cmd_backends(settings);
-    if (*config) return cmd_config(settings);
+    if (*config) {
+      c.env_origin = !env.empty()            ? "--env"
+                     : std::getenv("NALA_ENV") ? "environment variable NALA_ENV"
+                                               : "default";
+      return cmd_config(settings, c);
+    }
     if (*publish) {
       if (publish->count("payload") > 0) p.payload = payload;
       p.count_given = publish->count("--count") > 0;
@@ -169,6 +215,12 @@ int main(int argc, char** argv) {
           p.context[static_cast<athomic::ContextField>(i)] = field_values[i];
       }
       return cmd_publish(settings, p);
+    }
+    if (*stats) return cmd_stats(settings, st);
+    if (*bench) {
+      for (const auto& f : settings_files) b.global_args.insert(b.global_args.end(), {"--settings", f});
+      if (!env.empty()) b.global_args.insert(b.global_args.end(), {"--env", env});
+      return cmd_bench(settings, b);
     }
     if (timeout->count() > 0) l.timeout_s = timeout_s;
     return cmd_listen(settings, l);

@@ -36,6 +36,25 @@ struct PublishOptions {
   int interval_ms = 0;
 };
 
+struct ConfigOptions {
+  std::string env_origin;  // where the environment name came from
+  bool json = false;       // a JSON array instead of aligned lines
+};
+
+struct StatsOptions {
+  std::string endpoint;  // HOST:PORT of a running service; empty: events.metrics.listen, else a run
+  int count = 100;       // events of the short run
+};
+
+struct BenchOptions {
+  int count = 10000;
+  int size = 100;  // bytes of each payload's JSON
+  int rate = 0;    // events per second; 0: as fast as publish returns
+  std::vector<std::string> global_args;  // --settings and --env, for the receiving process
+  int receiver_fd = -1;  // >= 0: this process is the receiver and reports on this descriptor
+  std::string event;     // the receiver's event name
+};
+
 struct ListenOptions {
   std::vector<std::string> names;  // names and patterns
   bool raw = false;
@@ -44,11 +63,13 @@ struct ListenOptions {
 };
 
 int cmd_backends(const Settings& settings);
-int cmd_config(const Settings& settings);
+int cmd_config(const Settings& settings, const ConfigOptions& options);
 int cmd_publish(const Settings& settings, const PublishOptions& options);
 /// Expects SIGINT and SIGTERM blocked in every thread (block_stop_signals, before any thread
 /// starts): it waits for them with sigtimedwait.
 int cmd_listen(const Settings& settings, const ListenOptions& options);
+int cmd_stats(const Settings& settings, const StatsOptions& options);
+int cmd_bench(const Settings& settings, BenchOptions options);
 int cmd_doctor(const Settings::LoadOptions& load, bool color);
 
 /// Blocks SIGINT and SIGTERM in the calling thread and so in every thread it starts later.

@@ -42,21 +42,59 @@ err=$("$athomic" config 2>&1 >/dev/null)
 grep -q "no settings file found (looked for config/settings.toml in $PWD); using defaults: backend local" <<<"$err" \
   || fail "config does not say it runs on defaults: $err"
 
-out=$(NALA_EVENTS__PROVIDER__BACKEND=redis \
-      NALA_EVENTS__PROVIDER__PROVIDER__PROVIDER__URI=redis://app:hunter2@cache:6379/0 "$athomic" config)
-grep -q '"backend": "redis"' <<<"$out" || fail "config: $out"
-grep -q 'redis://app:\*\*\*@cache:6379/0' <<<"$out" || fail "config does not show the masked uri: $out"
+# config: every effective value, the provider's too, each with where it came from: file:line,
+# the NALA_ variable, or default; secrets masked.
+cat >"$work/origins.toml" <<'TOML'
+[default.events]
+max_payload_bytes = 4096
+
+[default.events.executor]
+workers = 3
+
+[default.events.provider]
+backend = "redis"
+[default.events.provider.provider.provider]
+uri = "redis://app:hunter2@cache:6379/0"
+TOML
+# setting KEY VALUE ORIGIN: the line of `config` for KEY is exactly that.
+setting() {
+  grep -Eq "^$(sed 's/[.[]/\\&/g' <<<"$1") += $(sed 's/[.[*]/\\&/g' <<<"$2") +# $(sed 's/[.[*]/\\&/g' <<<"$3")$" <<<"$out" \
+    || fail "config does not show $1 = $2 from $3: $out"
+}
+out=$(NALA_EVENTS__EXECUTOR__WHEN_FULL=fail "$athomic" --settings origins.toml config 2>/dev/null)
+setting events.max_payload_bytes 4096 origins.toml:2
+setting events.executor.workers 3 origins.toml:5
+setting events.executor.when_full '"fail"' "environment variable NALA_EVENTS__EXECUTOR__WHEN_FULL"
+# In a table the file wrote, a key it did not is still a default.
+setting events.executor.mode '"pool"' default
+setting events.metrics.listen '""' default
+setting environment '"development"' default
+setting events.provider.backend '"redis"' origins.toml:8
+setting events.provider.provider.provider.uri '"redis://app:***@cache:6379/0"' origins.toml:10
+setting events.provider.reconnect_max_delay 5 default
 grep -q hunter2 <<<"$out" && fail "config printed the password"
+printf 'default:\n  events:\n    provider:\n      backend: redis\n      provider:\n        provider:\n          password: hunter2\n' >"$work/origins.yaml"
+out=$(NALA_EVENTS__PROVIDER__PROVIDER__PROVIDER__HOST=cache.internal "$athomic" --env staging --settings origins.yaml config 2>/dev/null)
+setting events.provider.provider.provider.password '"***"' origins.yaml:7
+setting events.provider.provider.provider.host '"cache.internal"' "environment variable NALA_EVENTS__PROVIDER__PROVIDER__PROVIDER__HOST"
+setting environment '"staging"' --env
+grep -q hunter2 <<<"$out" && fail "config printed a password from a YAML file"
+# A provider that declares no keys: what was set, as set.
+out=$(NALA_EVENTS__PROVIDER__EXTRA__TOKEN=abc "$athomic" config 2>/dev/null)
+setting events.provider.extra.token '"***"' "environment variable NALA_EVENTS__PROVIDER__EXTRA__TOKEN"
+out=$(NALA_ENV=staging "$athomic" config --json 2>/dev/null)
+[ "$(jq -r '.[] | select(.key == "environment") | .origin' <<<"$out")" = "environment variable NALA_ENV" ] \
+  || fail "config --json: $out"
+[ "$(jq -r '.[] | select(.key == "events.executor.workers") | "\(.value) \(.origin)"' <<<"$out")" = "4 default" ] \
+  || fail "config --json: $out"
 
 # A provider's declared keys: each with its value, where it came from and what it means;
 # secrets masked.
 out=$(NALA_EVENTS__PROVIDER__BACKEND=acknowledging NALA_EVENTS__PLUGINS_DIR="$test_plugins" \
       NALA_EVENTS__PROVIDER__MODE=safe NALA_EVENTS__PROVIDER__CREDENTIALS__TOKEN=s3cret-t0ken \
       "$athomic" config 2>/dev/null)
-grep -A3 '"key": "events.provider.mode"' <<<"$out" | grep -q '"origin": "environment variable NALA_EVENTS__PROVIDER__MODE"' \
-  || fail "config does not give a provider key's origin: $out"
-grep -A3 '"key": "events.provider.limits.delay"' <<<"$out" | grep -q '"value": 0.5' \
-  || fail "config does not show a provider key's default: $out"
+setting events.provider.mode '"safe"' "environment variable NALA_EVENTS__PROVIDER__MODE"
+setting events.provider.limits.delay 0.5 default
 grep -q s3cret-t0ken <<<"$out" && fail "config printed a provider secret"
 out=$(NALA_EVENTS__PROVIDER__BACKEND=acknowledging NALA_EVENTS__PLUGINS_DIR="$test_plugins" \
       NALA_EVENTS__PROVIDER__HODL=true "$athomic" config 2>&1) && fail "an unknown provider key was accepted"
@@ -202,15 +240,16 @@ plugins_dir = "$test_plugins"
 backend = "acknowledging"
 TOML
 run "$athomic" config --settings a.toml
-[ "$rc" = 0 ] && grep -q '"workers": 3' <<<"$out" && grep -q '"environment": "development"' <<<"$out" \
-  || fail "--settings: $rc $out $err"
+[ "$rc" = 0 ] && grep -Eq '^events.executor.workers += 3 +# a.toml:2$' <<<"$out" \
+  && grep -Eq '^environment += "development" +# default$' <<<"$out" || fail "--settings: $rc $out $err"
 run "$athomic" --settings a.toml --env staging config
-grep -q '"workers": 7' <<<"$out" && grep -q '"environment": "staging"' <<<"$out" || fail "--env: $out $err"
+grep -Eq '^events.executor.workers += 7 +# a.toml:4$' <<<"$out" \
+  && grep -Eq '^environment += "staging" +# --env$' <<<"$out" || fail "--env: $out $err"
 run "$athomic" --settings a.toml --settings b.toml config
-grep -q '"workers": 3' <<<"$out" && grep -q '"backend": "acknowledging"' <<<"$out" \
-  || fail "two --settings: $out $err"
+grep -Eq '^events.executor.workers += 3 ' <<<"$out" \
+  && grep -Eq '^events.provider.backend += "acknowledging" +# b.toml:4$' <<<"$out" || fail "two --settings: $out $err"
 run env NALA_SETTINGS_FILES=b.toml "$athomic" --settings a.toml config
-grep -q '"backend": "local"' <<<"$out" || fail "--settings does not replace NALA_SETTINGS_FILES: $out"
+grep -Eq '^events.provider.backend += "local" +# default$' <<<"$out" || fail "--settings does not replace NALA_SETTINGS_FILES: $out"
 run "$athomic" --settings missing.toml config
 [ "$rc" = 2 ] && grep -q "missing.toml" <<<"$err" || fail "a missing --settings file: $rc $err"
 run "$athomic" --settings a.toml --env prodution config
@@ -252,4 +291,41 @@ out=$(NO_COLOR=1 script -qec "'$athomic' doctor" /dev/null)
 grep -q $'\e' <<<"$out" && fail "doctor coloured with NO_COLOR: $out"
 out=$(script -qec "'$athomic' doctor --no-color" /dev/null)
 grep -q $'\e' <<<"$out" && fail "doctor coloured with --no-color: $out"
+# stats without an endpoint: the metrics of a short run of this process's own bus.
+run "$athomic" stats -n 20
+[ "$rc" = 0 ] && grep -q "^metrics of a run of 20 event(s) published and received by this process$" <<<"$out" \
+  && grep -q "^backend local, connection up, outages 0, queue [0-9]*/65536 events" <<<"$out" \
+  && grep -q "^event  *published  received  delivered  failures  dropped  latency p50 p90 p99  handler p50 p90 p99$" <<<"$out" \
+  && grep -Eq "^athomic\.stats\.[0-9]+  +20  +0  +20  +0  +0  +[0-9.]+(us|ms) [0-9.]+(us|ms) [0-9.]+(us|ms)  +[0-9.]+(us|ms) " <<<"$out" \
+  || fail "stats of a short run: $rc $out $err"
+run "$athomic" stats --endpoint 127.0.0.1:1
+[ "$rc" = 1 ] && grep -q "^athomic stats: cannot connect to 127.0.0.1:1: Connection refused$" <<<"$err" \
+  || fail "stats of an endpoint that is not there: $rc $out $err"
+run "$athomic" stats --endpoint nocolon
+[ "$rc" = 2 ] && grep -q "expected HOST:PORT" <<<"$err" || fail "stats --endpoint without a port: $rc $err"
+# bench on local: within the process, said so; the counts and the shape of the figures (their
+# values are the machine's). A progress display on a terminal only.
+run "$athomic" bench -n 500 --size 200
+[ "$rc" = 0 ] && [ "$(sed -n 1p <<<"$out")" = "bench: 500 events of 200 bytes on backend 'local', published and received in this process" ] \
+  && grep -Eq "^published 500 of 500 in [0-9.]+ s: [0-9]+ events/s$" <<<"$out" \
+  && grep -Eq "^received  500 of 500 in [0-9.]+ s: [0-9]+ events/s$" <<<"$out" \
+  && grep -Eq "^latency   p50 [0-9.]+ ms, p90 [0-9.]+ ms, p99 [0-9.]+ ms, max [0-9.]+ ms \(publish to handler\)$" <<<"$out" \
+  && [ "$(wc -l <<<"$out")" = 4 ] || fail "bench on local: $rc $out $err"
+grep -q "athomic bench: backend 'local' is in-process only: publishing and receiving in this process." <<<"$err" \
+  || fail "bench on local does not say it stays in process: $err"
+grep -q "published [0-9]*/500" <<<"$err" && fail "bench shows progress when stderr is not a terminal: $err"
+out=$(script -qec "'$athomic' bench -n 300 --rate 3000" /dev/null)
+grep -q "published [0-9]*/300  received [0-9]*/300" <<<"$out" && grep -q "^received  300 of 300 in" <<<"$out" \
+  || fail "bench on a terminal shows no progress: $out"
+run "$athomic" bench -n 0
+[ "$rc" = 2 ] && grep -q "expected a count of 1 or more, not 0" <<<"$err" || fail "bench -n 0: $rc $err"
+# Across processes on a transport that never delivers back: counted, and exit 1.
+run "${ack[@]}" "$athomic" bench -n 20
+[ "$rc" = 1 ] && grep -q "published by this process, received by another" <<<"$out" \
+  && grep -q "^received  0 of 20 in" <<<"$out" \
+  && grep -q "athomic bench: 20 of 20 event(s) did not arrive (none for 5 s)" <<<"$err" \
+  || fail "bench with nothing received: $rc $out $err"
+run env NALA_EVENTS__METRICS__LISTEN=127.0.0.1:1 "$athomic" stats
+[ "$rc" = 1 ] && grep -q "cannot connect to 127.0.0.1:1: Connection refused (events.metrics.listen, environment variable NALA_EVENTS__METRICS__LISTEN)" <<<"$err" \
+  || fail "stats reads events.metrics.listen: $rc $out $err"
 echo "PASS"

@@ -114,6 +114,35 @@ run "$athomic" doctor
   && grep -Eq "^✓ round trip: published athomic\.doctor\.[0-9.]+ and received it in [0-9.]+ ms$" <<<"$out" \
   || fail "doctor on redis: $rc $out $err"
 
+# stats of a running service: a listener with its metrics endpoint on (port 0: a free one, which
+# its log names), after three events reached it and one event nobody subscribes to.
+NALA_EVENTS__METRICS__LISTEN=127.0.0.1:0 listen_bg served stats.seen
+endpoint=$(grep -o "metrics at http://[^/]*/metrics" "$work/served.err" | sed 's|metrics at http://||; s|/metrics||')
+[ -n "$endpoint" ] || fail "the listener does not say where its metrics are: $(cat "$work/served.err")"
+for i in 1 2 3; do run "$athomic" publish stats.seen "{\"i\":$i}"; done
+wait_lines "$work/served.out" 3
+run "$athomic" stats --endpoint "$endpoint"
+[ "$rc" = 0 ] && grep -q "^metrics of http://$endpoint/metrics$" <<<"$out" \
+  && grep -q "^backend redis, connection up, outages 0, queue [0-9]*/65536 events" <<<"$out" \
+  && grep -Eq "^stats\.seen  +0  +3  +3  +0  +0  " <<<"$out" || fail "stats of a running listener: $rc $out $err"
+# The same service found through events.metrics.listen.
+run env NALA_EVENTS__METRICS__LISTEN="$endpoint" "$athomic" stats
+[ "$rc" = 0 ] && grep -Eq "^stats\.seen  +0  +3  +3  " <<<"$out" || fail "stats through events.metrics.listen: $rc $out $err"
+kill -TERM "$pid"
+wait "$pid" || fail "the listener with an endpoint exited $?"
+# A short run across the server.
+run "$athomic" stats -n 5
+[ "$rc" = 0 ] && grep -Eq "^athomic\.stats\.[0-9]+  +5  +5  +5  +0  +0  " <<<"$out" || fail "stats of a short run on redis: $rc $out $err"
+
+# bench across processes: every event counted by the receiving process.
+run "$athomic" bench -n 300 --size 64 --rate 5000
+[ "$rc" = 0 ] && [ "$(sed -n 1p <<<"$out")" = "bench: 300 events of 64 bytes on backend 'redis', published by this process, received by another, at most 5000 events/s" ] \
+  && grep -Eq "^published 300 of 300 in [0-9.]+ s: [0-9]+ events/s$" <<<"$out" \
+  && grep -Eq "^received  300 of 300 in [0-9.]+ s: [0-9]+ events/s$" <<<"$out" \
+  && grep -Eq "^latency   p50 [0-9.]+ ms, p90 [0-9.]+ ms, p99 [0-9.]+ ms, max [0-9.]+ ms \(publish to handler\)$" <<<"$out" \
+  || fail "bench on redis: $rc $out $err"
+grep -q "in-process only" <<<"$err" && fail "bench called redis in-process: $err"
+
 # The same settings from a file, given with --settings instead of NALA_ variables.
 cat >"$work/redis.toml" <<TOML
 [default.events.provider]
@@ -135,6 +164,8 @@ run "${down[@]}" "$athomic" doctor
   && grep -q "^    fix: check that the server is running" <<<"$out" || fail "doctor without a server: $rc $out"
 run "${down[@]}" "$athomic" publish x.y '{}'
 [ "$rc" = 1 ] && grep -q "^athomic: .*127.0.0.1:1" <<<"$err" || fail "publish without a server: $rc $err"
+run "${down[@]}" "$athomic" bench -n 10
+[ "$rc" = 1 ] && grep -q "^athomic: .*127.0.0.1:1" <<<"$err" || fail "bench without a server: $rc $err"
 run "${down[@]}" "$athomic" listen x.y --timeout 1
 [ "$rc" = 1 ] && grep -q "^athomic: .*127.0.0.1:1" <<<"$err" || fail "listen without a server: $rc $err"
 echo "PASS"

@@ -33,9 +33,11 @@ files=$(dpkg-deb -c "$deb")
 echo "athomic-provider-nats: $deps"
 grep -q 'libnats' <<<"$deps" || fail "the package does not depend on the NATS C client: $deps"
 grep -q 'libathomic0 (>= ' <<<"$deps" || fail "the package does not depend on a host: $deps"
-grep -q 'usr/lib/athomic/plugins/athomic_provider_nats.so$' <<<"$files" || fail "no plugin in the package: $files"
+triplet=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || gcc -print-multiarch)
+# Next to libathomic, in the multiarch folder.
+grep -q "usr/lib/$triplet/athomic/plugins/athomic_provider_nats.so$" <<<"$files" || fail "no plugin in the package: $files"
 dpkg -x "$deb" "$work/root"
-plugins="$work/root/usr/lib/athomic/plugins"
+plugins="$work/root/usr/lib/$triplet/athomic/plugins"
 
 start_nats() {
   nats-server -a 127.0.0.1 -p "$port" >>"$work/nats-server.log" 2>&1 &
