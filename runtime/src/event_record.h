@@ -38,7 +38,8 @@ struct InlineEvent {
   Event event;                // what the handlers see
   const ContextPtr* context;  // made current around the calls; may point at a null ContextPtr
   // The name's metrics cells of the thread that built this (null when counting is off): the
-  // dispatch runs on that thread, or inside its publish call while it waits (LocalDelivery).
+  // dispatch runs on that thread, inside its publish call (deliver_event may not be called later
+  // or elsewhere: see LocalDelivery and provider.h).
   uint64_t* metrics_cells;
   uint32_t metrics_slot;  // the name's slot in the bus's metrics
   uint32_t failed = 0;    // handler calls that threw
