@@ -95,6 +95,7 @@ std::string http_get(const std::string& endpoint, const std::string& path) {
     if (n < 0 && errno != EAGAIN) throw std::runtime_error(endpoint + ": " + std::strerror(errno));
     if (n > 0) sent += static_cast<std::size_t>(n);
   }
+  constexpr std::size_t kMaxAnswerBytes = std::size_t{64} << 20;
   std::string answer;
   for (;;) {
     pollfd p{s.fd, POLLIN, 0};
@@ -106,9 +107,20 @@ std::string http_get(const std::string& endpoint, const std::string& path) {
     if (n == 0) break;
     if (n < 0 && errno != EAGAIN) throw std::runtime_error(endpoint + ": " + std::strerror(errno));
     if (n > 0) answer.append(buf, static_cast<std::size_t>(n));
+    // A scrape of the bus's own endpoint is kilobytes (its labels are capped); more than this
+    // is not one, and is not kept.
+    if (answer.size() > kMaxAnswerBytes) {
+      throw std::runtime_error(endpoint + " sent more than " +
+                               std::to_string(kMaxAnswerBytes >> 20) +
+                               " MiB: is that a service with events.metrics.listen?");
+    }
   }
   const auto head_end = answer.find("\r\n\r\n");
-  const std::string status = answer.substr(0, answer.find("\r\n"));
+  std::string status = answer.substr(0, std::min(answer.find("\r\n"), std::size_t{120}));
+  // What a stranger sent is shown, not obeyed: no control or non-ASCII bytes reach the terminal.
+  for (char& c : status) {
+    if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
+  }
   if (head_end == std::string::npos || status.find(" 200 ") == std::string::npos) {
     throw std::runtime_error("http://" + endpoint + path + " answered " +
                              (status.empty() ? std::string("nothing") : "\"" + status + "\"") +
