@@ -158,7 +158,10 @@ int main(int argc, char** argv) {
   StatsOptions st;
   stats->add_option("--endpoint", st.endpoint,
                     "fetch http://HOST:PORT/metrics of a service with events.metrics.listen on")
-      ->type_name("HOST:PORT");
+      ->type_name("HOST:PORT")
+      ->check(CLI::Validator(
+          [](std::string& v) { return v.empty() ? std::string("an empty HOST:PORT") : std::string(); },
+          "HOST:PORT"));
   stats->add_option("-n,--count", st.count, "events of the short run (default 100)")
       ->check(at_least(1, "a count of 1 or more"));
 

@@ -51,6 +51,12 @@ std::string http_get(const std::string& endpoint, const std::string& path) {
   }
   std::string host = endpoint.substr(0, colon);
   const std::string port = endpoint.substr(colon + 1);
+  const bool port_ok = port.size() <= 5 && port.find_first_not_of("0123456789") == std::string::npos &&
+                       std::stoul(port) >= 1 && std::stoul(port) <= 65535;
+  if (!port_ok || endpoint.find('/') != std::string::npos) {
+    throw UsageError("--endpoint " + endpoint +
+                     ": expected HOST:PORT with a port from 1 to 65535, e.g. 127.0.0.1:9464");
+  }
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;

@@ -303,6 +303,12 @@ run "$athomic" stats --endpoint 127.0.0.1:1
   || fail "stats of an endpoint that is not there: $rc $out $err"
 run "$athomic" stats --endpoint nocolon
 [ "$rc" = 2 ] && grep -q "expected HOST:PORT" <<<"$err" || fail "stats --endpoint without a port: $rc $err"
+for bad in http://127.0.0.1:9464/metrics 127.0.0.1:99999 127.0.0.1:0; do
+  run "$athomic" stats --endpoint "$bad"
+  [ "$rc" = 2 ] && grep -q "port from 1 to 65535" <<<"$err" || fail "stats --endpoint $bad: $rc $err"
+done
+run "$athomic" stats --endpoint ""
+[ "$rc" = 2 ] && grep -q "an empty HOST:PORT" <<<"$err" || fail "stats --endpoint '': $rc $out $err"
 # bench on local: within the process, said so; the counts and the shape of the figures (their
 # values are the machine's). A progress display on a terminal only.
 run "$athomic" bench -n 500 --size 200
