@@ -398,5 +398,46 @@ TEST_F(RedisClusterHarness, ClusterNodesLinesCarryWhatTheProviderParses) {
   fact("CLUSTER SLOTS first entry -> " + slots.at(0).dump());
 }
 
+TEST_F(RedisClusterHarness, ShardedSubscribeTakesOneSlotPerCommand) {
+  // Two channels of the owner in different slots in one SSUBSCRIBE.
+  std::string same_node, other_node;
+  for (int i = 0; (same_node.empty() || other_node.empty()) && i < 10000; ++i) {
+    const std::string ch = "app_events:other." + std::to_string(i);
+    const int s = cluster_.key_slot(ch);
+    if (s == slot_) continue;
+    (cluster_.port_of_slot_owner(s) == owner_ ? same_node : other_node) = ch;
+  }
+  Client c(owner_);
+  const json cross = c.command({"SSUBSCRIBE", kChannel, same_node});
+  fact("SSUBSCRIBE of two channels in different slots (same node) -> " + cross.dump());
+  EXPECT_EQ(cross, json({{"error", "CROSSSLOT Keys in request don't hash to the same slot"}}));
+  Client d(owner_);
+  const json cross_nodes = d.command({"SSUBSCRIBE", kChannel, other_node});
+  fact("SSUBSCRIBE of two channels of different nodes -> " + cross_nodes.dump());
+  EXPECT_EQ(cross_nodes,
+            json({{"error", "CROSSSLOT Keys in request don't hash to the same slot"}}));
+  // Hash tags put channels in one slot: "{app_events}:a" and "{app_events}:b".
+  const int tagged = cluster_.key_slot("{app_events}:a");
+  EXPECT_EQ(cluster_.key_slot("{app_events}:b"), tagged);
+  Client t(cluster_.port_of_slot_owner(tagged));
+  EXPECT_EQ(t.command({"SSUBSCRIBE", "{app_events}:a", "{app_events}:b"}),
+            json::array({"ssubscribe", "{app_events}:a", 1}));
+  EXPECT_EQ(t.next(), json::array({"ssubscribe", "{app_events}:b", 2}));
+
+  // SUNSUBSCRIBE of a channel this client never subscribed, on a node that does not own it.
+  int other_master = -1;
+  for (int m : cluster_.master_ports())
+    if (m != owner_) other_master = m;
+  Client e(other_master);
+  const json unsub = e.command({"SUNSUBSCRIBE", kChannel});
+  fact("SUNSUBSCRIBE of a channel on a node that does not own its slot -> " + unsub.dump());
+  EXPECT_EQ(unsub, json({{"error", moved(slot_, owner_)}}));
+  Client f(owner_);
+  ASSERT_EQ(f.command({"SSUBSCRIBE", kChannel}), json::array({"ssubscribe", kChannel, 1}));
+  const json all = f.command({"SUNSUBSCRIBE"});
+  fact("SUNSUBSCRIBE without channels on the owner -> " + all.dump());
+  EXPECT_EQ(all, json::array({"sunsubscribe", kChannel, 0}));
+}
+
 }  // namespace
 }  // namespace athomic::test
