@@ -237,34 +237,14 @@ RedisCluster::RedisCluster(int masters, int replicas_per_master, int node_timeou
       n.dir = tmpl;
       nodes_.push_back(std::move(n));
       Node& node = nodes_.back();
-      node.process =
-          std::make_unique<Process>(std::vector<std::string>{"redis-server",
-                                                             "--port",
-                                                             std::to_string(node.port),
-                                                             "--bind",
-                                                             "127.0.0.1",
-                                                             "--cluster-enabled",
-                                                             "yes",
-                                                             "--cluster-port",
-                                                             std::to_string(node.bus_port),
-                                                             "--cluster-config-file",
-                                                             node.dir + "/nodes.conf",
-                                                             "--cluster-node-timeout",
-                                                             std::to_string(node_timeout_ms),
-                                                             "--dir",
-                                                             node.dir,
-                                                             "--save",
-                                                             "",
-                                                             "--appendonly",
-                                                             "no",
-                                                             "--repl-diskless-sync-delay",
-                                                             "0",
-                                                             "--protected-mode",
-                                                             "no",
-                                                             "--loglevel",
-                                                             "notice",
-                                                             "--logfile",
-                                                             node.dir + "/redis.log"});
+      const std::vector<std::string> argv = {
+          "redis-server", "--port", std::to_string(node.port), "--bind", "127.0.0.1",
+          "--cluster-enabled", "yes", "--cluster-port", std::to_string(node.bus_port),
+          "--cluster-config-file", node.dir + "/nodes.conf", "--cluster-node-timeout",
+          std::to_string(node_timeout_ms), "--dir", node.dir, "--save", "", "--appendonly", "no",
+          "--repl-diskless-sync-delay", "0", "--protected-mode", "no", "--loglevel", "notice",
+          "--logfile", node.dir + "/redis.log"};
+      node.process = std::make_unique<Process>(argv);
     }
     for (auto& n : nodes_) wait_until_answering(n.port, *n.process, "cluster redis-server");
     for (auto& n : nodes_) n.id = NodeClient(n.port).ok({"CLUSTER", "MYID"});
