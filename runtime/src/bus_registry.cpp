@@ -135,10 +135,13 @@ Subscription BusCore::subscribe(std::string_view name, Handler handler,
   if (pattern) {
     validate_pattern(name);
     if (remote_ && !provider_->has(ATHOMIC_CAP_PATTERN)) {
+      const bool declared = provider_->plugin().info->capabilities & ATHOMIC_CAP_PATTERN;
       throw EventBusError(fmt::format(
-          "subscribe('{}'): provider '{}' cannot subscribe to patterns (it does not declare "
-          "ATHOMIC_CAP_PATTERN); subscribe to each event name instead",
-          name, provider_->plugin().info->name));
+          "subscribe('{}'): provider '{}' cannot subscribe to patterns ({}); subscribe to each "
+          "event name instead",
+          name, provider_->plugin().info->name,
+          declared ? "it has no ATHOMIC_CAP_PATTERN with its settings: see its documentation"
+                   : "it does not declare ATHOMIC_CAP_PATTERN"));
     }
   } else {
     validate_event_name(name);

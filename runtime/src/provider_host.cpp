@@ -118,6 +118,11 @@ ProviderInstance::ProviderInstance(const LoadedPlugin& plugin, BusCore* host,
                                   error.empty() ? "no message" : error, athomic_status_text(st),
                                   settings_origin));
   }
+  const athomic_provider_vtable& vt = *plugin_.info->vtable;
+  if (ATHOMIC_STRUCT_HOLDS(vt, athomic_provider_vtable, instance_capabilities) &&
+      vt.instance_capabilities) {
+    capabilities_ &= vt.instance_capabilities(self_);
+  }
 }
 
 ProviderInstance::~ProviderInstance() {

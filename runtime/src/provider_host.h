@@ -44,7 +44,8 @@ class ProviderInstance {
 
  private:
   LoadedPlugin plugin_;
-  const uint64_t capabilities_;  // honoured_capabilities() of the plugin
+  // honoured_capabilities() of the plugin, less what the instance lacks (ABI 1.4)
+  uint64_t capabilities_;
   athomic_provider* self_ = nullptr;
 };
 

@@ -19,8 +19,15 @@ static athomic_status add(athomic_provider* p, athomic_str t, athomic_interest_k
 }
 static void rem(athomic_provider* p, athomic_str t, athomic_interest_kind k) { (void)p; (void)t; (void)k; }
 
-static const athomic_provider_vtable vtable = {sizeof(athomic_provider_vtable), create, destroy,
-                                               start, stop, publish, add, rem};
+/* Designated: the same source builds against the frozen 1.0 header and the current one. */
+static const athomic_provider_vtable vtable = {.struct_size = sizeof(athomic_provider_vtable),
+                                               .create = create,
+                                               .destroy = destroy,
+                                               .start = start,
+                                               .stop = stop,
+                                               .publish = publish,
+                                               .interest_add = add,
+                                               .interest_remove = rem};
 static const athomic_provider_info info = {.struct_size = sizeof(athomic_provider_info),
                                            .abi_major = BROKEN_ABI_MAJOR,
                                            .abi_minor = BROKEN_ABI_MINOR,

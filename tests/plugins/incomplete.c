@@ -1,7 +1,7 @@
 /* A provider whose function table misses required functions. */
 #include <athomic/sdk/provider.h>
 
-static const athomic_provider_vtable vtable = {sizeof(athomic_provider_vtable), 0, 0, 0, 0, 0, 0, 0};
+static const athomic_provider_vtable vtable = {sizeof(athomic_provider_vtable), 0, 0, 0, 0, 0, 0, 0, 0};
 static const athomic_provider_info info = {.struct_size = sizeof(athomic_provider_info),
                                            .abi_major = ATHOMIC_ABI_VERSION_MAJOR,
                                            .abi_minor = ATHOMIC_ABI_VERSION_MINOR,

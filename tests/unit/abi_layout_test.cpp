@@ -11,7 +11,7 @@ namespace {
 
 TEST(AbiLayout, VersionIsTheOneTheseExpectationsDescribe) {
   EXPECT_EQ(ATHOMIC_ABI_VERSION_MAJOR, 1);
-  EXPECT_EQ(ATHOMIC_ABI_VERSION_MINOR, 3);
+  EXPECT_EQ(ATHOMIC_ABI_VERSION_MINOR, 4);
 }
 
 TEST(AbiLayout, HostApi) {
@@ -41,7 +41,8 @@ TEST(AbiLayout, ProviderVtable) {
   EXPECT_EQ(offsetof(athomic_provider_vtable, publish), 40u);
   EXPECT_EQ(offsetof(athomic_provider_vtable, interest_add), 48u);
   EXPECT_EQ(offsetof(athomic_provider_vtable, interest_remove), 56u);
-  EXPECT_EQ(sizeof(athomic_provider_vtable), 64u);
+  EXPECT_EQ(offsetof(athomic_provider_vtable, instance_capabilities), 64u);  // 1.4
+  EXPECT_EQ(sizeof(athomic_provider_vtable), 72u);
 }
 
 TEST(AbiLayout, InfoAndMessage) {

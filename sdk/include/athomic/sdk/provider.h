@@ -33,7 +33,7 @@ extern "C" {
 /** ABI major version: a change here breaks every existing plugin. */
 #define ATHOMIC_ABI_VERSION_MAJOR 1
 /** ABI minor version: appended fields or functions only; older plugins keep working. */
-#define ATHOMIC_ABI_VERSION_MINOR 3
+#define ATHOMIC_ABI_VERSION_MINOR 4
 
 /** Name of the single symbol a plugin exports (see athomic_provider_entry_fn). */
 #define ATHOMIC_PROVIDER_ENTRY_SYMBOL "athomic_provider_entry"
@@ -442,6 +442,16 @@ typedef struct athomic_provider_vtable {
 
   /** The host no longer has handlers for @p topic. Never fails. */
   void (*interest_remove)(athomic_provider* self, athomic_str topic, athomic_interest_kind kind);
+
+  /* ---- ABI 1.4 and later ---- */
+
+  /**
+   * The capabilities of this instance, as its settings allow: the host acts on those of
+   * athomic_provider_info.capabilities that are also set here (e.g. a transport whose patterns
+   * depend on a setting). NULL, or a plugin built for an older ABI: all the declared ones.
+   * Called once, right after create. Never fails.
+   */
+  uint64_t (*instance_capabilities)(athomic_provider* self);
 } athomic_provider_vtable;
 
 /** What the entry symbol answers. OWNERSHIP: plugin-owned, static storage. */

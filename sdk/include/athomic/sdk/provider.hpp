@@ -185,6 +185,9 @@ class Provider {
   virtual void publish(const Message& message) = 0;
   virtual void interest_add(std::string_view topic, athomic_interest_kind kind) = 0;
   virtual void interest_remove(std::string_view topic, athomic_interest_kind kind) noexcept = 0;
+  /// ABI 1.4: the capabilities this instance has with its settings; the host keeps only those
+  /// of the declared ones that are set here. Default: all the declared ones.
+  virtual uint64_t instance_capabilities() const noexcept { return ~uint64_t{0}; }
 };
 
 namespace detail {
@@ -281,9 +284,14 @@ struct Adapter {
     self<P>(p)->impl.interest_remove(view(topic), kind);
   }
 
+  static uint64_t instance_capabilities(athomic_provider* p) noexcept {
+    return self<P>(p)->impl.instance_capabilities();
+  }
+
   static constexpr athomic_provider_vtable vtable{
-      sizeof(athomic_provider_vtable), &create, &destroy, &start, &stop,
-      &publish, &interest_add, &interest_remove};
+      sizeof(athomic_provider_vtable), &create,          &destroy,
+      &start,                          &stop,            &publish,
+      &interest_add,                   &interest_remove, &instance_capabilities};
 };
 
 }  // namespace detail
