@@ -18,7 +18,7 @@ start() {
   local name=$1 candidate
   shift
   for _ in $(seq 20); do
-    candidate=$((20000 + RANDOM % 20000))
+    candidate=$((20000 + RANDOM % 12000))  # below the ephemeral range and 32000 (readme_redis.sh)
     if "$@" --port "$candidate" --bind 127.0.0.1 --daemonize yes --dir "$work" \
          --logfile "$work/$name-$candidate.log" --pidfile "$work/$name-$candidate.pid" 2>/dev/null; then
       for _ in $(seq 100); do redis-cli -p "$candidate" ping >/dev/null 2>&1 && break; sleep 0.05; done
