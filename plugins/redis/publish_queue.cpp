@@ -8,8 +8,9 @@
 namespace athomic::redis {
 
 void PublishQueue::format(std::string& out, const std::string_view (&channel)[3],
-                          std::string_view body) {
-  out.append("*3\r\n$7\r\nPUBLISH\r\n");
+                          std::string_view body, bool sharded) {
+  out.append(sharded ? std::string_view("*3\r\n$8\r\nSPUBLISH\r\n")
+                     : std::string_view("*3\r\n$7\r\nPUBLISH\r\n"));
   resp::append_header(out, '$', channel[0].size() + channel[1].size() + channel[2].size());
   for (auto part : channel) out.append(part);
   out.append("\r\n", 2);
@@ -20,10 +21,14 @@ void PublishQueue::format(std::string& out, const std::string_view (&channel)[3]
 
 std::string_view PublishQueue::channel_of(std::string_view command) {
   constexpr std::string_view kHead = "*3\r\n$7\r\nPUBLISH\r\n$";
-  const std::size_t eol = command.find("\r\n", kHead.size());
-  if (!command.starts_with(kHead) || eol == std::string_view::npos) return "?";
+  constexpr std::string_view kShardedHead = "*3\r\n$8\r\nSPUBLISH\r\n$";
+  const std::size_t head = command.starts_with(kHead)          ? kHead.size()
+                           : command.starts_with(kShardedHead) ? kShardedHead.size()
+                                                               : 0;
+  const std::size_t eol = head ? command.find("\r\n", head) : std::string_view::npos;
+  if (eol == std::string_view::npos) return "?";
   std::size_t length = 0;
-  std::from_chars(command.data() + kHead.size(), command.data() + eol, length);
+  std::from_chars(command.data() + head, command.data() + eol, length);
   return command.substr(eol + 2, std::min(length, command.size() - eol - 2));
 }
 

@@ -21,9 +21,10 @@ class PublishQueue {
     uint64_t token;
   };
 
-  // Appends PUBLISH <channel[0]><channel[1]><channel[2]> <body> to @p out, formatted in place
-  // (the channel is never built as a string of its own).
-  static void format(std::string& out, const std::string_view (&channel)[3], std::string_view body);
+  // Appends PUBLISH (SPUBLISH when @p sharded) <channel[0]><channel[1]><channel[2]> <body> to
+  // @p out, formatted in place (the channel is never built as a string of its own).
+  static void format(std::string& out, const std::string_view (&channel)[3], std::string_view body,
+                     bool sharded = false);
   // The channel of a command made by format().
   static std::string_view channel_of(std::string_view command);
 

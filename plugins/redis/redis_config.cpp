@@ -85,6 +85,16 @@ constexpr athomic_setting kSentinelPassword =
             "Redis Sentinel: the sentinels' password (requirepass of the sentinels), not the "
             "master's",
             0, 0, ATHOMIC_SETTING_SECRET);
+constexpr athomic_setting kClusterNodes = setting(
+    "provider.provider.cluster_nodes", ATHOMIC_SETTING_STRING, nullptr,
+    "Redis Cluster: host[:port] of some of its nodes, comma-separated (port: 6379), asked in "
+    "turn for the cluster's nodes and slots; instead of a uri, host and port");
+constexpr const char* kPubsubModes[] = {"sharded", "classic", nullptr};
+constexpr athomic_setting kClusterPubsub = setting(
+    "provider.provider.cluster_pubsub", ATHOMIC_SETTING_STRING, nullptr,
+    "Redis Cluster: \"sharded\" (SPUBLISH/SSUBSCRIBE on the shard of each channel's slot; the "
+    "default) or \"classic\" (PUBLISH/SUBSCRIBE, broadcast to every node; patterns need it)",
+    0, 0, 0, kPubsubModes);
 constexpr athomic_setting kSocketConnectTimeout = setting(
     "provider.provider.socket_connect_timeout", ATHOMIC_SETTING_SECONDS, "5",
     "each step of connecting (resolving the host, the TCP connect, AUTH and PING) within this",
@@ -259,6 +269,16 @@ ParsedUri parse_uri(std::string_view uri) {
   return parsed;
 }
 
+std::string ClusterConfig::display() const {
+  std::string out = std::string("cluster (") + (sharded ? "sharded" : "classic") +
+                    " Pub/Sub) of the nodes ";
+  for (std::size_t i = 0; i < seeds.size(); ++i) {
+    if (i) out += ", ";
+    out += seeds[i].host + ":" + std::to_string(seeds[i].port);
+  }
+  return out;
+}
+
 std::string SentinelConfig::display() const {
   std::string out = "master '" + master_name + "' of the sentinels ";
   for (std::size_t i = 0; i < sentinels.size(); ++i) {
@@ -303,6 +323,8 @@ const athomic_setting* const kSettings[] = {&kMaxBufferedEvents,
                                             &kMasterName,
                                             &kSentinelUser,
                                             &kSentinelPassword,
+                                            &kClusterNodes,
+                                            &kClusterPubsub,
                                             nullptr};
 
 Config read_config(const sdk::Host& host) {
@@ -348,6 +370,11 @@ Config read_config(const sdk::Host& host) {
                 "\"), which names the " + o.what + " already: set it in one place");
       }
     }
+    if (is_set(kClusterNodes)) {
+      invalid(full(kClusterNodes) + " is set, and so is " + full(kUri) + " (\"" + masked_uri(uri) +
+              "\"): a cluster is named by its nodes alone. Drop the uri (its credentials go in " +
+              full(kUser) + " and " + full(kPassword) + ")");
+    }
     for (const athomic_setting* field : {&kSentinels, &kMasterName}) {
       if (parsed.sentinel && is_set(*field)) {
         invalid(full(*field) + " is set, and so is " + full(kUri) + " (\"" + masked_uri(uri) +
@@ -368,6 +395,30 @@ Config read_config(const sdk::Host& host) {
       if (is_set(kUser)) ep.user = text(kUser);
       if (is_set(kPassword)) ep.password = text(kPassword);
     }
+  } else if (is_set(kClusterNodes)) {
+    for (const athomic_setting* field : {&kHost, &kPort, &kSentinels, &kMasterName}) {
+      if (is_set(*field)) {
+        invalid(full(*field) + " is set, and so is " + full(kClusterNodes) +
+                ": in a cluster, the cluster names the node of each channel. Drop " +
+                full(*field));
+      }
+    }
+    if (is_set(kDb) && host.setting<int>(kDb.path) != 0) {
+      invalid(full(kDb) + " = " + std::to_string(host.setting<int>(kDb.path)) +
+              " is invalid with " + full(kClusterNodes) + ": a cluster has database 0 only");
+    }
+    ClusterConfig cluster;
+    const std::string list = text(kClusterNodes);
+    try {
+      cluster.seeds = parse_addresses(list, 6379);
+    } catch (const std::invalid_argument& e) {
+      invalid(full(kClusterNodes) + " = \"" + list + "\" is invalid: " + e.what());
+    }
+    cluster.sharded = !is_set(kClusterPubsub) || text(kClusterPubsub) == "sharded";
+    c.cluster = std::move(cluster);
+    ep.host.clear();
+    if (is_set(kUser)) ep.user = text(kUser);
+    if (is_set(kPassword)) ep.password = text(kPassword);
   } else if (is_set(kSentinels) || is_set(kMasterName)) {
     if (!is_set(kSentinels) || !is_set(kMasterName)) {
       const athomic_setting& missing = is_set(kSentinels) ? kMasterName : kSentinels;
@@ -407,7 +458,11 @@ Config read_config(const sdk::Host& host) {
     if (is_set(kUser)) ep.user = text(kUser);
     if (is_set(kPassword)) ep.password = text(kPassword);
   }
-  if (!c.sentinel && ep.host.empty()) {
+  if (is_set(kClusterPubsub) && !c.cluster) {
+    invalid(full(kClusterPubsub) + " is set, but " + full(kClusterNodes) +
+            " is not: it chooses the Pub/Sub of a Redis Cluster; name some of its nodes");
+  }
+  if (!c.sentinel && !c.cluster && ep.host.empty()) {
     invalid(full(kHost) + " = \"\" is invalid: expected a host name or address");
   }
   if (!ep.user.empty() && ep.password.empty()) {
@@ -416,6 +471,13 @@ Config read_config(const sdk::Host& host) {
             full(kPassword) + " (or give it in the uri)");
   }
   ep.connect_timeout_s = host.setting<double>(kSocketConnectTimeout.path);
+  if (c.cluster) {
+    for (Endpoint& node : c.cluster->seeds) {
+      node.user = ep.user;
+      node.password = ep.password;
+      node.connect_timeout_s = ep.connect_timeout_s;
+    }
+  }
   const bool sentinel_credentials = is_set(kSentinelUser) || is_set(kSentinelPassword);
   if (sentinel_credentials && !c.sentinel) {
     invalid(full(is_set(kSentinelUser) ? kSentinelUser : kSentinelPassword) +

@@ -39,11 +39,23 @@ struct SentinelConfig {
   std::string display() const;
 };
 
+// Redis Cluster: the nodes first asked for the cluster's nodes and slots, and which Pub/Sub.
+struct ClusterConfig {
+  std::vector<Endpoint> seeds;  // with the data credentials and connect timeout
+  // SPUBLISH/SSUBSCRIBE on the shard that owns each channel's slot; false: PUBLISH/SUBSCRIBE
+  // on one node, which the cluster broadcasts to every node.
+  bool sharded = true;
+
+  // "cluster (sharded Pub/Sub) of the nodes 10.0.0.1:7000, ...": for messages.
+  std::string display() const;
+};
+
 struct Config {
-  // Without sentinel: the server. With it: the master's database and credentials (and the
-  // connect timeout); its host and port are the sentinels' answer.
+  // Without sentinel or cluster: the server. With them: the database and credentials (and the
+  // connect timeout); host and port are the sentinels' or the cluster's answer.
   Endpoint endpoint;
   std::optional<SentinelConfig> sentinel;
+  std::optional<ClusterConfig> cluster;
   std::string key_prefix = "events";
   std::string separator = ":";
   std::size_t max_buffered_events = 100000;

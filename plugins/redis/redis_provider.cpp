@@ -28,6 +28,7 @@
 // events. Pattern subscriptions follow the same rules as channels.
 #include "channel_pattern.h"
 #include "publish_queue.h"
+#include "redis_cluster.h"
 #include "redis_connection.h"
 #include "redis_sentinel.h"
 
@@ -70,18 +71,24 @@ struct Link {
   std::string lost;              // while lost: how, for the host's health (empty while open)
 };
 
-class RedisProvider final : public sdk::Provider {
+// The connections to one server: the whole provider for one Redis (or a Sentinel's master), one
+// shard of a cluster (or its one node, for classic Pub/Sub) when @p owner is given.
+class Server final : public ServerBus {
  public:
-  // The settings come from host.setting(), validated by the host, not from the JSON.
-  RedisProvider(sdk::Host host, std::string_view)
+  Server(sdk::Host host, const Config& config, ShardOwner* owner = nullptr,
+         std::optional<Endpoint> node = std::nullopt)
       : host_(host),
-        config_(read_config(host)),
-        server_(config_.sentinel ? config_.sentinel->display() : config_.endpoint.display()) {
+        config_(config),
+        owner_(owner),
+        sharded_(owner && config.cluster && config.cluster->sharded),
+        node_(node ? std::move(*node) : config.endpoint),
+        server_(config_.sentinel ? config_.sentinel->display() : node_.display()) {
+    node_.must_be_master = sharded_;
     wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (wake_fd_ < 0) throw sdk::Error(ATHOMIC_ERR_INTERNAL, "eventfd failed");
   }
 
-  ~RedisProvider() override {
+  ~Server() override {
     stop();
     ::close(wake_fd_);
   }
@@ -91,18 +98,18 @@ class RedisProvider final : public sdk::Provider {
     if (io_.joinable()) return;
     // The first connections are made on the caller's thread so that start() reports the error.
     std::string error;
-    master_ = config_.endpoint;
+    master_ = node_;
     if (config_.sentinel) {
       master_.must_be_master = true;
       if (!ask_sentinels(*config_.sentinel, master_, error)) {
-        host_.report_state(ATHOMIC_CONNECTION_DOWN, error);
+        report(ATHOMIC_CONNECTION_DOWN, error);
         throw sdk::Error(ATHOMIC_ERR_CONNECT, error);
       }
     }
     written_to_ = address_of(master_);
     if (!pub_.conn.open(master_, error) || !sub_.conn.open(master_, error)) {
       pub_.conn.close();
-      host_.report_state(ATHOMIC_CONNECTION_DOWN, error);
+      report(ATHOMIC_CONNECTION_DOWN, error);
       throw sdk::Error(ATHOMIC_ERR_CONNECT, error);
     }
     {
@@ -111,10 +118,12 @@ class RedisProvider final : public sdk::Provider {
       running_ = true;
       pub_up_ = sub_up_ = true;
     }
-    host_.info("connected to " + master_.display() +
-               (config_.sentinel ? " (the " + server_ + ")" : std::string()) + "; channels " +
-               config_.key_prefix + config_.separator + "<event>");
-    host_.report_state(ATHOMIC_CONNECTION_UP, "connected to " + master_.display());
+    if (!owner_) {
+      host_.info("connected to " + master_.display() +
+                 (config_.sentinel ? " (the " + server_ + ")" : std::string()) + "; channels " +
+                 config_.key_prefix + config_.separator + "<event>");
+    }
+    report(ATHOMIC_CONNECTION_UP, "connected to " + master_.display());
     io_ = std::thread([this] { run(); });
   }
 
@@ -152,7 +161,7 @@ class RedisProvider final : public sdk::Provider {
     }
     delivery_retry_at_ = {};
     sub_failure_.clear();
-    host_.report_state(ATHOMIC_CONNECTION_DOWN, "stopped");
+    report(ATHOMIC_CONNECTION_DOWN, "stopped");
   }
 
   void publish(const sdk::Message& m) override {
@@ -177,7 +186,7 @@ class RedisProvider final : public sdk::Provider {
                    " and this event needs " + std::to_string(size));
       }
       const std::size_t before = pending_.size();
-      PublishQueue::format(pending_, channel_parts, m.body);
+      PublishQueue::format(pending_, channel_parts, m.body, sharded_);
       const std::size_t length = pending_.size() - before;
       pending_entries_.push_back({static_cast<uint32_t>(length), m.publish_token});
       ++published_;
@@ -187,6 +196,39 @@ class RedisProvider final : public sdk::Provider {
       wake_pending_ = true;
     }
     if (need_wake) wake();
+  }
+
+  // A publish another shard's server redirected here: accepted already, so not refused by this
+  // queue's bounds (the cluster's redirections are few and brief).
+  void publish_command(std::string_view command, uint64_t token) override {
+    bool accepted = false, need_wake = false;
+    {
+      std::lock_guard lock(mutex_);
+      if (running_ && !stopping_) {
+        pending_.append(command);
+        pending_entries_.push_back({static_cast<uint32_t>(command.size()), token});
+        ++published_;
+        buffered_.fetch_add(1, std::memory_order_relaxed);
+        buffered_bytes_.fetch_add(command.size(), std::memory_order_relaxed);
+        need_wake = !wake_pending_;
+        wake_pending_ = true;
+        accepted = true;
+      }
+    }
+    if (!accepted) {
+      host_.publish_done(token, ATHOMIC_ERR_CONNECT, -1,
+                         "redirected to " + server_ + ", whose connections are stopped");
+    } else if (need_wake) {
+      wake();
+    }
+  }
+
+  void move_to(const Endpoint& node) override {
+    std::lock_guard life(lifecycle_);
+    if (io_.joinable()) return;
+    const bool must_be_master = node_.must_be_master;
+    node_ = node;
+    node_.must_be_master = must_be_master;
   }
 
   void interest_add(std::string_view topic, athomic_interest_kind kind) override {
@@ -235,12 +277,15 @@ class RedisProvider final : public sdk::Provider {
   }
 
  private:
-  // A channel (SUBSCRIBE) or a channel pattern (PSUBSCRIBE: a Redis glob) to listen to.
+  // A channel (SUBSCRIBE; SSUBSCRIBE in a sharded cluster) or a channel pattern (PSUBSCRIBE: a
+  // Redis glob) to listen to.
   struct Target {
     bool pattern = false;
     std::string name;  // the channel, or the glob
+    bool sharded = false;
     auto operator<=>(const Target&) const = default;
     const char* command(bool subscribe) const {
+      if (sharded) return subscribe ? "SSUBSCRIBE" : "SUNSUBSCRIBE";
       return pattern ? (subscribe ? "PSUBSCRIBE" : "PUNSUBSCRIBE")
                      : (subscribe ? "SUBSCRIBE" : "UNSUBSCRIBE");
     }
@@ -250,13 +295,30 @@ class RedisProvider final : public sdk::Provider {
 
   Target target_of(std::string_view topic, athomic_interest_kind kind) const {
     if (kind == ATHOMIC_INTEREST_PATTERN) {
+      if (sharded_) {
+        throw sdk::Error(ATHOMIC_ERR_UNSUPPORTED,
+                         "pattern subscriptions need cluster_pubsub = \"classic\": Redis has no "
+                         "sharded PSUBSCRIBE");
+      }
       return {true, channel_glob(config_.key_prefix + config_.separator, topic)};
     }
     if (kind != ATHOMIC_INTEREST_EXACT) {
       throw sdk::Error(ATHOMIC_ERR_UNSUPPORTED,
                        "unknown interest kind " + std::to_string(static_cast<int>(kind)));
     }
-    return {false, config_.channel(topic)};
+    return {false, config_.channel(topic), sharded_};
+  }
+
+  void report(athomic_connection_state state, const std::string& detail) {
+    if (owner_) {
+      owner_->state(state, detail);
+    } else {
+      host_.report_state(state, detail);
+    }
+  }
+
+  static bool is_redirection(std::string_view error) {
+    return error.starts_with("MOVED ") || error.starts_with("ASK ");
   }
 
   // What to check when the server refuses a command on a channel.
@@ -377,6 +439,10 @@ class RedisProvider final : public sdk::Provider {
     }
     if (target.pattern && (!subscribe || !refused.empty())) route_done(target.name);
     if (refused.empty()) return;
+    if (owner_ && is_redirection(refused)) {  // the slot is served elsewhere now
+      if (subscribe) channel_gone(target, refused);
+      return;
+    }
     host_.error("the server at " + master_.display() + " refused " +
                 (target.name.empty() ? std::string("a subscription change (no command was waiting)")
                                      : target.text(subscribe)) +
@@ -387,6 +453,28 @@ class RedisProvider final : public sdk::Provider {
       it->second.refused = refused;
       cv_.notify_all();
     }
+  }
+
+  // Cluster: the server does not serve @p target's slot (any more): the channel is no longer
+  // this server's; the cluster provider subscribes it where it lives now.
+  void channel_gone(const Target& target, std::string_view why) {
+    std::string topic;
+    {
+      std::lock_guard lock(mutex_);
+      const auto it = channels_.find(target);
+      if (it == channels_.end()) return;  // unsubscribed meanwhile
+      topic = std::move(it->second.topic);
+      channels_.erase(it);
+      cv_.notify_all();
+    }
+    owner_->channel_moved(std::move(topic), why);
+  }
+
+  // A sunsubscribe that answers no SUNSUBSCRIBE of ours: the server dropped the channel, as a
+  // node does for the channels of a slot it gave away.
+  bool unsubscribed_by_server(std::string_view channel) const {
+    if (!resubscribing_.empty()) return true;  // only SSUBSCRIBEs are being answered
+    return ops_in_flight_ == 0 || ops_.front().subscribe || ops_.front().target.name != channel;
   }
 
   void route_sent(const std::string& glob, const std::string& pattern) {
@@ -428,20 +516,22 @@ class RedisProvider final : public sdk::Provider {
     if (r.count < 2) return true;
     const std::string_view kind = r.items[0].text;
     const std::string_view ch = r.items[1].text;
-    if (kind == "message" && r.count >= 3) {
+    if ((kind == "message" || kind == "smessage") && r.count >= 3) {
       const std::size_t prefix = config_.key_prefix.size() + config_.separator.size();
       if (ch.size() <= prefix) return true;
       return host_.deliver_message(ch.substr(prefix), r.items[2].text) != ATHOMIC_ERR_BACKPRESSURE;
     } else if (kind == "pmessage" && r.count >= 4) {
       return deliver_matched(ch, r.items[2].text, r.items[3].text);
-    } else if (kind == "subscribe" || kind == "psubscribe") {
+    } else if (kind == "subscribe" || kind == "psubscribe" || kind == "ssubscribe") {
       subscription_answered();
       std::lock_guard lock(mutex_);
-      if (auto it = channels_.find(Target{kind == "psubscribe", std::string(ch)});
+      if (auto it = channels_.find(Target{kind == "psubscribe", std::string(ch), sharded_});
           it != channels_.end())
         it->second.confirmed = true;
       cv_.notify_all();
-    } else if (kind == "unsubscribe" || kind == "punsubscribe") {
+    } else if (kind == "sunsubscribe" && owner_ && unsubscribed_by_server(ch)) {
+      channel_gone(Target{false, std::string(ch), true}, "the server unsubscribed it");
+    } else if (kind == "unsubscribe" || kind == "punsubscribe" || kind == "sunsubscribe") {
       subscription_answered();
     }
     // "pong": a keepalive answered.
@@ -524,6 +614,10 @@ class RedisProvider final : public sdk::Provider {
       return;
     }
     const std::string_view why = reply.value.text;
+    if (owner_ && is_redirection(why)) {
+      owner_->redirected(token, queue_.command(index, offset), why);
+      return;
+    }
     host_.publish_done(
         token, why.starts_with("NOPERM") ? ATHOMIC_ERR_INVALID_ARGUMENT : ATHOMIC_ERR_STATE, -1,
         "the server at " + master_.display() + " refused PUBLISH to " + channel + ": " +
@@ -585,7 +679,7 @@ class RedisProvider final : public sdk::Provider {
     }
     host_.warn(link.lost + "; " + std::to_string(buffered_.load()) +
                " events buffered; reconnecting");
-    host_.report_state(ATHOMIC_CONNECTION_RECONNECTING, link.lost);
+    report(ATHOMIC_CONNECTION_RECONNECTING, link.lost);
   }
 
   void attempt_failed(Link& link, const std::string& error) {
@@ -627,9 +721,9 @@ class RedisProvider final : public sdk::Provider {
     // Up for the host only once both are.
     const Link& other = &link == &pub_ ? sub_ : pub_;
     if (other.lost.empty()) {
-      host_.report_state(ATHOMIC_CONNECTION_UP, "reconnected to " + master_.display());
+      report(ATHOMIC_CONNECTION_UP, "reconnected to " + master_.display());
     } else {
-      host_.report_state(ATHOMIC_CONNECTION_RECONNECTING, other.lost);
+      report(ATHOMIC_CONNECTION_RECONNECTING, other.lost);
     }
   }
 
@@ -648,13 +742,19 @@ class RedisProvider final : public sdk::Provider {
                                       std::lock_guard lock(mutex_);
                                       return stopping_;
                                     }};
-    if (!ask_sentinels(*config_.sentinel, found, error, &cancel)) {
+    if (owner_ ? !owner_->locate(found, error, cancel)
+               : !ask_sentinels(*config_.sentinel, found, error, &cancel)) {
       attempt_failed(link, error);
       return false;
     }
     if (address_of(found) == address_of(master_)) return true;
-    host_.warn("the sentinels name " + found.display() + " the master of '" +
-               config_.sentinel->master_name + "' (it was " + master_.display() + ")");
+    if (owner_) {
+      host_.warn("the cluster now serves these channels at " + found.display() + " (it was " +
+                 master_.display() + ")");
+    } else {
+      host_.warn("the sentinels name " + found.display() + " the master of '" +
+                 config_.sentinel->master_name + "' (it was " + master_.display() + ")");
+    }
     Link& other = &link == &pub_ ? sub_ : pub_;
     if (other.conn.is_open()) {
       lose(other, "the master moved to " + found.display());
@@ -690,7 +790,7 @@ class RedisProvider final : public sdk::Provider {
     if (!link.conn.connecting()) {
       if (now < link.retry_at) return;
       try {
-        if (config_.sentinel && !locate_master(link, now)) return;
+        if ((config_.sentinel || owner_) && !locate_master(link, now)) return;
         link.conn.begin(master_);
       } catch (const std::exception& e) {  // no eventfd or thread for the resolver
         attempt_failed(link, std::string("cannot start connecting: ") + e.what());
@@ -824,7 +924,10 @@ class RedisProvider final : public sdk::Provider {
   }
 
   sdk::Host host_;
-  Config config_;
+  const Config config_;
+  ShardOwner* const owner_;  // the cluster provider, when this server is part of a cluster
+  const bool sharded_;       // SPUBLISH and SSUBSCRIBE
+  Endpoint node_;            // the server to connect to first (not with Sentinel)
   const std::string server_;  // what the provider connects to, for messages on any thread
   int wake_fd_ = -1;
   std::mutex lifecycle_;
@@ -876,7 +979,47 @@ class RedisProvider final : public sdk::Provider {
   std::string sub_failure_;  // the subscriber's failure, kept until what it received is delivered
 };
 
+// The provider the host loads: one server (or Sentinel's master), or a cluster.
+class RedisProvider final : public sdk::Provider {
+ public:
+  // The settings come from host.setting(), validated by the host, not from the JSON.
+  RedisProvider(sdk::Host host, std::string_view) {
+    const Config config = read_config(host);
+    if (config.cluster) {
+      impl_ = make_cluster_provider(host, config);
+      // Redis has no sharded PSUBSCRIBE: the host refuses pattern subscriptions, naming why.
+      if (config.cluster->sharded) capabilities_ &= ~uint64_t{ATHOMIC_CAP_PATTERN};
+    } else {
+      impl_ = make_server_bus(host, config);
+    }
+  }
+  uint64_t instance_capabilities() const noexcept override { return capabilities_; }
+  void start() override { impl_->start(); }
+  void stop() noexcept override { impl_->stop(); }
+  void publish(const sdk::Message& m) override { impl_->publish(m); }
+  void interest_add(std::string_view topic, athomic_interest_kind kind) override {
+    impl_->interest_add(topic, kind);
+  }
+  void interest_remove(std::string_view topic, athomic_interest_kind kind) noexcept override {
+    impl_->interest_remove(topic, kind);
+  }
+
+ private:
+  std::unique_ptr<sdk::Provider> impl_;
+  uint64_t capabilities_ = ~uint64_t{0};
+};
+
 }  // namespace
+
+std::unique_ptr<ServerBus> make_server_bus(sdk::Host host, const Config& config) {
+  return std::make_unique<Server>(host, config);
+}
+
+std::unique_ptr<ServerBus> make_shard_bus(sdk::Host host, const Config& config, Endpoint node,
+                                          ShardOwner& owner) {
+  return std::make_unique<Server>(host, config, &owner, std::move(node));
+}
+
 }  // namespace athomic::redis
 
 ATHOMIC_PROVIDER_WITH_SETTINGS(athomic::redis::RedisProvider, "redis", "0.1.0",
