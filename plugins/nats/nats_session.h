@@ -99,6 +99,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string servers_[2];  // the server each link is (or was last) on, masked
   std::atomic<bool> publishing_closed_{false};
   std::atomic<int64_t> last_error_log_ms_{0};
+  // Messages whose header block the client could not parse, and when that was last logged.
+  std::atomic<uint64_t> unparsed_headers_{0};
+  std::atomic<int64_t> last_header_log_ms_{0};
 
   std::mutex subs_mutex_;
   std::map<std::string, std::shared_ptr<Subscription>, std::less<>> subs_;  // by topic

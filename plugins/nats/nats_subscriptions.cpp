@@ -2,7 +2,9 @@
 // into the host, and the messages the client drops for it.
 #include <algorithm>
 #include <athomic/sdk/provider.hpp>
+#include <chrono>
 #include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "nats_session.h"
@@ -88,14 +90,16 @@ void Session::unsubscribe_all() noexcept {
 namespace {
 
 // A received message's NATS headers, as the host takes them: views into the message, which
-// outlives the delivery. The arrays are reused by the subscription's thread.
-athomic::sdk::Headers headers_of(natsMsg* msg) {
+// outlives the delivery. The arrays are reused by the subscription's thread. @p status is the
+// client's verdict on the header block: NATS_NOT_FOUND when there is none (the usual case),
+// another error when it cannot parse it (then there are no headers either).
+athomic::sdk::Headers headers_of(natsMsg* msg, natsStatus& status) {
   thread_local std::vector<athomic_header> headers;
   headers.clear();
   const char** keys = nullptr;
   int key_count = 0;
-  // NATS_NOT_FOUND: no headers, the usual case.
-  if (natsMsgHeader_Keys(msg, &keys, &key_count) != NATS_OK) return {};
+  status = natsMsgHeader_Keys(msg, &keys, &key_count);
+  if (status != NATS_OK) return {};
   for (int k = 0; k < key_count; ++k) {
     const char** values = nullptr;
     int value_count = 0;
@@ -131,7 +135,23 @@ void Session::on_message(natsConnection*, natsSubscription*, natsMsg* msg, void*
       name = {};
     }
   }
-  const athomic::sdk::Headers headers = headers_of(msg);
+  natsStatus header_status = NATS_OK;
+  const athomic::sdk::Headers headers = headers_of(msg, header_status);
+  if (header_status != NATS_OK && header_status != NATS_NOT_FOUND) {
+    // A trace in them is lost: say so, at most once a second (a broken client sends many).
+    const uint64_t unparsed = self.unparsed_headers_.fetch_add(1) + 1;
+    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now().time_since_epoch())
+                            .count();
+    int64_t last = self.last_header_log_ms_.load();
+    if (now - last >= 1000 && self.last_header_log_ms_.compare_exchange_strong(last, now)) {
+      const char* subject = natsMsg_GetSubject(msg);
+      self.host.warn(std::string("ignored the headers of a message on '") +
+                     (subject ? subject : "") + "': the NATS client cannot parse them (" +
+                     natsStatus_GetText(header_status) + "); delivered without them (" +
+                     std::to_string(unparsed) + " such message(s) so far)");
+    }
+  }
   auto deliver = [&] {
     return self.host.deliver_received(name, body, headers,
                                       s.pattern ? std::string_view(s.event_name) : std::string_view());

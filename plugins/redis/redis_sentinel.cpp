@@ -30,6 +30,10 @@ bool ask_one(const Endpoint& at, const std::string& master_name, std::string& ho
           why = "answered with a reply that is not an address";
           return;
         }
+        if (port < 1 || port > 65535) {
+          why = "named the master at port '" + std::string(p) + "', which is not 1 to 65535";
+          return;
+        }
         host = std::string(r.items[0].text);
         ok = true;
       })) {

@@ -1,7 +1,5 @@
 // `athomic doctor`: the steps an application takes to get a working bus, one line each, so
 // that the first one that fails is named with what to do about it.
-#include "cli.h"
-
 #include <unistd.h>
 
 #include <chrono>
@@ -9,6 +7,9 @@
 #include <cstdio>
 #include <iostream>
 #include <mutex>
+#include <string_view>
+
+#include "cli.h"
 
 namespace athomic::cli {
 namespace {
@@ -60,9 +61,15 @@ int cmd_doctor(const Settings::LoadOptions& load, bool color) {
   try {
     bus = EventBus::create(*settings);
   } catch (const EventBusError& e) {
+    // A provider setting it does not declare, or one the provider refused: the plugin loaded.
+    const bool settings =
+        dynamic_cast<const ConfigError*>(&e) ||
+        std::string_view(e.what()).find(" failed to initialise: ") != std::string_view::npos;
     report.fail("plugin", e.what(),
-                "`athomic backends` lists the folders searched and why each plugin file does or "
-                "does not load");
+                settings ? "correct the setting named above; `athomic config` shows each setting "
+                           "and where it came from"
+                         : "`athomic backends` lists the folders searched and why each plugin "
+                           "file does or does not load");
     report.skip("start", "no plugin");
     report.skip("round trip", "no plugin");
     return kExitUsage;

@@ -280,6 +280,15 @@ run env NALA_EVENTS__EXECUTOR__WORKERS=lots "$athomic" doctor
 run env NALA_EVENTS__PROVIDER__BACKEND=nosuch "$athomic" doctor
 [ "$rc" = 2 ] && grep -q "^✗ plugin: .*nosuch" <<<"$out" && grep -q "^    fix: \`athomic backends\`" <<<"$out" \
   || fail "doctor with a missing backend: $rc $out"
+# A provider that refuses its settings: the fix is in the settings, not in finding the plugin.
+run env NALA_EVENTS__PROVIDER__BACKEND=init_fails NALA_EVENTS__PLUGINS_DIR="$test_plugins" "$athomic" doctor
+[ "$rc" = 2 ] && grep -q "^✗ plugin: .*failed to initialise: setting 'shards' is required" <<<"$out" \
+  && grep -q "^    fix: correct the setting named above; \`athomic config\` shows" <<<"$out" \
+  || fail "doctor with a provider that refuses its settings: $rc $out"
+run env NALA_EVENTS__PROVIDER__BACKEND=loopback NALA_EVENTS__PROVIDER__GRUOP=a NALA_EVENTS__PLUGINS_DIR="$test_plugins" "$athomic" doctor
+[ "$rc" = 2 ] && grep -q "^✗ plugin: .*unknown setting events.provider.gruop" <<<"$out" \
+  && grep -q "^    fix: correct the setting named above; \`athomic config\` shows" <<<"$out" \
+  || fail "doctor with a provider setting the provider does not declare: $rc $out"
 run env NALA_EVENTS__PROVIDER__BACKEND=start_fails NALA_EVENTS__PLUGINS_DIR="$test_plugins" "$athomic" doctor
 [ "$rc" = 1 ] && grep -q "^✗ start: .*cannot reach broker at 127.0.0.1:1: connection refused" <<<"$out" \
   && grep -q "^- round trip: skipped: the bus did not start$" <<<"$out" \

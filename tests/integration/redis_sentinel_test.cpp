@@ -151,6 +151,48 @@ TEST(RedisSentinel, AServerThatIsNotTheMasterIsRefused) {
   }
 }
 
+// A sentinel (broken, or not a sentinel at all) that names the master at a port no server can
+// have: that is no address, and the next sentinel is asked.
+TEST(RedisSentinel, AnAnswerWithAPortOutOfRangeIsNoAddress) {
+  RedisServer master;
+  SentinelServer good(kMasterName, master.port(), 1);
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(fd, 8), 0);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  std::thread fake([fd] {  // answers PING, and names 127.0.0.1:99999 for any master
+    const int c = ::accept(fd, nullptr, nullptr);
+    char buf[4096];
+    for (ssize_t n; c >= 0 && (n = ::recv(c, buf, sizeof buf, 0)) > 0;) {
+      const std::string in(buf, static_cast<std::size_t>(n));
+      std::string out;
+      if (in.find("PING") != std::string::npos) out += "+PONG\r\n";
+      if (in.find("get-master-addr-by-name") != std::string::npos)
+        out += "*2\r\n$9\r\n127.0.0.1\r\n$5\r\n99999\r\n";
+      ::send(c, out.data(), out.size(), MSG_NOSIGNAL);
+    }
+    if (c >= 0) ::close(c);
+  });
+  const std::string list = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) +
+                           ",127.0.0.1:" + std::to_string(good.port());
+  {
+    auto bus = EventBus::create(sentinel_settings(list));
+    try {
+      bus->start();
+      EXPECT_THAT(bus->health().detail, HasSubstr(":" + std::to_string(master.port())));
+    } catch (const EventBusError& e) {
+      ADD_FAILURE() << e.what();
+    }
+  }
+  ::shutdown(fd, SHUT_RDWR);
+  ::close(fd);
+  fake.join();
+}
+
 // What the subscriber saw of the numbered stream.
 struct Received {
   std::mutex mutex;

@@ -7,10 +7,16 @@
 
 #include <gmock/gmock.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <mutex>
 #include <vector>
 
+#include "log_capture.h"
 #include "nats_server.h"
 #include "test_support.h"
 #include "trace_seen.h"
@@ -146,6 +152,48 @@ TEST_P(NatsTraceHeaders, ATraceparentHeaderFromAnotherClientRestoresTheTrace) {
   EXPECT_TRUE(eventually([&] { return bus->stats().invalid_traceparent == 1u; }))
       << bus->stats().invalid_traceparent;
   EXPECT_EQ(bus->stats().malformed_messages, 0u);
+}
+
+// Sends @p header_block and @p body as one HPUB on a plain socket: a block the NATS C client
+// cannot build, as a hostile or broken client may send it.
+void raw_hpub(const NatsServer& server, const std::string& subject, const std::string& header_block,
+              const std::string& body) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(server.port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const std::string out = "CONNECT {\"verbose\":false,\"headers\":true,\"protocol\":1}\r\nHPUB " +
+                          subject + " " + std::to_string(header_block.size()) + " " +
+                          std::to_string(header_block.size() + body.size()) + "\r\n" +
+                          header_block + body + "\r\nPING\r\n";
+  ASSERT_EQ(send(fd, out.data(), out.size(), MSG_NOSIGNAL), static_cast<ssize_t>(out.size()));
+  std::string in;  // INFO, then PONG once the server has taken the message
+  char buf[4096];
+  while (in.find("PONG") == std::string::npos) {
+    const ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    in.append(buf, static_cast<std::size_t>(n));
+  }
+  close(fd);
+  EXPECT_NE(in.find("PONG"), std::string::npos) << in;
+}
+
+// A header block the client cannot parse (here an empty traceparent value, which NATS refuses)
+// loses its headers: the event arrives without them, and the provider says so.
+TEST_P(NatsTraceHeaders, AHeaderBlockTheClientCannotParseIsLogged) {
+  NatsServer server;
+  LogCapture log("athomic.provider.nats");
+  auto bus = started(traced_settings(server, GetParam()));
+  Seen seen;
+  bus->subscribe("order.placed", [&](const Event& e) { seen.record(e); });
+  raw_hpub(server, "events.order.placed", "NATS/1.0\r\ntraceparent:\r\n\r\n", R"({"id":1})");
+  ASSERT_TRUE(seen.wait_for(1));
+  EXPECT_EQ(seen.payload(0), (json{{"id", 1}}));
+  EXPECT_THAT(log.text(), testing::HasSubstr("ignored the headers of a message on "
+                                             "'events.order.placed'"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, NatsTraceHeaders,
