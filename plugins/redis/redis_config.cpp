@@ -37,6 +37,11 @@ constexpr athomic_setting kKeepaliveInterval =
             "a connection that sent nothing for this long sends PING (keep it below the server's "
             "timeout); 0: never",
             0, kMaxSeconds);
+constexpr athomic_setting kReplyTimeout = setting(
+    "reply_timeout", ATHOMIC_SETTING_SECONDS, "30",
+    "a connection awaiting the server's answer (publishes, a subscription change, a keepalive "
+    "PING) that receives nothing for this long is closed and made again; 0: never",
+    0, kMaxSeconds);
 constexpr athomic_setting kKvBackend =
     setting("provider.backend", ATHOMIC_SETTING_STRING, "\"redis\"",
             "the KV store the bus reuses (the Python framework's nesting); only redis", 0, 0, 0,
@@ -308,6 +313,7 @@ const athomic_setting* const kSettings[] = {&kMaxBufferedEvents,
                                             &kReconnectMaxDelay,
                                             &kFlushTimeout,
                                             &kKeepaliveInterval,
+                                            &kReplyTimeout,
                                             &kKvBackend,
                                             &kKeyPrefix,
                                             &kChannelSeparator,
@@ -335,6 +341,7 @@ Config read_config(const sdk::Host& host) {
   c.reconnect_max_delay_s = host.setting<double>(kReconnectMaxDelay.path);
   c.flush_timeout_s = host.setting<double>(kFlushTimeout.path);
   c.keepalive_interval_s = host.setting<double>(kKeepaliveInterval.path);
+  c.reply_timeout_s = host.setting<double>(kReplyTimeout.path);
   c.key_prefix = host.setting<std::string>(kKeyPrefix.path);
   c.separator = host.setting<std::string>(kChannelSeparator.path);
   if (c.key_prefix.empty()) {

@@ -64,6 +64,7 @@ struct Config {
   double reconnect_max_delay_s = 5.0;
   double flush_timeout_s = 2.0;
   double keepalive_interval_s = 30.0;  // 0: no keepalive PING
+  double reply_timeout_s = 30.0;       // 0: wait for answers for ever
 
   std::string channel(std::string_view event_name) const {
     std::string c;

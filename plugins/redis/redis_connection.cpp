@@ -358,6 +358,7 @@ bool Connection::read(std::string& error) {
     const ssize_t n = ::read(fd_, in_.data() + in_end_, in_.size() - in_end_);
     if (n > 0) {
       in_end_ += static_cast<std::size_t>(n);
+      last_read_ = Clock::now();
       return true;
     }
     if (n == 0) {

@@ -67,8 +67,10 @@ class Connection {
   // Writes what the socket takes now of @p data; returns how much (0 when it is full), or -1
   // with @p error when the connection failed.
   long write_some(std::string_view data, std::string& error);
-  // When this connection last wrote a byte (for keepalive).
+  // When this connection last wrote a byte (for keepalive), and last received one (since it
+  // was opened: reply_timeout).
   Clock::time_point last_write() const noexcept { return last_write_; }
+  Clock::time_point last_read() const noexcept { return last_read_; }
 
   // Commands of this connection's own output buffer (small: subscription changes, PING).
   std::string& output() noexcept { return out_; }
@@ -115,6 +117,7 @@ class Connection {
   std::size_t handshake_expected_ = 0;
   std::vector<std::pair<char, std::string>> handshake_replies_;  // (type, text)
   Clock::time_point last_write_{};
+  Clock::time_point last_read_{};
   std::string out_;
   std::vector<char> in_;
   std::size_t in_begin_ = 0, in_end_ = 0;

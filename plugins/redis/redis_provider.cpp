@@ -69,6 +69,8 @@ struct Link {
   double delay = 0;              // the wait after the next failed attempt
   int attempts = 0;              // failed attempts since the connection was lost
   std::string lost;              // while lost: how, for the host's health (empty while open)
+  bool ping_due = false;         // a keepalive PING is unanswered
+  Clock::time_point due_since{};  // since when an answer has been awaited (reply_timeout)
 };
 
 // The connections to one server: the whole provider for one Redis (or a Sentinel's master), one
@@ -417,6 +419,7 @@ class Server final : public ServerBus {
     if (may_ping(link, may_publish) &&
         now - link.conn.last_write() >= seconds(config_.keepalive_interval_s)) {
       resp::append_command(link.conn.output(), "PING");
+      link.ping_due = true;
     }
   }
 
@@ -511,7 +514,8 @@ class Server final : public ServerBus {
   bool on_subscriber_reply(const resp::Reply& r) {
     if (!r.is_array) {
       if (r.value.type == '-') subscription_answered(r.value.text.empty() ? "error" : r.value.text);
-      return true;  // +PONG outside subscribe mode
+      if (r.value.type == '+') sub_.ping_due = false;  // +PONG outside subscribe mode
+      return true;
     }
     if (r.count < 2) return true;
     const std::string_view kind = r.items[0].text;
@@ -533,8 +537,9 @@ class Server final : public ServerBus {
       channel_gone(Target{false, std::string(ch), true}, "the server unsubscribed it");
     } else if (kind == "unsubscribe" || kind == "punsubscribe" || kind == "sunsubscribe") {
       subscription_answered();
+    } else if (kind == "pong") {
+      sub_.ping_due = false;
     }
-    // "pong": a keepalive answered.
     return true;
   }
 
@@ -656,6 +661,8 @@ class Server final : public ServerBus {
   // Closes @p link after a failure; it reconnects at once, then with backoff.
   void lose(Link& link, const std::string& why) {
     link.conn.close();
+    link.ping_due = false;
+    link.due_since = {};
     link.retry_at = Clock::now();
     link.delay = config_.reconnect_initial_delay_s;
     link.attempts = 0;
@@ -830,6 +837,33 @@ class Server final : public ServerBus {
     return {-1, 0, 0};
   }
 
+  // ---- reply_timeout ----
+  // A server that hangs, or a network that drops everything without a reset, closes nothing:
+  // a connection that awaits an answer (publishes written, a subscription change, a keepalive
+  // PING) and receives nothing for reply_timeout is given up and made again.
+  bool awaits_reply(const Link& link) const noexcept {
+    if (&link == &pub_) return link.ping_due || queue_.reply_due();
+    // A subscriber the host holds back does not read: its silence is ours.
+    return !delivery_held() && sub_failure_.empty() &&
+           (link.ping_due || ops_in_flight_ > 0 || !resubscribing_.empty());
+  }
+
+  // When @p link must have received something, or max while it awaits nothing.
+  Clock::time_point reply_deadline(Link& link, Clock::time_point now) const noexcept {
+    if (config_.reply_timeout_s <= 0 || !link.conn.is_open() || !awaits_reply(link)) {
+      link.due_since = {};
+      return Clock::time_point::max();
+    }
+    if (link.due_since == Clock::time_point{}) link.due_since = now;
+    return std::max(link.due_since, link.conn.last_read()) + seconds(config_.reply_timeout_s);
+  }
+
+  void check_replies(Link& link, Clock::time_point now) {
+    if (now < reply_deadline(link, now)) return;
+    lose(link, "no answer from the server for " + std::to_string(config_.reply_timeout_s) +
+                   " s (events.provider.reply_timeout): it hangs, or the network to it is cut");
+  }
+
   void run() {
     std::optional<Clock::time_point> flush_deadline;
     for (;;) {
@@ -879,6 +913,7 @@ class Server final : public ServerBus {
         wake_at = std::min(wake_at, delivery_retry_at_);
         if (!(fds[2].events & POLLOUT)) fds[2].fd = -1;  // not even for POLLHUP: it would spin
       }
+      wake_at = std::min({wake_at, reply_deadline(pub_, now), reply_deadline(sub_, now)});
       if (stopping) wake_at = std::min(wake_at, Clock::now() + std::chrono::milliseconds(10));
       int timeout_ms = -1;
       if (wake_at != Clock::time_point::max()) {
@@ -896,7 +931,10 @@ class Server final : public ServerBus {
           std::size_t offset = 0;  // of the answered command from the oldest unanswered one
           pub_ok = pub_.conn.read(pub_error) &&
                    pub_.conn.each_reply(pub_error, [&](const resp::Reply& r) {
-                     if (!r.is_array && r.value.type == '+') return true;  // PONG
+                     if (!r.is_array && r.value.type == '+') {  // PONG
+                       pub_.ping_due = false;
+                       return true;
+                     }
                      if (answered == queue_.unanswered()) {
                        extra = true;
                        return false;
@@ -919,6 +957,9 @@ class Server final : public ServerBus {
         serve_subscriber(fds[2].revents, now, sub_ok, sub_error);
       } else if (!stopping) {
         drive_reconnect(sub_, fds[2].revents, now);
+      }
+      if (!stopping) {
+        for (Link* link : {&pub_, &sub_}) check_replies(*link, now);
       }
     }
   }

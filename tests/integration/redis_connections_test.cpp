@@ -2,7 +2,9 @@
 // and idle ones are kept alive: what the server does to one must not cost the other anything.
 #include "redis_support.h"
 
+#include <csignal>
 #include <mutex>
+#include <thread>
 
 namespace athomic::test {
 namespace {
@@ -165,6 +167,52 @@ TEST(RedisConnections, KeepaliveIsValidated) {
     EXPECT_THAT(e.what(), testing::HasSubstr("events.provider.keepalive_interval = -1 is invalid: "
                                              "expected seconds from 0 to 3600"));
   }
+}
+
+}  // namespace
+}  // namespace athomic::test
+
+namespace athomic::test {
+namespace {
+
+// A server that hangs (SIGSTOP: its sockets stay open, nothing is answered) is noticed within
+// reply_timeout, in both dispatch modes, and joined again once it answers.
+TEST(RedisReplyTimeout, AServerThatHangsIsLeftAndJoinedAgainWhenItAnswers) {
+  for (const DispatchMode mode : {DispatchMode::pool, DispatchMode::inline_call}) {
+    SCOPED_TRACE(mode == DispatchMode::pool ? "pool" : "inline");
+    RedisServer server;
+    auto bus = started(redis_settings(
+        server.uri(), {{"reply_timeout", 0.5}, {"keepalive_interval", 0.2}}, mode));
+    std::atomic<int> got{0};
+    auto sub = bus->subscribe("hang.x", [&](const Event&) { ++got; });
+    ASSERT_TRUE(bus->publish("hang.x", {}).wait_for(kGenerous));
+    ASSERT_TRUE(eventually([&] { return got == 1; }));
+
+    // Idle: the keepalive PING goes unanswered.
+    server.signal(SIGSTOP);
+    const auto stopped_at = std::chrono::steady_clock::now();
+    EXPECT_TRUE(eventually([&] { return !bus->health().healthy(); }, std::chrono::seconds(10)));
+    EXPECT_LT(std::chrono::steady_clock::now() - stopped_at, std::chrono::seconds(5));
+    EXPECT_THAT(bus->health().detail, testing::HasSubstr("no answer from the server for 0.5"));
+    Completion during = bus->publish("hang.x", {});
+    server.signal(SIGCONT);
+    EXPECT_TRUE(eventually([&] { return bus->health().healthy(); }, std::chrono::seconds(20)))
+        << bus->health().detail;
+    ASSERT_TRUE(during.wait_for(kGenerous));
+    EXPECT_TRUE(during.delivered()) << during.error();
+    EXPECT_TRUE(eventually([&] { return got >= 2; }));
+    EXPECT_GE(bus->health().outages, 1u);
+  }
+}
+
+// A 0 keeps waiting: nothing is given up on a server that is only slow.
+TEST(RedisReplyTimeout, ZeroWaitsForEver) {
+  RedisServer server;
+  auto bus = started(redis_settings(server.uri(), {{"reply_timeout", 0}, {"keepalive_interval", 0.1}}));
+  server.signal(SIGSTOP);
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  EXPECT_TRUE(bus->health().healthy()) << bus->health().detail;
+  server.signal(SIGCONT);
 }
 
 }  // namespace

@@ -55,6 +55,10 @@ void RedisServer::kill9() {
   process_.reset();
 }
 
+void RedisServer::signal(int sig) {
+  if (process_) process_->signal(sig);
+}
+
 void RedisServer::start() {
   std::vector<std::string> argv = {"redis-server", "--port", std::to_string(port_), "--bind",
                                    "127.0.0.1", "--save", "", "--appendonly", "no",

@@ -25,6 +25,7 @@ class RedisServer {
   std::string uri(const std::string& userinfo = "") const;
   void kill9();          // SIGKILL, no chance to clean up
   void start();          // (re)starts on the same port
+  void signal(int sig);  // e.g. SIGSTOP: it hangs, its connections stay open
 
  private:
   int port_;
