@@ -49,6 +49,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -101,19 +102,28 @@ class Server final : public ServerBus {
     // The first connections are made on the caller's thread so that start() reports the error.
     std::string error;
     master_ = node_;
-    if (config_.sentinel) {
-      master_.must_be_master = true;
-      if (!ask_sentinels(*config_.sentinel, master_, error)) {
+    // With Sentinel: the masters named that could not be used, so that the next sentinel's
+    // answer is tried (the first one's view may be stale).
+    std::set<std::string> failed;
+    for (;;) {
+      if (config_.sentinel) {
+        master_.must_be_master = true;
+        std::string why;
+        if (!ask_sentinels(*config_.sentinel, master_, why, nullptr, &failed)) {
+          if (!failed.empty()) why = error + "; " + why;
+          report(ATHOMIC_CONNECTION_DOWN, why);
+          throw sdk::Error(ATHOMIC_ERR_CONNECT, why);
+        }
+      }
+      if (pub_.conn.open(master_, error) && sub_.conn.open(master_, error)) break;
+      pub_.conn.close();
+      if (!config_.sentinel) {
         report(ATHOMIC_CONNECTION_DOWN, error);
         throw sdk::Error(ATHOMIC_ERR_CONNECT, error);
       }
+      failed.insert(address_of(master_));
     }
     written_to_ = address_of(master_);
-    if (!pub_.conn.open(master_, error) || !sub_.conn.open(master_, error)) {
-      pub_.conn.close();
-      report(ATHOMIC_CONNECTION_DOWN, error);
-      throw sdk::Error(ATHOMIC_ERR_CONNECT, error);
-    }
     {
       std::lock_guard lock(mutex_);
       stopping_ = false;
@@ -749,8 +759,16 @@ class Server final : public ServerBus {
                                       std::lock_guard lock(mutex_);
                                       return stopping_;
                                     }};
-    if (owner_ ? !owner_->locate(found, error, cancel)
-               : !ask_sentinels(*config_.sentinel, found, error, &cancel)) {
+    // After a failed attempt on the master named, another sentinel's answer is preferred: the
+    // one asked first may have a stale view. (When they all name it, it is tried again.)
+    const std::set<std::string> failed{address_of(master_)};
+    const bool ok =
+        owner_ ? owner_->locate(found, error, cancel)
+               : ask_sentinels(*config_.sentinel, found, error, &cancel,
+                               link.attempts > 0 ? &failed : nullptr) ||
+                     (link.attempts > 0 && !cancel.requested() &&
+                      ask_sentinels(*config_.sentinel, found, error, &cancel));
+    if (!ok) {
       attempt_failed(link, error);
       return false;
     }

@@ -45,15 +45,19 @@ bool ask_one(const Endpoint& at, const std::string& master_name, std::string& ho
 }  // namespace
 
 bool ask_sentinels(const SentinelConfig& sentinel, Endpoint& master, std::string& error,
-                   const Connection::Cancel* cancel) {
+                   const Connection::Cancel* cancel, const std::set<std::string>* failed) {
   std::string asked;
   for (const Endpoint& at : sentinel.sentinels) {
     std::string host, why;
     int port = 0;
     if (ask_one(at, sentinel.master_name, host, port, why, cancel)) {
-      master.host = std::move(host);
-      master.port = port;
-      return true;
+      const std::string address = host + ":" + std::to_string(port);
+      if (!failed || !failed->count(address)) {
+        master.host = std::move(host);
+        master.port = port;
+        return true;
+      }
+      why = "names " + address + ", which could not be used";
     }
     if (cancel && cancel->requested()) {
       error = "asking the sentinels for the master was cancelled";

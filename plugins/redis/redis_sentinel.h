@@ -7,14 +7,18 @@
 #include "redis_config.h"
 #include "redis_connection.h"
 
+#include <set>
 #include <string>
 
 namespace athomic::redis {
 
-// Sets @p master's host and port to the master's address that a sentinel of @p sentinel gives.
-// False, with @p error naming each sentinel asked and its answer, when none could; also when
-// @p cancel was requested (blocking: every step waits at most the connect timeout).
+// Sets @p master's host and port to the master's address that a sentinel of @p sentinel gives,
+// skipping answers naming a host:port in @p failed (a sentinel whose view is stale names a dead
+// master while the next one knows the new one). False, with @p error naming each sentinel asked
+// and its answer, when none could; also when @p cancel was requested (blocking: every step
+// waits at most the connect timeout).
 bool ask_sentinels(const SentinelConfig& sentinel, Endpoint& master, std::string& error,
-                   const Connection::Cancel* cancel = nullptr);
+                   const Connection::Cancel* cancel = nullptr,
+                   const std::set<std::string>* failed = nullptr);
 
 }  // namespace athomic::redis

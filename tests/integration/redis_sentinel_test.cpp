@@ -122,6 +122,24 @@ TEST_F(SentinelSetup, AStartWithoutAnySentinelNamesEachOneAsked) {
   }
 }
 
+// A sentinel with a stale view names a master that is gone; the next sentinel's answer is used.
+TEST_F(SentinelSetup, AStaleSentinelNamingADeadMasterIsPassedOver) {
+  const int dead = free_port();
+  SentinelServer stale(kMasterName, dead, 1);
+  auto bus = started(
+      sentinel_settings("127.0.0.1:" + std::to_string(stale.port()) + "," + sentinels()));
+  EXPECT_TRUE(bus->health().healthy());
+  EXPECT_THAT(bus->health().detail, HasSubstr(":" + std::to_string(master_->port())));
+  Completion c = bus->publish("past.the.stale.one", {});
+  ASSERT_TRUE(c.wait_for(kGenerous));
+  EXPECT_TRUE(c.delivered()) << c.error();
+  // Only the stale one: start fails, naming what was tried and why.
+  const std::string error =
+      start_error(sentinel_settings("127.0.0.1:" + std::to_string(stale.port())));
+  EXPECT_THAT(error, HasSubstr(":" + std::to_string(dead)));
+  EXPECT_THAT(error, HasSubstr("which could not be used"));
+}
+
 TEST_F(SentinelSetup, AnUnknownMasterNameIsNamed) {
   auto s = sentinel_settings(sentinels());
   s.provider_config["provider"]["provider"]["master_name"] = "no-such-master";
