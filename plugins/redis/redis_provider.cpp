@@ -166,10 +166,12 @@ class Server final : public ServerBus {
     resubscribing_.clear();
     routes_.clear();
     for (auto& [target, state] : channels_) state.confirmed = false;
-    for (Link* link : {&pub_, &sub_}) {
+    for (Link* link : {&pub_, &sub_, &watch_}) {
       link->conn.close();
       link->attempts = 0;
       link->lost.clear();
+      link->ping_due = false;
+      link->retry_at = {};
     }
     delivery_retry_at_ = {};
     sub_failure_.clear();
@@ -861,6 +863,7 @@ class Server final : public ServerBus {
   // PING) and receives nothing for reply_timeout is given up and made again.
   bool awaits_reply(const Link& link) const noexcept {
     if (&link == &pub_) return link.ping_due || queue_.reply_due();
+    if (&link == &watch_) return link.ping_due;
     // A subscriber the host holds back does not read: its silence is ours.
     return !delivery_held() && sub_failure_.empty() &&
            (link.ping_due || ops_in_flight_ > 0 || !resubscribing_.empty());
@@ -880,6 +883,120 @@ class Server final : public ServerBus {
     if (now < reply_deadline(link, now)) return;
     lose(link, "no answer from the server for " + std::to_string(config_.reply_timeout_s) +
                    " s (events.provider.reply_timeout): it hangs, or the network to it is cut");
+  }
+
+  // ---- Sentinel: +switch-master ----
+  // A third connection, to one sentinel at a time, subscribed to the sentinels' announcements,
+  // so that a failover is followed the moment it is announced — also when the old master keeps
+  // its clients a while (a SENTINEL FAILOVER makes it a replica, which still takes PUBLISH).
+  // It does not count for the bus's health: the data connections do.
+  bool watching() const noexcept { return config_.sentinel.has_value() && !owner_; }
+
+  pollfd watch_entry(Clock::time_point now, Clock::time_point& wake_at) {
+    if (!watching()) return {-1, 0, 0};
+    Link& w = watch_;
+    if (w.conn.is_open()) {
+      if (config_.keepalive_interval_s > 0 && !w.conn.wants_write() && !w.ping_due) {
+        const auto due = w.conn.last_write() + seconds(config_.keepalive_interval_s);
+        if (now >= due) {
+          resp::append_command(w.conn.output(), "PING");
+          w.ping_due = true;
+        } else {
+          wake_at = std::min(wake_at, due);
+        }
+      }
+      wake_at = std::min(wake_at, reply_deadline(w, now));
+      return {w.conn.fd(), static_cast<short>(POLLIN | (w.conn.wants_write() ? POLLOUT : 0)), 0};
+    }
+    if (w.conn.connecting()) {
+      wake_at = std::min(wake_at, w.conn.deadline());
+      return w.conn.wait();
+    }
+    wake_at = std::min(wake_at, w.retry_at);
+    return {-1, 0, 0};
+  }
+
+  void serve_watch(short revents, Clock::time_point now) {
+    if (!watching()) return;
+    Link& w = watch_;
+    std::string error;
+    if (w.conn.is_open()) {
+      bool ok = w.conn.flush(error);
+      if (ok && (revents & (POLLIN | POLLERR | POLLHUP))) {
+        ok = w.conn.read(error) && w.conn.each_reply(error, [&](const resp::Reply& r) {
+               on_announcement(r);
+               return true;
+             });
+      }
+      if (ok && now >= reply_deadline(w, now)) {
+        ok = false;
+        error = "no answer to PING within reply_timeout";
+      }
+      if (!ok) {
+        w.conn.close();
+        w.ping_due = false;
+        w.due_since = {};
+        ++watch_next_;
+        attempt_failed(w, error);
+      }
+      return;
+    }
+    if (!w.conn.connecting()) {
+      if (now < w.retry_at) return;
+      const auto& sentinels = config_.sentinel->sentinels;
+      try {
+        w.conn.begin(sentinels[watch_next_ % sentinels.size()]);
+      } catch (const std::exception& e) {
+        attempt_failed(w, std::string("cannot start connecting: ") + e.what());
+        return;
+      }
+      revents = 0;
+    } else if (!revents && now < w.conn.deadline()) {
+      return;
+    }
+    switch (w.conn.advance(revents, error)) {
+      case Connection::Step::ready:
+        resp::append_command(w.conn.output(), "SUBSCRIBE", "+switch-master");
+        w.attempts = 0;
+        w.delay = config_.reconnect_initial_delay_s;
+        break;
+      case Connection::Step::failed:
+        ++watch_next_;
+        attempt_failed(w, error);
+        break;
+      case Connection::Step::pending:
+        break;
+    }
+  }
+
+  // "+switch-master <name> <old ip> <old port> <new ip> <new port>": both connections leave
+  // for the new master (they ask the sentinels again as they reconnect).
+  void on_announcement(const resp::Reply& r) {
+    if (!r.is_array || r.count < 3 || r.items[0].text != "message" ||
+        r.items[1].text != "+switch-master") {
+      if (r.is_array && r.count >= 1 && r.items[0].text == "pong") watch_.ping_due = false;
+      return;
+    }
+    std::string_view text = r.items[2].text;
+    std::string_view parts[5];
+    for (auto& part : parts) {
+      const auto space = text.find(' ');
+      part = text.substr(0, space);
+      text = space == std::string_view::npos ? std::string_view() : text.substr(space + 1);
+    }
+    if (parts[0] != config_.sentinel->master_name) return;
+    const std::string to = std::string(parts[3]) + ":" + std::string(parts[4]);
+    if (to == address_of(master_)) return;
+    host_.warn("the sentinels announced +switch-master of '" + config_.sentinel->master_name +
+               "' to " + to + " (it was " + address_of(master_) + ")");
+    for (Link* link : {&pub_, &sub_}) {
+      if (link->conn.is_open()) {
+        lose(*link, "the sentinels switched the master to " + to);
+      } else if (link->conn.connecting()) {
+        link->conn.close();
+        link->retry_at = Clock::now();
+      }
+    }
   }
 
   void run() {
@@ -918,7 +1035,7 @@ class Server final : public ServerBus {
         wake_pending_ = true;
       }
       Clock::time_point wake_at = Clock::time_point::max();
-      pollfd fds[3] = {
+      pollfd fds[4] = {
           {wake_fd_, POLLIN, 0},
           poll_entry(pub_, static_cast<short>(POLLIN | (pub_blocked ? POLLOUT : 0)), may_publish,
                      wake_at),
@@ -926,7 +1043,8 @@ class Server final : public ServerBus {
               sub_,
               static_cast<short>((delivery_held() ? 0 : POLLIN) |
                                  (sub_.conn.wants_write() && sub_failure_.empty() ? POLLOUT : 0)),
-              may_publish, wake_at)};
+              may_publish, wake_at),
+          stopping ? pollfd{-1, 0, 0} : watch_entry(now, wake_at)};
       if (delivery_held()) {
         wake_at = std::min(wake_at, delivery_retry_at_);
         if (!(fds[2].events & POLLOUT)) fds[2].fd = -1;  // not even for POLLHUP: it would spin
@@ -938,7 +1056,7 @@ class Server final : public ServerBus {
         const auto left = std::chrono::ceil<std::chrono::milliseconds>(wake_at - Clock::now());
         timeout_ms = static_cast<int>(std::clamp<int64_t>(left.count(), 0, 60000));
       }
-      if (pub_ok && sub_ok) ::poll(fds, 3, timeout_ms);
+      if (pub_ok && sub_ok) ::poll(fds, 4, timeout_ms);
       if (fds[0].revents) drain_wake();
       now = Clock::now();
       constexpr short kReadable = POLLIN | POLLERR | POLLHUP;
@@ -978,6 +1096,7 @@ class Server final : public ServerBus {
       }
       if (!stopping) {
         for (Link* link : {&pub_, &sub_}) check_replies(*link, now);
+        serve_watch(fds[3].revents, now);
       }
     }
   }
@@ -1022,6 +1141,8 @@ class Server final : public ServerBus {
   Endpoint master_;         // the server both connections connect to (with Sentinel: the master)
   std::string written_to_;  // host:port of the server the publishes in queue_ were written to
   Link pub_{"publishing"}, sub_{"subscribing"};
+  Link watch_{"sentinel watch"};  // Sentinel: subscribed to +switch-master
+  std::size_t watch_next_ = 0;     // the sentinel it connects to next (in turn)
   PublishQueue queue_;             // publishes taken from pending_, until answered
   std::deque<SubOp> ops_;          // subscription changes in order, the first ones maybe sent
   std::size_t ops_in_flight_ = 0;  // of ops_, sent and not yet confirmed
