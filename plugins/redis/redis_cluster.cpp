@@ -479,10 +479,17 @@ class ClusterProvider final : public sdk::Provider {
       return;
     }
     std::vector<Shard*> added;
+    std::vector<std::pair<Shard*, Endpoint>> serving;
     {
       std::lock_guard lock(mutex_);
       added = apply_map(nodes);
+      for (const auto& shard : shards_) {
+        if (shard->serves && shard->bus) serving.emplace_back(shard.get(), shard->master);
+      }
     }
+    // A shard whose master changed while its connections stayed open (CLUSTER FAILOVER, or a
+    // paused master that came back a replica): they move.
+    for (auto& [shard, master] : serving) shard->bus->follow(master);
     for (Shard* shard : added) {
       host_.info("the cluster has a new shard at " + address_of(shard->master));
       try {

@@ -382,5 +382,31 @@ TEST(RedisClusterChanges, DeliveryResumesOnThePromotedReplicaAfterAShardMasterIs
       "shard master SIGKILL");
 }
 
+// CLUSTER FAILOVER on a replica: the old master stays up, a replica now, and keeps the
+// provider's connections open; they must leave it for the new master (a replica accepts
+// SSUBSCRIBE and SPUBLISH, so nothing would fail to tell).
+TEST(RedisClusterChanges, AManualFailoverMovesTheConnectionsToTheNewMaster) {
+  RedisCluster cluster(3, 1);
+  const std::string name = "manual.failover.stream";
+  const int slot = cluster.key_slot(channel(name));
+  const int master = cluster.port_of_slot_owner(slot);
+  const auto replicas = cluster.replica_ports_of(master);
+  ASSERT_EQ(replicas.size(), 1u);
+  const StreamResult r = stream_through(
+      cluster.seeds(), name,
+      [&] { EXPECT_EQ(RawClient(replicas[0]).command({"CLUSTER", "FAILOVER"}), "OK"); },
+      [&] {
+        return cluster.port_of_slot_owner(slot) == replicas[0] &&
+               RawClient(replicas[0]).command({"PUBSUB", "SHARDCHANNELS", channel(name)}).size() ==
+                   1;
+      },
+      [&] {
+        EXPECT_TRUE(
+            RawClient(master).command({"PUBSUB", "SHARDCHANNELS", channel(name)}).empty());
+      },
+      "manual failover");
+  EXPECT_EQ(r.duplicates, 0);
+}
+
 }  // namespace
 }  // namespace athomic::test
