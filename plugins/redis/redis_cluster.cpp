@@ -266,6 +266,8 @@ class ClusterProvider final : public sdk::Provider {
 
   // A publish redirected this often in a row fails: the cluster does not settle.
   static constexpr int kMaxRedirections = 5;
+  // How long a channel the server dropped waits for the slot map to show where it went.
+  static constexpr std::chrono::seconds kStaleMapWait{3};
 
   Shard& only() {
     if (shards_.empty()) throw sdk::Error(ATHOMIC_ERR_STATE, "the redis provider is stopped");
@@ -548,7 +550,25 @@ class ClusterProvider final : public sdk::Provider {
   }
 
   void subscribe_again(Task task) {
-    refresh();
+    // The node asked for the map may not know yet what the node that dropped the channel knew
+    // (a demoted master, a slot given away): while the map still names the shard and server
+    // that dropped it, it is asked again, for up to kStaleMapWait.
+    const int slot = cluster::key_slot(config_.key_prefix + config_.separator + task.topic);
+    const auto where = [&] {
+      std::lock_guard lock(mutex_);
+      const Shard* s = slots_[slot].load(std::memory_order_acquire);
+      return s ? address_of(s->master) : std::string();
+    };
+    const std::string dropped_by = where();
+    const auto give_up = std::chrono::steady_clock::now() + kStaleMapWait;
+    for (;;) {
+      refresh();
+      if (where() != dropped_by || std::chrono::steady_clock::now() >= give_up) break;
+      std::unique_lock lock(mutex_);
+      if (tasks_cv_.wait_for(lock, std::chrono::milliseconds(100), [&] { return !accepting_; })) {
+        return;  // stopping
+      }
+    }
     Shard* target = nullptr;
     {
       std::lock_guard lock(mutex_);
