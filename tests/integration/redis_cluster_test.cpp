@@ -216,6 +216,10 @@ TEST(RedisClusterSettings, ContradictionsAreRefusedNamingBothKeys) {
               HasSubstr("a cluster has database 0 only"));
   EXPECT_THAT(refused([](json& c) { c["cluster_nodes"] = "a:1,,b:2"; }),
               HasSubstr("cluster_nodes = \"a:1,,b:2\" is invalid"));
+  EXPECT_THAT(refused([](json& c) { c["cluster_nodes"] = "a:1,b:99999"; }),
+              HasSubstr("the port in the list of cluster nodes must be 1 to 65535, got '99999'"));
+  EXPECT_THAT(refused([](json& c) { c["cluster_nodes"] = "[::1"; }),
+              HasSubstr("in the list of cluster nodes opens '['"));
   EXPECT_THAT(refused([](json& c) { c["cluster_pubsub"] = "broadcast"; }),
               HasSubstr("cluster_pubsub"));
   EXPECT_THAT(refused([](json& c) {
