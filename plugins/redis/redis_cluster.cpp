@@ -244,10 +244,15 @@ class ClusterProvider final : public sdk::Provider {
       return cluster.locate(*this, node, error, cancel);
     }
     void redirected(uint64_t token, std::string_view command, std::string_view why) override {
-      cluster.post(Task{token, std::string(command), std::string(why), {}, 0});
+      cluster.post(Task{token, std::string(command), std::string(why), {}, 0, {}});
     }
     void channel_moved(std::string topic, std::string_view why) override {
-      cluster.post(Task{0, {}, std::string(why), std::move(topic), 0});
+      std::string from;
+      {
+        std::lock_guard lock(cluster.mutex_);
+        from = address_of(master);
+      }
+      cluster.post(Task{0, {}, std::string(why), std::move(topic), 0, std::move(from)});
     }
     void state(athomic_connection_state s, std::string_view d) override {
       cluster.shard_state(*this, s, d);
@@ -262,6 +267,7 @@ class ClusterProvider final : public sdk::Provider {
     std::string why;
     std::string topic;
     int redirections = 0;
+    std::string from;  // a channel to subscribe: the server that dropped it
   };
 
   // A publish redirected this often in a row fails: the cluster does not settle.
@@ -559,7 +565,7 @@ class ClusterProvider final : public sdk::Provider {
       const Shard* s = slots_[slot].load(std::memory_order_acquire);
       return s ? address_of(s->master) : std::string();
     };
-    const std::string dropped_by = where();
+    const std::string& dropped_by = task.from;
     const auto give_up = std::chrono::steady_clock::now() + kStaleMapWait;
     for (;;) {
       refresh();
