@@ -462,9 +462,24 @@ class ClusterProvider final : public sdk::Provider {
   }
 
   void work() {
+    // Sharded: the slot map is read again every keepalive_interval, for what no server tells
+    // (a demoted master that keeps a publish-only bus's connection; a slot served again).
+    const bool periodic = cluster_.sharded && config_.keepalive_interval_s > 0;
+    const auto every = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(config_.keepalive_interval_s));
+    auto next = std::chrono::steady_clock::now() + every;
     std::unique_lock lock(mutex_);
     for (;;) {
-      tasks_cv_.wait(lock, [&] { return !accepting_ || !tasks_.empty(); });
+      const auto ready = [&] { return !accepting_ || !tasks_.empty(); };
+      if (!periodic) {
+        tasks_cv_.wait(lock, ready);
+      } else if (!tasks_cv_.wait_until(lock, next, ready)) {
+        lock.unlock();
+        refresh_periodically();
+        next = std::chrono::steady_clock::now() + every;
+        lock.lock();
+        continue;
+      }
       if (!accepting_) return;
       Task task = std::move(tasks_.front());
       tasks_.pop_front();
@@ -478,12 +493,30 @@ class ClusterProvider final : public sdk::Provider {
     }
   }
 
-  // Re-reads the slot map (when @p stale) and starts the servers of new shards.
-  void refresh() {
+  // The periodic refresh; then the channels whose slot no master served are subscribed again
+  // where one does now.
+  void refresh_periodically() {
+    refresh(false);
+    std::vector<std::string> orphans;
+    {
+      std::lock_guard lock(mutex_);
+      for (const auto& [topic, shard] : subscribed_) {
+        if (!shard && slots_[cluster::key_slot(config_.channel(topic))].load()) {
+          orphans.push_back(topic);
+        }
+      }
+    }
+    for (auto& topic : orphans) {
+      subscribe_again(Task{0, {}, "its slot is served again", std::move(topic), 0, {}});
+    }
+  }
+
+  // Re-reads the slot map and starts the servers of new shards; @p loud: a failure is logged.
+  void refresh(bool loud = true) {
     std::vector<Node> nodes;
     std::string error;
     if (!ask_cluster(nodes, error, nullptr)) {
-      host_.warn("could not refresh the cluster's slot map: " + error);
+      if (loud) host_.warn("could not refresh the cluster's slot map: " + error);
       return;
     }
     std::vector<Shard*> added;
@@ -585,8 +618,8 @@ class ClusterProvider final : public sdk::Provider {
       target = slots_[cluster::key_slot(channel)].load(std::memory_order_acquire);
       if (!target || !target->bus) {
         host_.error("no node of the cluster serves the channel of " + task.topic +
-                    " any more (" + task.why + "): its subscription is lost");
-        subscribed_.erase(it);
+                    " any more (" + task.why + "): its subscription is lost until one does");
+        it->second = nullptr;  // subscribed again by refresh_periodically
         return;
       }
       it->second = target;
