@@ -599,7 +599,11 @@ class ClusterProvider final : public sdk::Provider {
       return s ? address_of(s->master) : std::string();
     };
     const std::string& dropped_by = task.from;
-    const auto give_up = std::chrono::steady_clock::now() + kStaleMapWait;
+    // One wait per node and occasion: the channels it dropped together share its deadline.
+    const auto now = std::chrono::steady_clock::now();
+    auto& until = stale_wait_[dropped_by];
+    if (until + kStaleMapWait < now) until = now + kStaleMapWait;
+    const auto give_up = until;
     for (;;) {
       refresh();
       if (where() != dropped_by || std::chrono::steady_clock::now() >= give_up) break;
@@ -690,6 +694,8 @@ class ClusterProvider final : public sdk::Provider {
   std::condition_variable tasks_cv_;
   bool accepting_ = false;  // the worker runs and takes tasks
   std::thread worker_;
+  // The worker's: until when a channel dropped by the node (host:port) waits for the map.
+  std::map<std::string, std::chrono::steady_clock::time_point> stale_wait_;
 };
 
 }  // namespace
