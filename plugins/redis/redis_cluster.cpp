@@ -244,10 +244,15 @@ class ClusterProvider final : public sdk::Provider {
       return cluster.locate(*this, node, error, cancel);
     }
     void redirected(uint64_t token, std::string_view command, std::string_view why) override {
-      cluster.post(Task{token, std::string(command), std::string(why), {}, 0});
+      cluster.post(Task{token, std::string(command), std::string(why), {}, 0, {}});
     }
     void channel_moved(std::string topic, std::string_view why) override {
-      cluster.post(Task{0, {}, std::string(why), std::move(topic), 0});
+      std::string from;
+      {
+        std::lock_guard lock(cluster.mutex_);
+        from = address_of(master);
+      }
+      cluster.post(Task{0, {}, std::string(why), std::move(topic), 0, std::move(from)});
     }
     void state(athomic_connection_state s, std::string_view d) override {
       cluster.shard_state(*this, s, d);
@@ -262,10 +267,13 @@ class ClusterProvider final : public sdk::Provider {
     std::string why;
     std::string topic;
     int redirections = 0;
+    std::string from;  // a channel to subscribe: the server that dropped it
   };
 
   // A publish redirected this often in a row fails: the cluster does not settle.
   static constexpr int kMaxRedirections = 5;
+  // How long a channel the server dropped waits for the slot map to show where it went.
+  static constexpr std::chrono::seconds kStaleMapWait{3};
 
   Shard& only() {
     if (shards_.empty()) throw sdk::Error(ATHOMIC_ERR_STATE, "the redis provider is stopped");
@@ -454,9 +462,24 @@ class ClusterProvider final : public sdk::Provider {
   }
 
   void work() {
+    // Sharded: the slot map is read again every keepalive_interval, for what no server tells
+    // (a demoted master that keeps a publish-only bus's connection; a slot served again).
+    const bool periodic = cluster_.sharded && config_.keepalive_interval_s > 0;
+    const auto every = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>(config_.keepalive_interval_s));
+    auto next = std::chrono::steady_clock::now() + every;
     std::unique_lock lock(mutex_);
     for (;;) {
-      tasks_cv_.wait(lock, [&] { return !accepting_ || !tasks_.empty(); });
+      const auto ready = [&] { return !accepting_ || !tasks_.empty(); };
+      if (!periodic) {
+        tasks_cv_.wait(lock, ready);
+      } else if (!tasks_cv_.wait_until(lock, next, ready)) {
+        lock.unlock();
+        refresh_periodically();
+        next = std::chrono::steady_clock::now() + every;
+        lock.lock();
+        continue;
+      }
       if (!accepting_) return;
       Task task = std::move(tasks_.front());
       tasks_.pop_front();
@@ -470,19 +493,44 @@ class ClusterProvider final : public sdk::Provider {
     }
   }
 
-  // Re-reads the slot map (when @p stale) and starts the servers of new shards.
-  void refresh() {
+  // The periodic refresh; then the channels whose slot no master served are subscribed again
+  // where one does now.
+  void refresh_periodically() {
+    refresh(false);
+    std::vector<std::string> orphans;
+    {
+      std::lock_guard lock(mutex_);
+      for (const auto& [topic, shard] : subscribed_) {
+        if (!shard && slots_[cluster::key_slot(config_.channel(topic))].load()) {
+          orphans.push_back(topic);
+        }
+      }
+    }
+    for (auto& topic : orphans) {
+      subscribe_again(Task{0, {}, "its slot is served again", std::move(topic), 0, {}});
+    }
+  }
+
+  // Re-reads the slot map and starts the servers of new shards; @p loud: a failure is logged.
+  void refresh(bool loud = true) {
     std::vector<Node> nodes;
     std::string error;
     if (!ask_cluster(nodes, error, nullptr)) {
-      host_.warn("could not refresh the cluster's slot map: " + error);
+      if (loud) host_.warn("could not refresh the cluster's slot map: " + error);
       return;
     }
     std::vector<Shard*> added;
+    std::vector<std::pair<Shard*, Endpoint>> serving;
     {
       std::lock_guard lock(mutex_);
       added = apply_map(nodes);
+      for (const auto& shard : shards_) {
+        if (shard->serves && shard->bus) serving.emplace_back(shard.get(), shard->master);
+      }
     }
+    // A shard whose master changed while its connections stayed open (CLUSTER FAILOVER, or a
+    // paused master that came back a replica): they move.
+    for (auto& [shard, master] : serving) shard->bus->follow(master);
     for (Shard* shard : added) {
       host_.info("the cluster has a new shard at " + address_of(shard->master));
       try {
@@ -541,7 +589,29 @@ class ClusterProvider final : public sdk::Provider {
   }
 
   void subscribe_again(Task task) {
-    refresh();
+    // The node asked for the map may not know yet what the node that dropped the channel knew
+    // (a demoted master, a slot given away): while the map still names the shard and server
+    // that dropped it, it is asked again, for up to kStaleMapWait.
+    const int slot = cluster::key_slot(config_.key_prefix + config_.separator + task.topic);
+    const auto where = [&] {
+      std::lock_guard lock(mutex_);
+      const Shard* s = slots_[slot].load(std::memory_order_acquire);
+      return s ? address_of(s->master) : std::string();
+    };
+    const std::string& dropped_by = task.from;
+    // One wait per node and occasion: the channels it dropped together share its deadline.
+    const auto now = std::chrono::steady_clock::now();
+    auto& until = stale_wait_[dropped_by];
+    if (until + kStaleMapWait < now) until = now + kStaleMapWait;
+    const auto give_up = until;
+    for (;;) {
+      refresh();
+      if (where() != dropped_by || std::chrono::steady_clock::now() >= give_up) break;
+      std::unique_lock lock(mutex_);
+      if (tasks_cv_.wait_for(lock, std::chrono::milliseconds(100), [&] { return !accepting_; })) {
+        return;  // stopping
+      }
+    }
     Shard* target = nullptr;
     {
       std::lock_guard lock(mutex_);
@@ -552,8 +622,8 @@ class ClusterProvider final : public sdk::Provider {
       target = slots_[cluster::key_slot(channel)].load(std::memory_order_acquire);
       if (!target || !target->bus) {
         host_.error("no node of the cluster serves the channel of " + task.topic +
-                    " any more (" + task.why + "): its subscription is lost");
-        subscribed_.erase(it);
+                    " any more (" + task.why + "): its subscription is lost until one does");
+        it->second = nullptr;  // subscribed again by refresh_periodically
         return;
       }
       it->second = target;
@@ -624,6 +694,8 @@ class ClusterProvider final : public sdk::Provider {
   std::condition_variable tasks_cv_;
   bool accepting_ = false;  // the worker runs and takes tasks
   std::thread worker_;
+  // The worker's: until when a channel dropped by the node (host:port) waits for the map.
+  std::map<std::string, std::chrono::steady_clock::time_point> stale_wait_;
 };
 
 }  // namespace

@@ -47,6 +47,10 @@ class ServerBus : public sdk::Provider {
   virtual void publish_command(std::string_view command, uint64_t token) = 0;
   // While stopped: the server the next start() connects to.
   virtual void move_to(const Endpoint& node) = 0;
+  // While running: the cluster names @p node the server to use now (a failover whose old
+  // master is still up, a replica now, keeping the connections open). Connections open or
+  // opening elsewhere are dropped, and come back where locate() says.
+  virtual void follow(const Endpoint& node) = 0;
 };
 
 // A ServerBus for the server @p config names (Sentinel included): the standalone provider.

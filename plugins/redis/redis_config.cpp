@@ -196,7 +196,7 @@ bool parse_hostport(std::string_view hostport, Endpoint& ep, const char* where) 
 
 }  // namespace
 
-std::vector<Endpoint> parse_addresses(std::string_view list, int default_port) {
+std::vector<Endpoint> parse_addresses(std::string_view list, int default_port, const char* where) {
   std::vector<Endpoint> out;
   for (std::size_t start = 0; start <= list.size();) {
     std::size_t end = list.find(',', start);
@@ -210,7 +210,7 @@ std::vector<Endpoint> parse_addresses(std::string_view list, int default_port) {
     }
     Endpoint ep;
     ep.port = default_port;
-    parse_hostport(item, ep, "in the list of sentinels");
+    parse_hostport(item, ep, where);
     out.push_back(std::move(ep));
     start = end + 1;
   }
@@ -417,7 +417,7 @@ Config read_config(const sdk::Host& host) {
     ClusterConfig cluster;
     const std::string list = text(kClusterNodes);
     try {
-      cluster.seeds = parse_addresses(list, 6379);
+      cluster.seeds = parse_addresses(list, 6379, "in the list of cluster nodes");
     } catch (const std::invalid_argument& e) {
       invalid(full(kClusterNodes) + " = \"" + list + "\" is invalid: " + e.what());
     }

@@ -97,7 +97,8 @@ ParsedUri parse_uri(std::string_view uri);
 
 // Parses "host[:port][,host[:port]...]" ("[::1]:26379" for an IPv6 address), with @p
 // default_port where a port is left out. @throws std::invalid_argument naming what is wrong.
-std::vector<Endpoint> parse_addresses(std::string_view list, int default_port);
+std::vector<Endpoint> parse_addresses(std::string_view list, int default_port,
+                                      const char* where = "in the list of sentinels");
 
 // @p uri with the password in its user info replaced by "***", however malformed the rest is.
 std::string masked_uri(std::string_view uri);

@@ -245,6 +245,16 @@ class Server final : public ServerBus {
     node_.must_be_master = must_be_master;
   }
 
+  void follow(const Endpoint& node) override {
+    {
+      std::lock_guard lock(mutex_);
+      if (!running_ || stopping_) return;
+      follow_ = address_of(node);
+      wake_pending_ = true;
+    }
+    wake();
+  }
+
   void interest_add(std::string_view topic, athomic_interest_kind kind) override {
     const Target target = target_of(topic, kind);
     std::unique_lock lock(mutex_);
@@ -812,6 +822,25 @@ class Server final : public ServerBus {
     host_.warn(std::to_string(n) + " published event(s) failed: " + why);
   }
 
+  // Cluster: follow() named another server than this one's: the connections leave it.
+  void leave_if_elsewhere(Clock::time_point now) {
+    std::string to;
+    {
+      std::lock_guard lock(mutex_);
+      to.swap(follow_);
+    }
+    if (to.empty() || to == address_of(master_)) return;
+    const std::string why = "the cluster serves these channels at " + to + " now";
+    for (Link* link : {&pub_, &sub_}) {
+      if (link->conn.is_open()) {
+        lose(*link, why);
+      } else if (link->conn.connecting()) {
+        link->conn.close();  // an attempt on the old address; it starts again on the new one
+        link->retry_at = now;
+      }
+    }
+  }
+
   // A link that is down: starts an attempt when due, moves one on after poll().
   void drive_reconnect(Link& link, short revents, Clock::time_point now) {
     if (!link.conn.connecting()) {
@@ -1016,6 +1045,7 @@ class Server final : public ServerBus {
         }
       }
       Clock::time_point now = Clock::now();
+      if (!stopping) leave_if_elsewhere(now);
       for (Link* link : {&pub_, &sub_}) {
         if (!link->conn.is_open() && !stopping) drive_reconnect(*link, 0, now);
       }
@@ -1145,7 +1175,8 @@ class Server final : public ServerBus {
   std::size_t watch_next_ = 0;     // the sentinel it connects to next (in turn)
   PublishQueue queue_;             // publishes taken from pending_, until answered
   std::deque<SubOp> ops_;          // subscription changes in order, the first ones maybe sent
-  std::size_t ops_in_flight_ = 0;  // of ops_, sent and not yet confirmed
+  std::size_t ops_in_flight_ = 0;
+  std::string follow_;  // under mutex_: host:port follow() named, until the I/O thread saw it  // of ops_, sent and not yet confirmed
   std::deque<Target> resubscribing_;  // (P)SUBSCRIBEs sent on reconnect, not yet answered
   // The athomic pattern of each glob the subscribing connection may receive pmessages for:
   // from its PSUBSCRIBE until as many PUNSUBSCRIBEs (or refusals) are answered, so that what

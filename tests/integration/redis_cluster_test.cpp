@@ -216,6 +216,10 @@ TEST(RedisClusterSettings, ContradictionsAreRefusedNamingBothKeys) {
               HasSubstr("a cluster has database 0 only"));
   EXPECT_THAT(refused([](json& c) { c["cluster_nodes"] = "a:1,,b:2"; }),
               HasSubstr("cluster_nodes = \"a:1,,b:2\" is invalid"));
+  EXPECT_THAT(refused([](json& c) { c["cluster_nodes"] = "a:1,b:99999"; }),
+              HasSubstr("the port in the list of cluster nodes must be 1 to 65535, got '99999'"));
+  EXPECT_THAT(refused([](json& c) { c["cluster_nodes"] = "[::1"; }),
+              HasSubstr("in the list of cluster nodes opens '['"));
   EXPECT_THAT(refused([](json& c) { c["cluster_pubsub"] = "broadcast"; }),
               HasSubstr("cluster_pubsub"));
   EXPECT_THAT(refused([](json& c) {
@@ -380,6 +384,89 @@ TEST(RedisClusterChanges, DeliveryResumesOnThePromotedReplicaAfterAShardMasterIs
         EXPECT_EQ(promoted.command({"PUBSUB", "SHARDCHANNELS", channel(name)}).size(), 1u);
       },
       "shard master SIGKILL");
+}
+
+// CLUSTER FAILOVER on a replica: the old master stays up, a replica now, and keeps the
+// provider's connections open; they must leave it for the new master (a replica accepts
+// SSUBSCRIBE and SPUBLISH, so nothing would fail to tell).
+TEST(RedisClusterChanges, AManualFailoverMovesTheConnectionsToTheNewMaster) {
+  RedisCluster cluster(3, 1);
+  const std::string name = "manual.failover.stream";
+  const int slot = cluster.key_slot(channel(name));
+  const int master = cluster.port_of_slot_owner(slot);
+  const auto replicas = cluster.replica_ports_of(master);
+  ASSERT_EQ(replicas.size(), 1u);
+  const StreamResult r = stream_through(
+      cluster.seeds(), name,
+      [&] { EXPECT_EQ(RawClient(replicas[0]).command({"CLUSTER", "FAILOVER"}), "OK"); },
+      [&] {
+        return cluster.port_of_slot_owner(slot) == replicas[0] &&
+               RawClient(replicas[0]).command({"PUBSUB", "SHARDCHANNELS", channel(name)}).size() ==
+                   1;
+      },
+      [&] {
+        EXPECT_TRUE(
+            RawClient(master).command({"PUBSUB", "SHARDCHANNELS", channel(name)}).empty());
+      },
+      "manual failover");
+  EXPECT_EQ(r.duplicates, 0);
+}
+
+// A bus that only publishes hears nothing of a manual failover (the demoted master, a replica
+// now, keeps its connections and accepts SPUBLISH, answering 0 receivers): the slot map it
+// re-reads every keepalive_interval moves it to the new master.
+TEST(RedisClusterChanges, APublishOnlyBusFollowsAManualFailoverWithinTheKeepaliveInterval) {
+  RedisCluster cluster(3, 1);
+  const std::string name = "publish.only";
+  const int slot = cluster.key_slot(channel(name));
+  const int master = cluster.port_of_slot_owner(slot);
+  const auto replicas = cluster.replica_ports_of(master);
+  ASSERT_EQ(replicas.size(), 1u);
+  auto settings = cluster_settings(cluster.seeds());
+  settings.provider_config["keepalive_interval"] = 1;
+  auto publisher = started(settings);
+  auto subscriber = started(cluster_settings(cluster.seeds()));
+  auto sub = subscriber->subscribe(name, [](const Event&) {});
+  EXPECT_EQ(RawClient(replicas[0]).command({"CLUSTER", "FAILOVER"}), "OK");
+  ASSERT_TRUE(eventually([&] { return cluster.port_of_slot_owner(slot) == replicas[0]; }));
+  ASSERT_TRUE(eventually([&] {
+    return RawClient(replicas[0]).command({"PUBSUB", "SHARDNUMSUB", channel(name)})[1] == 1;
+  }));
+  EXPECT_TRUE(eventually([&] {
+    Completion c = publisher->publish(name, json::object());
+    return c.wait_for(kGenerous) && c.delivered() && c.receivers() == 1;
+  }, std::chrono::seconds(10))) << "the publisher stayed on the demoted master";
+}
+
+// A channel whose slot no master serves for a while (CLUSTER DELSLOTS) is subscribed again
+// once one does.
+TEST(RedisClusterChanges, ASubscriptionWhoseSlotWasUnassignedComesBackWithTheSlot) {
+  RedisCluster cluster(3, 0);
+  const std::string name = "orphan.slot";
+  const int slot = cluster.key_slot(channel(name));
+  const int owner = cluster.port_of_slot_owner(slot);
+  const auto masters = cluster.master_ports();
+  ASSERT_EQ(masters.size(), 3u);
+  for (int p : masters) {
+    RawClient(p).command({"CONFIG", "SET", "cluster-require-full-coverage", "no"});
+  }
+  auto settings = cluster_settings(cluster.seeds());
+  settings.provider_config["keepalive_interval"] = 1;
+  auto subscriber = started(settings);
+  std::atomic<int> got{0};
+  auto sub = subscriber->subscribe(name, [&](const Event&) { ++got; });
+  LogCapture log("athomic.provider.redis");
+  for (int p : masters) RawClient(p).command({"CLUSTER", "DELSLOTS", std::to_string(slot)});
+  ASSERT_TRUE(eventually([&] { return log.text().find("its subscription is lost") != std::string::npos; }));
+  RawClient(owner).command({"CLUSTER", "ADDSLOTS", std::to_string(slot)});
+  EXPECT_TRUE(eventually([&] {
+    return RawClient(owner).command({"PUBSUB", "SHARDNUMSUB", channel(name)})[1] == 1;
+  }, std::chrono::seconds(10))) << "the subscription did not come back with its slot";
+  auto publisher = started(cluster_settings(cluster.seeds()));
+  EXPECT_TRUE(eventually([&] {
+    publisher->publish(name, json::object());
+    return got > 0;
+  }));
 }
 
 }  // namespace
