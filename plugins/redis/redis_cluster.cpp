@@ -3,6 +3,9 @@
 #include "cluster_map.h"
 #include "publish_queue.h"
 
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -76,11 +79,16 @@ class ClusterProvider final : public sdk::Provider {
  public:
   ClusterProvider(sdk::Host host, const Config& config)
       : host_(host), config_(config) {
+    stop_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (stop_fd_ < 0) throw sdk::Error(ATHOMIC_ERR_INTERNAL, "eventfd failed");
     for (auto& slot : slots_) slot.store(nullptr, std::memory_order_relaxed);
     for (const Endpoint& seed : cluster_.seeds) known_.push_back(seed);
   }
 
-  ~ClusterProvider() override { stop(); }
+  ~ClusterProvider() override {
+    stop();
+    ::close(stop_fd_);
+  }
 
   void start() override {
     std::lock_guard life(lifecycle_);
@@ -136,6 +144,9 @@ class ClusterProvider final : public sdk::Provider {
       std::lock_guard lock(mutex_);
       accepting_ = true;
     }
+    uint64_t drained;
+    while (::read(stop_fd_, &drained, sizeof drained) > 0) {
+    }
     worker_ = std::thread([this] { work(); });
     host_.info("connected to the " + cluster_.display() + ": " + std::to_string(to_start.size()) +
                (cluster_.sharded ? " shard(s)" : " node") + "; channels " + config_.key_prefix +
@@ -175,6 +186,8 @@ class ClusterProvider final : public sdk::Provider {
       accepting_ = false;
     }
     tasks_cv_.notify_all();
+    const uint64_t one = 1;
+    [[maybe_unused]] const auto n = ::write(stop_fd_, &one, sizeof one);  // cancels a refresh
     worker_.join();
     for (Task& task : tasks_) {
       if (!task.topic.empty()) continue;
@@ -515,8 +528,12 @@ class ClusterProvider final : public sdk::Provider {
   void refresh(bool loud = true) {
     std::vector<Node> nodes;
     std::string error;
-    if (!ask_cluster(nodes, error, nullptr)) {
-      if (loud) host_.warn("could not refresh the cluster's slot map: " + error);
+    const Connection::Cancel cancel{stop_fd_, [this] {
+                                      std::lock_guard lock(mutex_);
+                                      return !accepting_;
+                                    }};
+    if (!ask_cluster(nodes, error, &cancel)) {
+      if (loud && !cancel.requested()) host_.warn("could not refresh the cluster's slot map: " + error);
       return;
     }
     std::vector<Shard*> added;
@@ -693,6 +710,7 @@ class ClusterProvider final : public sdk::Provider {
   std::deque<Task> tasks_;
   std::condition_variable tasks_cv_;
   bool accepting_ = false;  // the worker runs and takes tasks
+  int stop_fd_ = -1;        // readable once stop() wants the worker's map reads given up
   std::thread worker_;
   // The worker's: until when a channel dropped by the node (host:port) waits for the map.
   std::map<std::string, std::chrono::steady_clock::time_point> stale_wait_;

@@ -1175,8 +1175,8 @@ class Server final : public ServerBus {
   std::size_t watch_next_ = 0;     // the sentinel it connects to next (in turn)
   PublishQueue queue_;             // publishes taken from pending_, until answered
   std::deque<SubOp> ops_;          // subscription changes in order, the first ones maybe sent
-  std::size_t ops_in_flight_ = 0;
-  std::string follow_;  // under mutex_: host:port follow() named, until the I/O thread saw it  // of ops_, sent and not yet confirmed
+  std::size_t ops_in_flight_ = 0;  // of ops_, sent and not yet confirmed
+  std::string follow_;  // under mutex_: host:port follow() named, until the I/O thread saw it
   std::deque<Target> resubscribing_;  // (P)SUBSCRIBEs sent on reconnect, not yet answered
   // The athomic pattern of each glob the subscribing connection may receive pmessages for:
   // from its PSUBSCRIBE until as many PUNSUBSCRIBEs (or refusals) are answered, so that what
