@@ -34,14 +34,7 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   json command(const std::vector<std::string>& args) {
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    for (const auto& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    auto* r = static_cast<redisReply*>(
-        redisCommandArgv(c_, static_cast<int>(args.size()), argv.data(), lens.data()));
+    auto* r = command_argv(c_, args);
     if (!r) throw std::runtime_error("client: no reply (" + std::string(c_->errstr) + ")");
     json out = to_json(r);
     freeReplyObject(r);
@@ -74,23 +67,7 @@ class Client {
   bool closed() const { return closed_; }
   int port() const { return port_; }
 
-  static json to_json(const redisReply* r) {
-    switch (r->type) {
-      case REDIS_REPLY_ARRAY: {
-        json a = json::array();
-        for (size_t i = 0; i < r->elements; ++i) a.push_back(to_json(r->element[i]));
-        return a;
-      }
-      case REDIS_REPLY_INTEGER:
-        return r->integer;
-      case REDIS_REPLY_NIL:
-        return nullptr;
-      case REDIS_REPLY_ERROR:
-        return json{{"error", std::string(r->str, r->len)}};
-      default:
-        return std::string(r->str, r->len);
-    }
-  }
+  static json to_json(const redisReply* r) { return RawClient::to_json(r, true); }
 
  private:
   int port_;

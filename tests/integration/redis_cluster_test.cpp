@@ -262,27 +262,9 @@ StreamResult stream_through(const std::string& seeds, const std::string& name,
     std::lock_guard lock(mutex);
     return received;
   };
-  std::vector<Completion> sent;
-  std::mutex sent_mutex;
-  std::atomic<bool> stop{false};
-  std::thread feeder([&] {
-    for (int n = 0; !stop; ++n) {
-      Completion c = publisher->publish(name, {{"n", n}});
-      {
-        std::lock_guard lock(sent_mutex);
-        sent.push_back(std::move(c));
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-  });
-  struct Join {
-    std::atomic<bool>& stop;
-    std::thread& t;
-    ~Join() {
-      stop = true;
-      if (t.joinable()) t.join();
-    }
-  } join{stop, feeder};
+  NumberedFeeder feeder(*publisher, name);
+  std::mutex& sent_mutex = feeder.mutex;
+  std::vector<Completion>& sent = feeder.sent;  // by event number
   EXPECT_TRUE(eventually([&] { return total() >= 200; }));
   {
     std::lock_guard lock(sent_mutex);
@@ -295,8 +277,7 @@ StreamResult stream_through(const std::string& seeds, const std::string& name,
   const int at_settled = total();
   EXPECT_TRUE(eventually([&] { return total() >= at_settled + 200; }, std::chrono::seconds(60)))
       << what << ": delivery did not resume";
-  stop = true;
-  feeder.join();
+  feeder.stop();
   for (auto& c : sent) EXPECT_TRUE(c.wait_for(kGenerous)) << "a publish never completed";
   int last_acknowledged = -1;
   for (std::size_t n = 0; n < sent.size(); ++n) {

@@ -248,27 +248,9 @@ void stream_through_failover(const std::string& sentinels, int old_master, int n
   Received got;
   subscriber->subscribe("seq", [&](const Event& e) { got.add(e.payload().at("n").get<int>()); });
 
-  std::mutex mutex;
-  std::vector<Completion> sent;  // by event number
-  std::atomic<bool> stop{false};
-  std::thread feeder([&] {
-    for (int n = 0; !stop; ++n) {
-      Completion c = publisher->publish("seq", {{"n", n}});
-      {
-        std::lock_guard lock(mutex);
-        sent.push_back(std::move(c));
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-  });
-  struct Join {
-    std::atomic<bool>& stop;
-    std::thread& t;
-    ~Join() {
-      stop = true;
-      if (t.joinable()) t.join();
-    }
-  } join{stop, feeder};
+  NumberedFeeder feeder(*publisher, "seq");
+  std::mutex& mutex = feeder.mutex;
+  std::vector<Completion>& sent = feeder.sent;  // by event number
   ASSERT_TRUE(eventually([&] { return got.received() >= 200; }));
 
   // What the publisher was told had succeeded before the failure.
@@ -319,8 +301,7 @@ void stream_through_failover(const std::string& sentinels, int old_master, int n
   ASSERT_TRUE(eventually([&] { return got.received() >= at_switch + 200; }))
       << "delivery did not resume";
   const auto resumed_at = *got.resumed();
-  stop = true;
-  feeder.join();
+  feeder.stop();
   {
     std::lock_guard lock(mutex);
     for (auto& c : sent) ASSERT_TRUE(c.wait_for(kGenerous)) << "a publish never completed";

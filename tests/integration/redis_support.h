@@ -16,17 +16,53 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace athomic::test {
 
 using nlohmann::json;
+
+// Publishes {"n": 0}, {"n": 1}, ... on one name every 2 ms from a thread of its own, until
+// stop() (or destruction), keeping each publish's Completion by event number: the numbered
+// stream of the failover tests.
+class NumberedFeeder {
+ public:
+  NumberedFeeder(EventBus& bus, std::string name)
+      : thread_([this, &bus, name = std::move(name)] {
+          for (int n = 0; !stop_; ++n) {
+            Completion c = bus.publish(name, {{"n", n}});
+            {
+              std::lock_guard lock(mutex);
+              sent.push_back(std::move(c));
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+          }
+        }) {}
+  ~NumberedFeeder() { stop(); }
+  NumberedFeeder(const NumberedFeeder&) = delete;
+  NumberedFeeder& operator=(const NumberedFeeder&) = delete;
+
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+
+  std::mutex mutex;              // guards sent while the thread runs
+  std::vector<Completion> sent;  // by event number
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;  // last: starts once the rest is made
+};
 
 inline json redis_config(const std::string& uri, const json& top = json::object()) {
   json c = {{"backend", "redis"},
@@ -72,14 +108,7 @@ class RawClient {
   ~RawClient() { redisFree(c_); }
 
   json command(const std::vector<std::string>& args) {
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    for (const auto& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    auto* r = static_cast<redisReply*>(
-        redisCommandArgv(c_, static_cast<int>(args.size()), argv.data(), lens.data()));
+    auto* r = command_argv(c_, args);
     if (!r) throw std::runtime_error("raw client: no reply");
     json out = to_json(r);
     freeReplyObject(r);
@@ -111,22 +140,30 @@ class RawClient {
     return line;
   }
 
- private:
-  static json to_json(redisReply* r) {
+  // A reply as JSON: arrays, integers, null, and text for the rest — errors too, or, with
+  // @p errors_as_objects, {"error": text}.
+  static json to_json(const redisReply* r, bool errors_as_objects = false) {
     switch (r->type) {
       case REDIS_REPLY_ARRAY: {
         json a = json::array();
-        for (size_t i = 0; i < r->elements; ++i) a.push_back(to_json(r->element[i]));
+        for (size_t i = 0; i < r->elements; ++i) {
+          a.push_back(to_json(r->element[i], errors_as_objects));
+        }
         return a;
       }
       case REDIS_REPLY_INTEGER:
         return r->integer;
       case REDIS_REPLY_NIL:
         return nullptr;
+      case REDIS_REPLY_ERROR:
+        if (errors_as_objects) return json{{"error", std::string(r->str, r->len)}};
+        return std::string(r->str, r->len);
       default:
         return std::string(r->str, r->len);
     }
   }
+
+ private:
   redisContext* c_;
 };
 

@@ -109,6 +109,17 @@ void SentinelServer::kill9() {
 // ---------------------------------------------------------------------------------------------
 // RedisCluster
 
+redisReply* command_argv(redisContext* c, const std::vector<std::string>& args) {
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  return static_cast<redisReply*>(
+      redisCommandArgv(c, static_cast<int>(args.size()), argv.data(), lens.data()));
+}
+
 namespace {
 
 // One short-lived hiredis connection to a node, for the harness's own questions.
@@ -129,14 +140,7 @@ class NodeClient {
 
   // The reply as text: a string, status or error (errors prefixed by "-"), or an integer.
   std::string text(const std::vector<std::string>& args) {
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    for (const auto& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    auto* r = static_cast<redisReply*>(
-        redisCommandArgv(c_, static_cast<int>(args.size()), argv.data(), lens.data()));
+    auto* r = command_argv(c_, args);
     if (!r) throw std::runtime_error("cluster node: no reply to " + args.front());
     std::string out;
     switch (r->type) {

@@ -13,7 +13,14 @@
 
 #include <sys/types.h>
 
+struct redisContext;
+struct redisReply;
+
 namespace athomic::test {
+
+// Sends @p args as one command on the hiredis connection @p c and returns its reply (the
+// caller frees it with freeReplyObject), or nullptr when the connection failed.
+redisReply* command_argv(redisContext* c, const std::vector<std::string>& args);
 
 class RedisServer {
  public:
