@@ -175,6 +175,7 @@ class Server final : public ServerBus {
     }
     delivery_retry_at_ = {};
     sub_failure_.clear();
+    announced_from_.clear();
     report(ATHOMIC_CONNECTION_DOWN, "stopped");
   }
 
@@ -750,6 +751,7 @@ class Server final : public ServerBus {
     // Up for the host only once both are.
     const Link& other = &link == &pub_ ? sub_ : pub_;
     if (other.lost.empty()) {
+      announced_from_.clear();  // both are on the master now
       report(ATHOMIC_CONNECTION_UP, "reconnected to " + master_.display());
     } else {
       report(ATHOMIC_CONNECTION_RECONNECTING, other.lost);
@@ -773,13 +775,18 @@ class Server final : public ServerBus {
                                     }};
     // After a failed attempt on the master named, another sentinel's answer is preferred: the
     // one asked first may have a stale view. (When they all name it, it is tried again.)
-    const std::set<std::string> failed{address_of(master_)};
-    const bool ok =
-        owner_ ? owner_->locate(found, error, cancel)
-               : ask_sentinels(*config_.sentinel, found, error, &cancel,
-                               link.attempts > 0 ? &failed : nullptr) ||
-                     (link.attempts > 0 && !cancel.requested() &&
-                      ask_sentinels(*config_.sentinel, found, error, &cancel));
+    // After a +switch-master, the master announced as left is passed over too: a sentinel asked
+    // before the announcing one may not know of the switch yet, and a demoted master answers
+    // ROLE with `master` for a while.
+    std::set<std::string> failed;
+    if (link.attempts > 0) failed.insert(address_of(master_));
+    if (!announced_from_.empty()) failed.insert(announced_from_);
+    const bool avoid = link.attempts > 0 || !announced_from_.empty();
+    const bool ok = owner_ ? owner_->locate(found, error, cancel)
+                           : ask_sentinels(*config_.sentinel, found, error, &cancel,
+                                           avoid ? &failed : nullptr) ||
+                                 (avoid && !cancel.requested() &&
+                                  ask_sentinels(*config_.sentinel, found, error, &cancel));
     if (!ok) {
       attempt_failed(link, error);
       return false;
@@ -1014,8 +1021,18 @@ class Server final : public ServerBus {
       text = space == std::string_view::npos ? std::string_view() : text.substr(space + 1);
     }
     if (parts[0] != config_.sentinel->master_name) return;
+    int port = 0;
+    const auto [end, ec] =
+        std::from_chars(parts[4].data(), parts[4].data() + parts[4].size(), port);
+    if (parts[3].empty() || ec != std::errc() || end != parts[4].data() + parts[4].size() ||
+        port < 1 || port > 65535) {
+      host_.warn("ignored a malformed +switch-master announcement: '" +
+                 std::string(r.items[2].text) + "'");
+      return;
+    }
     const std::string to = std::string(parts[3]) + ":" + std::string(parts[4]);
     if (to == address_of(master_)) return;
+    announced_from_ = address_of(master_);
     host_.warn("the sentinels announced +switch-master of '" + config_.sentinel->master_name +
                "' to " + to + " (it was " + address_of(master_) + ")");
     for (Link* link : {&pub_, &sub_}) {
@@ -1173,6 +1190,7 @@ class Server final : public ServerBus {
   Link pub_{"publishing"}, sub_{"subscribing"};
   Link watch_{"sentinel watch"};  // Sentinel: subscribed to +switch-master
   std::size_t watch_next_ = 0;     // the sentinel it connects to next (in turn)
+  std::string announced_from_;     // host:port a +switch-master moved off, until both reconnect
   PublishQueue queue_;             // publishes taken from pending_, until answered
   std::deque<SubOp> ops_;          // subscription changes in order, the first ones maybe sent
   std::size_t ops_in_flight_ = 0;  // of ops_, sent and not yet confirmed
