@@ -176,6 +176,7 @@ class Server final : public ServerBus {
     delivery_retry_at_ = {};
     sub_failure_.clear();
     announced_from_.clear();
+    written_hung_ = false;
     report(ATHOMIC_CONNECTION_DOWN, "stopped");
   }
 
@@ -815,10 +816,17 @@ class Server final : public ServerBus {
   // sent again, so that no subscriber receives one twice; the publisher is told.
   void abandon_if_moved() {
     const std::string now_at = address_of(master_);
-    if (written_to_ == now_at) return;
-    const std::string why = "the master " + written_to_ + " was lost before it answered (it may " +
-                            "have published it); not sent again to the new master " + now_at +
-                            ", where it could be a duplicate";
+    const bool hung = written_hung_;
+    written_hung_ = false;
+    if (written_to_ == now_at && !hung) return;
+    const std::string why =
+        written_to_ == now_at
+            ? "no answer from " + now_at + " within events.provider.reply_timeout (it may " +
+                  "have published it, or will when it resumes); not sent again, where it " +
+                  "could be a duplicate"
+            : "the master " + written_to_ + " was lost before it answered (it may " +
+                  "have published it); not sent again to the new master " + now_at +
+                  ", where it could be a duplicate";
     written_to_ = now_at;
     std::size_t bytes = 0;
     const std::size_t n = queue_.abandon_written(
@@ -917,6 +925,9 @@ class Server final : public ServerBus {
 
   void check_replies(Link& link, Clock::time_point now) {
     if (now < reply_deadline(link, now)) return;
+    // The server took what was written (it is in its socket) and runs it when it resumes:
+    // written again, each would be published twice. Those are failed instead.
+    if (&link == &pub_) written_hung_ = true;
     lose(link, "no answer from the server for " + std::to_string(config_.reply_timeout_s) +
                    " s (events.provider.reply_timeout): it hangs, or the network to it is cut");
   }
@@ -1190,6 +1201,7 @@ class Server final : public ServerBus {
   Link pub_{"publishing"}, sub_{"subscribing"};
   Link watch_{"sentinel watch"};  // Sentinel: subscribed to +switch-master
   std::size_t watch_next_ = 0;     // the sentinel it connects to next (in turn)
+  bool written_hung_ = false;      // the publishing connection was given up by reply_timeout
   std::string announced_from_;     // host:port a +switch-master moved off, until both reconnect
   PublishQueue queue_;             // publishes taken from pending_, until answered
   std::deque<SubOp> ops_;          // subscription changes in order, the first ones maybe sent

@@ -3,6 +3,7 @@
 #include "redis_support.h"
 
 #include <csignal>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -203,6 +204,41 @@ TEST(RedisReplyTimeout, AServerThatHangsIsLeftAndJoinedAgainWhenItAnswers) {
     EXPECT_TRUE(eventually([&] { return got >= 2; }));
     EXPECT_GE(bus->health().outages, 1u);
   }
+}
+
+// The publishes written to a server that then hung are in its socket: it runs them when it
+// resumes. Given up by reply_timeout, they are failed, not written again (each would reach
+// the subscribers twice); the publishes made meanwhile are sent once it answers.
+TEST(RedisReplyTimeout, WhatAHungServerWasSentIsNotPublishedTwice) {
+  RedisServer server;
+  // The subscriber keeps its connection through the hang.
+  auto subscriber =
+      started(redis_settings(server.uri(), {{"reply_timeout", 0}, {"keepalive_interval", 0}}));
+  std::mutex mutex;
+  std::map<int, int> seen;
+  auto sub = subscriber->subscribe("hung.twice", [&](const Event& e) {
+    std::lock_guard lock(mutex);
+    ++seen[e.payload().at("n").get<int>()];
+  });
+  auto publisher =
+      started(redis_settings(server.uri(), {{"reply_timeout", 0.3}, {"keepalive_interval", 0}}));
+  std::vector<Completion> sent;
+  server.signal(SIGSTOP);
+  for (int n = 0; n < 5; ++n) sent.push_back(publisher->publish("hung.twice", {{"n", n}}));
+  EXPECT_TRUE(eventually([&] { return !publisher->health().healthy(); }, std::chrono::seconds(10)));
+  for (int n = 5; n < 10; ++n) sent.push_back(publisher->publish("hung.twice", {{"n", n}}));
+  server.signal(SIGCONT);
+  for (auto& c : sent) ASSERT_TRUE(c.wait_for(kGenerous));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  std::lock_guard lock(mutex);
+  for (int n = 0; n < 10; ++n) {
+    SCOPED_TRACE(n);
+    EXPECT_LE(seen[n], 1) << "received twice";
+    if (!sent[n].delivered()) {
+      EXPECT_THAT(sent[n].error(), testing::HasSubstr("not sent again"));
+    }
+  }
+  for (int n = 5; n < 10; ++n) EXPECT_TRUE(sent[n].delivered()) << n << ": " << sent[n].error();
 }
 
 // A 0 keeps waiting: nothing is given up on a server that is only slow.
