@@ -821,9 +821,10 @@ class Server final : public ServerBus {
     if (written_to_ == now_at && !hung) return;
     const std::string why =
         written_to_ == now_at
-            ? "no answer from " + now_at + " within events.provider.reply_timeout (it may " +
-                  "have published it, or will when it resumes); not sent again, where it " +
-                  "could be a duplicate"
+            ? "the connection to " + now_at + " was given up before it answered (no answer " +
+                  "within events.provider.reply_timeout, or a +switch-master announcement); " +
+                  "it may have published it, or will: not sent again, where it could be a " +
+                  "duplicate"
             : "the master " + written_to_ + " was lost before it answered (it may " +
                   "have published it); not sent again to the new master " + now_at +
                   ", where it could be a duplicate";
@@ -1044,6 +1045,8 @@ class Server final : public ServerBus {
     const std::string to = std::string(parts[3]) + ":" + std::string(parts[4]);
     if (to == address_of(master_)) return;
     announced_from_ = address_of(master_);
+    // Closed by us, not by the server: what it took is still run, so it is not written again.
+    if (pub_.conn.is_open()) written_hung_ = true;
     host_.warn("the sentinels announced +switch-master of '" + config_.sentinel->master_name +
                "' to " + to + " (it was " + address_of(master_) + ")");
     for (Link* link : {&pub_, &sub_}) {
