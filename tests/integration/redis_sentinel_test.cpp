@@ -170,19 +170,31 @@ TEST(RedisSentinel, AServerThatIsNotTheMasterIsRefused) {
   }
 }
 
-// A sentinel (broken, or not a sentinel at all) that names the master at a port no server can
-// have: that is no address, and the next sentinel is asked.
-TEST(RedisSentinel, AnAnswerWithAPortOutOfRangeIsNoAddress) {
-  RedisServer master;
-  SentinelServer good(kMasterName, master.port(), 1);
+// A listening socket on a free loopback port (set in @p port), for a scripted fake sentinel;
+// -1 when it cannot be made.
+int loopback_listener(int& port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof addr;
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(fd, 8), 0);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(fd, 8) != 0 || ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    if (fd >= 0) ::close(fd);
+    return -1;
+  }
+  port = ntohs(addr.sin_port);
+  return fd;
+}
+
+// A sentinel (broken, or not a sentinel at all) that names the master at a port no server can
+// have: that is no address, and the next sentinel is asked.
+TEST(RedisSentinel, AnAnswerWithAPortOutOfRangeIsNoAddress) {
+  RedisServer master;
+  SentinelServer good(kMasterName, master.port(), 1);
+  int fake_port = 0;
+  const int fd = loopback_listener(fake_port);
+  ASSERT_GE(fd, 0);
   std::thread fake([fd] {  // answers PING, and names 127.0.0.1:99999 for any master
     const int c = ::accept(fd, nullptr, nullptr);
     char buf[4096];
@@ -196,7 +208,7 @@ TEST(RedisSentinel, AnAnswerWithAPortOutOfRangeIsNoAddress) {
     }
     if (c >= 0) ::close(c);
   });
-  const std::string list = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) +
+  const std::string list = "127.0.0.1:" + std::to_string(fake_port) +
                            ",127.0.0.1:" + std::to_string(good.port());
   {
     auto bus = EventBus::create(sentinel_settings(list));
@@ -220,14 +232,9 @@ TEST(RedisSentinel, AnAnswerWithAPortOutOfRangeIsNoAddress) {
 TEST(RedisSentinel, AnAnnouncedSwitchIsNotUndoneByAStaleSentinelAskedFirst) {
   RedisServer old_master, new_master, announcer;
   SentinelServer good(kMasterName, new_master.port(), 1);
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(fd, 8), 0);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  int fake_port = 0;
+  const int fd = loopback_listener(fake_port);
+  ASSERT_GE(fd, 0);
   const std::string old_port = std::to_string(old_master.port());
   std::thread fake([fd, old_port] {  // names the old master; closes on SUBSCRIBE
     for (int c; (c = ::accept(fd, nullptr, nullptr)) >= 0;) {
@@ -245,7 +252,7 @@ TEST(RedisSentinel, AnAnnouncedSwitchIsNotUndoneByAStaleSentinelAskedFirst) {
       ::close(c);
     }
   });
-  const std::string list = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) +
+  const std::string list = "127.0.0.1:" + std::to_string(fake_port) +
                            ",127.0.0.1:" + std::to_string(announcer.port()) +
                            ",127.0.0.1:" + std::to_string(good.port());
   {
