@@ -8,6 +8,7 @@
 #   scripts/bench-nats.sh      N=1000000 events, LAT_N=50000 for latency, ROUNDS=3 (override any)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib/ports.sh
 scripts/install-deps.sh
 cmake --preset release >/dev/null
 cmake --build --preset release -j2 >/dev/null
@@ -36,7 +37,7 @@ g++ -std=c++17 -O2 -o "$raw" tests/bench/nats/raw_nats_bench.cpp $(pkg-config --
 
 port=""
 for _ in $(seq 20); do
-  candidate=$((20000 + RANDOM % 12000))  # below the ephemeral range: see tests/support/process.cpp
+  candidate=$(claim_port) || break
   nats-server -a 127.0.0.1 -p "$candidate" -l "$work/nats-server.log" &
   server=$!
   for _ in $(seq 100); do

@@ -11,6 +11,7 @@
 set -euo pipefail
 build=$(cd "$1" && pwd)
 src=$(cd "$2" && pwd)
+source "$src/scripts/lib/ports.sh"
 work="$build/e2e-nats"
 rm -rf "$work"
 mkdir -p "$work/root"
@@ -51,7 +52,7 @@ start_nats() {
   return 1
 }
 for _ in $(seq 20); do
-  port=$((20000 + RANDOM % 12000))  # below the ephemeral range (see tests/support/process.cpp)
+  port=$(claim_port) || break
   start_nats && break
 done
 

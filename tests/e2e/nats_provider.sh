@@ -19,6 +19,7 @@
 set -euo pipefail
 build=$(cd "$1" && pwd)
 src=$(cd "$2" && pwd)
+source "$src/scripts/lib/ports.sh"
 work="$build/e2e-nats-provider"
 rm -rf "$work"
 mkdir -p "$work/plugins" "$work/plugins-asan"
@@ -65,7 +66,7 @@ if [ "$variant" = tsan ]; then
   echo "== the installed conformance suite against the plugin, under ThreadSanitizer"
   port=""
   for _ in $(seq 20); do
-    candidate=$((20000 + RANDOM % 12000))  # below the ephemeral range and 32000 (readme_redis.sh)
+    candidate=$(claim_port) || break
     nats-server -a 127.0.0.1 -p "$candidate" -l "$work/nats-server.log" &
     nats_pid=$!
     pids+=($nats_pid)

@@ -5,6 +5,7 @@
 set -euo pipefail
 build=$1
 src=$2
+source "$src/scripts/lib/ports.sh"
 work=$(mktemp -d)
 port=""
 cleanup() {
@@ -20,13 +21,9 @@ block=$(awk '/^<!-- tests\/e2e\/readme_redis.sh runs this block as written -->$/
              inside {print}' "$src/README.md")
 [ -n "$block" ] || fail "no walk-through block in README.md"
 grep -q "6380" <<<"$block" || fail "the walk-through no longer uses port 6380: $block"
-for _ in $(seq 50); do
-  # 32000-32699: no other test script picks from it (they stay below 32000), and the walk-through
-  # cannot retry a server that finds its port taken.
-  candidate=$((32000 + RANDOM % 700))
-  if ! (exec 3<>"/dev/tcp/127.0.0.1/$candidate") 2>/dev/null; then port=$candidate; break; fi
-done
-[ -n "$port" ] || fail "no free port"
+# 32000-32699: no other test script picks from it (they stay below 32000), and the walk-through
+# cannot retry a server that finds its port taken.
+port=$(claim_port 32000 700) || fail "no free port"
 block=${block//build\/release/$build}
 block=${block//6380/$port}
 

@@ -5,6 +5,7 @@
 # through the cluster's seed nodes; stops them all afterwards.
 # Usage: [CLUSTER_PUBSUB=sharded|classic] [MASTERS=3] [REPLICAS=1] with_cluster.sh CMD [ARGS...]
 set -euo pipefail
+source "$(dirname "$0")/../../scripts/lib/ports.sh"
 masters=${MASTERS:-3}
 replicas=${REPLICAS:-1}
 work=$(mktemp -d)
@@ -22,9 +23,7 @@ trap cleanup EXIT
 start_node() {
   local candidate bus dir
   for _ in $(seq 20); do
-    candidate=$((20000 + RANDOM % 10000))
-    bus=$((20000 + RANDOM % 10000))
-    [ "$candidate" != "$bus" ] || continue
+    candidate=$(claim_port) && bus=$(claim_port) || break
     dir="$work/node-$candidate"
     mkdir -p "$dir"
     if redis-server --port "$candidate" --cluster-port "$bus" --bind 127.0.0.1 \

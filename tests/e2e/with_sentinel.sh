@@ -4,6 +4,7 @@
 # sentinels; stops them all afterwards. The sentinels run as `redis-server CONF --sentinel`
 # (the same program Debian's redis-sentinel is). Usage: with_sentinel.sh CMD [ARGS...]
 set -euo pipefail
+source "$(dirname "$0")/../../scripts/lib/ports.sh"
 work=$(mktemp -d)
 ports=()
 cleanup() {
@@ -18,7 +19,7 @@ start() {
   local name=$1 candidate
   shift
   for _ in $(seq 20); do
-    candidate=$((20000 + RANDOM % 12000))  # below the ephemeral range and 32000 (readme_redis.sh)
+    candidate=$(claim_port) || break
     if "$@" --port "$candidate" --bind 127.0.0.1 --daemonize yes --dir "$work" \
          --logfile "$work/$name-$candidate.log" --pidfile "$work/$name-$candidate.pid" 2>/dev/null; then
       for _ in $(seq 100); do redis-cli -p "$candidate" ping >/dev/null 2>&1 && break; sleep 0.05; done

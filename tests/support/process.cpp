@@ -7,10 +7,13 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -62,6 +65,35 @@ int kernel_port() {
   return ntohs(addr.sin_port);
 }
 
+// Claims @p port for this process as scripts/lib/ports.sh's claim_port does (the same files):
+// true when no live process of the test suite holds it. A server stopped and started again on
+// its port must find it still free, whatever other tests picked meanwhile.
+bool claim(int port) {
+  const char* dir_env = std::getenv("ATHOMIC_PORT_CLAIMS");
+  const char* tmp = std::getenv("TMPDIR");
+  const std::string dir = dir_env && *dir_env ? dir_env
+                                              : std::string(tmp && *tmp ? tmp : "/tmp") + "/athomic-test-ports";
+  if (::mkdir(dir.c_str(), 01777) == 0) ::chmod(dir.c_str(), 01777);
+  const std::string file = dir + "/" + std::to_string(port);
+  for (int round = 0; round < 2; ++round) {
+    const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd >= 0) {
+      const std::string pid = std::to_string(::getpid()) + "\n";
+      const bool written = ::write(fd, pid.data(), pid.size()) == static_cast<ssize_t>(pid.size());
+      ::close(fd);
+      return written;
+    }
+    if (errno != EEXIST) return true;  // no claims directory to share: the bind check alone
+    std::ifstream in(file);
+    long owner = 0;
+    // An empty file is a claim being written; a live owner keeps it.
+    if (!(in >> owner) || owner <= 0 || ::kill(static_cast<pid_t>(owner), 0) == 0 || errno != ESRCH)
+      return false;
+    ::unlink(file.c_str());  // its process is gone: stale
+  }
+  return false;
+}
+
 }  // namespace
 
 // Chosen outside the ephemeral range (below it, or above it when the range starts low), so
@@ -83,7 +115,7 @@ int free_port() {
   for (int attempt = 0; attempt < 200; ++attempt) {
     const int n = static_cast<int>(pick() % static_cast<unsigned>(below + above));
     const int port = n < below ? kFloor + n : high + 1 + (n - below);
-    if (bind_loopback(port)) return port;
+    if (claim(port) && bind_loopback(port)) return port;
   }
   return kernel_port();
 }

@@ -10,7 +10,8 @@
 
 namespace athomic::test {
 
-// A loopback TCP port that was free a moment ago.
+// A loopback TCP port that was free a moment ago, claimed for this process until it exits (no
+// other test process picks it meanwhile: see scripts/lib/ports.sh).
 int free_port();
 
 // A child process, killed (SIGKILL) and reaped on destruction if still running.

@@ -76,7 +76,10 @@ TEST(LaneStress, ManyProducersTwoConsumersExactlyOnceInOrder) {
         LaneNode* n = lane.pop();
         if (!n) {
           if (lane.maybe_nonempty()) continue;
+          // Counted out before the flag goes down: from then on another consumer may own it.
+          owners.fetch_sub(1);
           if (!lane.try_release()) break;
+          if (owners.fetch_add(1) != 0) overlaps++;  // taken back
           continue;
         }
         auto* item = reinterpret_cast<Item*>(n);  // node is the first member
@@ -84,7 +87,6 @@ TEST(LaneStress, ManyProducersTwoConsumersExactlyOnceInOrder) {
         next[item->producer] = item->seq + 1;
         received++;
       }
-      owners.fetch_sub(1);
     }
   };
   std::thread c1(consume), c2(consume);

@@ -51,38 +51,15 @@ int try_listen(int port) {
   return fd;
 }
 
-// Port 0: one outside the kernel's ephemeral range (below it, or above it when it starts low),
-// where no outgoing connection can hold it — a provider reconnecting to a stopped broker on an
-// ephemeral port may be given that very port and connect to itself, and the broker could not
-// start on it again. With too little room outside the range, the kernel's choice.
+// Port 0: the kernel's choice. tests/conformance/with_relay.sh passes a port claimed for it,
+// outside the ephemeral range, which it can start the broker on again after stopping it.
 int listen_on(int port) {
-  int fd = -1;
-  if (port != 0) {
-    fd = try_listen(port);
-  } else {
-    int low = 32768, high = 60999;
-    if (FILE* f = std::fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")) {
-      int l = 0, h = 0;
-      if (std::fscanf(f, "%d %d", &l, &h) == 2 && 0 < l && l <= h && h <= 65535) {
-        low = l;
-        high = h;
-      }
-      std::fclose(f);
-    }
-    const int below = low > 10000 ? low - 10000 : 0;
-    const int above = 65535 - high;
-    std::srand(static_cast<unsigned>(::getpid()));
-    for (int attempt = 0; attempt < 200 && fd < 0 && below + above >= 1000; ++attempt) {
-      const int n = std::rand() % (below + above);
-      port = n < below ? 10000 + n : high + 1 + (n - below);
-      fd = try_listen(port);
-    }
-    if (fd < 0 && (fd = try_listen(0)) >= 0) {
-      sockaddr_in addr{};
-      socklen_t len = sizeof addr;
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-      port = ntohs(addr.sin_port);
-    }
+  int fd = try_listen(port);
+  if (fd >= 0 && port == 0) {
+    sockaddr_in addr{};
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    port = ntohs(addr.sin_port);
   }
   if (fd < 0) {
     std::fprintf(stderr, "athomic-relay-broker: cannot listen on 127.0.0.1:%d: %s\n", port,
