@@ -10,13 +10,17 @@
 
 namespace athomic::redis {
 
-namespace {
-
 std::string seconds_text(double s) {
   std::string t = std::to_string(s);
   t.erase(t.find_last_not_of('0') + 1);
   if (t.back() == '.') t.pop_back();
-  return t + " s (events.provider.provider.provider.socket_connect_timeout)";
+  return t + " s";
+}
+
+namespace {
+
+std::string connect_timeout_text(double s) {
+  return seconds_text(s) + " (events.provider.provider.provider.socket_connect_timeout)";
 }
 
 Clock::time_point deadline_after(double seconds) {
@@ -103,7 +107,7 @@ Connection::Step Connection::advance(short revents, std::string& error) {
       if (!resolution_->done()) {
         if (!late) return Step::pending;
         return fail("cannot connect to " + ep.display() + ": cannot resolve host '" + ep.host +
-                    "' within " + seconds_text(ep.connect_timeout_s) +
+                    "' within " + connect_timeout_text(ep.connect_timeout_s) +
                     "; check the host name and the name servers in /etc/resolv.conf");
       }
       addresses_ = resolution_->addresses();
@@ -124,7 +128,7 @@ Connection::Step Connection::advance(short revents, std::string& error) {
       if (!revents) {
         if (!late) return Step::pending;
         return fail("cannot connect to " + ep.display() + ": timed out after " +
-                    seconds_text(ep.connect_timeout_s));
+                    connect_timeout_text(ep.connect_timeout_s));
       }
       int err = 0;
       socklen_t len = sizeof err;
@@ -172,7 +176,7 @@ Connection::Step Connection::advance(short revents, std::string& error) {
                   (handshake_replies_.size() < auth       ? "AUTH"
                    : handshake_replies_.size() < auth + 1 ? "PING"
                                                           : "ROLE") +
-                  " (" + seconds_text(ep.connect_timeout_s) + ")");
+                  " (" + connect_timeout_text(ep.connect_timeout_s) + ")");
     }
     case Phase::ready:
       return Step::ready;
@@ -297,7 +301,7 @@ bool Connection::call(std::string_view command, std::string& error, const Cancel
     }
     if (r == 0) {
       close();
-      error = "no answer from " + ep.display() + " within " + seconds_text(ep.connect_timeout_s);
+      error = "no answer from " + ep.display() + " within " + connect_timeout_text(ep.connect_timeout_s);
       return false;
     }
     if ((r & (POLLIN | POLLERR | POLLHUP)) &&

@@ -20,6 +20,9 @@
 
 namespace athomic::redis {
 
+// @p s seconds as people write them: "0.5 s", "30 s".
+std::string seconds_text(double s);
+
 using Clock = std::chrono::steady_clock;
 
 class Connection {

@@ -929,8 +929,8 @@ class Server final : public ServerBus {
     // The server took what was written (it is in its socket) and runs it when it resumes:
     // written again, each would be published twice. Those are failed instead.
     if (&link == &pub_) written_hung_ = true;
-    lose(link, "no answer from the server for " + std::to_string(config_.reply_timeout_s) +
-                   " s (events.provider.reply_timeout): it hangs, or the network to it is cut");
+    lose(link, "no answer from the server for " + seconds_text(config_.reply_timeout_s) +
+                   " (events.provider.reply_timeout): it hangs, or the network to it is cut");
   }
 
   // ---- Sentinel: +switch-master ----

@@ -187,7 +187,8 @@ bool parse_sample(const std::string& line, std::string& name,
   }
   char* end = nullptr;
   value = std::strtod(number.c_str(), &end);
-  return end && *end == '\0';
+  // NaN and infinities other than a bucket's +Inf are no counts: the sample is skipped.
+  return end && end != number.c_str() && *end == '\0' && std::isfinite(value);
 }
 
 Summary parse_metrics(const std::string& text) {
@@ -205,7 +206,7 @@ Summary parse_metrics(const std::string& text) {
         if (value == 1) s.connection = labels["state"];
       } else if (name == "athomic_connection_outages_total") {
         s.outages = value;
-      } else if (labels.empty()) {
+      } else if (labels.empty() && name.starts_with("athomic_")) {
         s.gauges[name] = value;
       }
       continue;
@@ -378,8 +379,14 @@ int cmd_stats(const Settings& settings, const StatsOptions& options) {
                 << std::endl;
       return kExitFailed;
     }
+    const Summary s = parse_metrics(text);
+    if (s.events.empty() && s.backend.empty() && s.gauges.empty()) {
+      std::cerr << "athomic stats: http://" << endpoint << "/metrics answered, but with no "
+                << "athomic metrics: is that a service with events.metrics.listen?" << std::endl;
+      return kExitFailed;
+    }
     std::cout << "metrics of http://" << endpoint << "/metrics\n";
-    print_summary(parse_metrics(text));
+    print_summary(s);
     return kExitOk;
   }
   const std::string text = short_run(settings, options.count);

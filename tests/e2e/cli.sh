@@ -340,6 +340,29 @@ run "${ack[@]}" "$athomic" bench -n 20
   && grep -q "^received  0 of 20 in" <<<"$out" \
   && grep -q "athomic bench: 20 of 20 event(s) did not arrive (none for 5 s)" <<<"$err" \
   || fail "bench with nothing received: $rc $out $err"
+# A web server that is not a service's metrics endpoint: a 200 answer without athomic metrics
+# (and with a NaN, which Prometheus' format allows) is said to be so, not printed as figures.
+cat >"$work/junk_http.py" <<'PY'
+import http.server, sys
+class Junk(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"<html>hello</html>\nsome_metric{event=\"x\"} nan\nother_total 3\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", 0), Junk)
+print(server.server_port, flush=True)
+server.serve_forever()
+PY
+coproc junk { exec python3 "$work/junk_http.py"; }
+read -r junk_port <&"${junk[0]}"
+run "$athomic" stats --endpoint "127.0.0.1:$junk_port"
+kill "$junk_PID" 2>/dev/null || true
+[ "$rc" = 1 ] && [ -z "$out" ] && grep -q "answered, but with no athomic metrics: is that a service with events.metrics.listen?" <<<"$err" \
+  || fail "stats of a web server that is not a metrics endpoint: $rc $out $err"
 run env NALA_EVENTS__METRICS__LISTEN=127.0.0.1:1 "$athomic" stats
 [ "$rc" = 1 ] && grep -q "cannot connect to 127.0.0.1:1: Connection refused (events.metrics.listen, environment variable NALA_EVENTS__METRICS__LISTEN)" <<<"$err" \
   || fail "stats reads events.metrics.listen: $rc $out $err"
