@@ -33,4 +33,6 @@ class LocalProvider final : public athomic::sdk::Provider {
 
 }  // namespace
 
-ATHOMIC_PROVIDER(LocalProvider, "local", "0.1.0", ATHOMIC_CAP_IN_PROCESS | ATHOMIC_CAP_ORDERED);
+// Loopback: the host may skip publish (which only hands the event back) and dispatch at once.
+ATHOMIC_PROVIDER(LocalProvider, "local", "0.1.0",
+                 ATHOMIC_CAP_IN_PROCESS | ATHOMIC_CAP_ORDERED | ATHOMIC_CAP_LOOPBACK);

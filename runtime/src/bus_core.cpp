@@ -84,6 +84,7 @@ BusCore::BusCore(const EventsSettings& settings)
   remote_ = provider_->has(ATHOMIC_CAP_REMOTE);
   acknowledges_ = remote_ && provider_->has(ATHOMIC_CAP_ACKNOWLEDGE);
   tracks_interest_ = !provider_->has(ATHOMIC_CAP_IN_PROCESS);
+  loopback_ = provider_->has(ATHOMIC_CAP_LOOPBACK);  // honoured only with IN_PROCESS
   provider_retries_ = plugin.info->abi_major == ATHOMIC_ABI_VERSION_MAJOR && plugin.info->abi_minor >= 2;
   trace_headers_ = remote_ && settings_.traceparent && provider_->has(ATHOMIC_CAP_HEADERS);
   if (!inline_mode_) {

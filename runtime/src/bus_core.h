@@ -208,6 +208,8 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   // Remote providers are told which names have handlers; an in-process one has every handler
   // in this process already, so it is not (ABI 1.2).
   bool tracks_interest_ = false;
+  // ATHOMIC_CAP_LOOPBACK (ABI 1.5): publish would only hand the event back, so it is not called.
+  bool loopback_ = false;
   bool provider_retries_ = false;  // the provider delivers a refused message again (ABI >= 1.2)
   // events.context.traceparent on a provider with ATHOMIC_CAP_HEADERS: the trace also travels
   // as message headers.

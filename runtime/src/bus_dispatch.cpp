@@ -119,11 +119,15 @@ Completion BusCore::publish_local(std::string_view name, const Payload& payload,
   uint64_t* cells = metrics_.cells_of(mslot);
   Metrics::add_to(cells, kPublished);
   InlineEvent ev(handlers ? handlers->name() : name, payload, context, cells, mslot);
-  LocalDelivery delivery{this, &to, &ev, nullptr, name};
-  athomic_message m{sizeof(athomic_message), {name.data(), name.size()}, {nullptr, 0},
-                    reinterpret_cast<athomic_host_event*>(&delivery), 0, nullptr, 0};
-  std::string error;
-  if (provider_->publish(m, error) != ATHOMIC_OK) throw_refused(name, error);
+  if (loopback_) {
+    dispatch_inline(ev, to);
+  } else {
+    LocalDelivery delivery{this, &to, &ev, nullptr, name};
+    athomic_message m{sizeof(athomic_message), {name.data(), name.size()}, {nullptr, 0},
+                      reinterpret_cast<athomic_host_event*>(&delivery), 0, nullptr, 0};
+    std::string error;
+    if (provider_->publish(m, error) != ATHOMIC_OK) throw_refused(name, error);
+  }
   return Completion(ev.failed, (handlers ? handlers->count.load(std::memory_order_relaxed) : 0) +
                                    to.matched_count);
 }
@@ -191,6 +195,10 @@ Completion BusCore::publish_pool(std::string_view name, const Payload& payload,
   ev->pending.store(0, std::memory_order_relaxed);
   ev->refs.store(2, std::memory_order_relaxed);  // the deliveries', and the Completion's
   Completion done(ev);
+  if (loopback_) {
+    enqueue(*ev, to, name);
+    return done;
+  }
   LocalDelivery delivery{this, &to, nullptr, ev, name};
   athomic_message m{sizeof(athomic_message), {name.data(), name.size()}, {nullptr, 0},
                     reinterpret_cast<athomic_host_event*>(&delivery), 0, nullptr, 0};

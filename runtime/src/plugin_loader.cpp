@@ -79,7 +79,8 @@ std::string caps_text(uint64_t caps) {
   static constexpr std::pair<uint64_t, const char*> kNames[] = {
       {ATHOMIC_CAP_IN_PROCESS, "in-process"}, {ATHOMIC_CAP_REMOTE, "remote"},
       {ATHOMIC_CAP_PATTERN, "pattern"},       {ATHOMIC_CAP_ORDERED, "ordered"},
-      {ATHOMIC_CAP_ACKNOWLEDGE, "acknowledge"}, {ATHOMIC_CAP_HEADERS, "headers"}};
+      {ATHOMIC_CAP_ACKNOWLEDGE, "acknowledge"}, {ATHOMIC_CAP_HEADERS, "headers"},
+      {ATHOMIC_CAP_LOOPBACK, "loopback"}};
   std::string out;
   for (const auto& [bit, name] : kNames) {
     if (caps & bit) out += out.empty() ? name : fmt::format(",{}", name);

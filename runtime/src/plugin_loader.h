@@ -30,10 +30,13 @@ inline constexpr uint32_t kProviderVtableSize_1_0 =
   ((s).struct_size >= offsetof(type, field) + sizeof((s).field))
 
 // The capabilities the host acts on: those @p info declares, less the bits an older minor
-// declared with another (or no) meaning — ATHOMIC_CAP_HEADERS before 1.3.
+// declared with another (or no) meaning — ATHOMIC_CAP_HEADERS before 1.3, ATHOMIC_CAP_LOOPBACK
+// before 1.5 — and ATHOMIC_CAP_LOOPBACK without ATHOMIC_CAP_IN_PROCESS.
 inline uint64_t honoured_capabilities(const athomic_provider_info& info) noexcept {
   uint64_t caps = info.capabilities;
   if (info.abi_minor < 3) caps &= ~uint64_t{ATHOMIC_CAP_HEADERS};
+  if (info.abi_minor < 5 || !(caps & ATHOMIC_CAP_IN_PROCESS) || (caps & ATHOMIC_CAP_REMOTE))
+    caps &= ~uint64_t{ATHOMIC_CAP_LOOPBACK};
   return caps;
 }
 

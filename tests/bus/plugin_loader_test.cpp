@@ -231,6 +231,56 @@ TEST_P(Abi10Plugin, CarriesEventsThroughTheHost) {
 INSTANTIATE_TEST_SUITE_P(Modes, Abi10Plugin,
                          testing::Values(DispatchMode::pool, DispatchMode::inline_call), mode_name);
 
+// ATHOMIC_CAP_LOOPBACK (ABI 1.5): the host dispatches without calling the provider's publish
+// (which would only hand the event back). Both plugins below mark each call of their publish; the
+// one built against ABI 1.0 sets the same bit, which meant nothing then, and must be called.
+class LoopbackCapability : public testing::TestWithParam<DispatchMode> {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/athomic-publish-mark-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    mark_ = dir_ + "/published";
+    ::setenv("ATHOMIC_TEST_PUBLISH_MARK", mark_.c_str(), 1);
+  }
+  void TearDown() override {
+    ::unsetenv("ATHOMIC_TEST_PUBLISH_MARK");
+    std::filesystem::remove_all(dir_);
+  }
+  // Publishes one event through @p backend and returns whether its publish was called.
+  bool publish_called(const std::string& backend, uint64_t& capabilities) {
+    auto settings = with_backend(backend);
+    settings.dispatch_mode = GetParam();
+    auto bus = started(settings);
+    capabilities = bus->provider().capabilities;
+    Counter got;
+    ScopedSubscription sub = bus->subscribe_scoped("looped", [&](const Event&) { got.add(); });
+    Completion done = bus->publish("looped", {{"n", 1}});
+    EXPECT_TRUE(done.wait_for(kGenerous));
+    EXPECT_TRUE(got.wait_for_at_least(1));
+    EXPECT_EQ(done.receivers(), 1);
+    EXPECT_TRUE(done.delivered());
+    bus->close();
+    return std::filesystem::exists(mark_);
+  }
+  std::string dir_, mark_;
+};
+
+TEST_P(LoopbackCapability, IsHonouredForAPluginThatDeclaresItUnderAbi15) {
+  uint64_t caps = 0;
+  EXPECT_FALSE(publish_called("loopback_declared", caps)) << "the host called publish";
+  EXPECT_EQ(caps, uint64_t{ATHOMIC_CAP_IN_PROCESS | ATHOMIC_CAP_LOOPBACK});
+}
+
+TEST_P(LoopbackCapability, TheSameBitFromAnAbi10PluginIsNotActedOn) {
+  uint64_t caps = 0;
+  EXPECT_TRUE(publish_called("abi_1_0_loopback", caps)) << "the host skipped the 1.0 plugin's publish";
+  EXPECT_EQ(caps, uint64_t{ATHOMIC_CAP_IN_PROCESS});
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, LoopbackCapability,
+                         testing::Values(DispatchMode::pool, DispatchMode::inline_call), mode_name);
+
 }  // namespace
 }  // namespace athomic::test
 

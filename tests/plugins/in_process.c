@@ -4,7 +4,9 @@
  *     the file named by ATHOMIC_TEST_CANARY, so tests that must refuse a file before opening it
  *     can check that none of its code ran;
  *   - "abi_1_0": compiled against the frozen ABI 1.0 header (tests/plugins/abi_1_0), as a
- *     third party built it then. It uses only what 1.0 defined. */
+ *     third party built it then. It uses only what 1.0 defined;
+ *   - MARK_PUBLISH: publish creates the file named by ATHOMIC_TEST_PUBLISH_MARK, so tests can
+ *     tell whether the host called it (it need not for ATHOMIC_CAP_LOOPBACK). */
 #include <athomic/sdk/provider.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +51,13 @@ static athomic_status publish(athomic_provider* p, const athomic_message* m,
                               athomic_error_sink* e) {
   (void)e;
   in_process* self = (in_process*)p;
+#ifdef MARK_PUBLISH
+  const char* mark = getenv("ATHOMIC_TEST_PUBLISH_MARK");
+  if (mark && *mark) {
+    FILE* f = fopen(mark, "w");
+    if (f) fclose(f);
+  }
+#endif
   return self->host->deliver_event(self->ctx, m->event);
 }
 static athomic_status add(athomic_provider* p, athomic_str t, athomic_interest_kind k,

@@ -1,5 +1,5 @@
 // The ABI is a promise: its structs may only grow at the end, and every change bumps the
-// version. These expectations are ABI 1.3's layout; a change to provider.h that moves or
+// version. These expectations are ABI 1.5's layout; a change to provider.h that moves or
 // resizes anything fails here until the version and this file are updated together.
 #include <athomic/sdk/provider.h>
 
@@ -11,7 +11,7 @@ namespace {
 
 TEST(AbiLayout, VersionIsTheOneTheseExpectationsDescribe) {
   EXPECT_EQ(ATHOMIC_ABI_VERSION_MAJOR, 1);
-  EXPECT_EQ(ATHOMIC_ABI_VERSION_MINOR, 4);
+  EXPECT_EQ(ATHOMIC_ABI_VERSION_MINOR, 5);
 }
 
 TEST(AbiLayout, HostApi) {
@@ -104,6 +104,7 @@ TEST(AbiLayout, StatusCodesAndCapabilitiesKeepTheirValues) {
   EXPECT_EQ(ATHOMIC_CAP_HEADERS, 8u);  // the bit ABI 1.0 declared for it
   EXPECT_EQ(ATHOMIC_CAP_ORDERED, 32u);
   EXPECT_EQ(ATHOMIC_CAP_ACKNOWLEDGE, 64u);
+  EXPECT_EQ(ATHOMIC_CAP_LOOPBACK, 128u);
   EXPECT_EQ(ATHOMIC_CONNECTION_UP, 0);
   EXPECT_EQ(ATHOMIC_CONNECTION_DOWN, 2);
   EXPECT_EQ(ATHOMIC_SETTING_TABLE, 5);

@@ -33,7 +33,7 @@ extern "C" {
 /** ABI major version: a change here breaks every existing plugin. */
 #define ATHOMIC_ABI_VERSION_MAJOR 1
 /** ABI minor version: appended fields or functions only; older plugins keep working. */
-#define ATHOMIC_ABI_VERSION_MINOR 4
+#define ATHOMIC_ABI_VERSION_MINOR 5
 
 /** Name of the single symbol a plugin exports (see athomic_provider_entry_fn). */
 #define ATHOMIC_PROVIDER_ENTRY_SYMBOL "athomic_provider_entry"
@@ -116,7 +116,13 @@ enum {
    *  athomic_host_api.publish_done — the transport's verdict (and receiver count, if it has
    *  one), or a failure when it could not deliver, at the latest when stop returns. A publish's
    *  Completion then reports that outcome. */
-  ATHOMIC_CAP_ACKNOWLEDGE = 1u << 6
+  ATHOMIC_CAP_ACKNOWLEDGE = 1u << 6,
+  /** ABI 1.5, with ATHOMIC_CAP_IN_PROCESS: while started, publish does nothing but hand the
+   *  event straight back with deliver_event on the calling thread and succeed. The host may then
+   *  dispatch without calling publish at all (the `local` provider: the call and the hand-back
+   *  are most of an inline publish's cost). A provider that filters, delays, counts or may
+   *  refuse must not declare it. Not honoured for plugins built for an earlier minor. */
+  ATHOMIC_CAP_LOOPBACK = 1u << 7
 };
 
 /** ABI 1.2: the state of a provider's connection, reported with athomic_host_api.report_state. */
