@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -19,6 +20,7 @@
 #include <map>
 #include <mutex>
 #include <sstream>
+#include <string_view>
 #include <thread>
 
 namespace athomic::cli {
@@ -39,6 +41,24 @@ struct Fd {
 int remaining_ms(Clock::time_point deadline) {
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
   return static_cast<int>(std::max<int64_t>(left.count(), 0));
+}
+
+// The payload of a chunked HTTP body. @throws std::runtime_error when it is not one.
+std::string unchunk(const std::string& body, const std::string& endpoint) {
+  std::string out;
+  std::size_t i = 0;
+  for (;;) {
+    const std::size_t eol = body.find("\r\n", i);
+    if (eol == std::string::npos) break;
+    char* end = nullptr;
+    const unsigned long size = std::strtoul(body.c_str() + i, &end, 16);
+    if (end == body.c_str() + i) break;
+    if (size == 0) return out;
+    if (eol + 2 + size > body.size()) break;
+    out.append(body, eol + 2, size);
+    i = eol + 2 + size + 2;  // the chunk's own CRLF
+  }
+  throw std::runtime_error(endpoint + " sent a chunked answer that is cut short or malformed");
 }
 
 // GET http://@p endpoint@p path; the body of a 200 answer.
@@ -91,7 +111,8 @@ std::string http_get(const std::string& endpoint, const std::string& path) {
   }
   if (s.fd < 0) throw std::runtime_error("cannot connect to " + endpoint + ": " + why);
   const std::string request =
-      "GET " + path + " HTTP/1.1\r\nHost: " + endpoint + "\r\nConnection: close\r\n\r\n";
+      // HTTP/1.0: the answer ends when the server closes, without chunked encoding.
+      "GET " + path + " HTTP/1.0\r\nHost: " + endpoint + "\r\nConnection: close\r\n\r\n";
   for (std::size_t sent = 0; sent < request.size();) {
     pollfd p{s.fd, POLLOUT, 0};
     if (::poll(&p, 1, remaining_ms(deadline)) != 1) {
@@ -106,7 +127,8 @@ std::string http_get(const std::string& endpoint, const std::string& path) {
   for (;;) {
     pollfd p{s.fd, POLLIN, 0};
     if (::poll(&p, 1, remaining_ms(deadline)) != 1) {
-      throw std::runtime_error(endpoint + " did not answer within 5 s");
+      throw std::runtime_error(endpoint + (answer.empty() ? " did not answer within 5 s"
+                                                          : " did not finish its answer within 5 s"));
     }
     char buf[16384];
     const ssize_t n = ::recv(s.fd, buf, sizeof buf, 0);
@@ -127,12 +149,21 @@ std::string http_get(const std::string& endpoint, const std::string& path) {
   for (char& c : status) {
     if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) > 0x7e) c = '?';
   }
-  if (head_end == std::string::npos || status.find(" 200 ") == std::string::npos) {
+  // "HTTP/1.1 200 OK", or with no reason phrase at all.
+  const bool ok = status.starts_with("HTTP/") && status.find(' ') != std::string::npos &&
+                  status.compare(status.find(' ') + 1, 3, "200") == 0 &&
+                  (status.size() == status.find(' ') + 4 || status[status.find(' ') + 4] == ' ');
+  if (head_end == std::string::npos || !ok) {
     throw std::runtime_error("http://" + endpoint + path + " answered " +
                              (status.empty() ? std::string("nothing") : "\"" + status + "\"") +
                              ", not 200 OK: is that a service with events.metrics.listen?");
   }
-  return answer.substr(head_end + 4);
+  std::string body = answer.substr(head_end + 4);
+  // A server that chunks its answer all the same (HTTP/1.0 clients are not to be sent it).
+  std::string head = answer.substr(0, head_end);
+  for (char& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (head.find("\r\ntransfer-encoding: chunked") != std::string::npos) body = unchunk(body, endpoint);
+  return body;
 }
 
 struct Buckets {
@@ -152,43 +183,44 @@ struct Summary {
   double outages = 0;
 };
 
-// `name{a="x",b="y"} value` -> name, labels, value. Label values in our output never hold
-// quotes or commas other than escaped ones, which are kept as written.
-bool parse_sample(const std::string& line, std::string& name,
+// `name{a="x",b="y"} value [timestamp]` -> name, labels, value (Prometheus' text format; a
+// line may end in CRLF). False for anything else, and for a value that is no count (NaN, an
+// infinity).
+bool parse_sample(std::string_view line, std::string& name,
                   std::map<std::string, std::string>& labels, double& value) {
   labels.clear();
-  const auto brace = line.find('{');
-  const auto space = line.rfind(' ');
-  if (space == std::string::npos) return false;
-  name = line.substr(0, std::min(brace, space));
-  if (brace != std::string::npos && brace < space) {
-    const auto close = line.rfind('}', space);
-    if (close == std::string::npos) return false;
-    const std::string body = line.substr(brace + 1, close - brace - 1);
-    std::size_t i = 0;
-    while (i < body.size()) {
-      const auto eq = body.find("=\"", i);
-      if (eq == std::string::npos) return false;
-      std::size_t end = eq + 2;
-      std::string v;
-      for (; end < body.size() && body[end] != '"'; ++end) {
-        if (body[end] == '\\' && end + 1 < body.size()) ++end;
-        v += body[end];
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  std::size_t i = line.find_first_of("{ ");
+  if (i == std::string_view::npos || i == 0) return false;
+  name.assign(line.substr(0, i));
+  if (line[i] == '{') {
+    ++i;
+    for (;;) {
+      while (i < line.size() && (line[i] == ' ' || line[i] == ',')) ++i;
+      if (i >= line.size()) return false;
+      if (line[i] == '}') {
+        ++i;
+        break;
       }
-      labels[body.substr(i, eq - i)] = v;
+      const std::size_t eq = line.find('=', i);
+      if (eq == std::string_view::npos || eq + 1 >= line.size() || line[eq + 1] != '"') return false;
+      std::string key(line.substr(i, eq - i)), v;
+      std::size_t end = eq + 2;
+      for (; end < line.size() && line[end] != '"'; ++end) {
+        if (line[end] == '\\' && end + 1 < line.size()) ++end;
+        v += line[end];
+      }
+      if (end >= line.size()) return false;  // no closing quote
+      labels[std::move(key)] = std::move(v);
       i = end + 1;
-      if (i < body.size() && body[i] == ',') ++i;
     }
   }
-  const std::string number = line.substr(space + 1);
-  if (number == "+Inf") {
-    value = HUGE_VAL;
-    return true;
-  }
-  char* end = nullptr;
-  value = std::strtod(number.c_str(), &end);
-  // NaN and infinities other than a bucket's +Inf are no counts: the sample is skipped.
-  return end && end != number.c_str() && *end == '\0' && std::isfinite(value);
+  while (i < line.size() && line[i] == ' ') ++i;
+  const std::size_t value_end = std::min(line.find(' ', i), line.size());
+  const std::string number(line.substr(i, value_end - i));  // a timestamp may follow
+  char* stop = nullptr;
+  value = std::strtod(number.c_str(), &stop);
+  return !number.empty() && stop && *stop == '\0' && std::isfinite(value);
 }
 
 Summary parse_metrics(const std::string& text) {
@@ -199,6 +231,7 @@ Summary parse_metrics(const std::string& text) {
   double value = 0;
   while (std::getline(in, line)) {
     if (line.empty() || line[0] == '#' || !parse_sample(line, name, labels, value)) continue;
+    if (!name.starts_with("athomic_")) continue;  // another program's metrics on the same page
     const auto event = labels.find("event");
     if (event == labels.end()) {
       if (name == "athomic_connection_state") {
@@ -206,7 +239,7 @@ Summary parse_metrics(const std::string& text) {
         if (value == 1) s.connection = labels["state"];
       } else if (name == "athomic_connection_outages_total") {
         s.outages = value;
-      } else if (labels.empty() && name.starts_with("athomic_")) {
+      } else if (labels.empty()) {
         s.gauges[name] = value;
       }
       continue;

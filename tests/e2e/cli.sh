@@ -340,29 +340,43 @@ run "${ack[@]}" "$athomic" bench -n 20
   && grep -q "^received  0 of 20 in" <<<"$out" \
   && grep -q "athomic bench: 20 of 20 event(s) did not arrive (none for 5 s)" <<<"$err" \
   || fail "bench with nothing received: $rc $out $err"
-# A web server that is not a service's metrics endpoint: a 200 answer without athomic metrics
-# (and with a NaN, which Prometheus' format allows) is said to be so, not printed as figures.
-cat >"$work/junk_http.py" <<'PY'
-import http.server, sys
-class Junk(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = b"<html>hello</html>\nsome_metric{event=\"x\"} nan\nother_total 3\n"
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-server = http.server.HTTPServer(("127.0.0.1", 0), Junk)
-print(server.server_port, flush=True)
-server.serve_forever()
+# Answers every connection with the bytes of the file named on its command line, then closes.
+cat >"$work/answer.py" <<'PY'
+import socket, sys
+answer = open(sys.argv[1], "rb").read()
+server = socket.socket()
+server.bind(("127.0.0.1", 0))
+server.listen(8)
+print(server.getsockname()[1], flush=True)
+while True:
+    c, _ = server.accept()
+    c.recv(65536)
+    c.sendall(answer)
+    c.close()
 PY
-coproc junk { exec python3 "$work/junk_http.py"; }
-read -r junk_port <&"${junk[0]}"
-run "$athomic" stats --endpoint "127.0.0.1:$junk_port"
-kill "$junk_PID" 2>/dev/null || true
+# stats_of FILE: `athomic stats --endpoint` against a server answering FILE's bytes.
+stats_of() {
+  coproc answering { exec python3 "$work/answer.py" "$1"; }
+  local port
+  read -r port <&"${answering[0]}"
+  run "$athomic" stats --endpoint "127.0.0.1:$port"
+  kill "$answering_PID" 2>/dev/null || true
+  wait "$answering_PID" 2>/dev/null || true
+}
+# Another program's metrics, even with an `event` label, are not a bus's: said so, not printed.
+printf 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n# TYPE app_events_processed_total counter\napp_events_processed_total{event="order.created"} 1532\nprocess_cpu_seconds_total 3.5\n' >"$work/other_app"
+stats_of "$work/other_app"
 [ "$rc" = 1 ] && [ -z "$out" ] && grep -q "answered, but with no athomic metrics: is that a service with events.metrics.listen?" <<<"$err" \
-  || fail "stats of a web server that is not a metrics endpoint: $rc $out $err"
+  || fail "stats of another program's metrics: $rc $out $err"
+# A bus's metrics as other servers may send them: a status line without a reason phrase, chunked
+# although asked with HTTP/1.0, CRLF line ends, timestamps; NaN and +Inf samples are no counts.
+body=$(printf 'athomic_connection_state{backend="redis",state="up"} 1 1764212345000\r\nathomic_events_published_total{event="a.b"} 7 1764212345000\r\nathomic_events_received_total{event="a.b"} NaN\r\nathomic_handler_calls_total{event="a.b"} +Inf\r\nathomic_queue_events 3\r\n')
+{ printf 'HTTP/1.1 200\r\nTransfer-Encoding: chunked\r\n\r\n'
+  printf '%x\r\n%s\r\n' 64 "${body:0:64}"
+  printf '%x\r\n%s\r\n0\r\n\r\n' "$(( ${#body} - 64 ))" "${body:64}"; } >"$work/chunked"
+stats_of "$work/chunked"
+[ "$rc" = 0 ] && grep -q "^backend redis, connection up, outages 0, queue 3/? events" <<<"$out" \
+  && grep -Eq "^a\.b +7 +0 +0 +0 +0 " <<<"$out" || fail "stats of a chunked, CRLF, timestamped answer: $rc $out $err"
 run env NALA_EVENTS__METRICS__LISTEN=127.0.0.1:1 "$athomic" stats
 [ "$rc" = 1 ] && grep -q "cannot connect to 127.0.0.1:1: Connection refused (events.metrics.listen, environment variable NALA_EVENTS__METRICS__LISTEN)" <<<"$err" \
   || fail "stats reads events.metrics.listen: $rc $out $err"

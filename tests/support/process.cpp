@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -65,33 +67,52 @@ int kernel_port() {
   return ntohs(addr.sin_port);
 }
 
-// Claims @p port for this process as scripts/lib/ports.sh's claim_port does (the same files):
-// true when no live process of the test suite holds it. A server stopped and started again on
-// its port must find it still free, whatever other tests picked meanwhile.
+// "PID STARTTIME" of process @p pid (field 22 of /proc/PID/stat: a pid alone may be reused), or
+// "" when it is gone.
+std::string process_identity(long pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  if (!std::getline(in, stat)) return "";
+  const auto paren = stat.rfind(')');
+  if (paren == std::string::npos) return "";
+  std::istringstream fields(stat.substr(paren + 1));
+  std::string field;
+  for (int i = 3; i <= 22 && fields >> field; ++i) {
+    if (i == 22) return std::to_string(pid) + " " + field;
+  }
+  return "";
+}
+
+// Claims @p port for this process as scripts/lib/ports.sh's claim_port does (the same files,
+// under the same lock): true when no live process of the test suite holds it. A server stopped
+// and started again on its port must find it still free, whatever other tests picked meanwhile.
 bool claim(int port) {
   const char* dir_env = std::getenv("ATHOMIC_PORT_CLAIMS");
   const char* tmp = std::getenv("TMPDIR");
   const std::string dir = dir_env && *dir_env ? dir_env
                                               : std::string(tmp && *tmp ? tmp : "/tmp") + "/athomic-test-ports";
   if (::mkdir(dir.c_str(), 01777) == 0) ::chmod(dir.c_str(), 01777);
-  const std::string file = dir + "/" + std::to_string(port);
-  for (int round = 0; round < 2; ++round) {
-    const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd >= 0) {
-      const std::string pid = std::to_string(::getpid()) + "\n";
-      const bool written = ::write(fd, pid.data(), pid.size()) == static_cast<ssize_t>(pid.size());
-      ::close(fd);
-      return written;
-    }
-    if (errno != EEXIST) return true;  // no claims directory to share: the bind check alone
-    std::ifstream in(file);
-    long owner = 0;
-    // An empty file is a claim being written; a live owner keeps it.
-    if (!(in >> owner) || owner <= 0 || ::kill(static_cast<pid_t>(owner), 0) == 0 || errno != ESRCH)
-      return false;
-    ::unlink(file.c_str());  // its process is gone: stale
+  const int lock = ::open((dir + "/.lock").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
+  if (lock < 0) return true;  // no claims directory to share: the bind check alone
+  if (::flock(lock, LOCK_EX) != 0) {
+    ::close(lock);
+    return false;
   }
-  return false;
+  const std::string file = dir + "/" + std::to_string(port);
+  std::string owner;
+  {
+    std::ifstream in(file);
+    std::getline(in, owner);
+  }
+  bool claimed = false;
+  // Free when unclaimed, or claimed by a process that is gone (or by a writer killed mid-way).
+  if (owner.empty() || process_identity(std::atol(owner.c_str())) != owner) {
+    std::ofstream out(file, std::ios::trunc);
+    out << process_identity(::getpid()) << "\n";
+    claimed = static_cast<bool>(out.flush());
+  }
+  ::close(lock);  // releases the lock
+  return claimed;
 }
 
 }  // namespace
