@@ -972,9 +972,21 @@ class Server final : public ServerBus {
       bool ok = w.conn.flush(error);
       if (ok && (revents & (POLLIN | POLLERR | POLLHUP))) {
         ok = w.conn.read(error) && w.conn.each_reply(error, [&](const resp::Reply& r) {
+               if (!watch_is_sentinel_) {
+                 // The answer to SENTINEL, before anything it subscribed to: a plain server (a
+                 // data server listed among the sentinels) refuses it, and whoever may PUBLISH
+                 // there must not move the bus.
+                 if (!r.is_array && r.value.type == '-') {
+                   error = "it is not a sentinel (SENTINEL answered: " + std::string(r.value.text) +
+                           ")";
+                   return false;
+                 }
+                 watch_is_sentinel_ = true;
+                 return true;
+               }
                on_announcement(r);
                return true;
-             });
+             }) && error.empty();
       }
       if (ok && now >= reply_deadline(w, now)) {
         ok = false;
@@ -1004,6 +1016,9 @@ class Server final : public ServerBus {
     }
     switch (w.conn.advance(revents, error)) {
       case Connection::Step::ready:
+        watch_is_sentinel_ = false;
+        resp::append_command(w.conn.output(), "SENTINEL", "get-master-addr-by-name",
+                             config_.sentinel->master_name);
         resp::append_command(w.conn.output(), "SUBSCRIBE", "+switch-master");
         w.attempts = 0;
         w.delay = config_.reconnect_initial_delay_s;
@@ -1204,6 +1219,7 @@ class Server final : public ServerBus {
   Link pub_{"publishing"}, sub_{"subscribing"};
   Link watch_{"sentinel watch"};  // Sentinel: subscribed to +switch-master
   std::size_t watch_next_ = 0;     // the sentinel it connects to next (in turn)
+  bool watch_is_sentinel_ = false;  // it answered SENTINEL: its announcements are acted on
   bool written_hung_ = false;      // the publishing connection was given up by reply_timeout
   std::string announced_from_;     // host:port a +switch-master moved off, until both reconnect
   PublishQueue queue_;             // publishes taken from pending_, until answered

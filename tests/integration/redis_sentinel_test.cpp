@@ -92,6 +92,35 @@ TEST_F(SentinelSetup, StartAsksTheSentinelsForTheMasterSkippingOneThatIsDown) {
   EXPECT_EQ(m.command({"PUBSUB", "NUMSUB", "app_events:hello"})[1], 1);
 }
 
+// A plain data server listed among the sentinels (a typo in a deployment) answers SUBSCRIBE like
+// a sentinel, and anyone may PUBLISH a +switch-master there: the watch connection leaves a server
+// that refuses SENTINEL before it acts on anything, and the forgery moves nothing.
+TEST_F(SentinelSetup, APlainServerListedAsASentinelCannotMoveTheBus) {
+  RedisServer decoy;
+  const std::string list = "127.0.0.1:" + std::to_string(decoy.port()) + "," + sentinels();
+  LogCapture log("athomic.provider.redis");
+  auto bus = started(sentinel_settings(list));
+  std::atomic<int> got{0};
+  bus->subscribe("hello", [&](const Event&) { ++got; });
+  const std::string forged = std::string(kMasterName) + " 127.0.0.1 " +
+                             std::to_string(master_->port()) + " 127.0.0.1 " +
+                             std::to_string(free_port());
+  RawClient publisher(decoy.port());
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (std::chrono::steady_clock::now() < until) {
+    publisher.command({"PUBLISH", "+switch-master", forged});
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_THAT(log.text(), HasSubstr("it is not a sentinel"));
+  EXPECT_THAT(log.text(), Not(HasSubstr("announced +switch-master")));
+  EXPECT_TRUE(bus->health().healthy()) << bus->health().detail;
+  Completion c = bus->publish("hello", {{"n", 1}});
+  ASSERT_TRUE(c.wait_for(kGenerous));
+  EXPECT_TRUE(c.delivered());
+  EXPECT_TRUE(eventually([&] { return got == 1; }));
+  EXPECT_EQ(RawClient(master_->port()).command({"PUBSUB", "NUMSUB", "app_events:hello"})[1], 1);
+}
+
 TEST_F(SentinelSetup, TheShippedConfigFileWorks) {
   std::ifstream in(ATHOMIC_SOURCE_DIR "/config/redis-sentinel.toml");
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -228,50 +257,69 @@ TEST(RedisSentinel, AnAnswerWithAPortOutOfRangeIsNoAddress) {
 // After a +switch-master, a sentinel asked before the announcing one may still name the old
 // master (its view is stale for a moment, and a demoted master answers ROLE with `master` until
 // it is converted). The bus must not go back to it. Here: a fake sentinel, asked first, that
-// always names the old master (and drops the watch); a plain redis-server the watch subscribes
-// to, where the test publishes the announcement; a real sentinel naming the new master.
+// always names the old master (and drops the watch); a second fake, also stale, that keeps the
+// watch subscribed and through which the test sends the announcement; a real sentinel naming
+// the new master.
 TEST(RedisSentinel, AnAnnouncedSwitchIsNotUndoneByAStaleSentinelAskedFirst) {
-  RedisServer old_master, new_master, announcer;
+  RedisServer old_master, new_master;
   SentinelServer good(kMasterName, new_master.port(), 1);
-  int fake_port = 0;
-  const int fd = loopback_listener(fake_port);
-  ASSERT_GE(fd, 0);
   const std::string old_port = std::to_string(old_master.port());
-  std::thread fake([fd, old_port] {  // names the old master; closes on SUBSCRIBE
+  const std::string names_old =
+      "*2\r\n$9\r\n127.0.0.1\r\n$" + std::to_string(old_port.size()) + "\r\n" + old_port + "\r\n";
+  // A scripted sentinel naming the old master. With @p keep_watch it confirms SUBSCRIBE and
+  // hands that connection to @p watch; without, it closes a connection that subscribes.
+  auto fake_sentinel = [&](int fd, bool keep_watch, std::atomic<int>* watch) {
     for (int c; (c = ::accept(fd, nullptr, nullptr)) >= 0;) {
       char buf[4096];
-      for (ssize_t n; (n = ::recv(c, buf, sizeof buf, 0)) > 0;) {
+      bool kept = false;
+      for (ssize_t n; !kept && (n = ::recv(c, buf, sizeof buf, 0)) > 0;) {
         const std::string in(buf, static_cast<std::size_t>(n));
-        if (in.find("SUBSCRIBE") != std::string::npos) break;
+        const bool subscribes = in.find("SUBSCRIBE") != std::string::npos;
+        if (subscribes && !keep_watch) break;
         std::string out;
         if (in.find("PING") != std::string::npos) out += "+PONG\r\n";
-        if (in.find("get-master-addr-by-name") != std::string::npos)
-          out += "*2\r\n$9\r\n127.0.0.1\r\n$" + std::to_string(old_port.size()) + "\r\n" +
-                 old_port + "\r\n";
+        if (in.find("get-master-addr-by-name") != std::string::npos) out += names_old;
+        if (subscribes) {
+          out += "*3\r\n$9\r\nsubscribe\r\n$14\r\n+switch-master\r\n:1\r\n";
+          kept = true;
+        }
         ::send(c, out.data(), out.size(), MSG_NOSIGNAL);
       }
-      ::close(c);
+      if (kept) {
+        watch->store(c);
+      } else {
+        ::close(c);
+      }
     }
-  });
-  const std::string list = "127.0.0.1:" + std::to_string(fake_port) +
-                           ",127.0.0.1:" + std::to_string(announcer.port()) +
+  };
+  int stale_port = 0, announcer_port = 0;
+  const int stale_fd = loopback_listener(stale_port);
+  const int announcer_fd = loopback_listener(announcer_port);
+  ASSERT_GE(stale_fd, 0);
+  ASSERT_GE(announcer_fd, 0);
+  std::atomic<int> watch{-1};
+  std::thread stale([&] { fake_sentinel(stale_fd, false, nullptr); });
+  std::thread announcer([&] { fake_sentinel(announcer_fd, true, &watch); });
+  auto announce = [&](const std::string& text) {
+    const std::string push = "*3\r\n$7\r\nmessage\r\n$14\r\n+switch-master\r\n$" +
+                             std::to_string(text.size()) + "\r\n" + text + "\r\n";
+    ::send(watch.load(), push.data(), push.size(), MSG_NOSIGNAL);
+  };
+  const std::string list = "127.0.0.1:" + std::to_string(stale_port) +
+                           ",127.0.0.1:" + std::to_string(announcer_port) +
                            ",127.0.0.1:" + std::to_string(good.port());
   {
     auto bus = started(sentinel_settings(list));
     EXPECT_THAT(bus->health().detail, HasSubstr(":" + old_port));
-    RawClient a(announcer.port());
-    ASSERT_TRUE(eventually([&] {
-      const json n = a.command({"PUBSUB", "NUMSUB", "+switch-master"});
-      return n.is_array() && n.size() == 2 && n[1] == 1;
-    })) << "the watch did not subscribe on the announcer";
+    ASSERT_TRUE(eventually([&] { return watch.load() >= 0; }))
+        << "the watch did not subscribe on the announcer";
     // A malformed announcement is ignored: no outage.
     const uint64_t outages = bus->stats().outages;
-    a.command({"PUBLISH", "+switch-master", std::string(kMasterName) + " a b c"});
+    announce(std::string(kMasterName) + " a b c");
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     EXPECT_EQ(bus->stats().outages, outages);
-    a.command({"PUBLISH", "+switch-master",
-               std::string(kMasterName) + " 127.0.0.1 " + old_port + " 127.0.0.1 " +
-                   std::to_string(new_master.port())});
+    announce(std::string(kMasterName) + " 127.0.0.1 " + old_port + " 127.0.0.1 " +
+             std::to_string(new_master.port()));
     EXPECT_TRUE(eventually([&] {
       return bus->health().healthy() &&
              bus->health().detail.find(":" + std::to_string(new_master.port())) !=
@@ -283,9 +331,13 @@ TEST(RedisSentinel, AnAnnouncedSwitchIsNotUndoneByAStaleSentinelAskedFirst) {
     RawClient n(new_master.port());
     EXPECT_EQ(n.command({"PUBSUB", "NUMSUB", "app_events:moved"})[1], 1);
   }
-  ::shutdown(fd, SHUT_RDWR);
-  ::close(fd);
-  fake.join();
+  for (int fd : {stale_fd, announcer_fd}) {
+    ::shutdown(fd, SHUT_RDWR);
+    ::close(fd);
+  }
+  stale.join();
+  announcer.join();
+  if (watch.load() >= 0) ::close(watch.load());
 }
 
 // What the subscriber saw of the numbered stream.
