@@ -591,14 +591,14 @@ class Server final : public ServerBus {
   // Reads and delivers, or retries a held delivery when due. A failure of the connection
   // (@p ok false, or one found here) waits until what was received before it is delivered.
   void serve_subscriber(short revents, Clock::time_point now, bool ok, std::string& error) {
-    if (ok && sub_failure_.empty()) {
-      if (delivery_held()) {
-        if (now >= delivery_retry_at_) ok = deliver_received(error);
-      } else if (revents & (POLLIN | POLLERR | POLLHUP)) {
-        ok = sub_.conn.read(error) && deliver_received(error);
-      }
-    }
     if (!ok && sub_failure_.empty()) sub_failure_ = error;
+    if (delivery_held()) {
+      // Retried when due, even once the connection failed: its failure waits for these.
+      if (now >= delivery_retry_at_ && !deliver_received(error) && sub_failure_.empty())
+        sub_failure_ = error;
+    } else if (sub_failure_.empty() && (revents & (POLLIN | POLLERR | POLLHUP))) {
+      if (!(sub_.conn.read(error) && deliver_received(error))) sub_failure_ = error;
+    }
     if (!sub_failure_.empty() && !delivery_held()) {
       const std::string why = std::move(sub_failure_);
       sub_failure_.clear();
@@ -1064,8 +1064,17 @@ class Server final : public ServerBus {
     if (pub_.conn.is_open()) written_hung_ = true;
     host_.warn("the sentinels announced +switch-master of '" + config_.sentinel->master_name +
                "' to " + to + " (it was " + address_of(master_) + ")");
+    // What the old master already sent the subscribing connection is delivered first: it
+    // counted this bus among the receivers of those publishes, and told their publishers so.
+    if (sub_.conn.is_open() && sub_failure_.empty() && !delivery_held()) {
+      std::string error;
+      if (sub_.conn.read(error)) deliver_received(error);
+    }
     for (Link* link : {&pub_, &sub_}) {
-      if (link->conn.is_open()) {
+      if (link == &sub_ && link->conn.is_open() && delivery_held()) {
+        // Lost once the held messages are delivered (serve_subscriber).
+        if (sub_failure_.empty()) sub_failure_ = "the sentinels switched the master to " + to;
+      } else if (link->conn.is_open()) {
         lose(*link, "the sentinels switched the master to " + to);
       } else if (link->conn.connecting()) {
         link->conn.close();
