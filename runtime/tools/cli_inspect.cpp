@@ -125,6 +125,14 @@ int cmd_config(const athomic::Settings& settings, const ConfigOptions& options) 
     }
   }
   print_settings(rows, options.json);
+  // The provider's own checks (a uri, a list of addresses), met as a bus meets them when it is
+  // created: nothing is connected.
+  try {
+    (void)athomic::EventBus::create(settings);
+  } catch (const std::exception& e) {
+    std::cerr << "athomic config: these settings are refused: " << e.what() << std::endl;
+    return kExitUsage;
+  }
   return 0;
 }
 

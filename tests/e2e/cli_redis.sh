@@ -157,6 +157,14 @@ run env -u NALA_EVENTS__PROVIDER__BACKEND -u NALA_EVENTS__PROVIDER__PROVIDER__KE
 [ "$rc" = 0 ] && grep -q "^✓ settings: environment development, backend redis (redis.toml" <<<"$out" \
   || fail "doctor with --settings: $rc $out $err"
 
+# config shows the settings, and says when the provider refuses them (as a bus would): exit 2.
+run env NALA_EVENTS__PROVIDER__PROVIDER__PROVIDER__URI="redis://127.0.0.1:notaport/0" "$athomic" config
+[ "$rc" = 2 ] && grep -q '^events.provider.provider.provider.uri *= "redis://127.0.0.1:notaport/0"' <<<"$out" \
+  && grep -q "^athomic config: these settings are refused: .*the port in the uri must be 1 to 65535, got 'notaport'" <<<"$err" \
+  || fail "config with a uri the provider refuses: $rc $out $err"
+run "$athomic" config
+[ "$rc" = 0 ] && [ -z "$(grep -v ' info ' <<<"$err")" ] || fail "config with good settings: $rc $err"
+
 # No server: 1 for every command, and doctor says which step failed and what to check.
 down=(env NALA_EVENTS__PROVIDER__PROVIDER__PROVIDER__URI=redis://127.0.0.1:1/0)
 run "${down[@]}" "$athomic" doctor
