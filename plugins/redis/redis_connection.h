@@ -74,6 +74,19 @@ class Connection {
   // was opened: reply_timeout).
   Clock::time_point last_write() const noexcept { return last_write_; }
   Clock::time_point last_read() const noexcept { return last_read_; }
+  // Bytes received and not yet consumed by each_reply.
+  std::size_t unconsumed() const noexcept { return in_end_ - in_begin_; }
+  // Reads what the socket holds now, up to @p limit bytes more in the input buffer (reads stop
+  // at the first that brings nothing). False on a failure of the connection.
+  bool read_available(std::size_t limit, std::string& error) {
+    const std::size_t start = unconsumed();
+    while (unconsumed() - start < limit) {
+      const std::size_t before = unconsumed();
+      if (!read(error)) return false;
+      if (unconsumed() == before) break;
+    }
+    return true;
+  }
 
   // Commands of this connection's own output buffer (small: subscription changes, PING).
   std::string& output() noexcept { return out_; }

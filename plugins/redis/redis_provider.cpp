@@ -575,6 +575,9 @@ class Server final : public ServerBus {
   // loop offers the same bytes again kDeliveryRetry later, through its poll timeout, serving
   // the publishing connection, subscription changes and stop() meanwhile.
   static constexpr auto kDeliveryRetry = std::chrono::milliseconds(1);
+  // At most this much more is read from a subscribing connection being left, to deliver it (or
+  // count it, when the host holds deliveries back).
+  static constexpr std::size_t kDrainLimit = std::size_t{16} << 20;
 
   bool delivery_held() const noexcept { return delivery_retry_at_ != Clock::time_point{}; }
 
@@ -606,22 +609,32 @@ class Server final : public ServerBus {
     }
   }
 
-  // On the way out while a delivery is held: what stays undelivered is said, not dropped
-  // silently.
-  void report_undelivered() {
+  // When the subscribing connection goes (lost, or at stop) while the host holds its delivery
+  // back: what it received and did not hand over goes with it, counted as dropped by the
+  // transport (report_dropped, per event) and said, not dropped silently.
+  void drop_undelivered(const std::string& when) {
     if (!delivery_held()) return;
-    std::size_t messages = 0;
+    delivery_retry_at_ = {};
+    // What the socket already holds is counted too (bounded: the server may hold more).
+    std::string ignored;
+    if (sub_.conn.is_open()) sub_.conn.read_available(kDrainLimit, ignored);
+    const std::size_t prefix = config_.key_prefix.size() + config_.separator.size();
+    uint64_t messages = 0;
     std::string error;
     sub_.conn.each_reply(error, [&](const resp::Reply& r) {
-      if (r.is_array && r.count >= 3 &&
-          (r.items[0].text == "message" || r.items[0].text == "pmessage"))
-        ++messages;
+      if (!r.is_array || r.count < 3) return true;
+      const std::string_view kind = r.items[0].text;
+      std::string_view channel;
+      if (kind == "message" || kind == "smessage") channel = r.items[1].text;
+      else if (kind == "pmessage" && r.count >= 4) channel = r.items[2].text;
+      else return true;
+      ++messages;
+      host_.report_dropped(channel.size() > prefix ? channel.substr(prefix) : std::string_view(),
+                           1, "received, not yet taken by the full dispatch queue " + when);
       return true;
     });
-    host_.warn(std::to_string(messages) +
-               " received events were not delivered before stop: the "
-               "host's dispatch queue stayed full");
-    delivery_retry_at_ = {};
+    host_.warn(std::to_string(messages) + " received events were not delivered " + when +
+               ": the host's dispatch queue stayed full (counted as dropped by the transport)");
   }
 
   // The server's answer to one publish, the @p index-th unanswered one (@p offset bytes after
@@ -684,6 +697,10 @@ class Server final : public ServerBus {
 
   // Closes @p link after a failure; it reconnects at once, then with backoff.
   void lose(Link& link, const std::string& why) {
+    if (&link == &sub_) {
+      drop_undelivered("when the subscribing connection was closed (" + why + ")");
+      sub_failure_.clear();
+    }
     link.conn.close();
     link.ping_due = false;
     link.due_since = {};
@@ -981,7 +998,13 @@ class Server final : public ServerBus {
                            ")";
                    return false;
                  }
+                 if (!r.is_array || r.count != 2) {  // nil: it watches no master of that name
+                   error = "it knows no master named '" + config_.sentinel->master_name + "'";
+                   return false;
+                 }
                  watch_is_sentinel_ = true;
+                 w.attempts = 0;
+                 w.delay = config_.reconnect_initial_delay_s;
                  return true;
                }
                on_announcement(r);
@@ -1020,8 +1043,6 @@ class Server final : public ServerBus {
         resp::append_command(w.conn.output(), "SENTINEL", "get-master-addr-by-name",
                              config_.sentinel->master_name);
         resp::append_command(w.conn.output(), "SUBSCRIBE", "+switch-master");
-        w.attempts = 0;
-        w.delay = config_.reconnect_initial_delay_s;
         break;
       case Connection::Step::failed:
         ++watch_next_;
@@ -1066,15 +1087,17 @@ class Server final : public ServerBus {
                "' to " + to + " (it was " + address_of(master_) + ")");
     // What the old master already sent the subscribing connection is delivered first: it
     // counted this bus among the receivers of those publishes, and told their publishers so.
-    if (sub_.conn.is_open() && sub_failure_.empty() && !delivery_held()) {
+    if (sub_.conn.is_open() && sub_failure_.empty()) {
       std::string error;
-      if (sub_.conn.read(error)) deliver_received(error);
+      for (std::size_t drained = 0; !delivery_held() && drained < kDrainLimit;) {
+        const std::size_t before = sub_.conn.unconsumed();
+        if (!sub_.conn.read(error) || sub_.conn.unconsumed() == before) break;
+        drained += sub_.conn.unconsumed() - before;
+        if (!deliver_received(error)) break;
+      }
     }
     for (Link* link : {&pub_, &sub_}) {
-      if (link == &sub_ && link->conn.is_open() && delivery_held()) {
-        // Lost once the held messages are delivered (serve_subscriber).
-        if (sub_failure_.empty()) sub_failure_ = "the sentinels switched the master to " + to;
-      } else if (link->conn.is_open()) {
+      if (link->conn.is_open()) {
         lose(*link, "the sentinels switched the master to " + to);
       } else if (link->conn.connecting()) {
         link->conn.close();
@@ -1095,7 +1118,7 @@ class Server final : public ServerBus {
         // Give queued publishes a bounded chance to reach the server, then leave.
         if (!flush_deadline) flush_deadline = Clock::now() + seconds(config_.flush_timeout_s);
         if (!pub_.conn.is_open() || buffered_.load() == 0 || Clock::now() >= *flush_deadline) {
-          report_undelivered();
+          drop_undelivered("before stop");
           return;
         }
       }
@@ -1130,7 +1153,7 @@ class Server final : public ServerBus {
                                  (sub_.conn.wants_write() && sub_failure_.empty() ? POLLOUT : 0)),
               may_publish, wake_at),
           stopping ? pollfd{-1, 0, 0} : watch_entry(now, wake_at)};
-      if (delivery_held()) {
+      if (delivery_held() && sub_.conn.is_open()) {
         wake_at = std::min(wake_at, delivery_retry_at_);
         if (!(fds[2].events & POLLOUT)) fds[2].fd = -1;  // not even for POLLHUP: it would spin
       }

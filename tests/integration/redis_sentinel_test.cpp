@@ -92,6 +92,57 @@ TEST_F(SentinelSetup, StartAsksTheSentinelsForTheMasterSkippingOneThatIsDown) {
   EXPECT_EQ(m.command({"PUBSUB", "NUMSUB", "app_events:hello"})[1], 1);
 }
 
+// A failover while the host holds deliveries back (a slow handler, a dispatch queue of 4): the
+// bus still follows it and subscribes on the new master, and every event the old master counted
+// this bus a receiver of is either handled or counted as dropped by the transport. (Leaving the
+// old connection used to keep the "held" mark: the new connection's handshake was never read,
+// and the bus stayed deaf, spinning.)
+TEST_F(SentinelSetup, AFailoverWhileDeliveryIsHeldBackLosesNothingUncounted) {
+  EventsSettings s = sentinel_settings(sentinels());
+  s.dispatch_mode = DispatchMode::pool;
+  s.workers = 1;
+  s.max_queued_events = 4;
+  auto subscriber = started(s);
+  auto publisher = started(sentinel_settings(sentinels()));
+  std::atomic<int> handled{0};
+  subscriber->subscribe("held", [&](const Event&) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    ++handled;
+  });
+  const json payload = {{"pad", std::string(1000, 'x')}};
+  int told_received = 0;
+  for (int i = 0; i < 1500; ++i) {
+    Completion c = publisher->publish("held", payload);
+    ASSERT_TRUE(c.wait_for(kGenerous));
+    told_received += c.receivers() > 0 ? 1 : 0;
+  }
+  ASSERT_GT(told_received, 0);
+  RawClient(sentinels_[0]->port()).command({"SENTINEL", "FAILOVER", kMasterName});
+  const int new_master = replica_->port();
+  EXPECT_TRUE(eventually(
+      [&] {
+        try {
+          return RawClient(new_master).command({"PUBSUB", "NUMSUB", "app_events:held"})[1] == 1;
+        } catch (const std::runtime_error&) {
+          return false;
+        }
+      },
+      std::chrono::seconds(30)))
+      << "the subscriber did not follow the failover: " << subscriber->health().detail;
+  auto accounted = [&] {
+    return static_cast<uint64_t>(handled.load()) + subscriber->stats().dropped_by_transport;
+  };
+  EXPECT_TRUE(eventually([&] { return accounted() >= static_cast<uint64_t>(told_received); },
+                         std::chrono::seconds(30)))
+      << handled.load() << " handled and " << subscriber->stats().dropped_by_transport
+      << " counted as dropped, of " << told_received << " the server delivered to it";
+  // And events published now, on the new master, arrive.
+  const int before = handled.load();
+  Completion c = publisher->publish("held", {{"after", true}});
+  ASSERT_TRUE(c.wait_for(kGenerous));
+  EXPECT_TRUE(eventually([&] { return handled.load() > before; }, std::chrono::seconds(30)));
+}
+
 // A plain data server listed among the sentinels (a typo in a deployment) answers SUBSCRIBE like
 // a sentinel, and anyone may PUBLISH a +switch-master there: the watch connection leaves a server
 // that refuses SENTINEL before it acts on anything, and the forgery moves nothing.
