@@ -531,7 +531,16 @@ class Server final : public ServerBus {
     if (channel.size() <= prefix) return true;
     const std::string_view name = channel.substr(prefix);
     if (!pattern_matches(route->second.pattern, name)) return true;
-    return host_.deliver_message_to(name, body, route->second.pattern) != ATHOMIC_ERR_BACKPRESSURE;
+    return taken(host_.deliver_message_to(name, body, route->second.pattern), name);
+  }
+
+  // False when the host did not take the message and wants it again (backpressure). A bus that
+  // is closing takes nothing more: what still arrives then is counted, not dropped silently
+  // (the server counted this bus among its receivers).
+  bool taken(athomic_status status, std::string_view name) {
+    if (status == ATHOMIC_ERR_BACKPRESSURE) return false;
+    if (status == ATHOMIC_ERR_STATE) host_.report_dropped(name, 1, "received while the bus was closing");
+    return true;
   }
 
   // False when the host did not take a message (see deliver_received).
@@ -547,7 +556,7 @@ class Server final : public ServerBus {
     if ((kind == "message" || kind == "smessage") && r.count >= 3) {
       const std::size_t prefix = config_.key_prefix.size() + config_.separator.size();
       if (ch.size() <= prefix) return true;
-      return host_.deliver_message(ch.substr(prefix), r.items[2].text) != ATHOMIC_ERR_BACKPRESSURE;
+      return taken(host_.deliver_message(ch.substr(prefix), r.items[2].text), ch.substr(prefix));
     } else if (kind == "pmessage" && r.count >= 4) {
       return deliver_matched(ch, r.items[2].text, r.items[3].text);
     } else if (kind == "subscribe" || kind == "psubscribe" || kind == "ssubscribe") {
