@@ -1096,14 +1096,10 @@ class Server final : public ServerBus {
                "' to " + to + " (it was " + address_of(master_) + ")");
     // What the old master already sent the subscribing connection is delivered first: it
     // counted this bus among the receivers of those publishes, and told their publishers so.
-    if (sub_.conn.is_open() && sub_failure_.empty()) {
+    if (sub_.conn.is_open() && sub_failure_.empty() && !delivery_held()) {
       std::string error;
-      for (std::size_t drained = 0; !delivery_held() && drained < kDrainLimit;) {
-        const std::size_t before = sub_.conn.unconsumed();
-        if (!sub_.conn.read(error) || sub_.conn.unconsumed() == before) break;
-        drained += sub_.conn.unconsumed() - before;
-        if (!deliver_received(error)) break;
-      }
+      sub_.conn.read_available(kDrainLimit, error);
+      deliver_received(error);
     }
     for (Link* link : {&pub_, &sub_}) {
       if (link->conn.is_open()) {
