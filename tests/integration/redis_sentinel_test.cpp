@@ -93,11 +93,12 @@ TEST_F(SentinelSetup, StartAsksTheSentinelsForTheMasterSkippingOneThatIsDown) {
 }
 
 // A failover while the host holds deliveries back (a slow handler, a dispatch queue of 4): the
-// bus still follows it and subscribes on the new master, and every event the old master counted
-// this bus a receiver of is either handled or counted as dropped by the transport. (Leaving the
-// old connection used to keep the "held" mark: the new connection's handshake was never read,
-// and the bus stayed deaf, spinning.)
-TEST_F(SentinelSetup, AFailoverWhileDeliveryIsHeldBackLosesNothingUncounted) {
+// bus still follows it and subscribes on the new master, and what the old connection had
+// received and not handed over is counted as dropped by the transport, never more than the
+// server delivered. (What the old master still buffers for the connection is beyond reach, so
+// "handled + counted = delivered" is not promised.) Leaving the old connection used to keep the
+// "held" mark: the new connection's handshake was never read, and the bus stayed deaf, spinning.
+TEST_F(SentinelSetup, AFailoverWhileDeliveryIsHeldBackIsFollowedAndWhatWasHeldIsCounted) {
   EventsSettings s = sentinel_settings(sentinels());
   s.dispatch_mode = DispatchMode::pool;
   s.workers = 1;
@@ -129,11 +130,10 @@ TEST_F(SentinelSetup, AFailoverWhileDeliveryIsHeldBackLosesNothingUncounted) {
       },
       std::chrono::seconds(30)))
       << "the subscriber did not follow the failover: " << subscriber->health().detail;
-  auto accounted = [&] {
-    return static_cast<uint64_t>(handled.load()) + subscriber->stats().dropped_by_transport;
-  };
-  EXPECT_TRUE(eventually([&] { return accounted() >= static_cast<uint64_t>(told_received); },
-                         std::chrono::seconds(30)))
+  EXPECT_GT(subscriber->stats().dropped_by_transport, 0u)
+      << "what the held connection had received was dropped uncounted";
+  EXPECT_LE(static_cast<uint64_t>(handled.load()) + subscriber->stats().dropped_by_transport,
+            static_cast<uint64_t>(told_received))
       << handled.load() << " handled and " << subscriber->stats().dropped_by_transport
       << " counted as dropped, of " << told_received << " the server delivered to it";
   // And events published now, on the new master, arrive.
