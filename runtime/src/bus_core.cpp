@@ -408,4 +408,16 @@ BusCore::Internals BusCore::internals() const {
   return i;
 }
 
+const void* BusCore::current_version(std::string_view name) const {
+  std::lock_guard lock(registry_mutex_);
+  return topics_.get(name, TopicTable::hash_of(name));
+}
+
+std::vector<const void*> BusCore::retired_versions() const {
+  std::lock_guard lock(registry_mutex_);
+  std::vector<const void*> out;
+  for (const auto& r : retired_states_) out.push_back(r.state);
+  return out;
+}
+
 }  // namespace athomic::detail

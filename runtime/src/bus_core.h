@@ -83,6 +83,10 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
     std::size_t tracked = 0;         // tracked subscriptions remembered by their object
   };
   Internals internals() const;
+  // The current version of @p name's handler array (nullptr when none), and the retired ones
+  // not yet reclaimed: addresses, for tests of reclamation.
+  const void* current_version(std::string_view name) const;
+  std::vector<const void*> retired_versions() const;
 
  private:
   enum State : int { kCreated, kStarted, kClosing, kClosed };
@@ -170,13 +174,22 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   void rebuild_patterns();
   // Frees what no thread can reach any more; with @p force, however few there are.
   void reclaim(bool force = false);
+  // A retired version (topic state or pattern set) that held a subscriber, and its retirement:
+  // once reclaimed, its address may come back as a current version (StateSpares), which a
+  // hazard can name without any thread running the old one.
+  struct HeldVersion {
+    const void* version;
+    uint64_t seq;
+  };
   // Until no other thread runs @p sub: no worker drains its lanes, no thread holds one of
-  // @p states (versions or pattern sets that held it, in inline dispatch).
-  void wait_until_unused(const Subscriber& sub, std::vector<const void*> states);
+  // @p versions (those that held it, in inline dispatch) while it is still retired.
+  void wait_until_unused(const Subscriber& sub, std::vector<HeldVersion> versions);
   // Takes @p sub out of its topic, or out of the pattern set (registry mutex held); adds to
   // @p containing what a thread running it inline may still hold.
-  void remove_subscriber(Subscriber& sub, std::vector<const void*>& containing);
-  void remove_pattern_subscriber(Subscriber& sub, std::vector<const void*>& containing);
+  void remove_subscriber(Subscriber& sub, std::vector<HeldVersion>& containing);
+  void remove_pattern_subscriber(Subscriber& sub, std::vector<HeldVersion>& containing);
+  // Whether @p v is still waiting in the retired lists (registry mutex held).
+  bool still_retired(const HeldVersion& v) const noexcept;
 
   // Interest changes (the provider's interest_add/remove) are serialised by interest_mutex_
   // and made without the registry lock: a provider may wait for its own thread (the redis one
@@ -224,6 +237,7 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   std::mutex interest_mutex_;  // before registry_mutex_ when both are taken
   mutable std::mutex registry_mutex_;
   TopicTable topics_;
+  StateSpares spare_states_;  // registry mutex
   struct SubscriberSlot {
     uint32_t generation = 0;
     Subscriber* subscriber = nullptr;

@@ -27,6 +27,8 @@ uint32_t slot_generation(uint64_t id) noexcept { return static_cast<uint32_t>(id
 }  // namespace
 
 std::unique_lock<std::mutex> BusCore::lock_interest() {
+  // Without a provider to tell, there is no interest to serialise.
+  if (!tracks_interest_) return {};
   if (HandlerFrame::inside(this)) return std::unique_lock(interest_mutex_, std::try_to_lock);
   return std::unique_lock(interest_mutex_);
 }
@@ -109,7 +111,7 @@ void BusCore::reclaim(bool force) {
   std::sort(in_use.begin(), in_use.end());
   std::erase_if(retired_states_, [&](const RetiredState& r) {
     if (std::binary_search(in_use.begin(), in_use.end(), r.state)) return false;
-    TopicState::destroy(r.state);
+    spare_states_.recycle(r.state);
     return true;
   });
   // A subscriber is reachable only through states retired before it (every later state was
@@ -210,7 +212,7 @@ Subscription BusCore::subscribe(std::string_view name, Handler handler,
 
   TopicState* current = topics_.get(name, hash);
   if (!current) {
-    TopicState* fresh = TopicState::create(name, hash, kFirstCapacity);
+    TopicState* fresh = spare_states_.create(name, hash, kFirstCapacity);
     fresh->metrics_slot = metrics_.slot(name, hash);
     fresh->items[0].store(sub, std::memory_order_relaxed);
     fresh->count.store(1, std::memory_order_release);
@@ -221,7 +223,7 @@ Subscription BusCore::subscribe(std::string_view name, Handler handler,
     current->items[n].store(sub, std::memory_order_release);
     current->count.store(n + 1, std::memory_order_release);
   } else {
-    TopicState* grown = TopicState::create(name, hash, current->capacity * 2);
+    TopicState* grown = spare_states_.create(name, hash, current->capacity * 2);
     grown->metrics_slot = current->metrics_slot;
     for (uint32_t i = 0; i < n; ++i) grown->items[i].store(current->at(i), std::memory_order_relaxed);
     grown->items[n].store(sub, std::memory_order_relaxed);
@@ -237,7 +239,7 @@ Subscription BusCore::subscribe(std::string_view name, Handler handler,
 bool BusCore::unsubscribe(const Subscription& s, bool wait) {
   Subscriber* sub = nullptr;
   // What a thread running the handler inline may still hold (see wait_until_unused).
-  std::vector<const void*> containing;
+  std::vector<HeldVersion> containing;
   {
     auto interest = lock_interest();
     std::unique_lock registry(registry_mutex_);
@@ -266,7 +268,7 @@ bool BusCore::unsubscribe(const Subscription& s, bool wait) {
   return true;
 }
 
-void BusCore::remove_subscriber(Subscriber& sub, std::vector<const void*>& containing) {
+void BusCore::remove_subscriber(Subscriber& sub, std::vector<HeldVersion>& containing) {
   const std::size_t hash = TopicTable::hash_of(sub.name);
   TopicState* current = topics_.get(sub.name, hash);
   const uint32_t n = current->count.load(std::memory_order_relaxed);
@@ -279,7 +281,7 @@ void BusCore::remove_subscriber(Subscriber& sub, std::vector<const void*>& conta
         (n - 1) * 4 <= current->capacity && current->capacity > kFirstCapacity
             ? current->capacity / 2
             : current->capacity;
-    TopicState* next = TopicState::create(sub.name, hash, capacity);
+    TopicState* next = spare_states_.create(sub.name, hash, capacity);
     next->metrics_slot = current->metrics_slot;
     uint32_t k = 0;
     for (uint32_t i = 0; i < n; ++i) {
@@ -296,13 +298,13 @@ void BusCore::remove_subscriber(Subscriber& sub, std::vector<const void*>& conta
   if (inline_mode_) {
     for (const auto& r : retired_states_) {
       if (r.state->hash == hash && same_name(r.state->name(), sub.name)) {
-        containing.push_back(r.state);
+        containing.push_back({r.state, r.seq});
       }
     }
   }
 }
 
-void BusCore::remove_pattern_subscriber(Subscriber& sub, std::vector<const void*>& containing) {
+void BusCore::remove_pattern_subscriber(Subscriber& sub, std::vector<HeldVersion>& containing) {
   auto it = pattern_subscribers_.find(sub.name);
   std::erase(it->second, &sub);
   if (it->second.empty()) {
@@ -312,20 +314,36 @@ void BusCore::remove_pattern_subscriber(Subscriber& sub, std::vector<const void*
   rebuild_patterns();
   // Inline dispatch holds the pattern set it matched against for the whole dispatch.
   if (inline_mode_) {
-    for (const auto& r : retired_patterns_) containing.push_back(r.set);
+    for (const auto& r : retired_patterns_) containing.push_back({r.set, r.seq});
   }
 }
 
-void BusCore::wait_until_unused(const Subscriber& sub, std::vector<const void*> states) {
+bool BusCore::still_retired(const HeldVersion& v) const noexcept {
+  for (const auto& r : retired_states_) {
+    if (r.state == v.version && r.seq == v.seq) return true;
+  }
+  for (const auto& r : retired_patterns_) {
+    if (r.set == v.version && r.seq == v.seq) return true;
+  }
+  return false;
+}
+
+void BusCore::wait_until_unused(const Subscriber& sub, std::vector<HeldVersion> versions) {
   // Inline dispatch: a thread running the handler holds a hazard on a version that held it.
   // Pool dispatch: the worker draining one of its lanes has marked the lane.
-  std::sort(states.begin(), states.end());
+  std::vector<const void*> held;
+  auto gather = [&] {
+    held.clear();
+    for (const HeldVersion& v : versions) held.push_back(v.version);
+    std::sort(held.begin(), held.end());
+  };
+  gather();
   auto in_use = [&] {
     for (uint32_t i = 0; i < sub.lane_count; ++i) {
       if (sub.lane(i).draining.load(std::memory_order_seq_cst)) return true;
     }
-    return !states.empty() && Hazards::any_other([&](const void* v) {
-      return std::binary_search(states.begin(), states.end(), v);
+    return !held.empty() && Hazards::any_other([&](const void* v) {
+      return std::binary_search(held.begin(), held.end(), v);
     });
   };
   if (!in_use()) return;
@@ -345,6 +363,14 @@ void BusCore::wait_until_unused(const Subscriber& sub, std::vector<const void*> 
       std::this_thread::sleep_for(std::chrono::microseconds(std::min(1000u, 10u * (round - 63))));
     }
     ++round;
+    // A version reclaimed meanwhile was unused when it was; its address may be a current
+    // version by now, named by publishers that never saw this subscriber.
+    if (!versions.empty()) {
+      std::lock_guard lock(registry_mutex_);
+      if (std::erase_if(versions, [&](const HeldVersion& v) { return !still_retired(v); }) > 0) {
+        gather();
+      }
+    }
   }
 }
 

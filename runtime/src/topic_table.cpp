@@ -15,18 +15,34 @@ inline void cpu_relax() noexcept {
 }
 }  // namespace
 
-TopicState* TopicState::create(std::string_view name, std::size_t hash, uint32_t capacity) {
+namespace {
+constexpr std::size_t header_size() noexcept {
   static_assert(alignof(TopicState) <= alignof(std::max_align_t));
-  const std::size_t header = (sizeof(TopicState) + alignof(std::atomic<Subscriber*>) - 1) &
-                             ~(alignof(std::atomic<Subscriber*>) - 1);
-  const std::size_t slots = sizeof(std::atomic<Subscriber*>) * capacity;
-  char* raw = static_cast<char*>(::operator new(header + slots + name.size()));
-  auto* items = reinterpret_cast<std::atomic<Subscriber*>*>(raw + header);
+  return (sizeof(TopicState) + alignof(std::atomic<Subscriber*>) - 1) &
+         ~(alignof(std::atomic<Subscriber*>) - 1);
+}
+// Rounded up, so that a spare serves the names of other events too.
+uint32_t name_room_for(std::size_t size) noexcept {
+  return static_cast<uint32_t>((size + 15) & ~std::size_t{15});
+}
+}  // namespace
+
+TopicState* TopicState::build(void* raw, std::string_view name, std::size_t hash,
+                              uint32_t capacity, uint32_t room) noexcept {
+  char* bytes = static_cast<char*>(raw);
+  auto* items = reinterpret_cast<std::atomic<Subscriber*>*>(bytes + header_size());
   for (uint32_t i = 0; i < capacity; ++i) new (&items[i]) std::atomic<Subscriber*>(nullptr);
-  char* name_ptr = raw + header + slots;
+  char* name_ptr = bytes + header_size() + sizeof(std::atomic<Subscriber*>) * capacity;
   if (!name.empty()) std::memcpy(name_ptr, name.data(), name.size());
+  return new (raw)
+      TopicState(hash, capacity, static_cast<uint32_t>(name.size()), room, name_ptr, items);
+}
+
+TopicState* TopicState::create(std::string_view name, std::size_t hash, uint32_t capacity) {
+  const uint32_t room = name_room_for(name.size());
+  void* raw = ::operator new(header_size() + sizeof(std::atomic<Subscriber*>) * capacity + room);
   g_live_states.fetch_add(1, std::memory_order_relaxed);
-  return new (raw) TopicState(hash, capacity, static_cast<uint32_t>(name.size()), name_ptr, items);
+  return build(raw, name, hash, capacity, room);
 }
 
 void TopicState::destroy(const TopicState* s) noexcept {
@@ -34,6 +50,33 @@ void TopicState::destroy(const TopicState* s) noexcept {
   s->~TopicState();
   ::operator delete(const_cast<TopicState*>(s));
   g_live_states.fetch_sub(1, std::memory_order_relaxed);
+}
+
+StateSpares::StateSpares() { spares_.reserve(kMax); }
+
+StateSpares::~StateSpares() {
+  for (TopicState* s : spares_) TopicState::destroy(s);
+}
+
+TopicState* StateSpares::create(std::string_view name, std::size_t hash, uint32_t capacity) {
+  for (std::size_t i = 0; i < spares_.size(); ++i) {
+    TopicState* s = spares_[i];
+    if (s->capacity != capacity || s->name_room < name.size()) continue;
+    spares_[i] = spares_.back();
+    spares_.pop_back();
+    const uint32_t room = s->name_room;
+    s->~TopicState();
+    return TopicState::build(s, name, hash, capacity, room);
+  }
+  return TopicState::create(name, hash, capacity);
+}
+
+void StateSpares::recycle(const TopicState* s) noexcept {
+  if (spares_.size() < kMax) {
+    spares_.push_back(const_cast<TopicState*>(s));
+  } else {
+    TopicState::destroy(s);
+  }
 }
 
 uint64_t TopicState::live() noexcept { return g_live_states.load(std::memory_order_relaxed); }

@@ -43,6 +43,7 @@ struct TopicState {
   const std::size_t hash;
   const uint32_t capacity;
   const uint32_t name_size;
+  const uint32_t name_room;  // bytes allocated for the name (StateSpares reuses by it)
   const char* const name_data;
   std::atomic<Subscriber*>* const items;
   // Slots [0, count) are published; a reader loads count, then the slots below it.
@@ -51,9 +52,39 @@ struct TopicState {
   uint32_t metrics_slot = 0;
 
  private:
-  TopicState(std::size_t h, uint32_t cap, uint32_t name_len, const char* name_ptr,
+  friend class StateSpares;
+  TopicState(std::size_t h, uint32_t cap, uint32_t name_len, uint32_t room, const char* name_ptr,
              std::atomic<Subscriber*>* slots) noexcept
-      : hash(h), capacity(cap), name_size(name_len), name_data(name_ptr), items(slots) {}
+      : hash(h),
+        capacity(cap),
+        name_size(name_len),
+        name_room(room),
+        name_data(name_ptr),
+        items(slots) {}
+  // Builds a state in @p raw, an allocation sized for @p capacity slots and @p room name bytes.
+  static TopicState* build(void* raw, std::string_view name, std::size_t hash, uint32_t capacity,
+                           uint32_t room) noexcept;
+};
+
+// States freed by reclaim, kept for the next create of the same capacity (writers only, under
+// the registry mutex). Subscription churn then allocates no state, and reclaim does not free
+// them in batches larger than the allocator's per-thread cache, which made churn pay for
+// glibc's slow paths.
+class StateSpares {
+ public:
+  StateSpares();
+  ~StateSpares();
+  StateSpares(const StateSpares&) = delete;
+  StateSpares& operator=(const StateSpares&) = delete;
+
+  TopicState* create(std::string_view name, std::size_t hash, uint32_t capacity);
+  // @p s is no longer reachable by any thread.
+  void recycle(const TopicState* s) noexcept;
+  std::size_t size() const noexcept { return spares_.size(); }
+
+ private:
+  static constexpr std::size_t kMax = 16;
+  std::vector<TopicState*> spares_;
 };
 
 class TopicTable {

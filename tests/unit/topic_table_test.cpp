@@ -110,6 +110,55 @@ TEST(TopicTable, AStateHoldsItsNameAndSlots) {
   EXPECT_EQ(TopicState::live(), live - 1);
 }
 
+// A recycled state serves the next create of its capacity, for any name that fits its room,
+// built afresh (no slot, no count left over); a create of another capacity allocates; the
+// spares are bounded and freed with them.
+TEST(StateSpares, ReuseARecycledStateBuiltAfresh) {
+  const uint64_t live = TopicState::live();
+  {
+    StateSpares spares;
+    TopicState* first = spares.create("orders.created", TopicTable::hash_of("orders.created"), 4);
+    EXPECT_EQ(TopicState::live(), live + 1);
+    first->items[0].store(reinterpret_cast<Subscriber*>(first), std::memory_order_relaxed);
+    first->count.store(1);
+    first->metrics_slot = 7;
+    spares.recycle(first);
+    EXPECT_EQ(spares.size(), 1u);
+
+    TopicState* other_capacity = spares.create("a.b", TopicTable::hash_of("a.b"), 8);
+    EXPECT_NE(other_capacity, first);
+    EXPECT_EQ(spares.size(), 1u);
+
+    TopicState* again = spares.create("users.deleted", TopicTable::hash_of("users.deleted"), 4);
+    EXPECT_EQ(again, first);
+    EXPECT_EQ(spares.size(), 0u);
+    EXPECT_EQ(again->name(), "users.deleted");
+    EXPECT_EQ(again->hash, TopicTable::hash_of("users.deleted"));
+    EXPECT_EQ(again->capacity, 4u);
+    EXPECT_EQ(again->count.load(), 0u);
+    EXPECT_EQ(again->metrics_slot, 0u);
+    EXPECT_EQ(again->at(0), nullptr);
+    EXPECT_EQ(TopicState::live(), live + 2);
+
+    // A name longer than the recycled state's room gets a new allocation.
+    spares.recycle(again);
+    const std::string longer(64, 'x');
+    TopicState* roomy = spares.create(longer, TopicTable::hash_of(longer), 4);
+    EXPECT_NE(roomy, again);
+    EXPECT_EQ(roomy->name(), longer);
+    EXPECT_EQ(spares.size(), 1u);
+
+    std::vector<TopicState*> many;
+    for (int i = 0; i < 40; ++i) many.push_back(spares.create("n" + std::to_string(i), 1, 2));
+    for (TopicState* s : many) spares.recycle(s);
+    EXPECT_LE(spares.size(), 16u);
+    EXPECT_LE(TopicState::live(), live + 3 + 16);
+    TopicState::destroy(other_capacity);
+    TopicState::destroy(roomy);
+  }
+  EXPECT_EQ(TopicState::live(), live);
+}
+
 // Readers look up a fixed set of names that never leave while a writer churns other names and
 // replaces the fixed ones' states; replaced states are freed only when no hazard names them.
 // A reader must always find every fixed name, with the right name in the state it gets.
