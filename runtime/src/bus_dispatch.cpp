@@ -117,8 +117,8 @@ Completion BusCore::publish_local(std::string_view name, const Payload& payload,
 
   if (!inline_mode_) return publish_pool(name, payload, to, context, mslot);
   uint64_t* cells = metrics_.cells_of(mslot);
-  Metrics::add_to(cells, kPublished);
-  InlineEvent ev(handlers ? handlers->name() : name, payload, context, cells, mslot);
+  const bool timed = metrics_.add_and_sample(cells, kPublished);
+  InlineEvent ev(handlers ? handlers->name() : name, payload, context, cells, mslot, timed);
   if (loopback_) {
     dispatch_inline(ev, to);
   } else {
@@ -183,11 +183,11 @@ Completion BusCore::publish_pool(std::string_view name, const Payload& payload,
                                  const Audience& to, const ContextPtr* context, uint32_t mslot) {
   const uint64_t bytes = sizeof(PoolEvent) + approximate_size(*payload);
   take_budget(name, bytes, mslot);
-  metrics_.add(mslot, kPublished);
+  const bool timed = metrics_.add_and_sample(mslot, kPublished);
   PoolEvent* ev = take_record();
   ev->charged_bytes = bytes;
   ev->metrics_slot = mslot;
-  ev->stamped_ns = metrics_.sample() ? now_ns() : 0;
+  ev->stamped_ns = timed ? now_ns() : 0;
   ev->payload = payload;
   if (context && *context) ev->context = *context;
   ev->decode.store(Decode::none, std::memory_order_relaxed);
@@ -516,7 +516,7 @@ athomic_status BusCore::deliver_received(const athomic_received& m) noexcept {
 athomic_status BusCore::receive(std::string_view name, std::string_view body,
                                 const Audience& to, const TraceHeaders* headers) noexcept {
   const uint32_t mslot = to.exact ? to.exact->metrics_slot : metrics_slot(name);
-  metrics_.add(mslot, kReceived);
+  const bool timed = metrics_.add_and_sample(mslot, kReceived);
   if (to.empty()) {
     undeliverable_.fetch_add(1, std::memory_order_relaxed);
     metrics_.add(mslot, Counter(kDropped + static_cast<int>(DropReason::no_handler)));
@@ -575,7 +575,7 @@ athomic_status BusCore::receive(std::string_view name, std::string_view body,
     }
     ev->charged_bytes = bytes;
     ev->metrics_slot = mslot;
-    ev->stamped_ns = metrics_.sample() ? now_ns() : 0;
+    ev->stamped_ns = timed ? now_ns() : 0;
     ev->decode.store(Decode::raw, std::memory_order_relaxed);
     ev->failed.store(0, std::memory_order_relaxed);
     ev->pending.store(0, std::memory_order_relaxed);
@@ -591,7 +591,7 @@ athomic_status BusCore::receive(std::string_view name, std::string_view body,
   }
   if (!decoded.trace_problem.empty()) ignore_trace_context(name, decoded.trace_problem);
   InlineEvent ev(to.exact ? to.exact->name() : name, decoded.payload, &decoded.context,
-                 metrics_.cells_of(mslot), mslot);
+                 metrics_.cells_of(mslot), mslot, timed);
   dispatch_inline(ev, to);
   return ATHOMIC_OK;
 }
@@ -644,7 +644,7 @@ void BusCore::handler_threw(const Subscriber& s, const Event& ev) noexcept {
 }
 
 void BusCore::dispatch_inline(InlineEvent& ev, const Audience& to) noexcept {
-  if (metrics_.sample()) return dispatch_inline_timed(ev, to);
+  if (ev.timed) return dispatch_inline_timed(ev, to);
   HandlerFrame frame(this);
   ContextSwap swap(ev.context);
   const Event& e = ev.event;

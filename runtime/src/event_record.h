@@ -43,13 +43,15 @@ struct InlineEvent {
   uint64_t* metrics_cells;
   uint32_t metrics_slot;  // the name's slot in the bus's metrics
   uint32_t failed = 0;    // handler calls that threw
+  bool timed;             // one of the events timed for the latency histograms
 
   InlineEvent(std::string_view name, const Payload& payload, const ContextPtr* ctx,
-              uint64_t* cells, uint32_t mslot) noexcept
+              uint64_t* cells, uint32_t mslot, bool sampled) noexcept
       : event(name, payload, (ctx && *ctx) ? **ctx : ExecutionContext::empty()),
         context(ctx),
         metrics_cells(cells),
-        metrics_slot(mslot) {}
+        metrics_slot(mslot),
+        timed(sampled) {}
 };
 
 // The handlers of one event: an exact name's array (hazard-protected by the publish or

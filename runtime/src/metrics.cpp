@@ -81,7 +81,7 @@ Metrics::Metrics(bool enabled, uint32_t max_events, uint32_t latency_sample)
     : enabled_(enabled),
       id_(g_next_id.fetch_add(1, std::memory_order_relaxed)),
       max_events_(max_events),
-      latency_sample_(std::max<uint32_t>(1, latency_sample)),
+      sample_factor_(UINT64_MAX / std::max<uint32_t>(1, latency_sample) + 1),
       pool_(std::make_shared<Pool>()),
       names_(std::make_unique<Names>(max_events)) {
   pool_->slots = static_cast<std::size_t>(max_events) + 1;

@@ -65,16 +65,17 @@ class Metrics {
   static void add_to(uint64_t* cells, Counter c, uint64_t n = 1) noexcept {
     if (cells) store(&cells[c], load(&cells[c]) + n);
   }
-  // True for one call in events.metrics.latency_sample on the calling thread, for this bus:
-  // the clock is the thread's shard's, so that another bus the thread also publishes to (with
-  // its own setting) cannot use up this bus's samples.
-  bool sample() noexcept {
-    if (!enabled_) return false;
-    Shard& s = mine();
-    if (++s.sample_clock < latency_sample_) return false;
-    s.sample_clock = 0;
-    return true;
+  // Adds one to counter @p c of cells from cells_of, and tells whether this event is one to
+  // time: the first of its name on this thread, then one in events.metrics.latency_sample. The
+  // count just written decides, so the choice reads nothing else (a clock of the thread's own
+  // cost a second shard look-up per event), and rare names get their timings too.
+  bool add_and_sample(uint64_t* cells, Counter c) noexcept {
+    if (!cells) return false;
+    const uint64_t n = load(&cells[c]);
+    store(&cells[c], n + 1);
+    return sampled(n);
   }
+  bool add_and_sample(uint32_t slot, Counter c) noexcept { return add_and_sample(cells_of(slot), c); }
   void observe_latency(uint32_t slot, uint64_t ns) noexcept { observe(slot, 0, ns); }
   void observe_duration(uint32_t slot, uint64_t ns) noexcept { observe(slot, 1, ns); }
 
@@ -108,7 +109,6 @@ class Metrics {
     }
     const std::size_t chunk_count;
     std::unique_ptr<std::atomic<uint64_t*>[]> chunks;  // allocated by the owner, read by snapshots
-    uint32_t sample_clock = 0;                          // the owning thread's only
     bool taken = false;                                 // guarded by the pool's mutex
   };
   // The owner's cells for @p slot, allocated on first use.
@@ -147,11 +147,17 @@ class Metrics {
   static inline thread_local uint64_t tls_last_id_ ATHOMIC_FAST_TLS = 0;
   static inline thread_local void* tls_last_shard_ ATHOMIC_FAST_TLS = nullptr;
   void observe(uint32_t slot, int which, uint64_t ns) noexcept;
+  // Whether latency_sample divides @p n (its low 32 bits: the pattern shifts once in 2^32
+  // events), by a multiplication: n * ceil(2^64 / N) wraps below ceil(2^64 / N) exactly for the
+  // multiples of N (Lemire, Kaser and Kurz, "Faster remainder by direct computation", 2019).
+  bool sampled(uint64_t n) const noexcept {
+    return static_cast<uint64_t>(static_cast<uint32_t>(n)) * sample_factor_ <= sample_factor_ - 1;
+  }
 
   const bool enabled_;
   const uint64_t id_;  // tells this bus's shards apart in a thread's cache
   const uint32_t max_events_;
-  const uint32_t latency_sample_;
+  const uint64_t sample_factor_;  // ceil(2^64 / latency_sample); 0 for 1 (every event)
   std::shared_ptr<Pool> pool_;
   std::unique_ptr<Names> names_;
   Shard* fallback_ = nullptr;

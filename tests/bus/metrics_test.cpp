@@ -212,6 +212,30 @@ TEST(MetricsSampling, EachBusOfOneThreadTimesItsOwnShare) {
   EXPECT_EQ(find(mb, "tick")->dispatch_latency.count, 50u);
 }
 
+// Each name's first event on a thread is timed, then one in latency_sample: an event published
+// a few times a day still shows its latency, however busy the thread is with others.
+TEST_P(Metrics, TheFirstEventOfEachNameIsTimedThenOneInN) {
+  auto s = local_settings(GetParam(), 1);
+  s.metrics_latency_sample = 100;
+  auto bus = started(s);
+  const std::vector<std::string> rare{"audit.rotated", "tenant.created", "key.revoked"};
+  for (const auto& name : rare) bus->subscribe(name, [](const Event&) {});
+  bus->subscribe("tick", [](const Event&) {});
+  for (int i = 0; i < 250; ++i) bus->publish("tick", {}).wait();
+  for (const auto& name : rare) bus->publish(name, {}).wait();
+  const MetricsSnapshot m = bus->metrics();
+  for (const auto& name : rare) {
+    const EventMetrics* e = find(m, name);
+    ASSERT_NE(e, nullptr) << name;
+    EXPECT_EQ(e->dispatch_latency.count, 1u) << name;
+    EXPECT_EQ(e->handler_duration.count, 1u) << name;
+  }
+  const EventMetrics* tick = find(m, "tick");
+  ASSERT_NE(tick, nullptr);
+  EXPECT_EQ(tick->dispatch_latency.count, 3u);  // events 1, 101 and 201
+  EXPECT_EQ(tick->handler_duration.count, 3u);
+}
+
 TEST(MetricsPool, RefusedPublishesAndCloseDropsAreCounted) {
   auto s = local_settings(DispatchMode::pool, 1);
   s.max_queued_events = 5;
