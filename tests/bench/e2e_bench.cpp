@@ -41,6 +41,7 @@ int run_sub(athomic::EventBus& bus, const std::string& event, int count, int tim
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   const int got = std::min(received.load(), count);
+  const athomic::BusStats stats = bus.stats();
   bus.close();
   std::vector<int64_t> l(latency.begin(), latency.begin() + got);
   std::sort(l.begin(), l.end());
@@ -52,7 +53,9 @@ int run_sub(athomic::EventBus& bus, const std::string& event, int count, int tim
                         {"expected", count},      {"seconds", secs},
                         {"events_per_s", secs > 0 ? (got - 1) / secs : 0},
                         {"p50_us", pct(0.50)},    {"p99_us", pct(0.99)},
-                        {"max_us", pct(1.0)}};
+                        {"max_us", pct(1.0)},
+                        // Deliveries the bus asked the provider to retry (its queue was full).
+                        {"receive_refusals", stats.receive_refusals}};
   std::cout << out.dump() << std::endl;
   return got == count ? 0 : 1;
 }

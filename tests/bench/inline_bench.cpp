@@ -151,7 +151,7 @@ int register_all() {
   add(restricted, "signals2", [](auto& s) { signals2_emit(s, 1); });
   const Row metrics{"inline_metrics/h1",
                     "publish by name to 1 inline handler with events.metrics.enabled (the "
-                    "default: counts per name, one event in 64 timed) and without"};
+                    "default: counts per name, a name's first event on the thread and one in 64 timed) and without"};
   add(metrics, "metrics_on", [](auto& s) { athomic_inline(s, 1, sample_context(), true); });
   add(metrics, "metrics_off", [](auto& s) { athomic_inline(s, 1, sample_context(), false); });
   const Row json{"inline_json/h1",
