@@ -364,8 +364,9 @@ void BusCore::wait_until_unused(const Subscriber& sub, std::vector<HeldVersion> 
     }
     ++round;
     // A version reclaimed meanwhile was unused when it was; its address may be a current
-    // version by now, named by publishers that never saw this subscriber.
-    if (!versions.empty()) {
+    // version by now, named by publishers that never saw this subscriber. Checked once the
+    // wait sleeps: the registry mutex is not worth taking for the first, yielding rounds.
+    if (round > 64 && !versions.empty()) {
       std::lock_guard lock(registry_mutex_);
       if (std::erase_if(versions, [&](const HeldVersion& v) { return !still_retired(v); }) > 0) {
         gather();

@@ -66,9 +66,9 @@ class Metrics {
     if (cells) store(&cells[c], load(&cells[c]) + n);
   }
   // Adds one to counter @p c of cells from cells_of, and tells whether this event is one to
-  // time: the first of its name on this thread, then one in events.metrics.latency_sample. The
-  // count just written decides, so the choice reads nothing else (a clock of the thread's own
-  // cost a second shard look-up per event), and rare names get their timings too.
+  // time: one in events.metrics.latency_sample of the slot's count in this thread's shard, the
+  // first included. The count just written decides, so the choice reads nothing else (a clock
+  // of the thread's own cost a second shard look-up per event), and rare names get timings too.
   bool add_and_sample(uint64_t* cells, Counter c) noexcept {
     if (!cells) return false;
     const uint64_t n = load(&cells[c]);

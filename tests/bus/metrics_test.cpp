@@ -236,6 +236,24 @@ TEST_P(Metrics, TheFirstEventOfEachNameIsTimedThenOneInN) {
   EXPECT_EQ(tick->handler_duration.count, 3u);
 }
 
+// Whatever latency_sample is, the first of every N events is timed: ceil(events / N) of them.
+TEST_P(Metrics, TimesOneInNForOddAndLargeN) {
+  for (const uint32_t n : {1u, 2u, 3u, 7u, 1000000u}) {
+    auto s = local_settings(GetParam(), 1);
+    s.metrics_latency_sample = n;
+    auto bus = started(s);
+    bus->subscribe("x", [](const Event&) {});
+    constexpr uint32_t kEvents = 50;
+    for (uint32_t i = 0; i < kEvents; ++i) bus->publish("x", {}).wait();
+    bus->close();
+    const MetricsSnapshot m = bus->metrics();
+    const EventMetrics* x = find(m, "x");
+    ASSERT_NE(x, nullptr);
+    EXPECT_EQ(x->dispatch_latency.count, (kEvents + n - 1) / n) << "latency_sample " << n;
+    EXPECT_EQ(x->handler_duration.count, (kEvents + n - 1) / n) << "latency_sample " << n;
+  }
+}
+
 TEST(MetricsPool, RefusedPublishesAndCloseDropsAreCounted) {
   auto s = local_settings(DispatchMode::pool, 1);
   s.max_queued_events = 5;
