@@ -62,9 +62,10 @@ bool PoolEvent::reserve_nodes(uint32_t count) noexcept {
 void PoolEvent::clear_content() noexcept {
   payload.reset();
   context.reset();
+  // Read before written: a published event's record leaves these lines alone.
   if (raw.capacity() > kKeptRawCapacity) {
     std::string().swap(raw);
-  } else {
+  } else if (!raw.empty()) {
     raw.clear();
   }
   if (!headers.empty()) {

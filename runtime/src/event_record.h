@@ -94,7 +94,14 @@ struct Outcome {
 
 // A delivery to an exact subscription shows the subscription's copy of the name; the record
 // keeps its own only when pattern subscriptions are among its handlers.
-struct PoolEvent : Outcome {
+//
+// Laid out for the hand-off between threads: what every event's publisher writes and its
+// worker reads or writes back — the outcome, the event's fields, the first queue node and the
+// free-list link — fills the first two cache lines; what only some events use (received bytes,
+// trace headers, a name for pattern subscribers, more nodes) comes after and is left untouched
+// by events that do not. Each line the two threads share crosses between their caches twice
+// per event.
+struct alignas(64) PoolEvent : Outcome {
   static constexpr uint32_t kInlineNodes = 4;
   // Buffers up to this size stay with a recycled record; larger ones are freed with the event.
   static constexpr std::size_t kKeptRawCapacity = 4096;
@@ -103,12 +110,16 @@ struct PoolEvent : Outcome {
   PoolEvent() noexcept : Outcome(Kind::pool_event) {}
 
   std::atomic<Decode> decode{Decode::none};
-  uint64_t charged_bytes = 0;  // what the event holds of the queue's byte bound
   uint32_t metrics_slot = 0;   // the name's slot in the bus's metrics
+  uint64_t charged_bytes = 0;  // what the event holds of the queue's byte bound
   uint64_t stamped_ns = 0;     // when published or received, for a sampled event; else 0
 
   Payload payload;
   ContextPtr context;
+  LaneNode first_node;             // the first subscriber's queue node
+  PoolEvent* next_free = nullptr;  // in a free list
+
+  // Only for some events.
   std::string raw;  // received bytes, until decoded
   // A received message's W3C headers (events.context.traceparent, ATHOMIC_CAP_HEADERS), their
   // values copied into header_text; empty for all others.
@@ -117,16 +128,15 @@ struct PoolEvent : Outcome {
   // The event's name, for the pattern subscriptions it is queued for (exact ones see their own).
   std::string name;
 
-  LaneNode nodes[kInlineNodes];
+  LaneNode nodes[kInlineNodes - 1];  // the second to fourth subscribers' nodes
   std::unique_ptr<LaneNode[]> more_nodes;
   uint32_t more_capacity = 0;
-
-  PoolEvent* next_free = nullptr;  // in a free list
 
   // Room for @p count nodes; false when memory for them cannot be had.
   bool reserve_nodes(uint32_t count) noexcept;
   LaneNode& node(uint32_t i) noexcept {
-    return i < kInlineNodes ? nodes[i] : more_nodes[i - kInlineNodes];
+    if (i == 0) return first_node;
+    return i < kInlineNodes ? nodes[i - 1] : more_nodes[i - kInlineNodes];
   }
   // Drops what the event holds once delivered; keeps small buffers for the next use.
   void clear_content() noexcept;
