@@ -3,6 +3,8 @@
 
 #include <gmock/gmock.h>
 
+#include <memory>
+#include <mutex>
 #include <set>
 #include <vector>
 
@@ -210,6 +212,36 @@ TEST_P(Dispatch, ThenRunsOnceWhenThePublishIsDone) {
     ASSERT_TRUE(eventually([&] { return count->load() >= 1; }));
     std::this_thread::yield();
     ASSERT_EQ(count->load(), 1);
+  }
+}
+
+// An event queued for 1 to 9 handlers (some of them wildcard subscriptions): every handler
+// sees every event once, in publish order, whichever of the record's queue nodes carries it.
+TEST_P(Dispatch, AnyNumberOfHandlersGetsEveryEventInOrder) {
+  constexpr int kEvents = 100;
+  for (int handlers = 1; handlers <= 9; ++handlers) {
+    auto b = started(local_settings(GetParam(), 2));
+    std::vector<std::vector<int>> seen(static_cast<std::size_t>(handlers));
+    std::vector<std::unique_ptr<std::mutex>> locks;
+    for (int h = 0; h < handlers; ++h) locks.push_back(std::make_unique<std::mutex>());
+    for (int h = 0; h < handlers; ++h) {
+      b->subscribe(h % 3 == 2 ? "order.*" : "order.placed", [&, h](const Event& e) {
+        std::lock_guard lock(*locks[static_cast<std::size_t>(h)]);
+        seen[static_cast<std::size_t>(h)].push_back(e.payload().value("i", -1));
+      });
+    }
+    std::vector<Completion> done;
+    for (int i = 0; i < kEvents; ++i) done.push_back(b->publish("order.placed", {{"i", i}}));
+    for (auto& d : done) {
+      d.wait();
+      EXPECT_EQ(d.receivers(), handlers);
+    }
+    b->close();
+    for (int h = 0; h < handlers; ++h) {
+      std::vector<int> expected(kEvents);
+      for (int i = 0; i < kEvents; ++i) expected[static_cast<std::size_t>(i)] = i;
+      EXPECT_EQ(seen[static_cast<std::size_t>(h)], expected) << handlers << " handlers, #" << h;
+    }
   }
 }
 
