@@ -558,7 +558,7 @@ athomic_status BusCore::receive(std::string_view name, std::string_view body,
         return ATHOMIC_ERR_BACKPRESSURE;
       }
     }
-    PoolEvent* ev;
+    PoolEvent* ev = nullptr;
     try {
       ev = take_record();
       ev->raw.assign(body);
@@ -570,6 +570,12 @@ athomic_status BusCore::receive(std::string_view name, std::string_view body,
         ev->headers.state = std::string_view(ev->header_text).substr(headers->parent.size());
       }
     } catch (...) {
+      if (ev) {  // no memory for the bytes: the record goes back, not astray
+        ev->headers = TraceHeaders{};
+        ev->header_text.clear();
+        ev->clear_content();
+        cache_or_free_record(ev);
+      }
       budget_.give_back(1, bytes);
       return ATHOMIC_ERR_BACKPRESSURE;
     }
