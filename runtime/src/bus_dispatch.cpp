@@ -571,8 +571,6 @@ athomic_status BusCore::receive(std::string_view name, std::string_view body,
       }
     } catch (...) {
       if (ev) {  // no memory for the bytes: the record goes back, not astray
-        ev->headers = TraceHeaders{};
-        ev->header_text.clear();
         ev->clear_content();
         cache_or_free_record(ev);
       }

@@ -98,8 +98,8 @@ struct Outcome {
 // Laid out for the hand-off between threads: what every event's publisher writes and its
 // worker reads or writes back — the outcome, the event's fields, the first queue node and the
 // free-list link — fills the first two cache lines; what only some events use (received bytes,
-// trace headers, a name for pattern subscribers, more nodes) comes after and is left untouched
-// by events that do not. Each line the two threads share crosses between their caches twice
+// trace headers, a name for pattern subscribers, more nodes) comes after (from the last 8 bytes
+// of the second line) and is only read by events that do not use it. Each line the two threads share crosses between their caches twice
 // per event.
 struct alignas(64) PoolEvent : Outcome {
   static constexpr uint32_t kInlineNodes = 4;
