@@ -758,16 +758,7 @@ void BusCore::drain(void* self, Lane& lane, unsigned worker) noexcept {
       // A publisher is often just behind: watch this lane a moment before giving it up, which
       // spares it scheduling the lane again (and this worker a trip through the ready queue) —
       // as the one worker polling, and not while other lanes wait.
-      Executor& ex = *bus->executor_;
-      if (ex.try_look()) {
-        for (int round = 0; round < Executor::kLookRounds && !lane.maybe_nonempty() &&
-                            !ex.others_waiting();
-             ++round) {
-          cpu_relax();
-        }
-        ex.stop_looking();
-        if (lane.maybe_nonempty()) continue;
-      }
+      if (bus->executor_->watch(worker, [&] { return lane.maybe_nonempty(); })) continue;
       lane.draining.store(false, std::memory_order_seq_cst);
       if (!lane.try_release()) break;
       lane.draining.store(true, std::memory_order_seq_cst);

@@ -76,6 +76,89 @@ TEST(Executor, ParkedWorkersWakeForLaterWork) {
   }
 }
 
+// Drains like the bus does: watches its lane for more work before giving it up.
+struct Watching {
+  Executor* ex = nullptr;
+  std::atomic<int> drained{0};
+
+  static void drain(void* self, Lane& lane, unsigned worker) noexcept {
+    auto* w = static_cast<Watching*>(self);
+    for (;;) {
+      if (lane.pop()) {
+        w->drained++;
+        continue;
+      }
+      if (lane.maybe_nonempty()) continue;
+      if (w->ex->watch(worker, [&] { return lane.maybe_nonempty(); })) continue;
+      if (!lane.try_release()) break;
+    }
+  }
+};
+
+// Waits until @p count items were drained; false after 30 s.
+bool drained_to(const std::atomic<int>& drained, int count) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (drained.load() < count) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+TEST(Executor, ATrickleOfWorkStopsThePollingAndBackToBackWorkBringsItBack) {
+  Watching w;
+  Executor ex(2, &Watching::drain, &w);
+  w.ex = &ex;
+  EXPECT_EQ(ex.look_budget_ns(), Executor::kMaxLookNs);
+  Lane lane;
+  std::vector<LaneNode> nodes(2);
+  int sent = 0;
+  // Gaps of 2 ms: each look found nothing, and each halves the next until none is made.
+  for (int round = 0; round < 20; ++round) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    if (lane.push(&nodes[0])) ex.schedule(&lane);
+    ASSERT_TRUE(drained_to(w.drained, ++sent));
+  }
+  EXPECT_EQ(ex.look_budget_ns(), 0);
+  // Work right behind the last: a look would have caught it, so looking resumes. Whether one
+  // push lands while a worker is parked (rather than still on its way) is up to the scheduler:
+  // keep pushing until it happens.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (ex.look_budget_ns() != Executor::kMaxLookNs &&
+         std::chrono::steady_clock::now() < deadline) {
+    if (lane.push(&nodes[sent % 2])) ex.schedule(&lane);
+    ASSERT_TRUE(drained_to(w.drained, ++sent));
+  }
+  EXPECT_EQ(ex.look_budget_ns(), Executor::kMaxLookNs);
+}
+
+TEST(Executor, WatchingWorkersLoseNothingWhateverTheLookBudget) {
+  // Producers alternate bursts with pauses, so the budget swings between 0 and its maximum
+  // while lanes are scheduled, watched and given up from several threads.
+  Watching w;
+  Executor ex(3, &Watching::drain, &w);
+  w.ex = &ex;
+  constexpr int kLanes = 8;
+  constexpr int kPerLane = 3000;
+  std::vector<Lane> lanes(kLanes);
+  std::vector<std::unique_ptr<LaneNode[]>> nodes;
+  for (int l = 0; l < kLanes; ++l) nodes.emplace_back(new LaneNode[kPerLane]);
+  std::vector<std::thread> producers;
+  for (int p = 0; p < 2; ++p) {
+    producers.emplace_back([&, p] {
+      for (int i = 0; i < kPerLane; ++i) {
+        for (int l = p; l < kLanes; l += 2) {
+          if (lanes[l].push(&nodes[l][i])) ex.schedule(&lanes[l]);
+        }
+        if (i % 100 == 99) std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
+    });
+  }
+  for (auto& t : producers) t.join();
+  EXPECT_TRUE(drained_to(w.drained, kLanes * kPerLane)) << w.drained.load();
+  EXPECT_EQ(ex.stop(std::chrono::steady_clock::now() + std::chrono::seconds(30), nullptr), 0u);
+}
+
 // A drain function whose handler blocks until released.
 struct Stuck {
   std::mutex m;
