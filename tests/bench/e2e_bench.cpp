@@ -9,6 +9,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -24,6 +26,14 @@ int64_t now_ns() {
       .count();
 }
 
+// CPU time of the whole process (all threads), seconds.
+double process_cpu_s() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
 int run_sub(athomic::EventBus& bus, const std::string& event, int count, int timeout_s) {
   std::vector<int64_t> latency(static_cast<std::size_t>(count));
   std::atomic<int> received{0};
@@ -36,11 +46,13 @@ int run_sub(athomic::EventBus& bus, const std::string& event, int count, int tim
     if (i == count - 1) last = t;
   });
   std::cout << "ready" << std::endl;
+  const double cpu_at_ready = process_cpu_s();
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
   while (received.load() < count && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   const int got = std::min(received.load(), count);
+  const double cpu_s = process_cpu_s() - cpu_at_ready;
   const athomic::BusStats stats = bus.stats();
   bus.close();
   std::vector<int64_t> l(latency.begin(), latency.begin() + got);
@@ -54,6 +66,9 @@ int run_sub(athomic::EventBus& bus, const std::string& event, int count, int tim
                         {"events_per_s", secs > 0 ? (got - 1) / secs : 0},
                         {"p50_us", pct(0.50)},    {"p99_us", pct(0.99)},
                         {"max_us", pct(1.0)},
+                        // The subscribing process's CPU (every thread) from "ready" to the last
+                        // event, per event received.
+                        {"cpu_us_per_event", got > 0 ? cpu_s * 1e6 / got : 0},
                         // Deliveries the bus asked the provider to retry (its queue was full).
                         {"receive_refusals", stats.receive_refusals}};
   std::cout << out.dump() << std::endl;
