@@ -25,13 +25,16 @@ class QueueBudget {
   // One event of @p bytes, if it fits now.
   bool try_take(uint64_t bytes) noexcept {
     // Sequentially consistent: pairs with give_back's check for waiters.
+    // Later takers may have given back by the time "given" is read, making it the larger:
+    // the difference saturates at 0 (nothing of ours is over the bound then) instead of
+    // wrapping round to a refusal.
     const uint64_t taken = taken_events_.fetch_add(1, std::memory_order_seq_cst) + 1;
-    if (taken - given_events_.load(std::memory_order_seq_cst) > max_events_) {
+    if (difference(taken, given_events_.load(std::memory_order_seq_cst)) > max_events_) {
       taken_events_.fetch_sub(1, std::memory_order_relaxed);
       return false;
     }
     const uint64_t taken_bytes = taken_bytes_.fetch_add(bytes, std::memory_order_relaxed) + bytes;
-    if (taken_bytes - given_bytes_.load(std::memory_order_relaxed) > max_bytes_) {
+    if (difference(taken_bytes, given_bytes_.load(std::memory_order_relaxed)) > max_bytes_) {
       taken_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
       taken_events_.fetch_sub(1, std::memory_order_relaxed);
       return false;

@@ -91,5 +91,29 @@ TEST(QueueBudgetStress, NeverMoreThanTheBoundAtOnce) {
   EXPECT_EQ(b.bytes(), 0u);
 }
 
+TEST(QueueBudgetStress, NeverRefusesWhileFarBelowTheBound) {
+  // At most 4 events are ever taken at once, against a bound of 1000: every take must succeed.
+  // A taker that read its own count, then the count given back after later takers had given
+  // theirs back, used to see a negative queue wrap round to a huge one and refuse.
+  QueueBudget b(1000, 1 << 20);
+  std::atomic<long> refused{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 500000; ++i) {
+        if (b.try_take(100)) {
+          b.give_back(1, 100);
+        } else {
+          refused.fetch_add(1, std::memory_order_relaxed);
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(refused.load(), 0);
+  EXPECT_EQ(b.events(), 0u);
+  EXPECT_EQ(b.bytes(), 0u);
+}
+
 }  // namespace
 }  // namespace athomic::detail
