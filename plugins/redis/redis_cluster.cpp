@@ -100,14 +100,14 @@ class ClusterProvider final : public sdk::Provider {
       host_.report_state(ATHOMIC_CONNECTION_DOWN, error);
       throw sdk::Error(ATHOMIC_ERR_CONNECT, error);
     }
-    std::vector<Shard*> to_start;
+    std::vector<std::pair<Shard*, Endpoint>> to_start;  // and where each is, read under mutex_
     {
       std::lock_guard lock(mutex_);
       stopping_ = false;
       if (cluster_.sharded) {
         apply_map(nodes);
         for (const auto& shard : shards_) {
-          if (shard->serves) to_start.push_back(shard.get());
+          if (shard->serves) to_start.emplace_back(shard.get(), shard->master);
         }
         if (to_start.empty()) {
           error = "no master of the " + cluster_.display() + " serves any slot";
@@ -121,7 +121,7 @@ class ClusterProvider final : public sdk::Provider {
         Shard& only = *shards_.front();
         only.master = answered;  // the first seed that works: the user's order
         only.serves = true;
-        to_start.push_back(&only);
+        to_start.emplace_back(&only, only.master);
       }
     }
     if (!error.empty()) {
@@ -130,8 +130,8 @@ class ClusterProvider final : public sdk::Provider {
     }
     std::vector<Shard*> started;
     try {
-      for (Shard* shard : to_start) {
-        shard->bus->move_to(shard->master);  // a restart: where the shard is now
+      for (auto& [shard, master] : to_start) {
+        shard->bus->move_to(master);  // a restart: where the shard is now
         shard->bus->start();
         started.push_back(shard);
       }
@@ -536,11 +536,11 @@ class ClusterProvider final : public sdk::Provider {
       if (loud && !cancel.requested()) host_.warn("could not refresh the cluster's slot map: " + error);
       return;
     }
-    std::vector<Shard*> added;
+    std::vector<std::pair<Shard*, std::string>> added;  // and its address, read under mutex_
     std::vector<std::pair<Shard*, Endpoint>> serving;
     {
       std::lock_guard lock(mutex_);
-      added = apply_map(nodes);
+      for (Shard* shard : apply_map(nodes)) added.emplace_back(shard, address_of(shard->master));
       for (const auto& shard : shards_) {
         if (shard->serves && shard->bus) serving.emplace_back(shard.get(), shard->master);
       }
@@ -548,13 +548,12 @@ class ClusterProvider final : public sdk::Provider {
     // A shard whose master changed while its connections stayed open (CLUSTER FAILOVER, or a
     // paused master that came back a replica): they move.
     for (auto& [shard, master] : serving) shard->bus->follow(master);
-    for (Shard* shard : added) {
-      host_.info("the cluster has a new shard at " + address_of(shard->master));
+    for (auto& [shard, at] : added) {
+      host_.info("the cluster has a new shard at " + at);
       try {
         shard->bus->start();
       } catch (const std::exception& e) {
-        host_.error("could not connect to the new shard at " + address_of(shard->master) + ": " +
-                    e.what());
+        host_.error("could not connect to the new shard at " + at + ": " + e.what());
         std::lock_guard lock(mutex_);
         for (auto& slot : slots_) {
           if (slot.load(std::memory_order_relaxed) == shard) slot.store(nullptr);
@@ -630,6 +629,7 @@ class ClusterProvider final : public sdk::Provider {
       }
     }
     Shard* target = nullptr;
+    std::string at;  // the target's address: its I/O thread rewrites it under mutex_ on reconnect
     {
       std::lock_guard lock(mutex_);
       const auto it = subscribed_.find(task.topic);
@@ -644,14 +644,13 @@ class ClusterProvider final : public sdk::Provider {
         return;
       }
       it->second = target;
+      at = address_of(target->master);
     }
-    host_.info("subscribing " + task.topic + " again at " + address_of(target->master) + " (" +
-               task.why + ")");
+    host_.info("subscribing " + task.topic + " again at " + at + " (" + task.why + ")");
     try {
       target->bus->interest_add(task.topic, ATHOMIC_INTEREST_EXACT);
     } catch (const std::exception& e) {
-      host_.error("could not subscribe " + task.topic + " again at " +
-                  address_of(target->master) + ": " + e.what());
+      host_.error("could not subscribe " + task.topic + " again at " + at + ": " + e.what());
     }
   }
 
