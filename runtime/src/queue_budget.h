@@ -8,6 +8,7 @@
 // between the publishing and the handling threads for the bound's sake.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -33,7 +34,17 @@ class QueueBudget {
       taken_events_.fetch_sub(1, std::memory_order_relaxed);
       return false;
     }
-    const uint64_t taken_bytes = taken_bytes_.fetch_add(bytes, std::memory_order_relaxed) + bytes;
+    // Bytes are checked before they are added too: a large event that does not fit must not
+    // count, even for a moment, against the small ones published beside it. "Taken" is read
+    // first (acquire keeps the other load after it): read second, after a preemption, it could
+    // exceed "given" by everything taken and given back meanwhile.
+    const uint64_t taken_before = taken_bytes_.load(std::memory_order_acquire);
+    if (difference(taken_before + bytes, given_bytes_.load(std::memory_order_relaxed)) >
+        max_bytes_) {
+      taken_events_.fetch_sub(1, std::memory_order_relaxed);
+      return false;
+    }
+    const uint64_t taken_bytes = taken_bytes_.fetch_add(bytes, std::memory_order_acquire) + bytes;
     if (difference(taken_bytes, given_bytes_.load(std::memory_order_relaxed)) > max_bytes_) {
       taken_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
       taken_events_.fetch_sub(1, std::memory_order_relaxed);
@@ -63,14 +74,18 @@ class QueueBudget {
   // Wakes every waiter so that it checks give_up (the bus is closing).
   void wake_all() noexcept;
 
-  // Read from both sides' counters: exact once the workers have given their batches back.
+  // Read from both sides' counters: exact once the workers have given their batches back. A
+  // take being refused counts for a moment; what was accepted never exceeds the bound, and
+  // neither does the figure.
   uint64_t events() const noexcept {
-    return difference(taken_events_.load(std::memory_order_seq_cst),
-                      given_events_.load(std::memory_order_seq_cst));
+    return std::min(difference(taken_events_.load(std::memory_order_seq_cst),
+                               given_events_.load(std::memory_order_seq_cst)),
+                    max_events_);
   }
   uint64_t bytes() const noexcept {
-    return difference(taken_bytes_.load(std::memory_order_seq_cst),
-                      given_bytes_.load(std::memory_order_seq_cst));
+    return std::min(difference(taken_bytes_.load(std::memory_order_seq_cst),
+                               given_bytes_.load(std::memory_order_seq_cst)),
+                    max_bytes_);
   }
   uint64_t max_events() const noexcept { return max_events_; }
   uint64_t max_bytes() const noexcept { return max_bytes_; }

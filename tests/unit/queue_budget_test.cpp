@@ -115,5 +115,31 @@ TEST(QueueBudgetStress, NeverRefusesWhileFarBelowTheBound) {
   EXPECT_EQ(b.bytes(), 0u);
 }
 
+TEST(QueueBudgetStress, AnEventTooLargeForWhatIsLeftDoesNotCrowdOutSmallOnes) {
+  // 600 KiB of a 1 MiB bound are held; another thread keeps offering an event of 600 KiB, which
+  // never fits. Events of 100 bytes always fit and must never be refused.
+  constexpr uint64_t kBig = 600 * 1024;
+  QueueBudget b(1000, 1 << 20);
+  ASSERT_TRUE(b.try_take(kBig));
+  std::atomic<bool> stop{false};
+  std::thread big([&] {
+    while (!stop.load(std::memory_order_relaxed)) EXPECT_FALSE(b.try_take(kBig));
+  });
+  long refused = 0;
+  for (int i = 0; i < 500000; ++i) {
+    if (b.try_take(100)) {
+      b.give_back(1, 100);
+    } else {
+      ++refused;
+    }
+  }
+  stop = true;
+  big.join();
+  EXPECT_EQ(refused, 0);
+  EXPECT_LE(b.bytes(), uint64_t{1} << 20);
+  b.give_back(1, kBig);
+  EXPECT_EQ(b.events(), 0u);
+}
+
 }  // namespace
 }  // namespace athomic::detail
