@@ -1,7 +1,7 @@
 #include "executor.h"
 
 #include <algorithm>
-#include <climits>
+#include <cstdint>
 
 #ifdef __linux__
 #include <linux/futex.h>
