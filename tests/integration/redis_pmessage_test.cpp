@@ -85,9 +85,13 @@ class ScriptedRedis {
         if (subscriber_ >= 0) send(subscriber_, script_(glob_));
       } else if ((c == "PSUBSCRIBE" || c == "SUBSCRIBE") && cmd.size() == 2) {
         const std::string kind = c == "PSUBSCRIBE" ? "psubscribe" : "subscribe";
+        {
+          // Recorded before the confirmation goes out: the bus may publish as soon as it has
+          // it, and that PUBLISH is served by another connection's thread.
+          std::lock_guard lock(m_);
+          if (c == "PSUBSCRIBE") subscriber_ = fd, glob_ = cmd[1];
+        }
         send(fd, array({bulk(kind), bulk(cmd[1]), ":1\r\n"}));
-        std::lock_guard lock(m_);
-        if (c == "PSUBSCRIBE") subscriber_ = fd, glob_ = cmd[1];
       } else {
         send(fd, "+OK\r\n");
       }
