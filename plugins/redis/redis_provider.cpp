@@ -69,6 +69,8 @@ struct Link {
   Clock::time_point retry_at{};  // while down and not connecting: when the next attempt begins
   double delay = 0;              // the wait after the next failed attempt
   int attempts = 0;              // failed attempts since the connection was lost
+  Endpoint at;                   // the server it is connected or connecting to, or was last
+  std::string failed_at;         // host:port its last attempt failed on (while attempts > 0)
   std::string lost;              // while lost: how, for the host's health (empty while open)
   bool ping_due = false;         // a keepalive PING is unanswered
   Clock::time_point due_since{};  // since when an answer has been awaited (reply_timeout)
@@ -124,6 +126,7 @@ class Server final : public ServerBus {
       failed.insert(address_of(master_));
     }
     written_to_ = address_of(master_);
+    pub_.at = sub_.at = master_;
     {
       std::lock_guard lock(mutex_);
       stopping_ = false;
@@ -470,7 +473,7 @@ class Server final : public ServerBus {
       if (subscribe) channel_gone(target, refused);
       return;
     }
-    host_.error("the server at " + master_.display() + " refused " +
+    host_.error("the server at " + sub_.at.display() + " refused " +
                 (target.name.empty() ? std::string("a subscription change (no command was waiting)")
                                      : target.text(subscribe)) +
                 ": " + std::string(refused) + refusal_hint(refused));
@@ -659,7 +662,7 @@ class Server final : public ServerBus {
     const std::string channel(PublishQueue::channel_of(queue_.command(index, offset)));
     if (reply.is_array || reply.value.type != '-') {
       host_.publish_done(token, ATHOMIC_ERR_INTERNAL, -1,
-                         "the server at " + master_.display() + " answered PUBLISH to " + channel +
+                         "the server at " + pub_.at.display() + " answered PUBLISH to " + channel +
                              " with a reply of type '" + (reply.is_array ? '*' : reply.value.type) +
                              "', not a count");
       return;
@@ -671,7 +674,7 @@ class Server final : public ServerBus {
     }
     host_.publish_done(
         token, why.starts_with("NOPERM") ? ATHOMIC_ERR_INVALID_ARGUMENT : ATHOMIC_ERR_STATE, -1,
-        "the server at " + master_.display() + " refused PUBLISH to " + channel + ": " +
+        "the server at " + pub_.at.display() + " refused PUBLISH to " + channel + ": " +
             std::string(why) + refusal_hint(why));
   }
 
@@ -717,7 +720,7 @@ class Server final : public ServerBus {
     link.delay = config_.reconnect_initial_delay_s;
     link.attempts = 0;
     link.lost =
-        "lost the " + std::string(link.name) + " connection to " + master_.display() + ": " + why;
+        "lost the " + std::string(link.name) + " connection to " + link.at.display() + ": " + why;
     {
       std::lock_guard lock(mutex_);
       if (&link == &pub_) {
@@ -739,6 +742,18 @@ class Server final : public ServerBus {
     report(ATHOMIC_CONNECTION_RECONNECTING, link.lost);
   }
 
+  // Closes @p link, open and working, because the master moved. What the server already sent
+  // the subscribing connection is delivered first: it counted this bus among the receivers of
+  // those publishes, and told their publishers so.
+  void leave(Link& link, const std::string& why) {
+    if (&link == &sub_ && sub_failure_.empty() && !delivery_held()) {
+      std::string error;
+      sub_.conn.read_available(kDrainLimit, error);
+      deliver_received(error);
+    }
+    lose(link, why);
+  }
+
   void attempt_failed(Link& link, const std::string& error) {
     ++link.attempts;
     if (link.attempts == 1 || link.attempts % 10 == 0) {
@@ -750,6 +765,19 @@ class Server final : public ServerBus {
   }
 
   void reconnected(Link& link) {
+    // Connecting checked that this server is the master (ROLE; with Cluster, the slot's owner):
+    // the other connection, elsewhere, leaves for it. Not before: an answer naming a server
+    // that cannot be reached must not take a working connection off a live one.
+    master_ = link.at;
+    Link& other = &link == &pub_ ? sub_ : pub_;
+    if (address_of(other.at) != address_of(link.at)) {
+      if (other.conn.is_open()) {
+        leave(other, "the master moved to " + link.at.display());
+      } else if (other.conn.connecting()) {
+        other.conn.close();  // an attempt elsewhere; it starts again here
+        other.retry_at = Clock::now();
+      }
+    }
     if (&link == &pub_) abandon_if_moved();
     const int attempts = link.attempts + 1;
     link.attempts = 0;
@@ -776,7 +804,6 @@ class Server final : public ServerBus {
       }
     }
     // Up for the host only once both are.
-    const Link& other = &link == &pub_ ? sub_ : pub_;
     if (other.lost.empty()) {
       announced_from_.clear();  // both are on the master now
       report(ATHOMIC_CONNECTION_UP, "reconnected to " + master_.display());
@@ -790,23 +817,24 @@ class Server final : public ServerBus {
   }
 
   // Sentinel: asks the sentinels for the master before @p link connects (blocking the loop for
-  // at most the connect timeout per sentinel step; stop() cancels it). When the master moved,
-  // the other connection leaves the old one too. False when no sentinel answered: the attempt
-  // failed, and is retried with backoff.
-  bool locate_master(Link& link, Clock::time_point now) {
+  // at most the connect timeout per sentinel step; stop() cancels it), and sets link.at. The
+  // other connection follows once this one has connected there (reconnected()). False when no
+  // sentinel answered: the attempt failed, and is retried with backoff.
+  bool locate_master(Link& link) {
     Endpoint found = master_;
     std::string error;
     const Connection::Cancel cancel{wake_fd_, [this] {
                                       std::lock_guard lock(mutex_);
                                       return stopping_;
                                     }};
-    // After a failed attempt on the master named, another sentinel's answer is preferred: the
-    // one asked first may have a stale view. (When they all name it, it is tried again.)
+    // After a failed attempt, another sentinel's answer than the server it failed on is
+    // preferred: the one asked first may have a stale view. (When they all name it, it is tried
+    // again.)
     // After a +switch-master, the master announced as left is passed over too: a sentinel asked
     // before the announcing one may not know of the switch yet, and a demoted master answers
     // ROLE with `master` for a while.
     std::set<std::string> failed;
-    if (link.attempts > 0) failed.insert(address_of(master_));
+    if (link.attempts > 0 && !link.failed_at.empty()) failed.insert(link.failed_at);
     if (!announced_from_.empty()) failed.insert(announced_from_);
     const bool avoid = link.attempts > 0 || !announced_from_.empty();
     const bool ok = owner_ ? owner_->locate(found, error, cancel)
@@ -818,6 +846,7 @@ class Server final : public ServerBus {
       attempt_failed(link, error);
       return false;
     }
+    link.at = found;
     if (address_of(found) == address_of(master_)) return true;
     if (owner_) {
       host_.warn("the cluster now serves these channels at " + found.display() + " (it was " +
@@ -825,13 +854,6 @@ class Server final : public ServerBus {
     } else {
       host_.warn("the sentinels name " + found.display() + " the master of '" +
                  config_.sentinel->master_name + "' (it was " + master_.display() + ")");
-    }
-    Link& other = &link == &pub_ ? sub_ : pub_;
-    if (other.conn.is_open()) {
-      lose(other, "the master moved to " + found.display());
-    } else if (other.conn.connecting()) {
-      other.conn.close();  // an attempt on the old address; it starts again on the new one
-      other.retry_at = now;
     }
     master_ = std::move(found);
     return true;
@@ -875,7 +897,7 @@ class Server final : public ServerBus {
     const std::string why = "the cluster serves these channels at " + to + " now";
     for (Link* link : {&pub_, &sub_}) {
       if (link->conn.is_open()) {
-        lose(*link, why);
+        leave(*link, why);
       } else if (link->conn.connecting()) {
         link->conn.close();  // an attempt on the old address; it starts again on the new one
         link->retry_at = now;
@@ -888,8 +910,12 @@ class Server final : public ServerBus {
     if (!link.conn.connecting()) {
       if (now < link.retry_at) return;
       try {
-        if ((config_.sentinel || owner_) && !locate_master(link, now)) return;
-        link.conn.begin(master_);
+        if (config_.sentinel || owner_) {
+          if (!locate_master(link)) return;
+        } else {
+          link.at = master_;
+        }
+        link.conn.begin(link.at);
       } catch (const std::exception& e) {  // no eventfd or thread for the resolver
         attempt_failed(link, std::string("cannot start connecting: ") + e.what());
         return;
@@ -904,6 +930,7 @@ class Server final : public ServerBus {
         reconnected(link);
         break;
       case Connection::Step::failed:
+        link.failed_at = address_of(link.at);
         attempt_failed(link, error);
         break;
       case Connection::Step::pending:
@@ -1094,16 +1121,9 @@ class Server final : public ServerBus {
     if (pub_.conn.is_open()) written_hung_ = true;
     host_.warn("the sentinels announced +switch-master of '" + config_.sentinel->master_name +
                "' to " + to + " (it was " + address_of(master_) + ")");
-    // What the old master already sent the subscribing connection is delivered first: it
-    // counted this bus among the receivers of those publishes, and told their publishers so.
-    if (sub_.conn.is_open() && sub_failure_.empty() && !delivery_held()) {
-      std::string error;
-      sub_.conn.read_available(kDrainLimit, error);
-      deliver_received(error);
-    }
     for (Link* link : {&pub_, &sub_}) {
       if (link->conn.is_open()) {
-        lose(*link, "the sentinels switched the master to " + to);
+        leave(*link, "the sentinels switched the master to " + to);
       } else if (link->conn.connecting()) {
         link->conn.close();
         link->retry_at = Clock::now();

@@ -391,6 +391,77 @@ TEST(RedisSentinel, AnAnnouncedSwitchIsNotUndoneByAStaleSentinelAskedFirst) {
   if (watch.load() >= 0) ::close(watch.load());
 }
 
+// During a failover the sentinels do not all agree at once: one may still name a master that
+// is gone. When the publishing connection reconnects and the first sentinel it asks names such
+// a server, the subscribing connection, up on the live master, stays there: leaving it would
+// lose what that master was already sending it (its publishers were told it was received), and
+// a dead server is no better place. Here a scripted sentinel, asked first, names a port nothing
+// listens on; a real one names the live master.
+TEST(RedisSentinel, AStaleAnswerNamingADeadServerDoesNotTakeTheSubscriberOffALiveMaster) {
+  RedisServer master;
+  SentinelServer good(kMasterName, master.port(), 1);
+  int dead_port = 0;
+  ::close(loopback_listener(dead_port));  // a port nothing listens on
+  const std::string dead = std::to_string(dead_port);
+  const std::string names_dead =
+      "*2\r\n$9\r\n127.0.0.1\r\n$" + std::to_string(dead.size()) + "\r\n" + dead + "\r\n";
+  int stale_port = 0;
+  const int stale_fd = loopback_listener(stale_port);
+  ASSERT_GE(stale_fd, 0);
+  std::atomic<int> asked{0};
+  std::thread stale([&] {  // names the dead port; closes a connection that subscribes
+    for (int c; (c = ::accept(stale_fd, nullptr, nullptr)) >= 0;) {
+      char buf[4096];
+      for (ssize_t n; (n = ::recv(c, buf, sizeof buf, 0)) > 0;) {
+        const std::string in(buf, static_cast<std::size_t>(n));
+        if (in.find("SUBSCRIBE") != std::string::npos) break;
+        std::string out;
+        if (in.find("PING") != std::string::npos) out += "+PONG\r\n";
+        if (in.find("get-master-addr-by-name") != std::string::npos) {
+          out += names_dead;
+          ++asked;
+        }
+        ::send(c, out.data(), out.size(), MSG_NOSIGNAL);
+      }
+      ::close(c);
+    }
+  });
+  struct Ending {  // also when an assertion returns early
+    int fd;
+    std::thread& thread;
+    ~Ending() {
+      ::shutdown(fd, SHUT_RDWR);
+      ::close(fd);
+      thread.join();
+    }
+  } ending{stale_fd, stale};
+  const std::string list =
+      "127.0.0.1:" + std::to_string(stale_port) + ",127.0.0.1:" + std::to_string(good.port());
+  {
+    LogCapture log("athomic.provider.redis");
+    auto bus = started(sentinel_settings(list));
+    std::atomic<int> got{0};
+    bus->subscribe("kept", [&](const Event&) { ++got; });
+    RawClient admin(master.port());
+    ASSERT_TRUE(eventually(
+        [&] { return admin.command({"PUBSUB", "NUMSUB", "app_events:kept"})[1] == 1; }));
+    const int asked_before = asked.load();
+    // Only the publishing connection is a normal client of the bus's two: it reconnects.
+    ASSERT_GE(admin.command({"CLIENT", "KILL", "TYPE", "normal"}).get<int64_t>(), 1);
+    ASSERT_TRUE(eventually([&] {
+      return log.text().find("reconnected the publishing connection to redis://127.0.0.1:" +
+                             std::to_string(master.port())) != std::string::npos;
+    })) << log.text();
+    EXPECT_GT(asked.load(), asked_before) << "the stale sentinel was not asked on reconnect";
+    EXPECT_THAT(log.text(), Not(HasSubstr("lost the subscribing connection"))) << log.text();
+    Completion c = bus->publish("kept", {{"n", 1}});
+    ASSERT_TRUE(c.wait_for(kGenerous));
+    EXPECT_TRUE(c.delivered()) << c.error();
+    EXPECT_EQ(c.receivers(), 1);
+    EXPECT_TRUE(eventually([&] { return got.load() == 1; }));
+  }
+}
+
 // What the subscriber saw of the numbered stream.
 struct Received {
   std::mutex mutex;
