@@ -21,8 +21,7 @@ namespace athomic::test {
 class LogCapture {
  public:
   explicit LogCapture(const std::string& logger_name)
-      : logger_(get_logger(logger_name)),
-        sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(stream_)) {
+      : logger_(get_logger(logger_name)), sink_(std::make_shared<TextSink>()) {
     sink_->set_pattern("%l %v");
     logger_->sinks().push_back(sink_);
   }
@@ -33,16 +32,30 @@ class LogCapture {
   LogCapture(const LogCapture&) = delete;
   LogCapture& operator=(const LogCapture&) = delete;
 
-  // Every line so far, each as "<level> <message>".
-  std::string text() {
-    sink_->flush();
-    return stream_.str();
-  }
+  // Every line so far, each as "<level> <message>"; safe while the logger's threads log.
+  std::string text() { return sink_->text(); }
 
  private:
+  class TextSink final : public spdlog::sinks::base_sink<std::mutex> {
+   public:
+    std::string text() {
+      std::lock_guard lock(mutex_);
+      return text_;
+    }
+
+   protected:
+    void sink_it_(const spdlog::details::log_msg& msg) override {
+      spdlog::memory_buf_t buf;
+      formatter_->format(msg, buf);
+      text_.append(buf.data(), buf.size());
+    }
+    void flush_() override {}
+
+   private:
+    std::string text_;
+  };
   std::shared_ptr<spdlog::logger> logger_;
-  std::ostringstream stream_;
-  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
+  std::shared_ptr<TextSink> sink_;
 };
 
 // Keeps each line it is given, formatted by its own formatter ("%l %v" unless set otherwise),
