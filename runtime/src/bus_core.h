@@ -134,6 +134,7 @@ class BusCore : public std::enable_shared_from_this<BusCore> {
   void deliver(Subscriber& s, PoolEvent& ev, Finished& finished) noexcept;
   // One delivery done; the record goes to @p finished (or straight back) when it was the last.
   void finish(PoolEvent& ev, Finished* finished) noexcept;
+  [[gnu::noinline]] void finish_alone(PoolEvent& ev) noexcept;  // finish(ev, nullptr)
   bool decode_once(PoolEvent& ev, std::string_view name) noexcept;
   // False when the handler threw (logged and counted). Inline: it is the per-handler cost.
   bool invoke(const Subscriber& s, const Event& ev) noexcept {

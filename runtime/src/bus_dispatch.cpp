@@ -426,6 +426,9 @@ PoolEvent* BusCore::take_record() {
 }
 
 void BusCore::recycle(Finished& finished) noexcept {
+  // What finish() left to the batch goes before the places: the bound counts those bytes.
+  PoolEvent* e = finished.head;
+  for (uint32_t i = 0; i < finished.count; ++i, e = e->next_free) e->clear_content();
   if (finished.events > 0) budget_.give_back(finished.events, finished.bytes);
   if (finished.head) {
     if (returned_count_.fetch_add(finished.count, std::memory_order_relaxed) >= max_returned_) {
@@ -440,7 +443,9 @@ void BusCore::recycle(Finished& finished) noexcept {
                                                 std::memory_order_relaxed));
     }
   }
-  finished = Finished{};
+  finished.head = finished.tail = nullptr;
+  finished.count = 0;
+  finished.events = finished.bytes = 0;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -836,20 +841,34 @@ bool BusCore::decode_once(PoolEvent& ev, std::string_view name) noexcept {
 }
 
 void BusCore::finish(PoolEvent& ev, Finished* finished) noexcept {
+  if (!finished) [[unlikely]] {
+    finish_alone(ev);
+    return;
+  }
   // When the count reads 1, every other delivery has finished (their decrements are visible
   // through the acquire): this is the last, and needs no read-modify-write.
   if (ev.pending.load(std::memory_order_acquire) != 1 &&
       ev.pending.fetch_sub(1, std::memory_order_acq_rel) != 1) {
     return;
   }
-  // The last delivery: what the event holds goes now, not when the record is reused.
-  ev.clear_content();
-  Finished one;
-  Finished& into = finished ? *finished : one;
+  // The last delivery: what the event holds goes now, not when the record is reused — or with
+  // the batch, in recycle(), when nobody can see when it goes: no Completion is left to wait
+  // for the event (whoever waits is promised its payload and context are gone) and no
+  // continuation. A publisher usually passes the same context (and often the same payload) to
+  // event after event; releasing each as its event finishes moves that reference count's cache
+  // line between the publisher's CPU and the worker's twice per event, releasing a batch's
+  // together only a few times per batch (1.4x the events/s across CPUs, BENCHMARKS.md).
+  Finished& into = *finished;
+  if (ev.refs.load(std::memory_order_acquire) != 1 ||
+      ev.waiters.load(std::memory_order_acquire) != 0) {
+    ev.clear_content();
+  }
   ++into.events;
   into.bytes += ev.charged_bytes;
   ev.pending.store(0, std::memory_order_seq_cst);  // done: waiters may return
   wake_waiters(&ev);
+  // Read 1 above, it stays 1 (nobody else holds the record): the record then joins the batch,
+  // whose recycle() clears it.
   if (ev.refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
     ev.next_free = into.head;
     into.head = &ev;
@@ -857,7 +876,13 @@ void BusCore::finish(PoolEvent& ev, Finished* finished) noexcept {
     ++into.count;
   }
   // A batch's places go back at its end — unless a publisher waits for room now.
-  if (!finished || into.events >= kLaneBatch || budget_.wanted()) recycle(into);
+  if (into.events >= kLaneBatch || budget_.wanted()) recycle(into);
+}
+
+void BusCore::finish_alone(PoolEvent& ev) noexcept {
+  Finished one;
+  finish(ev, &one);
+  recycle(one);
 }
 
 }  // namespace athomic::detail

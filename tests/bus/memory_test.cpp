@@ -37,6 +37,36 @@ TEST_P(Memory, AHandledEventKeepsNeitherPayloadNorContext) {
   }
 }
 
+// Without a Completion to wait on, a worker releases what its finished events hold together at
+// the end of its batch (when its lane runs dry, or after 64 events): soon, but not one by one.
+TEST_P(Memory, AnEventNobodyWaitsForKeepsNeitherPayloadNorContextOnceHandled) {
+  auto bus = started(local_settings(GetParam(), 2));
+  Counter handled;
+  bus->subscribe("kept", [&](const Event&) { handled.add(); });
+  std::vector<std::weak_ptr<const nlohmann::json>> payloads;
+  std::vector<std::weak_ptr<const ExecutionContext>> contexts;
+  auto shared_ctx = ExecutionContext::Builder().trace_id("shared").build();
+  for (int i = 0; i < 300; ++i) {
+    // Half share one context and one payload (the batch's case), half have their own.
+    auto ctx = i % 2 ? shared_ctx : ExecutionContext::Builder().trace_id("t" + std::to_string(i)).build();
+    auto payload = std::make_shared<const nlohmann::json>(nlohmann::json{{"i", i}});
+    payloads.push_back(payload);
+    contexts.push_back(ctx);
+    ContextScope scope(ctx);
+    bus->publish("kept", payload);  // the Completion goes at once
+  }
+  const std::weak_ptr<const ExecutionContext> shared = shared_ctx;
+  shared_ctx.reset();
+  ASSERT_TRUE(handled.wait_for_at_least(300));
+  EXPECT_TRUE(eventually([&] {
+    for (std::size_t i = 0; i < payloads.size(); ++i) {
+      if (!payloads[i].expired() || !contexts[i].expired()) return false;
+    }
+    return shared.expired();
+  })) << "a handled event's payload or context is still held";
+  EXPECT_EQ(bus->stats().queued_events, 0u);
+}
+
 TEST_P(Memory, TopicsWithNoHandlerLeftAreReclaimed) {
   auto bus = started(local_settings(GetParam(), 2));
   auto* core = BusAccess::core(*bus);
