@@ -744,8 +744,11 @@ class Server final : public ServerBus {
 
   // Closes @p link, open and working, because the master moved. What the server already sent
   // the subscribing connection is delivered first: it counted this bus among the receivers of
-  // those publishes, and told their publishers so.
+  // those publishes, and told their publishers so. The server still runs what the publishing
+  // connection wrote to it: those publishes are not written again (abandon_if_moved), even if
+  // the connection comes back to this server.
   void leave(Link& link, const std::string& why) {
+    if (&link == &pub_) written_hung_ = true;
     if (&link == &sub_ && sub_failure_.empty() && !delivery_held()) {
       std::string error;
       sub_.conn.read_available(kDrainLimit, error);
@@ -755,6 +758,7 @@ class Server final : public ServerBus {
   }
 
   void attempt_failed(Link& link, const std::string& error) {
+    link.delay = std::max(link.delay, config_.reconnect_initial_delay_s);  // never a busy loop
     ++link.attempts;
     if (link.attempts == 1 || link.attempts % 10 == 0) {
       host_.warn("reconnect attempt " + std::to_string(link.attempts) + " of the " + link.name +
@@ -870,7 +874,7 @@ class Server final : public ServerBus {
     const std::string why =
         written_to_ == now_at
             ? "the connection to " + now_at + " was given up before it answered (no answer " +
-                  "within events.provider.reply_timeout, or a +switch-master announcement); " +
+                  "within events.provider.reply_timeout, or the bus left it for another master); " +
                   "it may have published it, or will: not sent again, where it could be a " +
                   "duplicate"
             : "the master " + written_to_ + " was lost before it answered (it may " +
@@ -1117,8 +1121,6 @@ class Server final : public ServerBus {
     const std::string to = std::string(parts[3]) + ":" + std::string(parts[4]);
     if (to == address_of(master_)) return;
     announced_from_ = address_of(master_);
-    // Closed by us, not by the server: what it took is still run, so it is not written again.
-    if (pub_.conn.is_open()) written_hung_ = true;
     host_.warn("the sentinels announced +switch-master of '" + config_.sentinel->master_name +
                "' to " + to + " (it was " + address_of(master_) + ")");
     for (Link* link : {&pub_, &sub_}) {

@@ -650,5 +650,123 @@ TEST_F(SentinelSetup, DeliveryFollowsAManualFailoverOffTheDemotedMaster) {
       std::chrono::seconds(60)));
 }
 
+// A scripted sentinel on a loopback port: it names the master at the address set() gave it,
+// answers PING, and closes a connection that subscribes (so the bus cannot watch through it).
+// Each connection is served on its own thread.
+class ScriptedSentinel {
+ public:
+  explicit ScriptedSentinel(int master_port) : answer_(master_port) {
+    listener_ = loopback_listener(port_);
+    if (listener_ < 0) throw std::runtime_error("no loopback listener for a scripted sentinel");
+    acceptor_ = std::thread([this] {
+      for (int c; (c = ::accept(listener_, nullptr, nullptr)) >= 0;) {
+        std::lock_guard lock(mutex_);
+        clients_.push_back(c);
+        served_.emplace_back([this, c] { serve(c); });
+      }
+    });
+  }
+  ~ScriptedSentinel() {
+    ::shutdown(listener_, SHUT_RDWR);
+    ::close(listener_);
+    acceptor_.join();
+    std::lock_guard lock(mutex_);
+    for (int c : clients_) ::shutdown(c, SHUT_RDWR);
+    for (auto& t : served_) t.join();
+    for (int c : clients_) ::close(c);
+  }
+  ScriptedSentinel(const ScriptedSentinel&) = delete;
+  ScriptedSentinel& operator=(const ScriptedSentinel&) = delete;
+
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  int subscribes() const { return subscribes_.load(); }
+
+ private:
+  void serve(int c) {
+    char buf[4096];
+    for (ssize_t n; (n = ::recv(c, buf, sizeof buf, 0)) > 0;) {
+      const std::string in(buf, static_cast<std::size_t>(n));
+      if (in.find("SUBSCRIBE") != std::string::npos) {
+        ++subscribes_;
+        ::shutdown(c, SHUT_RDWR);
+        return;
+      }
+      std::string out;
+      if (in.find("PING") != std::string::npos) out += "+PONG\r\n";
+      if (in.find("get-master-addr-by-name") != std::string::npos) {
+        const std::string port = std::to_string(answer_);
+        out += "*2\r\n$9\r\n127.0.0.1\r\n$" + std::to_string(port.size()) + "\r\n" + port + "\r\n";
+      }
+      ::send(c, out.data(), out.size(), MSG_NOSIGNAL);
+    }
+  }
+
+  const int answer_;
+  int port_ = 0;
+  int listener_ = -1;
+  std::atomic<int> subscribes_{0};
+  std::mutex mutex_;
+  std::vector<int> clients_;
+  std::vector<std::thread> served_;
+  std::thread acceptor_;  // last: starts once the rest is made
+};
+
+// When no sentinel lets the watch subscribe, it tries again with backoff, not in a loop that
+// burns a CPU and floods the log.
+TEST(RedisSentinel, TheWatchBacksOffWhenNoSentinelLetsItSubscribe) {
+  RedisServer master;
+  ScriptedSentinel sentinel(master.port());
+  LogCapture log("athomic.provider.redis");
+  auto bus = started(sentinel_settings(sentinel.address()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  // reconnect_initial_delay 0.05 s doubling to reconnect_max_delay 0.2 s: about 8 in a second.
+  EXPECT_LE(sentinel.subscribes(), 20) << log.text().substr(0, 2000);
+  EXPECT_GE(sentinel.subscribes(), 2);
+  EXPECT_TRUE(bus->health().healthy()) << bus->health().detail;
+}
+
+// The publishing connection leaves a server with publishes written and unanswered (the
+// subscribing connection found the master elsewhere), then a stale sentinel sends it back to
+// that server, which runs them when it resumes: they are failed, not written to it again, where
+// every subscriber would receive them twice.
+TEST(RedisSentinel, PublishesLeftUnansweredOnAServerAreNotWrittenAgainWhenTheBusReturnsToIt) {
+  RedisServer stale({"--enable-debug-command", "yes"}), live;
+  ScriptedSentinel names_stale(stale.port()), names_live(live.port());
+  auto bus = started(sentinel_settings(names_stale.address() + "," + names_live.address()));
+  bus->subscribe("twice", [](const Event&) {});
+  RawClient admin(stale.port());
+  ASSERT_TRUE(eventually(
+      [&] { return admin.command({"PUBSUB", "NUMSUB", "app_events:twice"})[1] == 1; }));
+  const std::string listing =
+      admin.command({"CLIENT", "LIST", "TYPE", "pubsub"}).get<std::string>();
+  const auto id_at = listing.find("id=") + 3;
+  const std::string subscriber_id = listing.substr(id_at, listing.find(' ', id_at) - id_at);
+  // An observer on the stale server counts what it publishes.
+  auto observer = started(redis_settings(stale.uri()));
+  Received seen;
+  observer->subscribe("twice", [&](const Event& e) { seen.add(e.payload().at("n").get<int>()); });
+  ASSERT_TRUE(eventually(
+      [&] { return admin.command({"PUBSUB", "NUMSUB", "app_events:twice"})[1] == 2; }));
+  NumberedFeeder feeder(*bus, "twice");
+  ASSERT_TRUE(eventually([&] { return seen.received() >= 100; }));
+  // In one write: the server stops answering, drops the bus's subscriber, then stops answering
+  // for longer than socket_connect_timeout (1 s), so the subscriber reconnects to the live one.
+  {
+    RawClient raw(stale.port());
+    raw.pipeline({{"DEBUG", "SLEEP", "0.3"},
+                  {"CLIENT", "KILL", "ID", subscriber_id},
+                  {"DEBUG", "SLEEP", "1.5"}});
+    std::this_thread::sleep_for(std::chrono::seconds(4));
+  }
+  feeder.stop();
+  {
+    std::lock_guard lock(feeder.mutex);
+    for (auto& c : feeder.sent) ASSERT_TRUE(c.wait_for(kGenerous)) << "a publish never completed";
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  std::lock_guard lock(seen.mutex);
+  EXPECT_EQ(seen.duplicates, 0) << "events the stale server ran twice";
+}
+
 }  // namespace
 }  // namespace athomic::test

@@ -115,6 +115,23 @@ class RawClient {
     return out;
   }
 
+  // Writes @p commands in one go without reading their replies, so that the server takes them
+  // together (DEBUG SLEEP, then what must happen at its end).
+  void pipeline(const std::vector<std::vector<std::string>>& commands) {
+    for (const auto& args : commands) {
+      std::vector<const char*> argv;
+      std::vector<size_t> lengths;
+      for (const auto& a : args) {
+        argv.push_back(a.data());
+        lengths.push_back(a.size());
+      }
+      redisAppendCommandArgv(c_, static_cast<int>(args.size()), argv.data(), lengths.data());
+    }
+    for (int done = 0; !done;) {
+      if (redisBufferWrite(c_, &done) != REDIS_OK) throw std::runtime_error("raw client: write");
+    }
+  }
+
   // Next pub/sub message body, or nullopt after the timeout.
   std::optional<std::string> next_message() {
     void* reply = nullptr;
