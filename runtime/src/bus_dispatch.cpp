@@ -857,7 +857,7 @@ void BusCore::finish(PoolEvent& ev, Finished* finished) noexcept {
   // continuation. A publisher usually passes the same context (and often the same payload) to
   // event after event; releasing each as its event finishes moves that reference count's cache
   // line between the publisher's CPU and the worker's twice per event, releasing a batch's
-  // together only a few times per batch (1.4x the events/s across CPUs, BENCHMARKS.md).
+  // together only a few times per batch (1.4-2x the events/s across CPUs, BENCHMARKS.md).
   Finished& into = *finished;
   if (ev.refs.load(std::memory_order_acquire) != 1 ||
       ev.waiters.load(std::memory_order_acquire) != 0) {
