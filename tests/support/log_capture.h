@@ -18,46 +18,6 @@
 
 namespace athomic::test {
 
-class LogCapture {
- public:
-  explicit LogCapture(const std::string& logger_name)
-      : logger_(get_logger(logger_name)), sink_(std::make_shared<TextSink>()) {
-    sink_->set_pattern("%l %v");
-    logger_->sinks().push_back(sink_);
-  }
-  ~LogCapture() {
-    auto& sinks = logger_->sinks();
-    sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
-  }
-  LogCapture(const LogCapture&) = delete;
-  LogCapture& operator=(const LogCapture&) = delete;
-
-  // Every line so far, each as "<level> <message>"; safe while the logger's threads log.
-  std::string text() { return sink_->text(); }
-
- private:
-  class TextSink final : public spdlog::sinks::base_sink<std::mutex> {
-   public:
-    std::string text() {
-      std::lock_guard lock(mutex_);
-      return text_;
-    }
-
-   protected:
-    void sink_it_(const spdlog::details::log_msg& msg) override {
-      spdlog::memory_buf_t buf;
-      formatter_->format(msg, buf);
-      text_.append(buf.data(), buf.size());
-    }
-    void flush_() override {}
-
-   private:
-    std::string text_;
-  };
-  std::shared_ptr<spdlog::logger> logger_;
-  std::shared_ptr<TextSink> sink_;
-};
-
 // Keeps each line it is given, formatted by its own formatter ("%l %v" unless set otherwise),
 // without the line break.
 class LineSink final : public spdlog::sinks::base_sink<std::mutex> {
@@ -80,6 +40,31 @@ class LineSink final : public spdlog::sinks::base_sink<std::mutex> {
 
  private:
   std::vector<std::string> lines_;
+};
+
+class LogCapture {
+ public:
+  explicit LogCapture(const std::string& logger_name)
+      : logger_(get_logger(logger_name)), sink_(std::make_shared<LineSink>()) {
+    logger_->sinks().push_back(sink_);
+  }
+  ~LogCapture() {
+    auto& sinks = logger_->sinks();
+    sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
+  }
+  LogCapture(const LogCapture&) = delete;
+  LogCapture& operator=(const LogCapture&) = delete;
+
+  // Every line so far, each as "<level> <message>\n"; safe while the logger's threads log.
+  std::string text() {
+    std::string all;
+    for (const auto& line : sink_->lines()) all += line + "\n";
+    return all;
+  }
+
+ private:
+  std::shared_ptr<spdlog::logger> logger_;
+  std::shared_ptr<LineSink> sink_;
 };
 
 // Sends every athomic logger's lines to @p sink while the object lives, then back to stderr.
