@@ -851,17 +851,22 @@ void BusCore::finish(PoolEvent& ev, Finished* finished) noexcept {
       ev.pending.fetch_sub(1, std::memory_order_acq_rel) != 1) {
     return;
   }
-  // The last delivery: what the event holds goes now, not when the record is reused — or with
-  // the batch, in recycle(), when nobody can see when it goes: no Completion is left to wait
-  // for the event (whoever waits is promised its payload and context are gone) and no
-  // continuation. A publisher usually passes the same context (and often the same payload) to
-  // event after event; releasing each as its event finishes moves that reference count's cache
-  // line between the publisher's CPU and the worker's twice per event, releasing a batch's
-  // together only a few times per batch (1.4-2x the events/s across CPUs, BENCHMARKS.md).
+  // The last delivery: what the event holds goes now, not when the record is reused — except
+  // its context, which goes with the batch, in recycle(), when nobody can see when it goes: no
+  // Completion is left to wait for the event (whoever waits is promised it is gone) and no
+  // continuation. A publisher usually gives event after event the same context; dropping each
+  // reference as its event finishes moves that count's cache line between the publisher's CPU
+  // and the worker's twice per event, dropping a batch's together a few times per batch
+  // (1.3x the events/s across CPUs, BENCHMARKS.md). The payload's release may run a deleter of
+  // the application's, which may give back what the publisher waits for (a buffer of a pool):
+  // that happens now, not after the batch's next handlers, which may wait for that publisher.
+  // A context's release frees its strings.
   Finished& into = *finished;
   if (ev.refs.load(std::memory_order_acquire) != 1 ||
       ev.waiters.load(std::memory_order_acquire) != 0) {
     ev.clear_content();
+  } else {
+    ev.payload.reset();
   }
   ++into.events;
   into.bytes += ev.charged_bytes;

@@ -5,6 +5,8 @@
 #include "test_support.h"
 #include "topic_table.h"
 
+#include <future>
+
 namespace athomic::test {
 namespace {
 
@@ -65,6 +67,36 @@ TEST_P(Memory, AnEventNobodyWaitsForKeepsNeitherPayloadNorContextOnceHandled) {
     return shared.expired();
   })) << "a handled event's payload or context is still held";
   EXPECT_EQ(bus->stats().queued_events, 0u);
+}
+
+// A payload's deleter may give back what its publisher waits for (a buffer of a pool): it runs
+// when the event's handlers are done, not when the worker is done with the events after it,
+// whose handlers may wait for that publisher.
+TEST(MemoryPool, AFinishedEventsPayloadIsReleasedWhileTheNextEventsHandlerRuns) {
+  auto bus = started(local_settings(DispatchMode::pool, 2));
+  std::promise<void> first_released;
+  std::shared_future<void> released = first_released.get_future().share();
+  std::promise<void> second_published;
+  std::shared_future<void> published = second_published.get_future().share();
+  std::atomic<bool> saw_release{false};
+  Counter handled;
+  bus->subscribe("job", [&](const Event& e) {
+    if (e.payload().at("n") == 1) {
+      published.wait();  // both events in the worker's lane: one batch
+    } else {
+      saw_release = released.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+    }
+    handled.add();
+  });
+  bus->publish("job", std::shared_ptr<const nlohmann::json>(
+                          new nlohmann::json{{"n", 1}}, [&](const nlohmann::json* j) {
+                            delete j;
+                            first_released.set_value();
+                          }));
+  bus->publish("job", {{"n", 2}});
+  second_published.set_value();
+  ASSERT_TRUE(handled.wait_for_at_least(2));
+  EXPECT_TRUE(saw_release) << "the first event's payload was still held while the second ran";
 }
 
 TEST_P(Memory, TopicsWithNoHandlerLeftAreReclaimed) {
