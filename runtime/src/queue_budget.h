@@ -34,25 +34,25 @@ class QueueBudget {
       taken_events_.fetch_sub(1, std::memory_order_relaxed);
       return false;
     }
-    // Bytes are checked before they are added too: a large event that does not fit must not
-    // count, even for a moment, against the small ones published beside it. "Taken" is read
-    // first (acquire keeps the other load after it): read second, after a preemption, it could
-    // exceed "given" by everything taken and given back meanwhile.
-    const uint64_t taken_before = taken_bytes_.load(std::memory_order_acquire);
-    if (difference(taken_before + bytes, given_bytes_.load(std::memory_order_relaxed)) >
-        max_bytes_) {
-      taken_events_.fetch_sub(1, std::memory_order_relaxed);
-      return false;
+    // Bytes are added only if they fit, by compare-and-swap: an event too large for the room
+    // left never counts, even for a moment, against the small ones published beside it.
+    // "Given" is read after "taken" (acquire) and only grows, so the check can only over-count
+    // what is queued; the exchange fails, and the check is made again, if anything was taken
+    // meanwhile.
+    uint64_t taken_bytes = taken_bytes_.load(std::memory_order_acquire);
+    for (;;) {
+      if (difference(taken_bytes + bytes, given_bytes_.load(std::memory_order_acquire)) >
+          max_bytes_) {
+        taken_events_.fetch_sub(1, std::memory_order_relaxed);
+        return false;
+      }
+      if (taken_bytes_.compare_exchange_weak(taken_bytes, taken_bytes + bytes,
+                                             std::memory_order_acq_rel,
+                                             std::memory_order_acquire)) {
+        return true;
+      }
     }
-    const uint64_t taken_bytes = taken_bytes_.fetch_add(bytes, std::memory_order_acquire) + bytes;
-    if (difference(taken_bytes, given_bytes_.load(std::memory_order_relaxed)) > max_bytes_) {
-      taken_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
-      taken_events_.fetch_sub(1, std::memory_order_relaxed);
-      return false;
-    }
-    return true;
   }
-
   // Waits for room until @p deadline, or until @p give_up() says so (checked whenever room is
   // given back, and by wake_all). False when no room was had.
   bool take(uint64_t bytes, std::chrono::steady_clock::time_point deadline,
