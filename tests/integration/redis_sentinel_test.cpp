@@ -391,6 +391,73 @@ TEST(RedisSentinel, AnAnnouncedSwitchIsNotUndoneByAStaleSentinelAskedFirst) {
   if (watch.load() >= 0) ::close(watch.load());
 }
 
+// A scripted sentinel on a loopback port: it names the master at @p master_port (which may be a
+// port nothing listens on), answers PING, and closes a connection that subscribes (so the bus
+// cannot watch through it). Each connection is served on its own thread.
+class ScriptedSentinel {
+ public:
+  explicit ScriptedSentinel(int master_port) : answer_(master_port) {
+    listener_ = loopback_listener(port_);
+    if (listener_ < 0) throw std::runtime_error("no loopback listener for a scripted sentinel");
+    acceptor_ = std::thread([this] {
+      for (int c; (c = ::accept(listener_, nullptr, nullptr)) >= 0;) {
+        std::lock_guard lock(mutex_);
+        clients_.push_back(c);
+        served_.emplace_back([this, c] { serve(c); });
+      }
+    });
+  }
+  ~ScriptedSentinel() {
+    ::shutdown(listener_, SHUT_RDWR);
+    ::close(listener_);
+    acceptor_.join();
+    std::lock_guard lock(mutex_);
+    for (int c : clients_) ::shutdown(c, SHUT_RDWR);
+    for (auto& t : served_) t.join();
+    for (int c : clients_) ::close(c);
+  }
+  ScriptedSentinel(const ScriptedSentinel&) = delete;
+  ScriptedSentinel& operator=(const ScriptedSentinel&) = delete;
+
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  int subscribes() const { return subscribes_.load(); }
+  int asked() const { return asked_.load(); }  // by connections that did not subscribe
+
+ private:
+  // A connection that asked and then subscribed is the bus's watch, not counted in asked().
+  void serve(int c) {
+    char buf[4096];
+    bool asked_here = false;
+    for (ssize_t n; (n = ::recv(c, buf, sizeof buf, 0)) > 0;) {
+      const std::string in(buf, static_cast<std::size_t>(n));
+      if (in.find("SUBSCRIBE") != std::string::npos) {
+        ++subscribes_;
+        ::shutdown(c, SHUT_RDWR);
+        return;
+      }
+      std::string out;
+      if (in.find("PING") != std::string::npos) out += "+PONG\r\n";
+      if (in.find("get-master-addr-by-name") != std::string::npos) {
+        const std::string port = std::to_string(answer_);
+        out += "*2\r\n$9\r\n127.0.0.1\r\n$" + std::to_string(port.size()) + "\r\n" + port + "\r\n";
+        asked_here = true;
+      }
+      ::send(c, out.data(), out.size(), MSG_NOSIGNAL);
+    }
+    if (asked_here) ++asked_;
+  }
+
+  const int answer_;
+  int port_ = 0;
+  int listener_ = -1;
+  std::atomic<int> subscribes_{0};
+  std::atomic<int> asked_{0};
+  std::mutex mutex_;
+  std::vector<int> clients_;
+  std::vector<std::thread> served_;
+  std::thread acceptor_;  // last: starts once the rest is made
+};
+
 // During a failover the sentinels do not all agree at once: one may still name a master that
 // is gone. When the publishing connection reconnects and the first sentinel it asks names such
 // a server, the subscribing connection, up on the live master, stays there: leaving it would
@@ -402,41 +469,8 @@ TEST(RedisSentinel, AStaleAnswerNamingADeadServerDoesNotTakeTheSubscriberOffALiv
   SentinelServer good(kMasterName, master.port(), 1);
   int dead_port = 0;
   ::close(loopback_listener(dead_port));  // a port nothing listens on
-  const std::string dead = std::to_string(dead_port);
-  const std::string names_dead =
-      "*2\r\n$9\r\n127.0.0.1\r\n$" + std::to_string(dead.size()) + "\r\n" + dead + "\r\n";
-  int stale_port = 0;
-  const int stale_fd = loopback_listener(stale_port);
-  ASSERT_GE(stale_fd, 0);
-  std::atomic<int> asked{0};
-  std::thread stale([&] {  // names the dead port; closes a connection that subscribes
-    for (int c; (c = ::accept(stale_fd, nullptr, nullptr)) >= 0;) {
-      char buf[4096];
-      for (ssize_t n; (n = ::recv(c, buf, sizeof buf, 0)) > 0;) {
-        const std::string in(buf, static_cast<std::size_t>(n));
-        if (in.find("SUBSCRIBE") != std::string::npos) break;
-        std::string out;
-        if (in.find("PING") != std::string::npos) out += "+PONG\r\n";
-        if (in.find("get-master-addr-by-name") != std::string::npos) {
-          out += names_dead;
-          ++asked;
-        }
-        ::send(c, out.data(), out.size(), MSG_NOSIGNAL);
-      }
-      ::close(c);
-    }
-  });
-  struct Ending {  // also when an assertion returns early
-    int fd;
-    std::thread& thread;
-    ~Ending() {
-      ::shutdown(fd, SHUT_RDWR);
-      ::close(fd);
-      thread.join();
-    }
-  } ending{stale_fd, stale};
-  const std::string list =
-      "127.0.0.1:" + std::to_string(stale_port) + ",127.0.0.1:" + std::to_string(good.port());
+  ScriptedSentinel stale(dead_port);
+  const std::string list = stale.address() + ",127.0.0.1:" + std::to_string(good.port());
   {
     LogCapture log("athomic.provider.redis");
     auto bus = started(sentinel_settings(list));
@@ -445,14 +479,15 @@ TEST(RedisSentinel, AStaleAnswerNamingADeadServerDoesNotTakeTheSubscriberOffALiv
     RawClient admin(master.port());
     ASSERT_TRUE(eventually(
         [&] { return admin.command({"PUBSUB", "NUMSUB", "app_events:kept"})[1] == 1; }));
-    const int asked_before = asked.load();
+    const int asked_before = stale.asked();
     // Only the publishing connection is a normal client of the bus's two: it reconnects.
     ASSERT_GE(admin.command({"CLIENT", "KILL", "TYPE", "normal"}).get<int64_t>(), 1);
     ASSERT_TRUE(eventually([&] {
       return log.text().find("reconnected the publishing connection to redis://127.0.0.1:" +
                              std::to_string(master.port())) != std::string::npos;
     })) << log.text();
-    EXPECT_GT(asked.load(), asked_before) << "the stale sentinel was not asked on reconnect";
+    EXPECT_TRUE(eventually([&] { return stale.asked() > asked_before; }))
+        << "the stale sentinel was not asked on reconnect";
     EXPECT_THAT(log.text(), Not(HasSubstr("lost the subscribing connection"))) << log.text();
     Completion c = bus->publish("kept", {{"n", 1}});
     ASSERT_TRUE(c.wait_for(kGenerous));
@@ -649,67 +684,6 @@ TEST_F(SentinelSetup, DeliveryFollowsAManualFailoverOffTheDemotedMaster) {
       },
       std::chrono::seconds(60)));
 }
-
-// A scripted sentinel on a loopback port: it names the master at the address set() gave it,
-// answers PING, and closes a connection that subscribes (so the bus cannot watch through it).
-// Each connection is served on its own thread.
-class ScriptedSentinel {
- public:
-  explicit ScriptedSentinel(int master_port) : answer_(master_port) {
-    listener_ = loopback_listener(port_);
-    if (listener_ < 0) throw std::runtime_error("no loopback listener for a scripted sentinel");
-    acceptor_ = std::thread([this] {
-      for (int c; (c = ::accept(listener_, nullptr, nullptr)) >= 0;) {
-        std::lock_guard lock(mutex_);
-        clients_.push_back(c);
-        served_.emplace_back([this, c] { serve(c); });
-      }
-    });
-  }
-  ~ScriptedSentinel() {
-    ::shutdown(listener_, SHUT_RDWR);
-    ::close(listener_);
-    acceptor_.join();
-    std::lock_guard lock(mutex_);
-    for (int c : clients_) ::shutdown(c, SHUT_RDWR);
-    for (auto& t : served_) t.join();
-    for (int c : clients_) ::close(c);
-  }
-  ScriptedSentinel(const ScriptedSentinel&) = delete;
-  ScriptedSentinel& operator=(const ScriptedSentinel&) = delete;
-
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-  int subscribes() const { return subscribes_.load(); }
-
- private:
-  void serve(int c) {
-    char buf[4096];
-    for (ssize_t n; (n = ::recv(c, buf, sizeof buf, 0)) > 0;) {
-      const std::string in(buf, static_cast<std::size_t>(n));
-      if (in.find("SUBSCRIBE") != std::string::npos) {
-        ++subscribes_;
-        ::shutdown(c, SHUT_RDWR);
-        return;
-      }
-      std::string out;
-      if (in.find("PING") != std::string::npos) out += "+PONG\r\n";
-      if (in.find("get-master-addr-by-name") != std::string::npos) {
-        const std::string port = std::to_string(answer_);
-        out += "*2\r\n$9\r\n127.0.0.1\r\n$" + std::to_string(port.size()) + "\r\n" + port + "\r\n";
-      }
-      ::send(c, out.data(), out.size(), MSG_NOSIGNAL);
-    }
-  }
-
-  const int answer_;
-  int port_ = 0;
-  int listener_ = -1;
-  std::atomic<int> subscribes_{0};
-  std::mutex mutex_;
-  std::vector<int> clients_;
-  std::vector<std::thread> served_;
-  std::thread acceptor_;  // last: starts once the rest is made
-};
 
 // When no sentinel lets the watch subscribe, it tries again with backoff, not in a loop that
 // burns a CPU and floods the log.
