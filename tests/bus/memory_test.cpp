@@ -39,8 +39,9 @@ TEST_P(Memory, AHandledEventKeepsNeitherPayloadNorContext) {
   }
 }
 
-// Without a Completion to wait on, a worker releases what its finished events hold together at
-// the end of its batch (when its lane runs dry, or after 64 events): soon, but not one by one.
+// Without a Completion to wait on, a worker releases a finished event's payload at once and its
+// context with the end of its batch (when its lane runs dry, or after 64 events): soon, if not
+// one by one.
 TEST_P(Memory, AnEventNobodyWaitsForKeepsNeitherPayloadNorContextOnceHandled) {
   auto bus = started(local_settings(GetParam(), 2));
   Counter handled;
